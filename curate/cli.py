@@ -1,0 +1,162 @@
+"""The `curate` command line: a thin layer over the Python API (curate.engine.*).
+
+Exit codes: 0 success, 1 a task failed, 2 bad input (pipeline file, arguments) or a refused run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from curate import __version__
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    click.echo(msg, err=True)
+    sys.exit(code)
+
+
+def _load(pipeline: str, overrides: tuple[str, ...], check_inputs: bool = True):
+    from curate.engine.spec import SpecError, load_spec
+
+    try:
+        return load_spec(pipeline, list(overrides), check_inputs=check_inputs)
+    except SpecError as e:
+        _fail("error: invalid pipeline\n" + "\n".join(f"  {p}" for p in e.problems))
+
+
+# Sub-commands that live with the code they drive. They are imported only when used, so
+# `curate run` does not pay for torch; a package not present hides its command.
+_PLUGINS = {
+    "demo-data": ("curate.demo.cli", "demo_data"),
+    "report": ("curate.report.cli", "report"),
+    "classifier": ("curate.filters.cli", "classifier"),
+    "sft": ("curate.sft.cli", "sft"),
+    "tokenizer": ("curate.train.tokenizer_cli", "tokenizer"),
+    "train": ("curate.train.cli", "train"),
+    "generate": ("curate.train.cli", "generate"),
+    "chat": ("curate.train.cli", "chat"),
+}
+
+
+def _plugin(name: str) -> click.Command | None:
+    mod, attr = _PLUGINS[name]
+    if importlib.util.find_spec(mod) is None:
+        return None
+    return getattr(importlib.import_module(mod), attr, None)
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        extra = [n for n, (mod, _) in _PLUGINS.items() if _spec_exists(mod)]
+        return sorted(set(super().list_commands(ctx)) | set(extra))
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is None and name in _PLUGINS:
+            cmd = _plugin(name)
+        return cmd
+
+
+def _spec_exists(mod: str) -> bool:
+    try:
+        return importlib.util.find_spec(mod) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="curate")
+def main() -> None:
+    """Curate LLM training data into Parquet shards, and train on them."""
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", type=click.Path(file_okay=False), help="Output folder (default: output.path).")
+@click.option("-w", "--workers", type=int, default=1, show_default=True, help="Parallel worker processes.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a pipeline key, e.g. output.shard_rows=5000 (repeatable).")
+@click.option("--force", is_flag=True, help="Start over in an output folder that holds another run.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", default=None, help="Ray cluster address (with --executor ray); default: start a local one.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def run(pipeline, out, workers, overrides, force, executor, address, quiet) -> None:
+    """Run PIPELINE (a YAML file); re-running the same command resumes an interrupted run."""
+    from curate.engine.executor import TaskFailed
+    from curate.engine.runner import RunRefused, run_pipeline
+    from curate.engine.spec import custom_stage_names
+
+    spec = _load(pipeline, overrides)
+    for name in custom_stage_names(spec):
+        click.echo(f"note: running custom stage code from {name} (named in {pipeline})", err=True)
+    try:
+        result = run_pipeline(spec, out, workers=workers, force=force, quiet=quiet, executor=executor, address=address)
+    except RunRefused as e:
+        _fail(f"error: {e}")
+    except TaskFailed as e:
+        _fail(f"error: {e}", code=1)
+    s = result.stats
+    click.echo(
+        f"{spec.name}: {s['totals']['input_records']:,} records in, {s['totals']['output_rows']:,} rows out "
+        f"in {len(result.manifest['shards'])} shard(s), {s['throughput']['wall_seconds']:.1f} s -> {result.out}"
+    )
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+def validate(pipeline, overrides) -> None:
+    """Check PIPELINE without running it (stages, keys, types, inputs)."""
+    from curate.engine.plan import plan_phases, plan_units
+
+    spec = _load(pipeline, overrides)
+    units = plan_units(spec)
+    phases = plan_phases(spec)
+    click.echo(f"{pipeline}: ok - {len(spec.inputs)} input(s), {len(units)} task(s), {len(spec.stages)} stage(s) in {len(phases)} phase(s)")
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="Print the YAML reference as Markdown (used for docs/REFERENCE.md).")
+@click.argument("name", required=False)
+def stages(markdown, name) -> None:
+    """List the built-in stages and readers with their options."""
+    from curate.docs import reference_markdown, stage_summary
+
+    click.echo(reference_markdown() if markdown else stage_summary(name))
+
+
+@main.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.option("-n", "--samples", default=3, show_default=True, help="Sample rows to show.")
+def inspect(out, samples) -> None:
+    """Summarise a finished run: rows, sources, drop reasons per stage, a few samples."""
+    from curate.inspect import inspect_run
+
+    click.echo(inspect_run(Path(out), samples))
+
+
+@main.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False))
+def status(out) -> None:
+    """What a running or stopped run has done and what is left."""
+    from curate.inspect import run_status
+
+    click.echo(run_status(Path(out)))
+
+
+@main.command("schema")
+@click.argument("out", type=click.Path(exists=True, file_okay=False))
+def schema_cmd(out) -> None:
+    """Print the manifest of a run as JSON."""
+    click.echo(json.dumps(json.loads((Path(out) / "manifest.json").read_text()), indent=2))
+
+
+
+
+if __name__ == "__main__":
+    main()

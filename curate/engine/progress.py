@@ -1,0 +1,34 @@
+"""Progress bars per phase: tasks done, rows/s and ETA (tqdm on stderr; silent with --quiet)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tqdm import tqdm
+
+
+class Progress:
+    """A tasks bar whose postfix shows rows/s over the tasks finished in this run."""
+
+    def __init__(self, label: str, total: int, initial: int = 0, quiet: bool = False):
+        self.quiet = quiet or total == 0
+        self.t0 = time.perf_counter()
+        self.rows = 0
+        self.bar = None
+        if not self.quiet:
+            self.bar = tqdm(total=total, initial=initial, desc=label, unit="task", file=sys.stderr, dynamic_ncols=True, leave=True)
+
+    def advance(self, rows: int) -> None:
+        self.rows += rows
+        if self.bar is not None:
+            rate = self.rows / max(time.perf_counter() - self.t0, 1e-9)
+            self.bar.set_postfix_str(f"{rate:,.0f} rows/s", refresh=False)
+            self.bar.update(1)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()

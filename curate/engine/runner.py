@@ -1,0 +1,347 @@
+"""The driver: lock the output folder, plan, run phases (resuming), finalize the output contract.
+
+``run_pipeline(spec, out)`` is the whole of ``curate run``. Re-running on the same folder resumes:
+tasks with a done marker are skipped. A changed config on an existing folder is refused with the
+changed keys named (``force=True`` starts over). Two runs on one folder: the second is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate import __version__
+from curate.engine.executor import make_executor
+from curate.engine.layout import RunLayout
+from curate.engine.plan import Phase, plan_phases, plan_units
+from curate.engine.progress import Progress
+from curate.engine.spec import PipelineSpec, load_spec
+from curate.engine.stage import GlobalStage
+from curate.engine.tasks import PhaseTask, ReduceTask, make_stage, run_phase_task, run_reduce_task
+from curate.io.writer import TMP_MARK, conform, sweep_temp_files, write_json_atomic
+
+
+class RunRefused(Exception):
+    """The run cannot start (locked folder, changed config); the message says what to do."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    """A finished run: where it is and what it wrote."""
+
+    out: Path
+    manifest: dict[str, Any]
+    stats: dict[str, Any]
+
+    @property
+    def shards(self) -> list[Path]:
+        return [self.out / s["path"] for s in self.manifest["shards"]]
+
+    def frame(self):
+        """All output rows as a Polars LazyFrame."""
+        import polars as pl
+
+        return pl.scan_parquet([str(p) for p in self.shards])
+
+
+@contextlib.contextmanager
+def run_lock(layout: RunLayout) -> Iterator[None]:
+    """An exclusive lock on the output folder for the run's duration (released by the OS on kill)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    fh = open(layout.lock, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise RunRefused(f"{layout.root} is in use by another curate run (pid {holder}); wait for it or use another -o") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(d, list):
+        out = {}
+        for i, v in enumerate(d):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out or {prefix: []}
+    return {prefix: d}
+
+
+def changed_keys(old: dict, new: dict) -> list[str]:
+    a, b = _flatten(old), _flatten(new)
+    return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+
+
+def _check_or_record_spec(layout: RunLayout, spec: PipelineSpec, force: bool) -> None:
+    new = spec.hashed_dict()
+    if layout.spec.exists() and not force:
+        old = json.loads(layout.spec.read_text())
+        if old.get("config_sha256") != spec.config_sha256():
+            keys = changed_keys(old.get("config", {}), new)
+            raise RunRefused(
+                f"{layout.root} holds a run with a different config (changed: {', '.join(keys) or '?'}); "
+                "use --force to start over, or another output folder"
+            )
+        return
+    if force:
+        for p in (layout.data, layout.rejects, layout.work, layout.logs):
+            shutil.rmtree(p, ignore_errors=True)
+        for p in (layout.manifest, layout.stats, layout.report):
+            p.unlink(missing_ok=True)
+    write_json_atomic(layout.spec, {"config": new, "config_sha256": spec.config_sha256()})
+
+
+class _Log:
+    """Structured JSON-lines log in OUT/logs/run.jsonl."""
+
+    def __init__(self, layout: RunLayout):
+        layout.logs.mkdir(parents=True, exist_ok=True)
+        self.fh = open(layout.logs / "run.jsonl", "a", encoding="utf-8")
+
+    def __call__(self, event: str, **kw: Any) -> None:
+        self.fh.write(json.dumps({"t": round(time.time(), 3), "event": event, **kw}, default=str) + "\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def run_pipeline(
+    spec: PipelineSpec | str | Path,
+    out: str | Path | None = None,
+    workers: int = 1,
+    force: bool = False,
+    quiet: bool = False,
+    executor: str = "local",
+    address: str | None = None,
+) -> RunResult:
+    """Run a pipeline into ``out`` (default: ``spec.output.path``), resuming if it was interrupted."""
+    if not isinstance(spec, PipelineSpec):
+        spec = load_spec(spec)
+    if out is None:
+        if not spec.output.path:
+            raise RunRefused("no output folder: give -o OUT or set output.path in the pipeline")
+        out = spec.output.path
+    layout = RunLayout(Path(out).resolve())
+    with run_lock(layout):
+        _check_or_record_spec(layout, spec, force)
+        sweep_temp_files(layout.root)
+        log = _Log(layout)
+        try:
+            return _run(spec, layout, workers, quiet, executor, address, log)
+        except BaseException as e:
+            log("run_failed", error=f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            log.close()
+
+
+def _run(spec: PipelineSpec, layout: RunLayout, workers: int, quiet: bool, executor: str, address: str | None, log: _Log) -> RunResult:
+    t0 = time.perf_counter()
+    phases = plan_phases(spec)
+    units = plan_units(spec)
+    payload = spec.model_dump(mode="json")
+    log("run_start", pipeline=spec.name, tasks=len(units), phases=len(phases), workers=workers, executor=executor)
+    write_json_atomic(layout.work / "plan.json", {
+        "phases": [dataclasses.asdict(p) for p in phases],
+        "units": [{"task": u.task_id, "input": u.input_index, "files": [f.relpath for f in u.files]} for u in units],
+    })
+    results: list[dict] = []
+    reduce_results: list[dict] = []
+    summaries: dict[str, Any] = {}
+    with make_executor(executor, workers, address) as ex:
+        for phase in phases:
+            tasks = [PhaseTask(str(layout.root), payload, phase, u, len(units)) for u in units]
+            results += _run_tasks(ex, run_phase_task, tasks, layout, f"phase {phase.index}", quiet, log)
+            if phase.collect is not None:
+                rr, summary = _run_reduce(ex, spec, layout, phase, payload, len(units), quiet, log)
+                reduce_results += rr
+                summaries[spec.stages[phase.collect].stage] = summary
+    manifest, stats = _finalize(spec, layout, phases, results, reduce_results, summaries, time.perf_counter() - t0)
+    log("run_done", rows=manifest["rows"], shards=len(manifest["shards"]), seconds=stats["throughput"]["wall_seconds"])
+    return RunResult(layout.root, manifest, stats)
+
+
+def _run_tasks(ex, fn, tasks: list, layout: RunLayout, label: str, quiet: bool, log: _Log) -> list[dict]:
+    done: dict[str, dict] = {}
+    pending = []
+    for t in tasks:
+        marker = layout.done(t.name)
+        if marker.exists():
+            done[t.name] = json.loads(marker.read_text())
+        else:
+            pending.append(t)
+    if done:
+        log("resume", phase=label, skipped=len(done), pending=len(pending))
+    with Progress(label, total=len(tasks), initial=len(done), quiet=quiet) as bar:
+
+        def on_done(t, r: dict) -> None:
+            done[t.name] = r
+            rows = sum(s["in"] for s in r.get("stages", [])[:1]) if r.get("stages") else 0
+            bar.advance(rows)
+            log("task_done", task=t.name, seconds=r.get("seconds"), rows=rows)
+
+        ex.map(fn, pending, on_done)
+    return [done[t.name] for t in tasks]
+
+
+def _run_reduce(ex, spec, layout, phase: Phase, payload, n_tasks, quiet, log) -> tuple[list[dict], dict]:
+    idx = phase.collect
+    stage = make_stage(spec, layout, idx, None, n_tasks)
+    assert isinstance(stage, GlobalStage)
+    out: list[dict] = []
+    for k, step in enumerate(stage.reduce_steps()):
+        tasks = [ReduceTask(str(layout.root), payload, idx, k, step.name, p, n_tasks) for p in range(step.n_partitions)]
+        out += _run_tasks(ex, run_reduce_task, tasks, layout, f"{stage.ctx.stage_name}:{step.name}", quiet, log)
+    for r in out:
+        r["stage_index"] = idx
+    return out, stage.reduce_summary()
+
+
+# --------------------------------------------------------------------------- finalize
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def unify_shards(paths: list[Path]) -> pa.Schema | None:
+    """Give every shard the same schema (new columns as nulls, types promoted), rewriting only the odd ones."""
+    if not paths:
+        return None
+    schemas = [pq.read_schema(p) for p in paths]
+    unified = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+    for p, s in zip(paths, schemas, strict=True):
+        if s.remove_metadata().equals(unified):
+            continue
+        pf = pq.ParquetFile(p)
+        codec = pf.metadata.row_group(0).column(0).compression.lower() if pf.metadata.num_row_groups else "zstd"
+        table = conform(pf.read(), unified)
+        if table is None:
+            raise RuntimeError(f"cannot bring {p} to the run's common schema")
+        tmp = p.with_name(p.name + f"{TMP_MARK}{os.getpid()}")
+        pq.write_table(table, tmp, compression=None if codec == "uncompressed" else codec)
+        os.replace(tmp, p)
+    return unified
+
+
+def _finalize(spec, layout: RunLayout, phases, results, reduce_results, summaries, wall: float):
+    final = [r for r in results if r["phase"] == phases[-1].index]
+    shard_paths = [layout.root / s["path"] for r in final for s in r["shards"]]
+    unify_shards(shard_paths)
+    shards = []
+    for p in shard_paths:
+        shards.append({
+            "path": str(p.relative_to(layout.root)),
+            "rows": pq.ParquetFile(p).metadata.num_rows,
+            "bytes": p.stat().st_size,
+            "sha256": _sha256(p),
+        })
+    sources: dict[str, dict[str, int]] = {}
+    for r in final:
+        for src, c in r["sources"].items():
+            agg = sources.setdefault(src, {"rows": 0, "tokens": 0})
+            agg["rows"] += c["rows"]
+            agg["tokens"] += c["tokens"]
+    stages = _merge_stage_stats(spec, results, reduce_results)
+    read = next((s for s in stages if s["name"] == "read"), None)
+    n_in = read["in"] if read else 0
+    n_bytes = read["counters"].get("bytes", 0) if read else 0
+    stats = {
+        "pipeline": spec.name,
+        "stages": stages,
+        "global": summaries,
+        "totals": {
+            "input_records": n_in,
+            "output_rows": sum(s["rows"] for s in shards),
+            "dropped": sum(sum(s["dropped"].values()) for s in stages),
+        },
+        "throughput": {
+            "wall_seconds": round(wall, 3),
+            "docs_per_s": round(n_in / wall, 1) if wall > 0 else None,
+            "input_mb_per_s": round(n_bytes / 1e6 / wall, 2) if wall > 0 else None,
+        },
+    }
+    manifest = {
+        "name": spec.name,
+        "tool": {"name": "curate", "version": __version__},
+        "config": spec.hashed_dict(),
+        "config_sha256": spec.config_sha256(),
+        "origin": spec.origin,
+        "overrides": spec.overrides,
+        "rows": sum(s["rows"] for s in shards),
+        "shards": shards,
+        "sources": dict(sorted(sources.items())),
+        "global": summaries,
+    }
+    write_json_atomic(layout.stats, stats)
+    write_json_atomic(layout.manifest, manifest)
+    return manifest, stats
+
+
+def _merge_stage_stats(spec: PipelineSpec, results: list[dict], reduce_results: list[dict]) -> list[dict]:
+    merged: dict[int, dict] = {}
+
+    def slot(index: int, name: str) -> dict:
+        return merged.setdefault(index, {"name": name, "index": index, "in": 0, "out": 0, "emitted": 0, "dropped": {}, "counters": {}, "seconds": 0.0})
+
+    for r in results:
+        for s in r["stages"]:
+            m = slot(s["index"], s["name"])
+            for k in ("in", "out", "emitted"):
+                m[k] += s[k]
+            m["seconds"] += s["seconds"]
+            for k, v in s["dropped"].items():
+                m["dropped"][k] = m["dropped"].get(k, 0) + v
+            for k, v in s["counters"].items():
+                m["counters"][k] = m["counters"].get(k, 0) + v
+        if r.get("collect"):
+            c = r["collect"]
+            slot(c["index"], c["name"])["seconds"] += c["seconds"]
+    for r in reduce_results:
+        m = merged.get(r["stage_index"])
+        if m is not None:
+            m["seconds"] += r["seconds"]
+            for k, v in (r.get("counters") or {}).items():
+                if isinstance(v, int | float):
+                    m["counters"][k] = m["counters"].get(k, 0) + v
+    out = []
+    for index in sorted(merged):
+        m = merged[index]
+        m["seconds"] = round(m["seconds"], 3)
+        m["dropped"] = dict(sorted(m["dropped"].items()))
+        m["counters"] = dict(sorted(m["counters"].items()))
+        if m["in"] != m["out"] + sum(m["dropped"].values()):
+            raise RuntimeError(f"stage {m['name']} does not balance: {m}")
+        out.append(m)
+    return out
