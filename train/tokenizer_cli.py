@@ -1,0 +1,55 @@
+"""``curate tokenizer train SHARDS... -o DIR --vocab-size N``: the CLI over :mod:`curate.train.tokenizer`."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import click
+from curate.train.tokenizer import DEFAULT_SAMPLE_BYTES, train_tokenizer
+
+
+def expand_shards(specs: tuple[str, ...]) -> list[Path]:
+    """Parquet files from files, folders (searched recursively) and globs (``**`` recurses), sorted."""
+    found: set[Path] = set()
+    for spec in specs:
+        spec = os.path.expanduser(spec)
+        if any(c in spec for c in "*?["):
+            found.update(Path(p) for p in glob.glob(spec, recursive=True) if p.endswith(".parquet"))
+        elif os.path.isdir(spec):
+            found.update(Path(spec).rglob("*.parquet"))
+        elif os.path.isfile(spec):
+            found.add(Path(spec))
+        else:
+            raise click.BadParameter(f"{spec}: no such file, folder or glob match", param_hint="SHARDS")
+    if not found:
+        raise click.BadParameter(f"no .parquet files in {', '.join(specs)}", param_hint="SHARDS")
+    return sorted(found)
+
+
+@click.group()
+def tokenizer() -> None:
+    """Train tokenizers on curated shards."""
+
+
+@tokenizer.command("train")
+@click.argument("shards", nargs=-1, required=True)
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--vocab-size", type=int, required=True, help="Vocabulary size, special tokens included.")
+@click.option(
+    "--sample-bytes",
+    type=int,
+    default=DEFAULT_SAMPLE_BYTES,
+    show_default=True,
+    help="Text bytes to train on, spread evenly over the shards.",
+)
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--min-frequency", type=int, default=2, show_default=True)
+def train_cmd(
+    shards: tuple[str, ...], out_dir: str, vocab_size: int, sample_bytes: int, text_column: str, min_frequency: int
+) -> None:
+    """Train a byte-level BPE on a sample of SHARDS (Parquet files, folders or globs)."""
+    paths = expand_shards(shards)
+    out = train_tokenizer(paths, out_dir, vocab_size, sample_bytes, text_column, min_frequency)
+    click.echo(f"tokenizer trained on {len(paths)} shard(s) -> {out}")
