@@ -1,0 +1,118 @@
+"""Run the same task payloads on a Ray cluster (``curate run --executor ray``).
+
+Nothing about a task changes: it is the same plain function of the same picklable payload as with
+the local pool, it reads its inputs and writes its outputs (temp name, rename, done marker) in the
+output folder itself, and results come back to the driver only as small stats dicts. So:
+
+* with no ``address`` a local Ray instance with ``workers`` CPUs is started (and shut down after);
+* with an ``address`` (``ray://host:10001``, ``host:6379`` or ``auto``) the tasks run on that
+  cluster, which is left running. Every node must have ``curate`` installed and see the input
+  files and the output folder **at the same paths** (a shared POSIX file system: NFS, Lustre, or an
+  object store mounted with FUSE). Tasks rename files into place, so the mount must support
+  rename.
+
+Global stages (dedup, mix) need no special support: their collect and apply halves run inside
+phase tasks and their reduce steps are ordinary tasks reading and writing hash-partitioned files
+under ``OUT/_work``. A worker that dies (OOM, node lost, ``kill -9``) is retried by Ray up to
+``max_retries`` times; this is safe because tasks are idempotent. An exception raised *by* a task is
+not retried: it fails the run with :class:`TaskFailed` naming the task, as with the local executor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from curate.engine.executor import TaskFailed
+
+
+class RayExecutor:
+    """Same interface as :class:`curate.engine.executor.LocalExecutor`, backed by Ray tasks."""
+
+    def __init__(self, workers: int = 1, address: str | None = None, max_retries: int = 3):
+        self.workers = max(1, workers)
+        self.address = address
+        self.max_retries = max_retries
+        self._started = False  # we started the Ray instance, so we shut it down
+        self._ray = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> RayExecutor:
+        self._connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _connect(self):
+        if self._ray is not None:
+            return self._ray
+        try:
+            import ray
+        except ImportError as e:  # pragma: no cover - ray is a dependency, but may be stripped
+            raise RuntimeError("--executor ray needs the `ray` package: pip install 'ray[default]'") from e
+        self._ray = ray
+        if ray.is_initialized():  # a caller (a notebook, a test) already connected: use it as it is
+            return ray
+        # Each task gets one CPU; Polars/Arrow inside it should not start a thread per core.
+        env = {"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+        if self.address:
+            ray.init(address=self.address, log_to_driver=False, runtime_env={"env_vars": env})
+        else:
+            # Ray 2.60 writes ~/.ray/auth_token for a new cluster unless auth is off; a private
+            # cluster on loopback that lives as long as this run needs none.
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            ray.init(
+                num_cpus=self.workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                runtime_env={"env_vars": env},
+            )
+        self._started = True
+        return ray
+
+    def close(self) -> None:
+        if self._ray is not None and self._started:
+            self._ray.shutdown()
+        self._started = False
+        self._ray = None
+
+    # -- running tasks -----------------------------------------------------------------------------
+
+    def map(self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None]) -> None:
+        """Run ``fn(task)`` for every task on the cluster; ``on_done(task, result)`` as each finishes."""
+        if not tasks:
+            return
+        ray = self._connect()
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(fn)
+        refs = {remote.remote(t): t for t in tasks}
+        pending = list(refs)
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for ref in ready:
+                    t = refs[ref]
+                    try:
+                        result = ray.get(ref)
+                    except Exception as e:
+                        raise TaskFailed(f"task {getattr(t, 'name', t)} failed: {_describe(ray, e)}") from e
+                    on_done(t, result)
+        except BaseException:
+            # Stop the rest: queued tasks never start, running ones get KeyboardInterrupt and
+            # clean up their temp files (a task's outputs only count once its done marker exists).
+            for ref in pending:
+                ray.cancel(ref)
+            raise
+
+
+def _describe(ray, e: BaseException) -> str:
+    """The task's own exception for a task error; Ray's message for a lost worker or node."""
+    if isinstance(e, ray.exceptions.RayTaskError):
+        cause = getattr(e, "cause", None)
+        if cause is not None:
+            return f"{type(cause).__name__}: {cause}"
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {first}"
