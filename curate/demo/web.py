@@ -1,0 +1,412 @@
+"""The demo crawl: gzip WARC/1.1 files (one gzip member per record, as Common Crawl writes them),
+a small WET file, and ``truth.jsonl`` with the intended kind and planted duplicates of every page.
+
+Each WARC file is an independent unit seeded from (seed, file index), so files can be written in
+parallel and ``--scale`` streams: memory is bounded by one file's truth rows and a small reservoir
+of recent articles that duplicates are copied from. Duplicates are planted within a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+import random
+import re
+from pathlib import Path
+
+from curate.demo.archive import (
+    gzip_member,
+    http_request,
+    http_response,
+    pdf_bytes,
+    png_bytes,
+    record_id,
+    warc_record,
+)
+from curate.demo.pages import (
+    BAD_KINDS,
+    Article,
+    Site,
+    article_html,
+    article_tokens,
+    good_article,
+    jaccard,
+    make_path,
+    make_site,
+    not_found_html,
+    render,
+    shingles,
+)
+from curate.demo.prose import prose
+
+PAGES_AT_SCALE_1 = 1500
+MAX_PAGES_PER_FILE = 20_000
+# Intended share of each page kind; every kind appears at least once in a file of >= 30 pages.
+KIND_WEIGHTS = {
+    "good": 0.70,
+    "exact_dup": 0.05,
+    "near_dup": 0.05,
+    "spam": 0.035,
+    "short": 0.03,
+    "lorem": 0.015,
+    "js_required": 0.02,
+    "link_farm": 0.02,
+    "bullets": 0.02,
+    "symbols": 0.02,
+    "boilerplate": 0.01,
+    "image": 0.005,
+    "pdf": 0.005,
+    "not_found": 0.004,
+    "redirect": 0.003,
+}
+LANG_WEIGHTS = {"en": 0.5, "de": 0.1, "fr": 0.1, "es": 0.1, "ru": 0.1, "zh": 0.1}
+# Legacy encodings real crawls still hold, by language (the rest is utf-8).
+LEGACY_CHARSETS = {
+    "de": [("iso-8859-1", 0.3)],
+    "fr": [("iso-8859-1", 0.3)],
+    "es": [("iso-8859-1", 0.2)],
+    "ru": [("windows-1251", 0.35), ("koi8-r", 0.1)],
+    "zh": [("gbk", 0.2), ("gb18030", 0.15)],
+}
+NEAR_DUP_RANGE = (0.85, 0.95)  # Jaccard of word 5-gram shingles, see pages.article_tokens
+BASE_DATE = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+
+
+def n_pages(scale: float) -> int:
+    """Pages in the crawl at ``scale``."""
+    return max(20, round(PAGES_AT_SCALE_1 * scale))
+
+
+def file_sizes(total: int) -> list[int]:
+    """Pages per WARC file: about 4 files at small scale, at most MAX_PAGES_PER_FILE each."""
+    per_file = min(MAX_PAGES_PER_FILE, max(50, math.ceil(total / 4)))
+    sizes = [per_file] * (total // per_file)
+    if total % per_file:
+        sizes.append(total % per_file)
+    return sizes
+
+
+def quotas(n: int, weights: dict[str, float]) -> list[str]:
+    """Exactly ``round(n * w)`` items per key (largest remainder), each key at least once if n is large."""
+    total = sum(weights.values())
+    raw = {k: n * w / total for k, w in weights.items()}
+    counts = {k: int(v) for k, v in raw.items()}
+    if n >= 2 * len(weights):
+        counts = {k: max(1, c) for k, c in counts.items()}
+    first = next(iter(weights))
+    rest = n - sum(counts.values())
+    for k in sorted(raw, key=lambda k: counts[k] - raw[k])[: max(0, rest)]:
+        counts[k] += 1
+    counts[first] += n - sum(counts.values())
+    return [k for k in weights for _ in range(counts[k])]
+
+
+def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def choose_charset(rng: random.Random, lang: str) -> tuple[str, str]:
+    """(charset, where it is declared: header | meta | both | none)."""
+    r = rng.random()
+    for cs, w in LEGACY_CHARSETS.get(lang, []):
+        if r < w:
+            return cs, rng.choice(("header", "meta", "both", "both"))
+        r -= w
+    return "utf-8", rng.choice(("header", "meta", "both", "both", "none"))
+
+
+def html_to_text(page: str) -> str:
+    """Naive tag stripping, the way WET files keep boilerplate lines."""
+    page = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", "\n", page)
+    page = re.sub(r"<[^>]+>", "\n", page)
+    lines = (html.unescape(x).strip() for x in page.split("\n"))
+    return "\n".join(x for x in lines if x)
+
+
+def near_duplicate(a: Article, rng: random.Random, lang: str) -> tuple[Article, float]:
+    """A copy of ``a`` with a few words replaced so that shingle Jaccard lands in NEAR_DUP_RANGE."""
+    p = prose(lang)
+    lo, hi = NEAR_DUP_RANGE
+    target = rng.uniform(lo + 0.01, hi - 0.01)
+    blocks = [(tag, text.split(" ")) for tag, text in a.blocks]
+    base = shingles(article_tokens(a.text))
+    n = len(base)
+    candidates = [(b, t) for b, (_, toks) in enumerate(blocks) for t, w in enumerate(toks) if w.isalpha()]
+    order = rng.sample(candidates, len(candidates))
+    estimate = max(1, int(n * (1 - target) / (5 * (1 + target))) - 1)
+
+    def current() -> Article:
+        return Article(a.title, [(tag, " ".join(toks)) for tag, toks in blocks], a.byline)
+
+    j = 1.0
+    for k, (b, t) in enumerate(order):
+        old = blocks[b][1][t]
+        new = p.content_words(rng, 1)[0]
+        if new.lower() == old.lower():
+            continue
+        blocks[b][1][t] = new.capitalize() if old[0].isupper() else new
+        if k + 1 < estimate:
+            continue
+        j = jaccard(base, shingles(article_tokens(current().text)))
+        if j < lo:  # overshot: undo this change and try another position
+            blocks[b][1][t] = old
+            j = jaccard(base, shingles(article_tokens(current().text)))
+            continue
+        if j <= target:
+            break
+    if not lo <= j <= hi:
+        raise RuntimeError(f"near-duplicate Jaccard {j:.3f} outside {NEAR_DUP_RANGE}")
+    return current(), round(j, 4)
+
+
+class WarcUnit:
+    """Writes one WARC file and returns its truth rows."""
+
+    def __init__(self, path: Path, unit: int, size: int, seed: int, wet_path: Path | None = None):
+        self.path, self.unit, self.size, self.seed = path, unit, size, seed
+        self.rng = random.Random(f"web:{seed}:{unit}")
+        self.wet_path = wet_path
+        self.n_records = 0
+        self.truth: list[dict] = []
+        self.sites: dict[str, list[Site]] = {
+            lang: [make_site(self.rng, lang) for _ in range(6)] for lang in LANG_WEIGHTS
+        }
+        self.reservoir: list[dict] = []  # recent good pages that duplicates copy
+        self.urls: set[str] = set()
+
+    # -- records -----------------------------------------------------------------------------
+    def _date(self) -> dt.datetime:
+        return BASE_DATE + dt.timedelta(days=self.unit, seconds=7 * self.n_records)
+
+    def _rid(self, what: str) -> str:
+        self.n_records += 1
+        return record_id("demo-web", self.seed, self.unit, self.n_records, what)
+
+    def _write(self, f, raw: bytes) -> None:
+        f.write(gzip_member(raw))
+
+    def warcinfo(self, f, name: str, version: str = "WARC/1.1") -> str:
+        rid = self._rid("warcinfo")
+        block = (
+            "software: curate demo-data\r\nformat: WARC File Format 1.1\r\n"
+            f"description: synthetic demo crawl, seed {self.seed}, file {self.unit}\r\n"
+            "isPartOf: curate-demo\r\nrobots: classic\r\n"
+        ).encode()
+        date = self._date().strftime("%Y-%m-%dT%H:%M:%SZ")
+        hdr = [("WARC-Date", date), ("WARC-Record-ID", rid), ("WARC-Filename", name)]
+        self._write(f, warc_record("warcinfo", hdr, block, "application/warc-fields", version=version))
+        return rid
+
+    def exchange(
+        self, f, url: str, status: int, reason: str, headers: list[tuple[str, str]], body: bytes
+    ) -> str:
+        """A request record and a response record; returns the response's record id."""
+        host = url.split("/")[2]
+        path = "/" + url.split("/", 3)[3] if url.count("/") >= 3 else "/"
+        when = self._date()
+        date = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        http_date = when.strftime("%a, %d %b %Y %H:%M:%S GMT")
+        req_id, resp_id = self._rid("request"), self._rid("response")
+        ip = f"10.{self.unit % 250}.{len(host) % 250}.{sum(map(ord, host)) % 250}"
+        req = http_request(host, path)
+        common = [("WARC-Date", date), ("WARC-Target-URI", url), ("WARC-Warcinfo-ID", self.info_id)]
+        self._write(
+            f,
+            warc_record(
+                "request",
+                [
+                    *common,
+                    ("WARC-Record-ID", req_id),
+                    ("WARC-Concurrent-To", resp_id),
+                    ("WARC-IP-Address", ip),
+                ],
+                req,
+                "application/http; msgtype=request",
+            ),
+        )
+        server = ("nginx/1.24.0", "Apache/2.4.57 (Debian)", "cloudflare")[len(host) % 3]
+        block, off = http_response(status, reason, [("Date", http_date), ("Server", server), *headers], body)
+        self._write(
+            f,
+            warc_record(
+                "response",
+                [
+                    *common,
+                    ("WARC-Record-ID", resp_id),
+                    ("WARC-Concurrent-To", req_id),
+                    ("WARC-IP-Address", ip),
+                ],
+                block,
+                "application/http; msgtype=response",
+                payload_offset=off,
+            ),
+        )
+        return resp_id
+
+    # -- pages -------------------------------------------------------------------------------
+    def _url(self, site: Site) -> str:
+        while True:
+            url = f"{'https' if self.rng.random() < 0.85 else 'http'}://{site.domain}{make_path(self.rng, len(self.urls))}"
+            if url not in self.urls:
+                self.urls.add(url)
+                return url
+
+    def html_page(self, f, site: Site, url: str, title: str, main: str, kind: str, **truth) -> dict:
+        rng = self.rng
+        charset, declared = choose_charset(rng, site.lang)
+        meta = charset if declared in ("meta", "both") else None
+        page = render(site, title, main, rng, meta)
+        body = page.encode(charset, "xmlcharrefreplace")
+        ctype = f"text/html; charset={charset}" if declared in ("header", "both") else "text/html"
+        rid = self.exchange(f, url, 200, "OK", [("Content-Type", ctype), ("Connection", "close")], body)
+        row = dict(
+            url=url,
+            warc=self.path.name,
+            record_id=rid,
+            lang=site.lang,
+            kind=kind,
+            status=200,
+            content_type=ctype,
+            charset=charset,
+            charset_declared=declared,
+            title=title,
+            dup_of=None,
+            jaccard=None,
+            n_tokens=None,
+        )
+        row.update(truth)
+        if self.wet is not None and len(self.wet_rows) < 200:
+            self.wet_rows.append((url, rid, html_to_text(page)))
+        return row
+
+    def page(self, f, i: int, kind: str) -> dict:
+        rng = self.rng
+        lang = "en" if i == 0 else _weighted(rng, LANG_WEIGHTS)
+        if kind in ("exact_dup", "near_dup"):
+            pool = (
+                self.reservoir
+                if kind == "exact_dup"
+                else [r for r in self.reservoir if prose(r["lang"]).vocab.spaced]
+            )
+            if pool:
+                src = rng.choice(pool)
+                return self.duplicate(f, kind, src)
+            kind = "good"  # no source yet (only possible in tiny files)
+        site = rng.choice(self.sites[lang])
+        url = self._url(site)
+        if kind == "good":
+            a = good_article(prose(lang, self.seed), rng)
+            row = self.html_page(
+                f, site, url, a.title, article_html(a, site, rng), kind, n_tokens=len(article_tokens(a.text))
+            )
+            self.reservoir.append({"url": url, "lang": lang, "site": site, "article": a})
+            if len(self.reservoir) > 200:
+                self.reservoir.pop(rng.randrange(len(self.reservoir)))
+            return row
+        if kind in BAD_KINDS:
+            title, main = BAD_KINDS[kind](prose(lang, self.seed), rng)
+            return self.html_page(f, site, url, title, main, kind)
+        return self.non_html(f, kind, site, lang)
+
+    def duplicate(self, f, kind: str, src: dict) -> dict:
+        rng = self.rng
+        lang, a = src["lang"], src["article"]
+        same_site = rng.random() < 0.5
+        site = src["site"] if same_site else rng.choice([s for s in self.sites[lang] if s is not src["site"]])
+        if same_site and kind == "exact_dup" and rng.random() < 0.5:
+            url = src["url"] + rng.choice(("?utm_source=newsletter", "?ref=home", "?amp=1"))
+            if url in self.urls:
+                url = self._url(site)
+            self.urls.add(url)
+        else:
+            url = self._url(site)
+        j = 1.0
+        if kind == "near_dup":
+            a, j = near_duplicate(a, rng, lang)
+        return self.html_page(
+            f,
+            site,
+            url,
+            a.title,
+            article_html(a, site, rng),
+            kind,
+            dup_of=src["url"],
+            jaccard=j,
+            n_tokens=len(article_tokens(a.text)),
+        )
+
+    def non_html(self, f, kind: str, site: Site, lang: str) -> dict:
+        rng = self.rng
+        base = dict(
+            warc=self.path.name,
+            lang=lang,
+            kind=kind,
+            charset=None,
+            charset_declared=None,
+            title=None,
+            dup_of=None,
+            jaccard=None,
+            n_tokens=None,
+        )
+        if kind == "image":
+            url = f"https://{site.domain}/static/img/{rng.randint(1, 10**6)}.png"
+            body = png_bytes(16, 16, (rng.randint(0, 255), rng.randint(0, 255), rng.randint(0, 255)))
+            status, reason, headers = 200, "OK", [("Content-Type", "image/png")]
+        elif kind == "pdf":
+            url = f"https://{site.domain}/files/report-{rng.randint(1, 10**6)}.pdf"
+            body = pdf_bytes(f"Annual report {rng.randint(2019, 2024)}")
+            status, reason, headers = 200, "OK", [("Content-Type", "application/pdf")]
+        elif kind == "not_found":
+            url = f"https://{site.domain}/old/{rng.randint(1, 10**6)}.html"
+            body = not_found_html(lang).encode()
+            status, reason, headers = 404, "Not Found", [("Content-Type", "text/html; charset=utf-8")]
+        else:  # redirect
+            url = f"http://{site.domain}/go/{rng.randint(1, 10**6)}"
+            body = b""
+            status, reason = 301, "Moved Permanently"
+            headers = [("Location", f"https://{site.domain}/"), ("Content-Type", "text/html")]
+        self.urls.add(url)
+        rid = self.exchange(f, url, status, reason, headers, body)
+        return dict(url=url, record_id=rid, status=status, content_type=headers[-1][1], **base)
+
+    # -- driver ------------------------------------------------------------------------------
+    def run(self) -> list[dict]:
+        kinds = quotas(self.size, KIND_WEIGHTS)
+        self.rng.shuffle(kinds)
+        first_good = kinds.index("good")
+        kinds[0], kinds[first_good] = kinds[first_good], kinds[0]
+        self.wet = [] if self.wet_path is not None else None
+        self.wet_rows: list[tuple[str, str, str]] = []
+        with open(self.path, "wb") as f:
+            self.info_id = self.warcinfo(f, self.path.name)
+            for i, kind in enumerate(kinds):
+                self.truth.append(self.page(f, i, kind))
+        if self.wet_path is not None:
+            self.write_wet()
+        return self.truth
+
+    def write_wet(self) -> None:
+        """WET conversion records (text only, boilerplate included) for the first pages."""
+        assert self.wet_path is not None
+        with open(self.wet_path, "wb") as f:
+            info = self.warcinfo(f, self.wet_path.name, version="WARC/1.0")
+            for url, refers_to, text in self.wet_rows:
+                date = self._date().strftime("%Y-%m-%dT%H:%M:%SZ")
+                hdr = [
+                    ("WARC-Target-URI", url),
+                    ("WARC-Date", date),
+                    ("WARC-Record-ID", self._rid("conversion")),
+                    ("WARC-Refers-To", refers_to),
+                    ("WARC-Warcinfo-ID", info),
+                ]
+                self._write(
+                    f, warc_record("conversion", hdr, text.encode(), "text/plain", version="WARC/1.0")
+                )
+
+
+def write_unit(args: tuple[Path, int, int, int, bool]) -> list[dict]:
+    """Process-pool entry point: write one WARC file (and the WET file for unit 0)."""
+    path, unit, size, seed, with_wet = args
+    wet = path.with_name(path.name.replace(".warc.gz", ".warc.wet.gz")) if with_wet else None
+    return WarcUnit(path, unit, size, seed, wet).run()
