@@ -31,6 +31,7 @@ from curate.engine.spec import PipelineSpec, load_spec
 from curate.engine.stage import GlobalStage
 from curate.engine.tasks import PhaseTask, ReduceTask, make_stage, run_phase_task, run_reduce_task
 from curate.io.writer import TMP_MARK, conform, sweep_temp_files, write_json_atomic
+from curate.report import report_or_warn
 
 
 class RunRefused(Exception):
@@ -259,6 +260,9 @@ def _finalize(spec, layout: RunLayout, phases, results, reduce_results, summarie
     final = [r for r in results if r["phase"] == phases[-1].index]
     shard_paths = [layout.root / s["path"] for r in final for s in r["shards"]]
     unify_shards(shard_paths)
+    if layout.rejects.exists():  # each stage's rejects read as one table too
+        for d in sorted(p for p in layout.rejects.iterdir() if p.is_dir()):
+            unify_shards(sorted(d.glob("*.parquet")))
     shards = []
     for p in shard_paths:
         shards.append({
@@ -306,6 +310,7 @@ def _finalize(spec, layout: RunLayout, phases, results, reduce_results, summarie
     }
     write_json_atomic(layout.stats, stats)
     write_json_atomic(layout.manifest, manifest)
+    report_or_warn(layout.root)  # OUT/report.html; a report failure is a warning, never a failed run
     return manifest, stats
 
 

@@ -1,0 +1,66 @@
+# curate: `make demo` sets everything up and runs the demo; `make test` runs the test suite.
+# Torch is installed deliberately, before the package: the CPU build by default (CI, laptops).
+#   GPU users: install the CUDA build of torch into .venv first, or point TORCH_PIP_ARGS at the
+#   index you use; `make setup` keeps a torch that is already importable.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+DEMO_DATA ?= out/demo-data
+DEMO_SCALE ?= 1.0
+CURATE := $(BIN)/curate
+DEMO_PIPELINES := web books code dedup
+export CURATE_DATA := $(DEMO_DATA)
+
+.PHONY: setup demo demo-data test test-slow test-fault test-all lint docs bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+demo-data: setup
+	$(CURATE) demo-data $(DEMO_DATA) --scale $(DEMO_SCALE)
+
+demo: demo-data
+	@for p in $(DEMO_PIPELINES); do \
+	  echo "== pipeline $$p"; \
+	  $(CURATE) run pipelines/$$p.yaml -o out/demo/$$p || exit $$?; \
+	done
+	@if [ -f pipelines/sft.yaml ] || [ -f pipelines/mix.yaml ]; then \
+	  echo "== tokenizer"; \
+	  $(CURATE) tokenizer train out/demo/web/data out/demo/books/data out/demo/code/data -o out/demo/tokenizer --vocab-size 4096 || exit $$?; \
+	fi
+	@for p in mix sft; do \
+	  if [ -f pipelines/$$p.yaml ]; then echo "== pipeline $$p"; $(CURATE) run pipelines/$$p.yaml -o out/demo/$$p || exit $$?; fi; \
+	done
+	@echo; echo "demo outputs:"; ls -d out/demo/*/; echo "look inside with: $(CURATE) inspect out/demo/web"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+test-fault: setup
+	$(BIN)/python -m pytest -q -m fault
+
+test-all: setup
+	$(BIN)/python -m pytest -q -m ""
+
+lint: setup
+	$(BIN)/ruff check curate filters train tests bench
+
+docs: setup
+	$(CURATE) stages --markdown > docs/REFERENCE.md
+
+bench: setup
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache
