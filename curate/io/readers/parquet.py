@@ -19,6 +19,7 @@ from curate.io.readers.base import (
     ReadBatch,
     Reader,
     ReaderConfig,
+    make_id,
     register_reader,
 )
 
@@ -74,7 +75,14 @@ class ParquetReader(Reader):
                 for batch in pf.iter_batches(
                     batch_size=self.config.batch_rows, row_groups=[rg], columns=wanted
                 ):
-                    table, bad = self._convert(pa.Table.from_batches([batch]), row, relpath)
+                    table, bad = arrow_to_records(
+                        pa.Table.from_batches([batch]),
+                        row,
+                        relpath,
+                        source=self.source,
+                        text_key=key,
+                        id_key=self.config.id_key,
+                    )
                     row += batch.num_rows
                     any_rows = True
                     yield ReadBatch(keeper.conform(table), bad)
@@ -88,55 +96,62 @@ class ParquetReader(Reader):
         if not any_rows and pf.metadata.num_rows == 0:
             yield ReadBatch(empty_table(_CORE_TYPES), [Malformed(relpath, 0, "empty_file", "no rows")])
 
-    def _convert(self, table: pa.Table, first_row: int, relpath: str) -> tuple[pa.Table, list[Malformed]]:
-        key = self.config.text_key
-        text = table.column(key)
-        bad: list[Malformed] = []
-        valid = None
-        if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
-            decoded = []
-            for i, v in enumerate(text.to_pylist()):
-                try:
-                    decoded.append(None if v is None else v.decode("utf-8"))
-                except UnicodeDecodeError as e:
-                    decoded.append(None)
-                    bad.append(
-                        Malformed(relpath, first_row + i, "utf8", str(e), v[:1000].decode("utf-8", "replace"))
-                    )
-            text = pa.chunked_array([pa.array(decoded, pa.large_string())])
-        elif not (
-            pa.types.is_string(text.type)
-            or pa.types.is_large_string(text.type)
-            or pa.types.is_string_view(text.type)
-        ):
-            bad.append(
-                Malformed(
-                    relpath,
-                    first_row,
-                    "missing_text",
-                    f"column {key!r} has type {text.type}, not string ({table.num_rows} rows)",
+
+def arrow_to_records(
+    table: pa.Table, first_row: int, relpath: str, *, source: str, text_key: str, id_key: str | None = None
+) -> tuple[pa.Table, list[Malformed]]:
+    """An Arrow batch of input rows -> (records with id/source/text first, rejects).
+
+    Row ``first_row + i`` gets position ``first_row + i``. Shared by the Parquet and HF readers.
+    """
+    key = text_key
+    text = table.column(key)
+    bad: list[Malformed] = []
+    valid = None
+    if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
+        decoded = []
+        for i, v in enumerate(text.to_pylist()):
+            try:
+                decoded.append(None if v is None else v.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                decoded.append(None)
+                bad.append(
+                    Malformed(relpath, first_row + i, "utf8", str(e), v[:1000].decode("utf-8", "replace"))
                 )
+        text = pa.chunked_array([pa.array(decoded, pa.large_string())])
+    elif not (
+        pa.types.is_string(text.type)
+        or pa.types.is_large_string(text.type)
+        or pa.types.is_string_view(text.type)
+    ):
+        bad.append(
+            Malformed(
+                relpath,
+                first_row,
+                "missing_text",
+                f"column {key!r} has type {text.type}, not string ({table.num_rows} rows)",
             )
-            return empty_table(_CORE_TYPES), bad
-        text = text.cast(pa.large_string())
-        if text.null_count:
-            valid = pc.is_valid(text)
-            nulls = pc.indices_nonzero(pc.invert(valid)).to_pylist()
-            already = {m.position for m in bad}
-            for i in nulls:
-                if first_row + i not in already:
-                    bad.append(Malformed(relpath, first_row + i, "missing_text", f"null {key!r}"))
-        n = table.num_rows
-        ids = pa.array([self.make_id(relpath, first_row + i) for i in range(n)], pa.string())
-        arrays = {ID: ids, SOURCE: pa.array([self.source] * n, pa.string()), TEXT: text}
-        taken = set(arrays) | set(table.column_names)
-        for name in table.column_names:
-            if name == key:
-                continue
-            out = "source_id" if name == self.config.id_key else column_name(name, taken)
-            arrays[out] = table.column(name)
-        out_table = pa.table(arrays)
-        if valid is not None:
-            out_table = out_table.filter(valid)
-        bad.sort(key=lambda m: m.position)
-        return out_table, bad
+        )
+        return empty_table(_CORE_TYPES), bad
+    text = text.cast(pa.large_string())
+    if text.null_count:
+        valid = pc.is_valid(text)
+        nulls = pc.indices_nonzero(pc.invert(valid)).to_pylist()
+        already = {m.position for m in bad}
+        for i in nulls:
+            if first_row + i not in already:
+                bad.append(Malformed(relpath, first_row + i, "missing_text", f"null {key!r}"))
+    n = table.num_rows
+    ids = pa.array([make_id(source, relpath, first_row + i) for i in range(n)], pa.string())
+    arrays = {ID: ids, SOURCE: pa.array([source] * n, pa.string()), TEXT: text}
+    taken = set(arrays) | set(table.column_names)
+    for name in table.column_names:
+        if name == key:
+            continue
+        out = "source_id" if name == id_key else column_name(name, taken)
+        arrays[out] = table.column(name)
+    out_table = pa.table(arrays)
+    if valid is not None:
+        out_table = out_table.filter(valid)
+    bad.sort(key=lambda m: m.position)
+    return out_table, bad
