@@ -1,0 +1,359 @@
+"""SFT formatting: chat-templated text, ``input_ids`` and assistant-only ``labels``, optional packing.
+
+:class:`SFTFormatter` is what ``format: {kind: sft, ...}`` dispatches to (and what the
+``sft_format`` stage wraps). Per conversation it renders segments with the template, encodes them
+by construction (:mod:`curate.sft.masks`), applies the length policy, runs every row check, and
+writes ``messages``, ``text``, ``input_ids``, ``labels``, ``n_tokens`` (+ ``n_trained_tokens``).
+Preference rows (``chosen_messages``/``rejected_messages``) get the same per side under
+``chosen_*``/``rejected_*``. A row that fails a check is rejected with the check's name.
+
+Truncation works on whole rounds (a user turn and the replies after it), never inside a turn, so
+a kept row always renders exactly like ``apply_chat_template(messages)`` and every trained turn
+keeps its end-of-turn token: ``right`` drops trailing rounds, ``left`` drops leading rounds (the
+system prompt stays), ``drop`` rejects the row (``sft_too_long``); a row whose single round is
+still too long is rejected with ``sft_too_long`` under every policy.
+
+Packing (``packing: true``) concatenates whole conversations of one source, in arrival order,
+into rows of at most ``max_len`` tokens, with ``position_ids`` restarting at 0 for each
+conversation and ``seq_lens`` listing them, so attention can be kept within a conversation
+(flash-attention varlen / ``DataCollatorWithFlattening`` style). The first label of each packed
+conversation is -100 so no token is predicted across a boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import field_validator
+
+from curate.engine.stage import REASON, StageConfig, StageResult
+from curate.sft.masks import IGNORE_INDEX, SegmentEncoder, assemble, check_conversation
+from curate.sft.templates import ChatTemplate, TemplateError, get_template
+
+MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
+IDS_DTYPE = pl.List(pl.Int32)
+
+
+class SFTFormatConfig(StageConfig):
+    """Options of ``format: {kind: sft}`` / the ``sft_format`` stage."""
+
+    template: str = "chatml"
+    """A built-in (chatml, llama3, llama2, mistral, alpaca, vicuna, chatglm, human_assistant) or hf:DIR."""
+    tokenizer: str
+    """Local tokenizer directory (transformers format)."""
+    max_len: int = 2048
+    train_on: Literal["assistant", "all", "last_turn"] = "assistant"
+    truncation: Literal["drop", "left", "right"] = "drop"
+    packing: bool = False
+    check_saved_template: bool = True
+    """Refuse a built-in template that differs from the chat_template saved with the tokenizer."""
+
+    @field_validator("template")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if not v.startswith("hf:"):
+            get_template(v)
+        return v
+
+
+class _Builtin:
+    """Adapts a built-in :class:`ChatTemplate` to the segments interface the formatter uses."""
+
+    def __init__(self, template: ChatTemplate, encoder: SegmentEncoder):
+        self.t = template
+        self.name = template.name
+        self.jinja = template.jinja
+        self.bos = encoder.bos_token or ""
+        self.eos = encoder.eos_token or ""
+        if template.uses_bos and not encoder.bos_token:
+            raise ValueError(f"template {template.name} starts with BOS but the tokenizer has no bos_token")
+        if template.uses_eos and not encoder.eos_token:
+            raise ValueError(f"template {template.name} ends turns with EOS but the tokenizer has no eos_token")
+        self.eot = template.eot.replace("{eos}", self.eos)
+        for marker in {*template.special_tokens, self.eot, *([self.bos] if template.uses_bos else [])}:
+            encoder.single_id(marker)  # raises with a clear message when missing
+        self.eot_id = encoder.single_id(self.eot)
+        self.starts_with_bos = "{bos}" in template.start
+
+    def segments(self, messages, tools=None, train_on="assistant"):
+        segs = self.t.segments(messages, self.bos, self.eos, train_on)
+        expected = {}
+        if train_on != "all":
+            for s in segs:
+                if s.kind == "content" and s.trained:
+                    expected[s.turn] = s.text + self.eot
+        return segs, expected
+
+    def render(self, messages, tools=None, add_generation_prompt=False) -> str:
+        from transformers.utils.chat_template_utils import render_jinja_template
+
+        out, _ = render_jinja_template(
+            conversations=[messages],
+            chat_template=self.jinja,
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self.bos,
+            eos_token=self.eos,
+        )
+        return out[0]
+
+
+def _rounds(messages: list[dict]) -> tuple[list[dict], list[list[dict]]]:
+    """(leading system messages, rounds) where each round starts at a user turn."""
+    head = []
+    i = 0
+    while i < len(messages) and messages[i]["role"] == "system":
+        head.append(messages[i])
+        i += 1
+    rounds: list[list[dict]] = []
+    for m in messages[i:]:
+        if m["role"] == "user" or not rounds:
+            rounds.append([m])
+        else:
+            rounds[-1].append(m)
+    return head, rounds
+
+
+class SFTFormatter:
+    """Formats batches of normalised conversations into SFT rows (see module docstring)."""
+
+    def __init__(self, config: Any):
+        if not isinstance(config, SFTFormatConfig):
+            fields = {k: getattr(config, k) for k in SFTFormatConfig.model_fields if hasattr(config, k)}
+            config = SFTFormatConfig(**fields)
+        self.config = config
+        self.encoder: SegmentEncoder | None = None
+        self.template = None
+        self._buffers: dict[str, list[dict]] = {}
+
+    # --- setup -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        from curate.sft.hf_template import HFChatTemplate, load_tokenizer
+
+        c = self.config
+        if c.template.startswith("hf:"):
+            tok = load_tokenizer(c.template[3:])
+            self.encoder = SegmentEncoder(tok)
+            self.template = HFChatTemplate(tok, self.encoder, c.template[3:])
+            self.eot_id = None
+            self.starts_with_bos = self.template.starts_with_bos
+        else:
+            tok = load_tokenizer(c.tokenizer)
+            self.encoder = SegmentEncoder(tok)
+            self.template = _Builtin(get_template(c.template), self.encoder)
+            self.eot_id = self.template.eot_id
+            self.starts_with_bos = self.template.starts_with_bos
+            saved = getattr(tok, "chat_template", None)
+            if c.check_saved_template and saved and saved != self.template.jinja:
+                probe = [
+                    {"role": "user", "content": "Hello"},
+                    {"role": "assistant", "content": "Hi there"},
+                    {"role": "user", "content": "Who are you?"},
+                    {"role": "assistant", "content": "A model."},
+                ]
+                theirs = tok.apply_chat_template(probe, tokenize=False)
+                if theirs != self.template.render(probe):
+                    raise ValueError(
+                        f"the tokenizer at {c.tokenizer} saves a chat_template that renders differently from "
+                        f"template {c.template!r}; a model trained on these rows would be prompted differently at "
+                        f"inference. Use template: hf:{c.tokenizer}, save {c.template}'s Jinja with the tokenizer, "
+                        "or set check_saved_template: false"
+                    )
+        if c.packing and c.truncation != "drop" and c.max_len <= 0:
+            raise ValueError("max_len must be positive")
+
+    @property
+    def chat_template(self) -> str:
+        """The Jinja template that renders exactly these rows (save it with the trained model)."""
+        return self.template.jinja
+
+    # --- one conversation --------------------------------------------------------------------
+    def _encode(self, messages: list[dict], tools) -> tuple[dict | None, str | None]:
+        """Encode one conversation with the length policy; (row fields, None) or (None, reason)."""
+        c = self.config
+        enc = self.encoder
+        for m in messages:
+            if enc.has_special(m["content"]):
+                return None, "sft_special_token_in_content"
+        head, rounds = _rounds(messages)
+        truncated = False
+        while True:
+            try:
+                segs, expected = self.template.segments(messages, tools, c.train_on)
+            except TemplateError as e:
+                return None, e.reason
+            seg_ids = enc.encode_segments([segs])[0]
+            n = sum(len(x) for x in seg_ids)
+            if n <= c.max_len:
+                break
+            if c.truncation == "drop" or len(rounds) <= 1:
+                return None, "sft_too_long"
+            rounds = rounds[:-1] if c.truncation == "right" else rounds[1:]
+            messages = head + [m for r in rounds for m in r]
+            truncated = True
+            if not any(m["role"] == "assistant" for m in messages):
+                return None, "sft_too_long"
+        conv = assemble(segs, seg_ids, expected)
+        reason = check_conversation(conv, enc, self.eot_id, c.train_on == "all", self.starts_with_bos)
+        if reason is not None:
+            return None, reason
+        if isinstance(self.template, _Builtin):
+            try:
+                rendered = self.template.render(messages)
+            except Exception:
+                return None, "sft_render_mismatch"
+            if rendered != conv.text:
+                return None, "sft_render_mismatch"
+        return {
+            "messages": messages,
+            "text": conv.text,
+            "input_ids": conv.input_ids,
+            "labels": conv.labels,
+            "n_tokens": len(conv.input_ids),
+            "n_trained_tokens": sum(1 for x in conv.labels if x != IGNORE_INDEX),
+            "truncated": truncated,
+        }, None
+
+    # --- batches -----------------------------------------------------------------------------
+    def process(self, df: pl.DataFrame) -> StageResult:
+        """Format one batch; with packing, completed packed rows are emitted and the rest held."""
+        if self.encoder is None:
+            self.setup()
+        preference = "chosen_messages" in df.columns
+        if preference and self.config.packing:
+            raise ValueError("packing is not supported for preference data (chosen/rejected pairs)")
+        if preference and self.config.truncation != "drop":
+            raise ValueError("preference data supports truncation: drop only (left/right would cut the pair unevenly)")
+        sides = ["chosen", "rejected"] if preference else [""]
+        tools_col = df["tools"].to_list() if "tools" in df.columns else [None] * df.height
+        results: dict[str, list] = {}
+        reasons: list[str | None] = []
+        truncated = 0
+        cols = {s: df[f"{s}_messages" if s else "messages"].to_list() for s in sides}
+        for r in range(df.height):
+            tools = _parse_tools(tools_col[r])
+            row_fields: dict[str, Any] = {}
+            reason = None
+            for s in sides:
+                msgs = cols[s][r]
+                if msgs is None:
+                    reason = f"sft_missing_key:{s + '_' if s else ''}messages"
+                    break
+                fields, reason = self._encode([{"role": m["role"], "content": m["content"]} for m in msgs], tools)
+                if reason is not None:
+                    reason = f"{reason}:{s}" if s else reason
+                    break
+                truncated += fields.pop("truncated")
+                for k, v in fields.items():
+                    row_fields[f"{s}_{k}" if s else k] = v
+            reasons.append(reason)
+            for k, v in row_fields.items():
+                results.setdefault(k, [None] * r).append(v)
+            for k in results:
+                if len(results[k]) < r + 1:
+                    results[k].append(None)
+        out = df.with_columns(pl.Series(REASON, reasons, dtype=pl.Utf8))
+        new_cols = []
+        for k, vals in results.items():
+            if k.endswith("messages"):
+                dtype = MESSAGE_DTYPE
+            elif k.endswith(("input_ids", "labels")):
+                dtype = IDS_DTYPE
+            elif k.endswith(("n_tokens", "n_trained_tokens")):
+                dtype = pl.Int32
+            else:
+                dtype = pl.Utf8
+            new_cols.append(pl.Series(k, vals, dtype=dtype))
+        if new_cols:
+            out = out.with_columns(new_cols)
+        kept = out.filter(pl.col(REASON).is_null()).drop(REASON)
+        dropped = out.filter(pl.col(REASON).is_not_null())
+        # dropped rows keep their input columns only, plus the reason
+        dropped = dropped.select([*df.columns, REASON])
+        counters = {"sft_truncated_rows": truncated} if truncated else {}
+        if not self.config.packing:
+            return StageResult(kept=kept, dropped=dropped if dropped.height else None, counters=counters)
+        packed = self._pack(kept)
+        return StageResult(kept=packed, dropped=dropped if dropped.height else None, counters=counters, consumed=kept.height)
+
+    # --- packing -----------------------------------------------------------------------------
+    def _pack(self, kept: pl.DataFrame) -> pl.DataFrame:
+        rows = []
+        sources = kept["source"].to_list() if "source" in kept.columns else [""] * kept.height
+        ids = kept["id"].to_list() if "id" in kept.columns else [str(i) for i in range(kept.height)]
+        for src, rid, text, iids, labs in zip(
+            sources, ids, kept["text"].to_list(), kept["input_ids"].to_list(), kept["labels"].to_list(), strict=True
+        ):
+            buf = self._buffers.setdefault(src or "", [])
+            if buf and sum(len(b["input_ids"]) for b in buf) + len(iids) > self.config.max_len:
+                rows.append(_packed_row(src, buf))
+                buf.clear()
+            buf.append({"id": rid, "text": text, "input_ids": iids, "labels": labs})
+        return _packed_frame(rows)
+
+    def flush(self) -> StageResult | None:
+        """Emit the partial packed rows held back (packing only)."""
+        if not self.config.packing:
+            return None
+        rows = [_packed_row(src, buf) for src, buf in self._buffers.items() if buf]
+        self._buffers = {}
+        if not rows:
+            return None
+        return StageResult(kept=_packed_frame(rows), consumed=0)
+
+
+def _packed_row(source: str, buf: list[dict]) -> dict:
+    input_ids, labels, position_ids, seq_lens = [], [], [], []
+    for b in buf:
+        n = len(b["input_ids"])
+        input_ids.extend(b["input_ids"])
+        labs = list(b["labels"])
+        labs[0] = IGNORE_INDEX  # never predict across a conversation boundary
+        labels.extend(labs)
+        position_ids.extend(range(n))
+        seq_lens.append(n)
+    return {
+        "id": f"{buf[0]['id']}+{len(buf) - 1}",
+        "source": source,
+        "conversation_ids": [b["id"] for b in buf],
+        "texts": [b["text"] for b in buf],
+        "input_ids": input_ids,
+        "labels": labels,
+        "position_ids": position_ids,
+        "seq_lens": seq_lens,
+        "n_tokens": len(input_ids),
+        "n_sequences": len(buf),
+    }
+
+
+PACKED_SCHEMA = {
+    "id": pl.Utf8,
+    "source": pl.Utf8,
+    "conversation_ids": pl.List(pl.Utf8),
+    "texts": pl.List(pl.Utf8),
+    "input_ids": IDS_DTYPE,
+    "labels": IDS_DTYPE,
+    "position_ids": IDS_DTYPE,
+    "seq_lens": IDS_DTYPE,
+    "n_tokens": pl.Int32,
+    "n_sequences": pl.Int32,
+}
+
+
+def _packed_frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=PACKED_SCHEMA) if rows else pl.DataFrame(schema=PACKED_SCHEMA)
+
+
+def _parse_tools(value):
+    """The ``tools`` column as a list for templates that render tools (a JSON string is parsed)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if isinstance(value, dict):
+        value = [value]
+    return value or None

@@ -1,0 +1,179 @@
+"""``input_ids`` and ``labels`` by construction, and the checks every written row must pass.
+
+Each :class:`~curate.sft.templates.Segment` is encoded on its own: the tokenizer's added tokens
+(``<|im_start|>``, ``<|eot_id|>``, ``</s>``...) are cut out of the text and mapped to their ids
+through the added vocabulary, the plain text between them is encoded with
+``add_special_tokens=False`` (the template, not the tokenizer, decides where BOS goes). A
+segment's tokens are labelled with themselves when the segment is trained and ``-100`` otherwise,
+so the mask is exact by construction; no rendered text is ever searched for markers.
+
+The checks (each a reject reason) then verify what a trainer relies on:
+
+* ``sft_no_trained_token`` - at least one label is not -100;
+* ``sft_eot_not_trained`` - every trained assistant turn ends with its end-of-turn token, trained;
+* ``sft_label_decode_mismatch`` - decoding a trained turn's labelled tokens gives exactly its
+  content followed by the end-of-turn marker (``train_on: all``: the labels decode to the text);
+* ``sft_bos_count`` - BOS appears exactly as often as the template writes it (once at the start
+  for BOS templates - llama2 writes one per round - and never doubled by the tokenizer);
+* ``sft_decode_mismatch`` - the ids decode back to the rendered text (no double special tokens,
+  no tokenizer that cannot encode segments independently);
+* ``sft_special_token_in_content`` - no message content contains a special token's text (it would
+  be encoded as the control token and break the turn structure).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+from curate.sft.templates import Segment
+
+IGNORE_INDEX = -100
+
+
+@dataclasses.dataclass
+class EncodedConversation:
+    """One conversation's ids and labels, plus what the checks need."""
+
+    input_ids: list[int]
+    labels: list[int]
+    text: str
+    # per trained assistant turn: (turn index, expected decoded text, [token positions])
+    trained_turns: list[tuple[int, str, list[int]]]
+    eot_positions: list[int]  # position of each trained turn's eot token (-1 when not one token)
+
+
+class SegmentEncoder:
+    """Encodes segments with special tokens mapped by id (see module docstring)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.backend = tokenizer.backend_tokenizer  # the `tokenizers.Tokenizer`
+        added = {tok: i for tok, i in tokenizer.get_added_vocab().items() if tok}
+        self.added = added
+        self.special_strings = sorted(added, key=len, reverse=True)
+        self._split = re.compile("(" + "|".join(re.escape(t) for t in self.special_strings) + ")") if added else None
+        self.bos_token = tokenizer.bos_token
+        self.eos_token = tokenizer.eos_token
+        self.bos_id = added.get(self.bos_token) if self.bos_token else None
+
+    def single_id(self, marker: str) -> int:
+        """The id of a marker that must be one token (raises with a clear message otherwise)."""
+        if marker in self.added:
+            return self.added[marker]
+        ids = self.backend.encode(marker, add_special_tokens=False).ids
+        if len(ids) != 1:
+            raise ValueError(
+                f"the tokenizer encodes {marker!r} as {len(ids)} tokens; the chat template needs it as "
+                "one special token (add it as a special token when training the tokenizer)"
+            )
+        return ids[0]
+
+    def has_special(self, text: str) -> bool:
+        return bool(self._split and self._split.search(text))
+
+    def encode_segments(self, conversations: Sequence[Sequence[Segment]]) -> list[list[list[int]]]:
+        """Token ids of every segment of every conversation (one ``encode_batch`` call in all)."""
+        plan: list[list[list[int | str]]] = []  # per conv, per segment: ids or plain-text piece refs
+        pieces: list[str] = []
+        for segs in conversations:
+            conv_plan = []
+            for seg in segs:
+                parts = self._split.split(seg.text) if self._split else [seg.text]
+                seg_plan: list = []
+                for j, part in enumerate(parts):
+                    if not part:
+                        continue
+                    if j % 2 == 1:  # a captured special token
+                        seg_plan.append(self.added[part])
+                    else:
+                        seg_plan.append(str(len(pieces)))
+                        pieces.append(part)
+                conv_plan.append(seg_plan)
+            plan.append(conv_plan)
+        encoded = [e.ids for e in self.backend.encode_batch(pieces, add_special_tokens=False)] if pieces else []
+        out = []
+        for conv_plan in plan:
+            conv = []
+            for seg_plan in conv_plan:
+                ids: list[int] = []
+                for p in seg_plan:
+                    if isinstance(p, str):
+                        ids.extend(encoded[int(p)])
+                    else:
+                        ids.append(p)
+                conv.append(ids)
+            out.append(conv)
+        return out
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.backend.decode(list(ids), skip_special_tokens=False)
+
+
+def assemble(segments: Sequence[Segment], seg_ids: Sequence[list[int]], eot_text_for_check: dict[int, str]) -> EncodedConversation:
+    """Concatenate encoded segments into ids/labels and remember each trained turn's tokens.
+
+    ``eot_text_for_check`` maps a trained assistant turn to ``content + eot`` as it must decode.
+    """
+    input_ids: list[int] = []
+    labels: list[int] = []
+    turns: dict[int, list[int]] = {}
+    eots: dict[int, int] = {}
+    for seg, ids in zip(segments, seg_ids, strict=True):
+        start = len(input_ids)
+        input_ids.extend(ids)
+        if seg.trained:
+            labels.extend(ids)
+            if seg.turn in eot_text_for_check and seg.kind in ("content", "eot"):
+                turns.setdefault(seg.turn, []).extend(range(start, start + len(ids)))
+                if seg.kind == "eot":
+                    eots[seg.turn] = start if len(ids) == 1 else -1
+        else:
+            labels.extend([IGNORE_INDEX] * len(ids))
+    trained_turns = [(t, eot_text_for_check[t], turns.get(t, [])) for t in sorted(eot_text_for_check)]
+    return EncodedConversation(
+        input_ids=input_ids,
+        labels=labels,
+        text="".join(s.text for s in segments),
+        trained_turns=trained_turns,
+        eot_positions=[eots.get(t, -1) for t in sorted(eot_text_for_check)],
+    )
+
+
+def check_conversation(
+    enc: EncodedConversation,
+    encoder: SegmentEncoder,
+    eot_id: int | None,
+    train_all: bool,
+    starts_with_bos: bool,
+) -> str | None:
+    """The first failing check's name, or None when the row is fine (see module docstring)."""
+    ids, labels = enc.input_ids, enc.labels
+    if not any(label != IGNORE_INDEX for label in labels):
+        return "sft_no_trained_token"
+    if encoder.decode(ids) != enc.text:
+        return "sft_decode_mismatch"
+    if encoder.bos_id is not None and encoder.bos_token:
+        n_bos = sum(1 for i in ids if i == encoder.bos_id)
+        if n_bos != enc.text.count(encoder.bos_token) or (starts_with_bos and (not ids or ids[0] != encoder.bos_id)):
+            return "sft_bos_count"
+        if starts_with_bos and n_bos != 1 and len(ids) > 1 and ids[1] == encoder.bos_id:
+            return "sft_bos_count"
+    for pos in enc.eot_positions:
+        if pos < 0 or (eot_id is not None and ids[pos] != eot_id) or labels[pos] == IGNORE_INDEX:
+            return "sft_eot_not_trained"
+    if train_all:
+        if encoder.decode([t for t in labels if t != IGNORE_INDEX]) != enc.text:
+            return "sft_label_decode_mismatch"
+        return None
+    for _turn, expected, positions in enc.trained_turns:
+        if any(labels[p] == IGNORE_INDEX for p in positions):
+            return "sft_label_decode_mismatch"
+        if encoder.decode([ids[p] for p in positions]) != expected:
+            return "sft_label_decode_mismatch"
+    # nothing outside the trained turns may be trained
+    trained_positions = {p for _t, _e, ps in enc.trained_turns for p in ps}
+    if any(label != IGNORE_INDEX and i not in trained_positions for i, label in enumerate(labels)):
+        return "sft_label_decode_mismatch"
+    return None

@@ -1,0 +1,348 @@
+"""``sft_normalize``: Alpaca, ShareGPT, OpenAI ``messages`` and preference pairs -> one canonical form.
+
+Output columns (input rows keep their other columns; the source columns that were read are
+dropped unless ``keep_input_columns``):
+
+* ``messages`` - ``list<struct<role, content>>``; roles are ``system`` (first only), ``user``,
+  ``assistant`` and ``tool``. A ShareGPT ``function_call`` turn becomes an ``assistant`` turn whose
+  content is the call (it is trained, the model must learn to emit it); an ``observation`` becomes
+  a ``tool`` turn (not trained). For preference rows ``messages`` is the shared prompt.
+* ``chosen_messages`` / ``rejected_messages`` - preference rows only: prompt + response.
+* ``system`` (the system prompt or null), ``tools`` (JSON text or null), ``sft_format`` (which
+  format the row was read as), ``prompt`` (the user turns joined by a blank line: the column prompt
+  dedup, language id and decontamination look at) and, with ``prompt_to_text`` (default), the same
+  prompt in ``text`` so the generic dedup/langid stages, which read ``text``, work on prompts
+  unchanged. The ``format`` stage later overwrites ``text`` with the rendered conversation.
+
+Column names follow LLaMA-Factory's ``dataset_info.json``: ``columns: {prompt, query, response,
+history, system, tools, messages, chosen, rejected}`` and ShareGPT ``tags: {role_tag, content_tag,
+user_tag, assistant_tag, observation_tag, function_tag, system_tag}``.
+
+Every invalid row is rejected with a precise reason: ``sft_missing_key:<key>``,
+``sft_not_a_list:<column>``, ``sft_bad_type:<key>``, ``sft_empty_turn``, ``sft_unknown_role:<role>``,
+``sft_system_not_first``, ``sft_roles_out_of_order``, ``sft_last_turn_not_assistant``,
+``sft_no_assistant_turn``, ``sft_non_text_content``, ``sft_unknown_format``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import Field
+
+from curate.engine.registry import register
+from curate.engine.stage import REASON, Stage, StageConfig, StageResult
+
+MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
+
+ROLE_ALIASES = {
+    "user": "user", "human": "user",
+    "assistant": "assistant", "gpt": "assistant", "model": "assistant", "bot": "assistant", "chatgpt": "assistant",
+    "system": "system",
+    "function_call": "assistant", "function": "assistant",
+    "observation": "tool", "tool": "tool", "function_response": "tool", "ipython": "tool",
+}
+# Defaults per format, LLaMA-Factory names -> input column.
+ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "history": "history",
+                  "system": "system", "tools": "tools"}
+CHAT_COLUMNS = {"messages": "conversations", "system": "system", "tools": "tools"}
+OPENAI_COLUMNS = {"messages": "messages", "system": "system", "tools": "tools"}
+PREFERENCE_COLUMNS = {"messages": "conversations", "prompt": "prompt", "chosen": "chosen", "rejected": "rejected",
+                      "system": "system", "tools": "tools"}
+
+
+class Invalid(Exception):
+    """A row that cannot be normalised; the message is the reject reason."""
+
+
+class SFTNormalizeConfig(StageConfig):
+    format: Literal["alpaca", "sharegpt", "openai", "preference", "auto"] = Field(
+        "auto", description="Input format; auto decides per row from the columns that are set."
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="LLaMA-Factory style column mapping (canonical name -> input column)."
+    )
+    tags: dict[str, str] = Field(default_factory=dict, description="ShareGPT tags (role_tag, user_tag, ...).")
+    strip: bool = Field(True, description="Strip whitespace around every turn's content.")
+    prompt_to_text: bool = Field(True, description="Also write the prompt into `text` (for dedup/langid stages).")
+    keep_input_columns: bool = Field(False, description="Keep the input columns that were read.")
+
+
+@register("sft_normalize")
+class SFTNormalize(Stage):
+    """Read instruction data in any of four layouts into canonical ``messages`` (module docstring)."""
+
+    Config = SFTNormalizeConfig
+
+    def process(self, df: pl.DataFrame) -> StageResult:
+        c = self.config
+        rows = df.to_dicts()
+        out: dict[str, list] = {k: [] for k in ("messages", "chosen_messages", "rejected_messages", "system",
+                                                "tools", "prompt", "sft_format")}
+        reasons: list[str | None] = []
+        used: set[str] = set()
+        for row in rows:
+            try:
+                rec = normalize_row(row, c, used)
+                reasons.append(None)
+            except Invalid as e:
+                rec = {}
+                reasons.append(str(e))
+            for k in out:
+                out[k].append(rec.get(k))
+        kept_cols = [
+            pl.Series("messages", out["messages"], dtype=MESSAGE_DTYPE),
+            pl.Series("system", out["system"], dtype=pl.Utf8),
+            pl.Series("tools", out["tools"], dtype=pl.Utf8),
+            pl.Series("prompt", out["prompt"], dtype=pl.Utf8),
+            pl.Series("sft_format", out["sft_format"], dtype=pl.Utf8),
+        ]
+        if any(v is not None for v in out["chosen_messages"]):
+            kept_cols += [
+                pl.Series("chosen_messages", out["chosen_messages"], dtype=MESSAGE_DTYPE),
+                pl.Series("rejected_messages", out["rejected_messages"], dtype=MESSAGE_DTYPE),
+            ]
+        if c.prompt_to_text:
+            kept_cols.append(pl.Series("text", out["prompt"], dtype=pl.Utf8))
+        reason = pl.Series(REASON, reasons, dtype=pl.Utf8)
+        dropped = df.with_columns(reason).filter(reason.is_not_null())
+        names = {s.name for s in kept_cols}
+        base = df if c.keep_input_columns else df.drop([k for k in used if k in df.columns and k not in names])
+        base = base.drop([n for n in names if n in base.columns])
+        kept = base.with_columns(kept_cols).filter(reason.is_null())
+        return StageResult(kept=kept, dropped=dropped if dropped.height else None)
+
+
+# --- one row ---------------------------------------------------------------------------------
+def _col(row: dict, mapping: dict[str, str], defaults: dict[str, str], key: str, used: set[str]) -> Any:
+    name = mapping.get(key, defaults.get(key))
+    if name is None:
+        return None
+    if name in row:
+        used.add(name)
+    return row.get(name)
+
+
+def _present(row: dict, name: str) -> bool:
+    return row.get(name) is not None
+
+
+def detect(row: dict, mapping: dict[str, str]) -> str:
+    """The format of one row under ``format: auto``."""
+    def has(key: str, default: str) -> bool:
+        return _present(row, mapping.get(key, default))
+
+    if has("chosen", "chosen") and has("rejected", "rejected"):
+        return "preference"
+    if has("messages", "conversations"):
+        return "sharegpt"
+    if has("messages", "messages"):
+        return "openai"
+    if has("prompt", "instruction") or has("response", "output"):
+        return "alpaca"
+    raise Invalid("sft_unknown_format")
+
+
+def normalize_row(row: dict, c: SFTNormalizeConfig, used: set[str]) -> dict:
+    fmt = c.format if c.format != "auto" else detect(row, c.columns)
+    if fmt == "alpaca":
+        msgs = _alpaca(row, c, used)
+        defaults = ALPACA_COLUMNS
+    elif fmt in ("sharegpt", "openai"):
+        defaults = CHAT_COLUMNS if fmt == "sharegpt" else OPENAI_COLUMNS
+        msgs = _conversation(_col(row, c.columns, defaults, "messages", used),
+                             c.columns.get("messages", defaults["messages"]), c)
+        msgs = _with_system(msgs, _col(row, c.columns, defaults, "system", used), c)
+    else:
+        return _preference(row, c, used)
+    validate(msgs, final="assistant")
+    tools = _tools(_col(row, c.columns, defaults, "tools", used))
+    return _record(msgs, fmt, tools, c)
+
+
+def _record(msgs: list[dict], fmt: str, tools: str | None, c: SFTNormalizeConfig) -> dict:
+    system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else None
+    prompt = "\n\n".join(m["content"] for m in msgs if m["role"] == "user")
+    return {"messages": msgs, "system": system, "tools": tools, "prompt": prompt, "sft_format": fmt}
+
+
+def _text(value: Any, key: str, c: SFTNormalizeConfig) -> str:
+    if value is None:
+        raise Invalid(f"sft_missing_key:{key}")
+    if isinstance(value, list):  # OpenAI content parts
+        parts = []
+        for p in value:
+            if not (isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)):
+                raise Invalid("sft_non_text_content")
+            parts.append(p["text"])
+        value = "".join(parts)
+    if not isinstance(value, str):
+        raise Invalid(f"sft_bad_type:{key}")
+    return value.strip() if c.strip else value
+
+
+def _alpaca(row: dict, c: SFTNormalizeConfig, used: set[str]) -> list[dict]:
+    m, d = c.columns, ALPACA_COLUMNS
+    instruction = _text(_col(row, m, d, "prompt", used), m.get("prompt", d["prompt"]), c)
+    query = _col(row, m, d, "query", used)
+    query = _text(query, m.get("query", d["query"]), c) if query is not None else ""
+    response = _text(_col(row, m, d, "response", used), m.get("response", d["response"]), c)
+    user = "\n".join(x for x in (instruction, query) if x)  # LLaMA-Factory joins instruction and input with \n
+    msgs: list[dict] = []
+    history = _col(row, m, d, "history", used)
+    if history is not None:
+        history = _as_list(history, m.get("history", d["history"]))
+        for pair in history:
+            if not isinstance(pair, list | tuple) or len(pair) != 2:
+                raise Invalid("sft_bad_type:history")
+            msgs.append({"role": "user", "content": _text(pair[0], "history", c)})
+            msgs.append({"role": "assistant", "content": _text(pair[1], "history", c)})
+    msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": response}]
+    return _with_system(msgs, _col(row, m, d, "system", used), c)
+
+
+def _with_system(msgs: list[dict], system: Any, c: SFTNormalizeConfig) -> list[dict]:
+    if system is None:
+        return msgs
+    system = _text(system, "system", c)
+    if not system:
+        return msgs  # an empty system column means "no system prompt", not an empty turn
+    if msgs and msgs[0]["role"] == "system":
+        raise Invalid("sft_system_not_first")  # two system prompts: the column and a turn
+    return [{"role": "system", "content": system}, *msgs]
+
+
+def _as_list(value: Any, key: str) -> list:
+    if isinstance(value, str):  # a column the reader kept as JSON text
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise Invalid(f"sft_not_a_list:{key}") from None
+    if not isinstance(value, list):
+        raise Invalid(f"sft_not_a_list:{key}")
+    return value
+
+
+def _conversation(value: Any, key: str, c: SFTNormalizeConfig) -> list[dict]:
+    if value is None:
+        raise Invalid(f"sft_missing_key:{key}")
+    items = _as_list(value, key)
+    return [_message(item, c) for item in items]
+
+
+def _message(item: Any, c: SFTNormalizeConfig) -> dict:
+    if not isinstance(item, dict):
+        raise Invalid("sft_bad_type:message")
+    t = c.tags
+    sharegpt_style = item.get("from") is not None or item.get("value") is not None
+    role_key = t.get("role_tag") or ("from" if sharegpt_style else "role")
+    content_key = t.get("content_tag") or ("value" if sharegpt_style else "content")
+    raw_role = item.get(role_key)
+    if raw_role is None:
+        raise Invalid(f"sft_missing_key:{role_key}")
+    if not isinstance(raw_role, str):
+        raise Invalid(f"sft_bad_type:{role_key}")
+    aliases = dict(ROLE_ALIASES)
+    for tag, role in (("user_tag", "user"), ("assistant_tag", "assistant"), ("observation_tag", "tool"),
+                      ("function_tag", "assistant"), ("system_tag", "system")):
+        if tag in t:
+            aliases[t[tag]] = role
+    role = aliases.get(raw_role)
+    if role is None:
+        raise Invalid(f"sft_unknown_role:{raw_role[:32]}")
+    content = item.get(content_key)
+    if content is None and role == "assistant" and item.get("tool_calls"):  # OpenAI tool calls
+        calls = [tc.get("function", tc) if isinstance(tc, dict) else tc for tc in item["tool_calls"]]
+        content = json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
+    return {"role": role, "content": _text(content, content_key, c)}
+
+
+def validate(msgs: list[dict], final: Literal["assistant", "user"]) -> None:
+    """Roles in order: optional system first, then (user|tool) and assistant alternating."""
+    if any(not m["content"] for m in msgs):
+        raise Invalid("sft_empty_turn")
+    body = msgs[1:] if msgs and msgs[0]["role"] == "system" else msgs
+    for i, m in enumerate(body):
+        if m["role"] == "system":
+            raise Invalid("sft_system_not_first")
+        expect_user = i % 2 == 0
+        if expect_user != (m["role"] in ("user", "tool")) or (i == 0 and m["role"] != "user"):
+            raise Invalid("sft_roles_out_of_order")
+    if final == "assistant":
+        if not any(m["role"] == "assistant" for m in body):
+            raise Invalid("sft_no_assistant_turn")
+        if body[-1]["role"] != "assistant":
+            raise Invalid("sft_last_turn_not_assistant")
+    elif not body or body[-1]["role"] not in ("user", "tool"):
+        raise Invalid("sft_roles_out_of_order")
+
+
+def _tools(value: Any) -> str | None:
+    if value is None or value == "" or value == []:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _response(value: Any, key: str, prompt: list[dict], c: SFTNormalizeConfig) -> list[dict]:
+    """A chosen/rejected response: a string, one message, or a message list (maybe with the prompt)."""
+    if value is None:
+        raise Invalid(f"sft_missing_key:{key}")
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value) if value.lstrip()[:1] in ("[", "{") else value
+        except json.JSONDecodeError:
+            parsed = value
+        value = parsed
+    if isinstance(value, str):
+        return [{"role": "assistant", "content": _text(value, key, c)}]
+    if isinstance(value, dict):
+        return [_message(value, c)]
+    if not isinstance(value, list):
+        raise Invalid(f"sft_bad_type:{key}")
+    msgs = [_message(x, c) for x in value]
+    if prompt and msgs[: len(prompt)] == prompt:  # TRL "implicit prompt": the list repeats the prompt
+        msgs = msgs[len(prompt) :]
+    return msgs
+
+
+def _preference(row: dict, c: SFTNormalizeConfig, used: set[str]) -> dict:
+    m, d = c.columns, PREFERENCE_COLUMNS
+    conv_col = m.get("messages") or next((k for k in ("conversations", "messages") if _present(row, k)), None)
+    prompt_col = m.get("prompt") or next((k for k in ("prompt", "instruction") if _present(row, k)), None)
+    chosen_raw = _col(row, m, d, "chosen", used)
+    rejected_raw = _col(row, m, d, "rejected", used)
+    if conv_col and _present(row, conv_col):
+        used.add(conv_col)
+        prompt = _conversation(row[conv_col], conv_col, c)
+    elif prompt_col and _present(row, prompt_col):
+        used.add(prompt_col)
+        value = row[prompt_col]
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            prompt = [{"role": "user", "content": _text(value, prompt_col, c)}]
+            query_col = m.get("query", "input")
+            if isinstance(row.get(query_col), str) and row[query_col].strip():
+                used.add(query_col)
+                prompt[0]["content"] += "\n" + _text(row[query_col], query_col, c)
+        else:
+            prompt = _conversation(value, prompt_col, c)
+    elif isinstance(chosen_raw, list) and isinstance(rejected_raw, list):
+        # No prompt column: chosen/rejected are full conversations; the prompt is their common prefix.
+        ch = [_message(x, c) for x in chosen_raw]
+        rj = [_message(x, c) for x in rejected_raw]
+        n = 0
+        while n < min(len(ch), len(rj)) - 1 and ch[n] == rj[n]:
+            n += 1
+        prompt = ch[:n]
+    else:
+        raise Invalid(f"sft_missing_key:{m.get('prompt', 'prompt')}")
+    prompt = _with_system(prompt, _col(row, m, d, "system", used), c)
+    validate(prompt, final="user")
+    chosen = prompt + _response(chosen_raw, m.get("chosen", "chosen"), prompt, c)
+    rejected = prompt + _response(rejected_raw, m.get("rejected", "rejected"), prompt, c)
+    validate(chosen, final="assistant")
+    validate(rejected, final="assistant")
+    rec = _record(prompt, "preference", _tools(_col(row, m, d, "tools", used)), c)
+    rec.update(chosen_messages=chosen, rejected_messages=rejected)
+    return rec

