@@ -1,0 +1,398 @@
+"""``minhash_dedup``: near-duplicates by MinHash + banded LSH, as a global stage with on-disk shuffles.
+
+Work files under ``work_dir`` (``gkey`` = task number << 32 | row number within the task):
+
+* collect, per task: ``bands/p{part:03d}/{task}.parquet`` (band key, row) hash-partitioned by band
+  key; ``docs/{task}.parquet`` (row, id, length, quality, snippet); with ``verify``,
+  ``shingles/{task}.parquet`` (row, sorted distinct shingles); ``tasks/{task}.json`` last.
+* step ``buckets`` (one task per partition): rows sharing a band key are candidates; writes
+  ``pairs/p{part:03d}.parquet``. Memory: one partition's band keys (``docs x bands / partitions``).
+* step ``verify`` (with ``verify: true``): true Jaccard of each candidate pair on the shingle sets;
+  keeps pairs ``>= threshold`` (``pairs_verified.parquet``). Memory: shingles of candidate docs.
+* step ``clusters``: connected components of the pairs (vectorised union-find); keeps one per
+  cluster by the keep rule; writes ``drop/{task}.parquet`` (id, duplicate_of, cluster_size) and
+  ``clusters.json`` last. Memory: pairs and candidate docs only, never the corpus.
+* process, per task: drops the rows listed in ``drop/{task}.parquet``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from curate.dedup.common import (
+    CLUSTER_SIZE,
+    DUPLICATE_OF,
+    KeepRule,
+    apply_drops,
+    keeper_order,
+    size_histogram,
+)
+from curate.dedup.minhash import MinHasher, choose_bands_rows, jaccard
+from curate.dedup.union_find import components_of_pairs
+from curate.dedup.workfiles import (
+    atomic_write_json,
+    atomic_write_parquet,
+    mark_task_done,
+    partition_files,
+    task_ids,
+)
+from curate.engine.registry import register
+from curate.engine.stage import GlobalStage, ReduceStep, StageConfig, StageResult
+
+U64 = np.uint64
+_ALL_PAIRS_MAX = 64  # with verify: all pairs of a bucket up to this size, a star beyond
+
+
+@register("minhash_dedup")
+class MinhashDedup(GlobalStage):
+    """Near-duplicate documents (MinHash-LSH): one per cluster survives, the rest are dropped.
+
+    Dropped rows get reason ``near_duplicate``, ``duplicate_of`` (the cluster's kept id) and
+    ``cluster_size``. With ``verify: true`` a candidate pair counts only if the true Jaccard of
+    its shingle sets reaches ``threshold`` (more disk: the shingles are kept until the reduce).
+    """
+
+    class Config(StageConfig):
+        text_column: str = Field("text", description="column to deduplicate on")
+        ngram: int = Field(5, ge=1, le=64, description="shingle size in tokens")
+        tokenizer: Literal["words", "chars"] = Field(
+            "words", description="tokens: Unicode words or characters"
+        )
+        num_perm: int | None = Field(
+            None, ge=1, le=1024, description="signature length (default bands*rows, else 128)"
+        )
+        bands: int | None = Field(
+            None, ge=1, description="LSH bands (with rows; default: chosen from threshold)"
+        )
+        rows: int | None = Field(None, ge=1, description="signature values per band")
+        threshold: float = Field(
+            0.8, gt=0.0, le=1.0, description="Jaccard similarity that makes a near-duplicate"
+        )
+        seed: int = Field(1, description="seed of the hash functions (same seed = same signatures)")
+        verify: bool = Field(
+            True,
+            description="check candidate pairs by true Jaccard on the stored shingles (false: trust LSH, less disk, more false positives)",
+        )
+        keep: KeepRule = Field(
+            "first", description="survivor of a cluster: smallest id, longest, or highest quality_column"
+        )
+        quality_column: str | None = Field(None, description="numeric column for keep: quality")
+        lowercase: bool = Field(True, description="lowercase before shingling")
+        partitions: int = Field(16, ge=1, le=4096, description="hash partitions of the band-key shuffle")
+        sample_clusters: int = Field(5, ge=0, le=100, description="clusters shown in stats/report")
+
+        @model_validator(mode="after")
+        def _check(self):
+            if (self.bands is None) != (self.rows is None):
+                raise ValueError("give both bands and rows, or neither")
+            if (
+                self.bands is not None
+                and self.num_perm is not None
+                and self.bands * self.rows > self.num_perm
+            ):
+                raise ValueError(f"bands*rows={self.bands * self.rows} > num_perm={self.num_perm}")
+            if self.keep == "quality" and not self.quality_column:
+                raise ValueError("keep: quality needs quality_column")
+            return self
+
+        def layout(self) -> tuple[int, int, int]:
+            """(num_perm, bands, rows) after defaults."""
+            num_perm = self.num_perm or (self.bands * self.rows if self.bands else 128)
+            if self.bands is None:
+                bands, rows = choose_bands_rows(self.threshold, num_perm)
+            else:
+                bands, rows = self.bands, self.rows
+            return num_perm, bands, rows
+
+    def __init__(self, config, ctx):
+        super().__init__(config, ctx)
+        self.num_perm, self.bands, self.rows = config.layout()
+        self.hasher = MinHasher(
+            num_perm=self.num_perm,
+            ngram=config.ngram,
+            tokenizer=config.tokenizer,
+            seed=config.seed,
+            lowercase=config.lowercase,
+        )
+        self._n = 0
+        self._bands: list[pl.DataFrame] = []
+        self._docs: list[pl.DataFrame] = []
+        self._shingles: list[pl.DataFrame] = []
+        self._drops: pl.DataFrame | None = None
+
+    @property
+    def wd(self) -> Path:
+        return self.ctx.work_dir
+
+    # -- phase 1: signatures per task ----------------------------------------------------------------
+    def collect(self, df: pl.DataFrame) -> None:
+        c = self.config
+        n = df.height
+        if n == 0:
+            return
+        texts = df[c.text_column]
+        row = np.arange(self._n, self._n + n, dtype=np.uint32)
+        self._n += n
+        sh = self.hasher.shingles(texts)
+        sig = self.hasher.signatures_from_shingles(sh)
+        has = sh.counts > 0  # documents without a single token never match anything
+        keys = self.hasher.band_keys(sig[has], self.bands, self.rows)
+        self._bands.append(pl.DataFrame({"key": keys.reshape(-1), "row": np.repeat(row[has], self.bands)}))
+        docs = {
+            "row": row,
+            "id": df["id"].cast(pl.Utf8),
+            "length": texts.cast(pl.Utf8).str.len_chars().fill_null(0).cast(pl.Int64),
+            "quality": df[c.quality_column].cast(pl.Float64)
+            if c.keep == "quality"
+            else pl.Series([None] * n, dtype=pl.Float64),
+        }
+        if c.sample_clusters:
+            docs["snippet"] = texts.cast(pl.Utf8).str.slice(0, 300)
+        self._docs.append(pl.DataFrame(docs))
+        if c.verify:
+            u = sh.unique_per_doc()
+            lists = pl.from_arrow(
+                pa.LargeListArray.from_arrays(
+                    pa.array(u.offsets, pa.int64()), pa.array(u.values.astype(np.uint32))
+                )
+            )
+            self._shingles.append(pl.DataFrame({"row": row, "shingles": lists}).filter(pl.Series(has)))
+
+    def finish_collect(self) -> None:
+        task = str(self.ctx.task_id)
+        c = self.config
+        bands = (
+            pl.concat(self._bands)
+            if self._bands
+            else pl.DataFrame(schema={"key": pl.UInt64, "row": pl.UInt32})
+        )
+        part = (bands["key"].to_numpy() >> U64(40)) % U64(c.partitions)
+        bands = bands.with_columns(pl.Series("_part", part))
+        for p in range(c.partitions):
+            atomic_write_parquet(
+                bands.filter(pl.col("_part") == p).drop("_part"),
+                self.wd / "bands" / f"p{p:03d}" / f"{task}.parquet",
+            )
+        if c.verify:
+            sh = (
+                pl.concat(self._shingles)
+                if self._shingles
+                else pl.DataFrame(schema={"row": pl.UInt32, "shingles": pl.List(pl.UInt32)})
+            )
+            atomic_write_parquet(sh, self.wd / "shingles" / f"{task}.parquet")
+        docs = pl.concat(self._docs) if self._docs else pl.DataFrame(schema=self._docs_schema())
+        atomic_write_parquet(docs, self.wd / "docs" / f"{task}.parquet")
+        mark_task_done(self.wd, task, self._n)
+        self._bands, self._docs, self._shingles = [], [], []
+
+    def _docs_schema(self) -> dict[str, pl.DataType]:
+        schema = {"row": pl.UInt32, "id": pl.Utf8, "length": pl.Int64, "quality": pl.Float64}
+        if self.config.sample_clusters:
+            schema["snippet"] = pl.Utf8
+        return schema
+
+    # -- reduce --------------------------------------------------------------------------------------
+    def reduce_steps(self) -> list[ReduceStep]:
+        steps = [ReduceStep("buckets", self.config.partitions, self._buckets)]
+        if self.config.verify:
+            steps.append(ReduceStep("verify", 1, self._verify))
+        steps.append(ReduceStep("clusters", 1, self._clusters))
+        return steps
+
+    def _task_numbers(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(task_ids(self.wd))}
+
+    def _buckets(self, part: int) -> dict[str, Any]:
+        """Candidate pairs of one band-key partition: documents that share a band key."""
+        number = self._task_numbers()
+        keys, gkeys = [], []
+        for f in partition_files(self.wd / "bands" / f"p{part:03d}"):
+            t = f.name.removesuffix(".parquet")
+            if t not in number:
+                continue  # a file from a task that never finished: not part of this run
+            df = pl.read_parquet(f)
+            keys.append(df["key"].to_numpy())
+            gkeys.append((U64(number[t]) << U64(32)) | df["row"].to_numpy().astype(U64))
+        a, b = _bucket_pairs(
+            np.concatenate(keys) if keys else np.zeros(0, U64),
+            np.concatenate(gkeys) if gkeys else np.zeros(0, U64),
+            all_pairs=self.config.verify,
+        )
+        atomic_write_parquet(pl.DataFrame({"a": a, "b": b}), self.wd / "pairs" / f"p{part:03d}.parquet")
+        return {"candidate_pairs": len(a)}
+
+    def _all_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        files = [self.wd / "pairs" / f"p{p:03d}.parquet" for p in range(self.config.partitions)]
+        missing = [f for f in files if not f.exists()]
+        if missing:
+            raise RuntimeError(f"minhash_dedup: step 'buckets' has not produced {missing[0]}")
+        pairs = pl.concat([pl.read_parquet(f) for f in files]).unique(maintain_order=False)
+        return pairs["a"].to_numpy(), pairs["b"].to_numpy()
+
+    def _verify(self, _part: int) -> dict[str, Any]:
+        """Keep candidate pairs whose true Jaccard (on the stored shingle sets) reaches the threshold."""
+        a, b = self._all_pairs()
+        needed = np.unique(np.concatenate([a, b]))
+        shingles: dict[int, np.ndarray] = {}
+        for t, number in self._task_numbers().items():
+            rows = needed[(needed >> U64(32)) == U64(number)] & U64(0xFFFFFFFF)
+            if len(rows) == 0:
+                continue
+            df = (
+                pl.scan_parquet(self.wd / "shingles" / f"{t}.parquet")
+                .filter(pl.col("row").is_in(pl.Series(rows.astype(np.uint32)).implode()))
+                .collect()
+            )
+            base = number << 32
+            for r, s in zip(df["row"].to_list(), df["shingles"].to_list(), strict=True):
+                shingles[base | r] = np.asarray(s, dtype=np.uint32)
+        thr = self.config.threshold
+        sims = np.array([jaccard(shingles[int(x)], shingles[int(y)]) for x, y in zip(a, b, strict=True)])
+        ok = sims >= thr - 1e-12
+        atomic_write_parquet(pl.DataFrame({"a": a[ok], "b": b[ok]}), self.wd / "pairs_verified.parquet")
+        stats = {"candidate_pairs": len(a), "verified_pairs": int(ok.sum())}
+        atomic_write_json(stats, self.wd / "verify.json")
+        return stats
+
+    def _clusters(self, _part: int) -> dict[str, Any]:
+        """Connected components of the (verified) pairs; one survivor per component."""
+        c = self.config
+        if c.verify:
+            pairs = pl.read_parquet(self.wd / "pairs_verified.parquet")
+            a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+            verify_stats = json.loads((self.wd / "verify.json").read_text())
+        else:
+            a, b = self._all_pairs()
+            verify_stats = {"candidate_pairs": len(a)}
+        nodes, labels = components_of_pairs(a, b)
+        numbers = self._task_numbers()
+        names = {n: t for t, n in numbers.items()}
+        # metadata of the documents in clusters only, read task by task
+        meta = []
+        for t, number in numbers.items():
+            rows = nodes[(nodes >> U64(32)) == U64(number)] & U64(0xFFFFFFFF)
+            if len(rows) == 0:
+                continue
+            cols = ["row", "id", "length", "quality"] + (["snippet"] if c.sample_clusters else [])
+            df = (
+                pl.scan_parquet(self.wd / "docs" / f"{t}.parquet")
+                .select(cols)
+                .filter(pl.col("row").is_in(pl.Series(rows.astype(np.uint32)).implode()))
+                .collect()
+            )
+            gkey = (U64(number) << U64(32)) | df["row"].to_numpy().astype(U64)
+            meta.append(
+                df.with_columns(pl.lit(number, dtype=pl.UInt64).alias("task"), pl.Series("gkey", gkey))
+            )
+        docs = (
+            pl.concat(meta)
+            if meta
+            else pl.DataFrame(schema={**self._docs_schema(), "task": pl.UInt64, "gkey": pl.UInt64})
+        )
+        comp = pl.DataFrame({"gkey": nodes, "label": labels})
+        docs = docs.join(comp, on="gkey", how="inner")
+        by, desc = keeper_order(c.keep)
+        docs = docs.sort(["label", *by], descending=[False, *desc], nulls_last=True).with_columns(
+            pl.col("id").first().over("label").alias(DUPLICATE_OF),
+            pl.len().over("label").cast(pl.Int64).alias(CLUSTER_SIZE),
+        )
+        drops = docs.filter(pl.col("id") != pl.col(DUPLICATE_OF))
+        for (number,), sub in drops.partition_by("task", as_dict=True).items():
+            out = sub.select("id", DUPLICATE_OF, CLUSTER_SIZE).sort("id")
+            atomic_write_parquet(out, self.wd / "drop" / f"{names[int(number)]}.parquet")
+        sizes = docs.group_by("label").agg(pl.len())["len"].to_list()
+        summary = {
+            "clusters": len(sizes),
+            "duplicates": drops.height,
+            "docs_in_clusters": docs.height,
+            "size_histogram": size_histogram(sizes),
+            "num_perm": self.num_perm,
+            "bands": self.bands,
+            "rows": self.rows,
+            **verify_stats,
+            "samples": _sample_clusters(docs, c.sample_clusters),
+        }
+        atomic_write_json(summary, self.wd / "clusters.json")  # written last: the step's result
+        return {"clusters": len(sizes), "near_duplicates": drops.height}
+
+    def reduce_summary(self) -> dict[str, Any]:
+        return json.loads((self.wd / "clusters.json").read_text())
+
+    # -- phase 2: drop per task -------------------------------------------------------------------------
+    def process(self, df: pl.DataFrame) -> StageResult:
+        if self._drops is None:
+            if not (self.wd / "clusters.json").exists():
+                raise RuntimeError(
+                    f"minhash_dedup: reduce step 'clusters' has not run ({self.wd / 'clusters.json'} missing)"
+                )
+            path = self.wd / "drop" / f"{self.ctx.task_id}.parquet"
+            self._drops = (
+                pl.read_parquet(path)
+                if path.exists()
+                else pl.DataFrame(schema={"id": pl.Utf8, DUPLICATE_OF: pl.Utf8, CLUSTER_SIZE: pl.Int64})
+            )
+        return apply_drops(df, self._drops, "near_duplicate")
+
+
+def _bucket_pairs(keys: np.ndarray, gkeys: np.ndarray, all_pairs: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (a < b) of documents sharing a key: a star from each bucket's smallest member (enough for
+    connected components), or with ``all_pairs`` every pair of buckets up to ``_ALL_PAIRS_MAX``."""
+    if len(keys) == 0:
+        return np.zeros(0, U64), np.zeros(0, U64)
+    order = np.lexsort((gkeys, keys))
+    k, g = keys[order], gkeys[order]
+    new = np.ones(len(k), bool)
+    new[1:] = k[1:] != k[:-1]
+    # same document twice under one key cannot happen (the band index is in the key), but keep safe
+    dup_doc = np.zeros(len(k), bool)
+    dup_doc[1:] = (~new[1:]) & (g[1:] == g[:-1])
+    k, g, new = k[~dup_doc], g[~dup_doc], new[~dup_doc]
+    start = np.flatnonzero(new)
+    size = np.diff(np.append(start, len(k)))
+    bucket = np.repeat(np.arange(len(start)), size)
+    head = g[start][bucket]
+    member = ~new  # every non-first member pairs with the head
+    a_list, b_list = [head[member]], [g[member]]
+    if all_pairs:
+        for s, n in zip(
+            start[(size > 2) & (size <= _ALL_PAIRS_MAX)],
+            size[(size > 2) & (size <= _ALL_PAIRS_MAX)],
+            strict=True,
+        ):
+            i, j = np.triu_indices(n, k=1)
+            keep = i > 0  # pairs with the head are already in the star
+            a_list.append(g[s + i[keep]])
+            b_list.append(g[s + j[keep]])
+    a, b = np.concatenate(a_list), np.concatenate(b_list)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    pairs = np.unique(np.stack([lo, hi], axis=1), axis=0) if len(lo) else np.zeros((0, 2), U64)
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+
+def _sample_clusters(docs: pl.DataFrame, n: int) -> list[dict[str, Any]]:
+    """The ``n`` largest clusters (ties: kept id) with up to 5 members each, kept one first."""
+    if n == 0 or docs.height == 0:
+        return []
+    heads = docs.group_by("label").agg(pl.len().alias("size"), pl.col(DUPLICATE_OF).first().alias("kept"))
+    heads = heads.sort(["size", "kept"], descending=[True, False]).head(n)
+    out = []
+    for label, size, kept in heads.iter_rows():
+        members = docs.filter(pl.col("label") == label).head(5)
+        out.append(
+            {
+                "size": size,
+                "kept": kept,
+                "members": [
+                    {"id": r["id"], "kept": r["id"] == kept, "snippet": r.get("snippet")}
+                    for r in members.iter_rows(named=True)
+                ],
+            }
+        )
+    return out
