@@ -60,7 +60,7 @@ docs: setup
 	$(CURATE) stages --markdown > docs/REFERENCE.md
 
 bench: setup
-	$(BIN)/python bench/engine.py
+	$(BIN)/python -m bench.engine
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache
