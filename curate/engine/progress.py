@@ -22,8 +22,9 @@ class Progress:
     def advance(self, rows: int) -> None:
         self.rows += rows
         if self.bar is not None:
-            rate = self.rows / max(time.perf_counter() - self.t0, 1e-9)
-            self.bar.set_postfix_str(f"{rate:,.0f} rows/s", refresh=False)
+            if self.rows:
+                rate = self.rows / max(time.perf_counter() - self.t0, 1e-9)
+                self.bar.set_postfix_str(f"{rate:,.0f} docs/s", refresh=False)
             self.bar.update(1)
 
     def __enter__(self) -> Progress:

@@ -20,6 +20,9 @@ import pyarrow.parquet as pq
 from curate.engine.stage import SCRATCH_PREFIX
 
 TMP_MARK = ".tmp-"
+# Columns where every value is unique and long: dictionary pages and min/max statistics cost
+# write time and buy nothing, so they are written plain.
+BULK_COLUMNS = frozenset({"text", "html", "raw", "content", "input_ids", "labels", "position_ids"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,8 +31,13 @@ class ParquetOptions:
     compression_level: int | None = 3
     row_group_rows: int = 8192
 
-    def writer_kwargs(self) -> dict:
-        kw: dict = {"compression": None if self.compression == "none" else self.compression}
+    def writer_kwargs(self, schema: pa.Schema) -> dict:
+        small = [n for n in schema.names if n not in BULK_COLUMNS]
+        kw: dict = {
+            "compression": None if self.compression == "none" else self.compression,
+            "use_dictionary": small,
+            "write_statistics": small,
+        }
         if self.compression_level is not None and self.compression in ("zstd", "gzip"):
             kw["compression_level"] = self.compression_level
         return kw
@@ -66,7 +74,7 @@ class _File:
         self.tmp = final.with_name(final.name + f"{TMP_MARK}{os.getpid()}")
         self.tmp.parent.mkdir(parents=True, exist_ok=True)
         self.schema = schema
-        self.writer = pq.ParquetWriter(self.tmp, schema, **opts.writer_kwargs())
+        self.writer = pq.ParquetWriter(self.tmp, schema, **opts.writer_kwargs(schema))
         self.rows = 0
 
     def close(self) -> None:

@@ -1,1 +1,3 @@
 """General-purpose built-in stages (no heavy dependencies). Importing this package registers them."""
+
+from curate.stages import sample  # noqa: F401
