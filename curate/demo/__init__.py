@@ -24,8 +24,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import orjson
-
 __all__ = ["generate", "GENERATOR"]
 
 GENERATOR = "curate demo-data"
@@ -52,64 +50,68 @@ def _prepare(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _web(out: Path, scale: float, seed: int, workers: int) -> dict:
-    from curate.demo.web import file_sizes, n_pages, write_unit
-
-    out.mkdir(parents=True, exist_ok=True)
-    units = [
-        (out / f"demo-{i:05d}.warc.gz", i, size, seed, i == 0)
-        for i, size in enumerate(file_sizes(n_pages(scale)))
-    ]
-    counts: dict[str, int] = {}
-    with open(out / "truth.jsonl", "wb") as f:
-        if workers > 1 and len(units) > 1:
-            with ProcessPoolExecutor(workers) as ex:
-                results = ex.map(write_unit, units)
-                for rows in results:
-                    _truth(f, rows, counts)
-        else:
-            for u in units:
-                _truth(f, write_unit(u), counts)
-    return {"warc_files": len(units), "pages": sum(counts.values()), "kinds": dict(sorted(counts.items()))}
+def _call(task: tuple) -> object:
+    fn, args = task
+    return fn(*args)
 
 
-def _truth(f, rows: list[dict], counts: dict[str, int]) -> None:
-    for r in rows:
-        counts[r["kind"]] = counts.get(r["kind"], 0) + 1
-        f.write(orjson.dumps(r) + b"\n")
+def run_tasks(tasks: list[tuple], workers: int) -> list:
+    """Run ``(function, args)`` tasks, in processes when ``workers`` > 1; results in task order.
+
+    Every task seeds its own generator from (seed, its identity), so the bytes written do not
+    depend on ``workers`` or on scheduling order.
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        return [_call(t) for t in tasks]
+    with ProcessPoolExecutor(min(workers, len(tasks))) as ex:
+        return list(ex.map(_call, tasks, chunksize=1))
 
 
 def generate(out_dir: Path | str, scale: float = 1.0, seed: int = 0, workers: int = 1) -> dict:
     """Write the demo corpus under ``out_dir``; returns counts per kind of data.
 
     ``scale`` multiplies every size (1.0: ~1,500 web pages, 20 books, ~150 code files, 3,000 JSONL
-    rows, 1,500 rows per SFT format). ``workers`` > 1 writes WARC files in parallel processes;
-    the output is the same bytes either way.
+    rows, 1,500 rows per SFT format). ``workers`` > 1 writes files in parallel processes; the
+    output is the same bytes either way.
     """
-    from curate.demo.books import write_books
-    from curate.demo.code import write_code
-    from curate.demo.pretrain import write_jsonl
-    from curate.demo.sft import write_sft
+    from curate.demo import books, code, pretrain, sft, web
 
     if scale <= 0:
         raise ValueError(f"scale must be > 0, got {scale}")
     out_dir = Path(out_dir)
     _prepare(out_dir)
     t0 = time.perf_counter()
-    web = _web(out_dir / "web", scale, seed, workers)
-    books = write_books(out_dir / "books", scale, seed)
-    code = write_code(out_dir / "code", scale, seed)
-    jsonl = write_jsonl(out_dir / "jsonl", scale, seed)
-    sft = write_sft(out_dir / "sft", scale, seed)
+    plans = {
+        "web": [(web.write_unit, a) for a in web.plan(out_dir / "web", scale, seed)],
+        "jsonl": [(pretrain.write_shard, a) for a in pretrain.plan(out_dir / "jsonl", scale, seed)],
+        "sft": [(sft.write_sft_file, a) for a in sft.plan(out_dir / "sft", scale, seed)],
+        "books": [(books.write_books, a) for a in books.plan(out_dir / "books", scale, seed)],
+        "code": [(code.write_sources, a) for a in code.plan(out_dir / "code", scale, seed)],
+    }
+    for part in PARTS:
+        (out_dir / part).mkdir(parents=True, exist_ok=True)
+    flat = [t for tasks in plans.values() for t in tasks]  # biggest tasks (WARC files) first
+    results = run_tasks(flat, workers)
+    by_part, i = {}, 0
+    for name, tasks in plans.items():
+        by_part[name] = results[i : i + len(tasks)]
+        i += len(tasks)
+    web_counts = web.finish(out_dir / "web", [a for _, a in plans["web"]], by_part["web"])
+    sft_truth = sft.finish(out_dir / "sft", [a for _, a in plans["sft"]], by_part["sft"])
+    code_info = code.finish(out_dir / "code", [a for _, a in plans["code"]], by_part["code"], seed)
+    book_rows = [row for rows in by_part["books"] for row in rows]
+    jsonl = by_part["jsonl"]
     counts = {
-        "web_pages": web["pages"],
-        "warc_files": web["warc_files"],
-        "web_kinds": web["kinds"],
-        "books": len(books),
-        "code_files": code["files"],
+        "web_pages": web_counts["pages"],
+        "warc_files": web_counts["warc_files"],
+        "web_kinds": web_counts["kinds"],
+        "books": len(book_rows),
+        "code_files": code_info["files"],
         "jsonl_rows": sum(s["rows"] for s in jsonl),
         "jsonl_files": len(jsonl),
-        **{f"sft_{k.removesuffix('.jsonl')}": v["rows"] for k, v in sft.items() if k.endswith(".jsonl")},
+        **{
+            f"sft_{k.removesuffix('.jsonl')}": v["rows"] for k, v in sft_truth.items() if k.endswith(".jsonl")
+        },
     }
     total_bytes = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     manifest = {
@@ -117,10 +119,10 @@ def generate(out_dir: Path | str, scale: float = 1.0, seed: int = 0, workers: in
         "seed": seed,
         "scale": scale,
         "counts": counts,
-        "books": books,
+        "books": book_rows,
         "jsonl": jsonl,
-        "code": code,
-        "sft_invalid": {k: len(v["invalid"]) for k, v in sft.items() if k.endswith(".jsonl")},
+        "code": code_info,
+        "sft_invalid": {k: len(v["invalid"]) for k, v in sft_truth.items() if k.endswith(".jsonl")},
         "bytes": total_bytes,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")

@@ -22,7 +22,7 @@ import zstandard
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no flags, mtime 0, OS "unknown"
 
 
-def gzip_member(data: bytes, level: int = 6) -> bytes:
+def gzip_member(data: bytes, level: int = 3) -> bytes:
     """One complete gzip member (RFC 1952) holding ``data``; byte-identical for equal input."""
     c = zlib.compressobj(level, zlib.DEFLATED, -15)
     body = c.compress(data) + c.flush()
@@ -32,7 +32,7 @@ def gzip_member(data: bytes, level: int = 6) -> bytes:
 class GzipWriter:
     """A streaming single-member gzip file (``mtime=0``, no name), written incrementally."""
 
-    def __init__(self, f: BinaryIO, level: int = 6):
+    def __init__(self, f: BinaryIO, level: int = 3):
         self.f = f
         self.c = zlib.compressobj(level, zlib.DEFLATED, -15)
         self.crc = 0

@@ -159,11 +159,20 @@ def make_book(i: int, seed: int) -> tuple[str, dict]:
     return body, truth
 
 
-def write_books(out: Path, scale: float, seed: int) -> list[dict]:
-    """Write ``DIR/books/*.txt``; returns one truth row per book."""
+BOOKS_PER_TASK = 50
+
+
+def plan(out: Path, scale: float, seed: int) -> list[tuple[Path, int, int, int]]:
+    """Tasks of up to BOOKS_PER_TASK books: (dir, first, stop, seed)."""
+    n = max(4, round(BOOKS_AT_SCALE_1 * scale))
+    return [(out, i, min(n, i + BOOKS_PER_TASK), seed) for i in range(0, n, BOOKS_PER_TASK)]
+
+
+def write_books(out: Path, first: int, stop: int, seed: int) -> list[dict]:
+    """Task: write books ``first..stop-1`` to ``DIR/books``; returns one truth row per book."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for i in range(max(4, round(BOOKS_AT_SCALE_1 * scale))):
+    for i in range(first, stop):
         text, truth = make_book(i, seed)
         data = text.encode("utf-8")
         (out / truth["file"]).write_bytes(data)

@@ -428,50 +428,58 @@ def _csv(rng: random.Random) -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
-def write_code(out: Path, scale: float, seed: int) -> dict:
-    """Write ``DIR/code/demo-repo``; returns counts, paths to skip and planted duplicates."""
-    rng = random.Random(f"code:{seed}")
+def _put(root: Path, path: str, data: bytes) -> None:
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    if path.endswith(".sh"):
+        target.chmod(0o755)
+
+
+def plan(out: Path, scale: float, seed: int) -> list[tuple[Path, str, int, int]]:
+    """One task per file extension: (code dir, extension, files, seed)."""
+    return [(out, ext, max(1, round(base * scale)), seed) for ext, base in COUNTS.items()]
+
+
+def write_sources(out: Path, ext: str, n: int, seed: int) -> list[str]:
+    """Task: write ``n`` generated source files with extension ``ext``; returns their paths."""
+    rng = random.Random(f"code:{seed}:{ext}")
+    pattern, gen = GEN[ext]
+    paths = []
+    for k in range(n):
+        d = "" if k < FILES_PER_DIR else f"_{k // FILES_PER_DIR}"
+        folder = pattern.format(d=d)
+        v, m = _name(rng)
+        if ext == "go":
+            stem = f"{v}{m}{k}"
+            folder = f"{folder}/{stem}"
+        elif ext == "java":
+            stem = _camel(v, m) + str(k)
+        else:
+            stem = f"{v}_{m}_{k}"
+        path = f"{folder}/{stem}.{ext}"
+        _put(out / ROOT, path, gen(rng, stem).encode())
+        paths.append(path)
+    return paths
+
+
+def finish(out: Path, tasks: list[tuple], results: list[list[str]], seed: int) -> dict:
+    """Write the repository's top-level files, planted duplicates and the files a reader must
+    skip; returns the code part of the manifest."""
+    rng = random.Random(f"code:{seed}:extras")
     root = out / ROOT
-    n_files = 0
-    early_py: dict[str, bytes] = {}  # the first Python modules, for planted duplicates
-
-    def put(path: str, data: bytes) -> None:
-        nonlocal n_files
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        n_files += 1
-
-    by_lang: dict[str, int] = {}
-    for ext, base in COUNTS.items():
-        pattern, gen = GEN[ext]
-        n = max(1, round(base * scale))
-        by_lang[ext] = n
-        for k in range(n):
-            d = "" if k < FILES_PER_DIR else f"_{k // FILES_PER_DIR}"
-            folder = pattern.format(d=d)
-            v, m = _name(rng)
-            stem = (
-                f"{v}_{m}_{k}"
-                if ext not in ("go", "java")
-                else (f"{v}{m}{k}" if ext == "go" else _camel(v, m) + str(k))
-            )
-            if ext == "go":
-                folder = f"{folder}/{stem}"
-            path = f"{folder}/{stem}.{ext}"
-            data = gen(rng, stem).encode()
-            if ext == "py" and k < FILES_PER_DIR:
-                early_py[path] = data
-            put(path, data)
-    put("README.md", gen_md(rng, "run").encode())
-    put("web/package.json", gen_json(rng, "web").encode())
-    put("go/go.mod", b"module example.org/demo\n\ngo 1.22\n")
-    put("rust/Cargo.toml", b'[package]\nname = "demo"\nversion = "0.1.0"\nedition = "2021"\n')
-    # Planted exact duplicates: a copied module in two more places.
+    extras = {
+        "README.md": gen_md(rng, "run").encode(),
+        "web/package.json": gen_json(rng, "web").encode(),
+        "go/go.mod": b"module example.org/demo\n\ngo 1.22\n",
+        "rust/Cargo.toml": b'[package]\nname = "demo"\nversion = "0.1.0"\nedition = "2021"\n',
+    }
+    # Planted exact duplicates: a copied Python module in two more places.
+    py = next(paths for task, paths in zip(tasks, results, strict=True) if task[1] == "py")
     dups = []
-    for i, src in enumerate(rng.sample(sorted(early_py), min(2, len(early_py)))):
+    for i, src in enumerate(rng.sample(py[:FILES_PER_DIR], min(2, len(py)))):
         dst = f"python/legacy/copy_{i}.py"
-        put(dst, early_py[src])
+        extras[dst] = (root / src).read_bytes()
         dups.append({"path": f"{ROOT}/{dst}", "dup_of": f"{ROOT}/{src}"})
     skip = {
         "web/node_modules/leftish/index.js": (gen_js(rng, "leftish").encode(), "node_modules"),
@@ -484,14 +492,14 @@ def write_code(out: Path, scale: float, seed: int) -> dict:
         ".git/HEAD": (b"ref: refs/heads/main\n", "vcs"),
         ".git/config": (b"[core]\n\trepositoryformatversion = 0\n\tbare = false\n", "vcs"),
     }
+    for path, data in extras.items():
+        _put(root, path, data)
     for path, (data, _) in skip.items():
-        put(path, data)
-    for sh in sorted(root.glob("scripts*/*.sh")):
-        sh.chmod(0o755)
+        _put(root, path, data)
     return {
         "root": ROOT,
-        "files": n_files,
-        "by_extension": by_lang,
+        "files": sum(map(len, results)) + len(extras) + len(skip),
+        "by_extension": {task[1]: len(paths) for task, paths in zip(tasks, results, strict=True)},
         "skip": [{"path": f"{ROOT}/{p}", "reason": r} for p, (_, r) in sorted(skip.items())],
         "duplicates": dups,
     }

@@ -206,9 +206,13 @@ def spam_main(p: Prose, rng: random.Random) -> tuple[str, str]:
     """Keyword stuffing: a handful of keywords repeated hundreds of times."""
     keys = rng.sample(p.commerce, 3) + p.content_words(rng, 2)
     title = " ".join(keys).title()
+    slogan = " ".join(keys) + "!"
     lines = []
     for _ in range(rng.randint(8, 15)):
-        lines.append(" ".join(rng.choice(keys) for _ in range(rng.randint(15, 30))))
+        if rng.random() < 0.4:  # the same slogan line again and again (Gopher's duplicate-line rules)
+            lines.append(slogan)
+        else:  # keyword salad
+            lines.append(" ".join(rng.choice(keys) for _ in range(rng.randint(15, 30))))
     links = _ul(_links([" ".join(rng.sample(keys, 3)) for _ in range(20)], "/go/"))
     main = (
         f'<div class="article-body"><h1>{html.escape(title)}</h1>'

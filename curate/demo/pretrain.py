@@ -27,8 +27,9 @@ def shard_sizes(total: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(n)]
 
 
-def write_shard(path: Path, shard: int, rows: int, first_id: int, seed: int) -> int:
-    """Write one shard; returns the number of rows written."""
+def write_shard(path: Path, shard: int, rows: int, first_id: int, seed: int) -> dict:
+    """Task: write one shard; returns its manifest entry."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(f"jsonl:{seed}:{shard}")
     with open(path, "wb") as f:
         w = ZstdWriter(f) if path.name.endswith(".zst") else GzipWriter(f)
@@ -54,17 +55,14 @@ def write_shard(path: Path, shard: int, rows: int, first_id: int, seed: int) -> 
             }
             w.write(orjson.dumps(row) + b"\n")
         w.close()
-    return rows
+    return {"file": path.name, "rows": rows}
 
 
-def write_jsonl(out: Path, scale: float, seed: int) -> list[dict]:
-    """Write ``DIR/jsonl/part-NNNNN.jsonl.{gz,zst}``; returns one row per shard."""
-    out.mkdir(parents=True, exist_ok=True)
-    shards, first = [], 0
+def plan(out: Path, scale: float, seed: int) -> list[tuple[Path, int, int, int, int]]:
+    """One task per shard: (path, shard, rows, first id, seed)."""
+    tasks, first = [], 0
     for i, n in enumerate(shard_sizes(max(40, round(ROWS_AT_SCALE_1 * scale)))):
         ext = "jsonl.zst" if i % 4 == 3 else "jsonl.gz"
-        path = out / f"part-{i:05d}.{ext}"
-        write_shard(path, i, n, first, seed)
-        shards.append({"file": path.name, "rows": n})
+        tasks.append((out / f"part-{i:05d}.{ext}", i, n, first, seed))
         first += n
-    return shards
+    return tasks

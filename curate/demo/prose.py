@@ -49,8 +49,16 @@ class Prose:
         self.footer = v.split("footer")
         # Each template pre-split into literal text and slot letters, so filling is one join.
         self._templates = [_SLOT.split(t) for t in v.templates]
-        rng = random.Random(f"prose:{seed}:{lang}")
-        self.sentences = [self._sentence(rng) for _ in range(POOL_SIZE)]
+        self.seed = seed
+        self._sentences: list[str] | None = None
+
+    @property
+    def sentences(self) -> list[str]:
+        """The sentence pool, built on first use (vocabulary-only callers never pay for it)."""
+        if self._sentences is None:
+            rng = random.Random(f"prose:{self.seed}:{self.lang}")
+            self._sentences = [self._sentence(rng) for _ in range(POOL_SIZE)]
+        return self._sentences
 
     # -- building blocks ---------------------------------------------------------------------
     def noun_phrase(self, rng: random.Random) -> str:
@@ -130,9 +138,13 @@ class Prose:
         return rng.choice(self.sentences)
 
 
-@functools.lru_cache(maxsize=64)
 def prose(lang: str, seed: int = 0) -> Prose:
     """The (cached) :class:`Prose` for ``lang`` and ``seed``."""
+    return _prose(lang, seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _prose(lang: str, seed: int) -> Prose:
     return Prose(lang, seed)
 
 

@@ -229,7 +229,8 @@ def break_row(fmt: str, kind: str, row: dict) -> bytes:
 
 
 def write_sft_file(path: Path, fmt: str, n: int, seed: int) -> dict:
-    """Write one SFT file of ``n`` rows; returns its truth entry."""
+    """Task: write one SFT file of ``n`` rows; returns its truth entry."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(f"sft:{seed}:{fmt}")
     en = prose("en", seed)
     words = [w.split(" ")[-1] for w in en.nouns if w.isalpha()]
@@ -264,11 +265,15 @@ def write_sft_file(path: Path, fmt: str, n: int, seed: int) -> dict:
     return truth
 
 
-def write_sft(out: Path, scale: float, seed: int) -> dict:
-    """Write ``DIR/sft/{alpaca,sharegpt,openai,preference}.jsonl`` and ``DIR/sft/truth.json``."""
-    out.mkdir(parents=True, exist_ok=True)
+def plan(out: Path, scale: float, seed: int) -> list[tuple[Path, str, int, int]]:
+    """One task per format: (path, format, rows, seed)."""
     n = max(60, round(ROWS_AT_SCALE_1 * scale))
-    truth = {f"{fmt}.jsonl": write_sft_file(out / f"{fmt}.jsonl", fmt, n, seed) for fmt in RENDER}
+    return [(out / f"{fmt}.jsonl", fmt, n, seed) for fmt in RENDER]
+
+
+def finish(out: Path, tasks: list[tuple], results: list[dict]) -> dict:
+    """Write ``sft/truth.json`` from the per-format truth entries."""
+    truth = {task[0].name: r for task, r in zip(tasks, results, strict=True)}
     truth["_about"] = {
         "index": "0-based line number in the file",
         "invalid": "rows a strict reader must reject, with the planted reason",

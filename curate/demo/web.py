@@ -13,7 +13,10 @@ import html
 import math
 import random
 import re
+import shutil
 from pathlib import Path
+
+import orjson
 
 from curate.demo.archive import (
     gzip_member,
@@ -128,7 +131,7 @@ def near_duplicate(a: Article, rng: random.Random, lang: str) -> tuple[Article, 
     """A copy of ``a`` with a few words replaced so that shingle Jaccard lands in NEAR_DUP_RANGE."""
     p = prose(lang)
     lo, hi = NEAR_DUP_RANGE
-    target = rng.uniform(lo + 0.01, hi - 0.01)
+    target = rng.uniform(lo + 0.03, hi - 0.005)  # the last change lands a step below target
     blocks = [(tag, text.split(" ")) for tag, text in a.blocks]
     base = shingles(article_tokens(a.text))
     n = len(base)
@@ -405,8 +408,38 @@ class WarcUnit:
                 )
 
 
-def write_unit(args: tuple[Path, int, int, int, bool]) -> list[dict]:
-    """Process-pool entry point: write one WARC file (and the WET file for unit 0)."""
-    path, unit, size, seed, with_wet = args
+def plan(out: Path, scale: float, seed: int) -> list[tuple[Path, int, int, int, bool]]:
+    """One task per WARC file: (path, unit, pages, seed, with_wet)."""
+    sizes = file_sizes(n_pages(scale))
+    return [(out / f"demo-{i:05d}.warc.gz", i, size, seed, i == 0) for i, size in enumerate(sizes)]
+
+
+def truth_part(warc: Path) -> Path:
+    """Where a unit leaves its truth rows until :func:`finish` joins them."""
+    return warc.with_name(f".truth-{warc.name.removesuffix('.warc.gz')}.jsonl")
+
+
+def write_unit(path: Path, unit: int, size: int, seed: int, with_wet: bool) -> dict[str, int]:
+    """Task: write one WARC file (and the WET file for unit 0); returns page counts per kind."""
     wet = path.with_name(path.name.replace(".warc.gz", ".warc.wet.gz")) if with_wet else None
-    return WarcUnit(path, unit, size, seed, wet).run()
+    rows = WarcUnit(path, unit, size, seed, wet).run()
+    counts: dict[str, int] = {}
+    with open(truth_part(path), "wb") as f:
+        for r in rows:
+            counts[r["kind"]] = counts.get(r["kind"], 0) + 1
+            f.write(orjson.dumps(r) + b"\n")
+    return counts
+
+
+def finish(out: Path, tasks: list[tuple], results: list[dict[str, int]]) -> dict:
+    """Join the units' truth rows into ``web/truth.jsonl`` (in file order); returns counts."""
+    counts: dict[str, int] = {}
+    with open(out / "truth.jsonl", "wb") as f:
+        for task, unit_counts in zip(tasks, results, strict=True):
+            part = truth_part(task[0])
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, f)
+            part.unlink()
+            for k, v in unit_counts.items():
+                counts[k] = counts.get(k, 0) + v
+    return {"warc_files": len(tasks), "pages": sum(counts.values()), "kinds": dict(sorted(counts.items()))}
