@@ -49,3 +49,11 @@ def test_not_a_dataset(tmp_path):
     (tmp_path / "x").mkdir()
     t, bad, _ = read_all("hf", tmp_path / "x")
     assert t.num_rows == 0 and [m.what for m in bad] == ["hf"]
+
+
+def test_folder_named_directly_gets_its_name_in_ids(tmp_path):
+    import datasets
+
+    datasets.Dataset.from_dict({"text": ["a"]}).save_to_disk(str(tmp_path / "mine"))
+    t, _, _ = read_all("hf", tmp_path / "mine", relpath=".", source="hf")
+    assert t.column("id").to_pylist() == [make_id("hf", "mine", 0)]

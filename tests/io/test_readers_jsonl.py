@@ -200,3 +200,29 @@ def test_property_rows_plus_malformed_equals_nonblank_lines(tmp_path, lines, bat
     assert all(x.num_rows <= batch_rows for x in tables)
     positions = [int(i[-10:]) for i in t.column("id").to_pylist()] + [m.position for m in bad]
     assert len(set(positions)) == nonblank  # each non-blank line is exactly one row or one reject
+
+
+@pytest.mark.slow
+def test_100mb_single_line_memory_bounded(tmp_path):
+    """A 100 MB line is read with peak memory a small multiple of its size (fresh process)."""
+    import subprocess
+    import sys
+
+    p = tmp_path / "huge.jsonl"
+    with open(p, "wb") as f:
+        f.write(b'{"text": "small"}\n{"text": "')
+        for _ in range(100):
+            f.write(b"z" * (1 << 20))
+        f.write(b'"}\n{"text": "after"}\n')
+    code = (
+        "import resource, sys; from pathlib import Path; from curate.io.readers.base import readers\n"
+        "R = readers()['jsonl']; base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "n = [len(t) for b in R(R.Config(), 's').read(Path(sys.argv[1]), 'h') for t in b.table.column('text').to_pylist()]\n"
+        "print(n, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True
+    ).stdout
+    lens, grown_mb = out.rsplit(" ", 1)
+    assert lens == str([5, 100 << 20, 5])
+    assert int(grown_mb) < 6 * 100, f"peak RSS grew by {grown_mb} MB for a 100 MB line"

@@ -83,6 +83,8 @@ class HfReader(Reader):
         return found
 
     def read(self, path: Path, relpath: str) -> Iterator[ReadBatch]:
+        if relpath in ("", "."):  # a folder named on its own is its own glob root; name it instead
+            relpath = path.name
         keeper = SchemaKeeper()
         row = 0
         try:

@@ -38,6 +38,7 @@ from curate.io.readers.base import (
 )
 
 _CORE_TYPES = {TEXT: pa.large_string()}
+HUGE_BLOCK = 64 << 20
 
 
 def _snippet(raw: bytes) -> str:
@@ -64,7 +65,7 @@ class JsonlReader(Reader):
             "`id` is always derived from source + file + line, so it is stable and unique.",
         )
         max_line_bytes: int = Field(
-            512 << 20,
+            256 << 20,
             description="Lines longer than this are not parsed (bounded memory); each becomes "
             "`malformed:line_too_long`.",
             gt=0,
@@ -77,9 +78,8 @@ class JsonlReader(Reader):
         keeper = SchemaKeeper()
         pending: list[Malformed] = []  # malformed entries found while cutting blocks
         seen = 0
-        for block, first_line in self._blocks(path, relpath, pending):
-            rows, lines, bad = self._parse(block, first_line, relpath)
-            del block
+        for holder, first_line in self._blocks(path, relpath, pending):
+            rows, lines, bad = self._parse(holder, first_line, relpath)
             bad = pending + bad
             pending.clear()  # _blocks keeps appending to this same list
             seen += len(rows) + len(bad)
@@ -99,7 +99,7 @@ class JsonlReader(Reader):
 
     # -- cutting the stream into blocks of whole lines -----------------------------------------
 
-    def _blocks(self, path: Path, relpath: str, bad: list[Malformed]) -> Iterator[tuple[bytes, int]]:
+    def _blocks(self, path: Path, relpath: str, bad: list[Malformed]) -> Iterator[tuple[list[bytes], int]]:
         """Blocks of whole lines and the line number of each block's first line."""
         max_line = self.config.max_line_bytes
         chunk_size = READ_CHUNK if compression_of(path) == "none" else READ_CHUNK // 4
@@ -132,16 +132,20 @@ class JsonlReader(Reader):
                         parts, size, skipping = [], 0, True
                     continue
                 parts.append(chunk[: i + 1])
-                block = b"".join(parts)
-                yield block, line_no
-                line_no += block.count(b"\n")
-                del block
                 rest = chunk[i + 1 :]
+                block = b"".join(parts)
                 parts, size = ([rest] if rest else []), len(rest)
+                n_lines = block.count(b"\n")
+                # Handed over in a list the parser empties, so that this suspended generator does
+                # not keep a second reference alive: a 100 MB line must not cost 100 MB twice.
+                holder = [block]
+                del block
+                yield holder, line_no
+                line_no += n_lines
         except StreamError as e:
             error = e
         if parts and not skipping:
-            yield b"".join(parts), line_no  # the last line has no newline (or was cut by a truncation)
+            yield [b"".join(parts)], line_no  # the last line has no newline (or was cut by a truncation)
         if error is not None:
             bad.append(
                 Malformed(relpath, error.offset, error.what, f"{error.detail}; lines before {line_no} kept")
@@ -150,9 +154,22 @@ class JsonlReader(Reader):
     # -- parsing one block ----------------------------------------------------------------------
 
     def _parse(
-        self, block: bytes, first_line: int, relpath: str
+        self, holder: list[bytes], first_line: int, relpath: str
     ) -> tuple[list[dict], list[int], list[Malformed]]:
-        lines = block.split(b"\n")
+        block = holder.pop()
+        if len(block) > HUGE_BLOCK and block.count(b"\n") < 64:
+            # A few huge lines: parse zero-copy slices instead of split()'s copies.
+            view = memoryview(block)
+            lines: list = []
+            start = 0
+            while start < len(block):
+                end = block.find(b"\n", start)
+                end = len(block) if end < 0 else end
+                lines.append(view[start:end])
+                start = end + 1
+        else:
+            lines = block.split(b"\n")
+        del block  # with split(), the lines are copies: the block can go now
         if not lines[-1]:
             lines.pop()
         loads = orjson.loads
@@ -167,6 +184,7 @@ class JsonlReader(Reader):
                     values.append(loads(line))
                     numbers.append(n)
                 except orjson.JSONDecodeError as e:
+                    line = bytes(line)  # a memoryview slice on the huge-line path
                     if not line.strip():
                         continue  # a blank line is not a record
                     what = "json"
@@ -210,6 +228,7 @@ class JsonlReader(Reader):
                 continue
             name = "source_id" if k == id_key else k
             meta[name] = [r.get(k) for r in rows]
-        ids = [self.make_id(relpath, n) for n in lines]
+        prefix = self.make_id(relpath, 0)[:-10]  # make_id's hash once per batch, not per row
+        ids = [f"{prefix}{n:010d}" for n in lines]
         texts = [r[key] for r in rows]
         return build_table(ids, self.source, {TEXT: (texts, pa.large_string())}, meta)
