@@ -1,0 +1,173 @@
+"""`curate train pretrain|sft|dpo`, `curate generate`, `curate chat`: a thin layer over loop.py
+and generate.py. Flags override a `--config` YAML file; the resolved config lands in RUN/config.yaml.
+Multi-GPU: `torchrun --nproc_per_node N -m curate.train.cli pretrain ...` (same flags).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from .config import TrainConfig
+
+# flag name -> TrainConfig field
+_FLAGS = {
+    "data": "data", "out": "out", "tokenizer": "tokenizer", "preset": "preset", "init_from": "init_from",
+    "eval_data": "eval_data", "steps": "max_steps", "batch_size": "batch_size", "grad_accum": "grad_accum",
+    "seq_len": "seq_len", "lr": "lr", "warmup": "warmup_steps", "eval_interval": "eval_interval",
+    "ckpt_interval": "ckpt_interval", "log_interval": "log_interval", "lora": "lora", "device": "device",
+    "compile": "compile", "dtype": "dtype", "seed": "seed", "parallel": "parallel", "beta": "dpo_beta",
+    "tensorboard": "tensorboard", "resume": "resume", "weight_decay": "weight_decay", "grad_clip": "grad_clip",
+}
+
+
+def _train_options(f):
+    opts = [
+        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+                     help="YAML file with TrainConfig keys; flags given here override it."),
+        click.option("--data", help="Shard directory (OUT/data) or a Parquet file."),
+        click.option("-o", "--out", help="Run directory (created; resumed if it holds a checkpoint)."),
+        click.option("--tokenizer", help="Tokenizer directory (default: the --from directory's)."),
+        click.option("--preset", help="Model preset: tiny, small, gpt2-124m, 350m, 1b."),
+        click.option("--from", "init_from", help="Start from a run directory or a local HF model directory."),
+        click.option("--eval-data", help="Held-out shards (default: the tail rows of --data)."),
+        click.option("--steps", type=int, help="Optimizer steps."),
+        click.option("--batch-size", type=int, help="Rows per micro-batch per GPU."),
+        click.option("--grad-accum", type=int, help="Micro-batches per optimizer step."),
+        click.option("--seq-len", type=int, help="Row length for text shards packed on the fly."),
+        click.option("--lr", type=float), click.option("--warmup", type=int, help="Warmup steps."),
+        click.option("--weight-decay", type=float), click.option("--grad-clip", type=float),
+        click.option("--eval-interval", type=int), click.option("--ckpt-interval", type=int),
+        click.option("--log-interval", type=int),
+        click.option("--lora", help="LoRA adapters, e.g. r=16,alpha=32 (needs peft)."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"])),
+        click.option("--compile", type=click.Choice(["auto", "true", "false"])),
+        click.option("--dtype", type=click.Choice(["auto", "fp32", "bf16"])),
+        click.option("--parallel", type=click.Choice(["auto", "ddp", "fsdp"])),
+        click.option("--seed", type=int),
+        click.option("--tensorboard/--no-tensorboard", default=None),
+        click.option("--resume/--no-resume", default=None, help="Continue from RUN/checkpoints/latest."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _config(task: str, config_file: str | None, flags: dict) -> TrainConfig:
+    over = {_FLAGS[k]: v for k, v in flags.items() if k in _FLAGS and v is not None}
+    over["task"] = task
+    cfg = TrainConfig.load(config_file, **over) if config_file else TrainConfig.from_dict(over)
+    missing = [n for n, v in (("--data", cfg.data), ("-o/--out", cfg.out)) if not v]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)}")
+    return cfg
+
+
+def _run(task: str):
+    def deco(f):
+        @functools.wraps(f)
+        def cmd(config_file, **flags):
+            from . import loop
+
+            cfg = _config(task, config_file, flags)
+            try:
+                res = loop.run(cfg)
+            except (ValueError, FileNotFoundError) as e:
+                raise click.ClickException(str(e)) from e
+            last = res.losses[-1][1] if res.losses else float("nan")
+            click.echo(f"done: {res.steps} steps, final loss {last:.4f}, model saved to {res.run_dir}")
+        return cmd
+    return deco
+
+
+@click.group()
+def train():
+    """Train the bundled causal LM from curated shards (pretrain, sft, dpo)."""
+
+
+@train.command("pretrain")
+@_train_options
+@_run("pretrain")
+def pretrain_cmd(**kw):
+    """Pretrain from tokenized (input_ids) or text shards: --data OUT/data --tokenizer DIR --preset small -o RUN."""
+
+
+@train.command("sft")
+@_train_options
+@_run("sft")
+def sft_cmd(**kw):
+    """Supervised fine-tuning on SFT shards: --data SFT_OUT/data --from RUN -o RUN2 [--lora r=16,alpha=32]."""
+
+
+@train.command("dpo")
+@_train_options
+@_run("dpo")
+def dpo_cmd(**kw):
+    """DPO on preference shards (chosen_/rejected_ input_ids + labels): --from SFT_RUN --beta 0.1 -o RUN3."""
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--prompt", "prompts", multiple=True, required=True, help="Prompt text (repeatable).")
+@click.option("--max-new-tokens", type=int, default=128, show_default=True)
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="0 = greedy.")
+@click.option("--top-k", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--device", default="auto", show_default=True)
+def generate(run_dir, prompts, max_new_tokens, temperature, top_k, seed, device):
+    """Continue each --prompt with the model in RUN_DIR."""
+    from .generate import generate as gen
+    from .generate import load_run
+
+    model, tok = load_run(run_dir, device)
+    for p in prompts:
+        click.echo(p + gen(model, tok, p, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                           seed=seed))
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--system", default=None, help="System message.")
+@click.option("--message", "messages", multiple=True, help="User turn(s) to send without the prompt loop.")
+@click.option("--max-new-tokens", type=int, default=256, show_default=True)
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--top-k", type=int, default=None)
+@click.option("--device", default="auto", show_default=True)
+def chat(run_dir, system, messages, max_new_tokens, temperature, top_k, device):
+    """Chat with the model in RUN_DIR through its chat template (empty line or EOF ends)."""
+    from .generate import chat_reply, load_run
+
+    model, tok = load_run(run_dir, device)
+    history = [{"role": "system", "content": system}] if system else []
+
+    def turn(text):
+        history.append({"role": "user", "content": text})
+        reply, _ = chat_reply(model, tok, history, max_new_tokens=max_new_tokens, temperature=temperature,
+                              top_k=top_k)
+        history.append({"role": "assistant", "content": reply})
+        click.echo(reply)
+
+    if messages:
+        for m in messages:
+            turn(m)
+        return
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            text = click.prompt("you", prompt_suffix="> ") if interactive else input()
+        except (EOFError, click.Abort):
+            break
+        if not text.strip():
+            break
+        turn(text)
+
+
+def main() -> None:
+    """`python -m curate.train.cli pretrain ...` (the torchrun entry point)."""
+    train()
+
+
+if __name__ == "__main__":
+    main()
