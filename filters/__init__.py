@@ -1,2 +1,19 @@
 """Quality-filter stages (installed as ``curate.filters``): extraction, language id, Gopher, C4,
-FineWeb, URL, PII, code, length, normalisation and the fastText quality classifier."""
+FineWeb, URL, PII, code, length, normalisation and the quality classifier.
+
+Importing this package registers every stage (the registry imports it by name).
+"""
+
+from curate.filters import (  # noqa: F401  (imported to register the stages)
+    c4,
+    classifier,
+    code_quality,
+    extract,
+    fineweb,
+    gopher,
+    langid,
+    length,
+    normalize,
+    pii,
+    url,
+)

