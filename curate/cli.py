@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 a task failed, 2 bad input (pipeline file, arguments) o
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
 import json
@@ -98,13 +99,34 @@ def run(pipeline, out, workers, overrides, force, executor, address, quiet) -> N
         result = run_pipeline(spec, out, workers=workers, force=force, quiet=quiet, executor=executor, address=address)
     except RunRefused as e:
         _fail(f"error: {e}")
-    except TaskFailed as e:
+    except (TaskFailed, OSError) as e:
+        if _disk_full(e):
+            _fail(
+                f"error: disk full (no space left on the device holding {out or spec.output.path}). Finished tasks are "
+                "kept and no partial shard has a final name: free some space and re-run the same command to resume.",
+                code=1,
+            )
+        if isinstance(e, OSError):
+            raise
         _fail(f"error: {e}", code=1)
     s = result.stats
     click.echo(
         f"{spec.name}: {s['totals']['input_records']:,} records in, {s['totals']['output_rows']:,} rows out "
         f"in {len(result.manifest['shards'])} shard(s), {s['throughput']['wall_seconds']:.1f} s -> {result.out}"
     )
+
+
+def _disk_full(e: BaseException | None) -> bool:
+    """ENOSPC anywhere in the exception chain (Python's OSError, or Arrow's message for it)."""
+    seen = 0
+    while e is not None and seen < 20:
+        if isinstance(e, OSError) and (e.errno == errno.ENOSPC or "No space left on device" in str(e)):
+            return True
+        if "No space left on device" in str(e):  # a worker's error re-raised as TaskFailed text
+            return True
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return False
 
 
 @main.command()
