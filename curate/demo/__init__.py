@@ -81,16 +81,17 @@ def generate(out_dir: Path | str, scale: float = 1.0, seed: int = 0, workers: in
     out_dir = Path(out_dir)
     _prepare(out_dir)
     t0 = time.perf_counter()
+    # Submission order is scheduling order: the four long SFT files first, then the WARC files.
     plans = {
+        "sft": [(sft.write_sft_file, a) for a in sft.plan(out_dir / "sft", scale, seed)],
         "web": [(web.write_unit, a) for a in web.plan(out_dir / "web", scale, seed)],
         "jsonl": [(pretrain.write_shard, a) for a in pretrain.plan(out_dir / "jsonl", scale, seed)],
-        "sft": [(sft.write_sft_file, a) for a in sft.plan(out_dir / "sft", scale, seed)],
         "books": [(books.write_books, a) for a in books.plan(out_dir / "books", scale, seed)],
         "code": [(code.write_sources, a) for a in code.plan(out_dir / "code", scale, seed)],
     }
     for part in PARTS:
         (out_dir / part).mkdir(parents=True, exist_ok=True)
-    flat = [t for tasks in plans.values() for t in tasks]  # biggest tasks (WARC files) first
+    flat = [t for tasks in plans.values() for t in tasks]
     results = run_tasks(flat, workers)
     by_part, i = {}, 0
     for name, tasks in plans.items():

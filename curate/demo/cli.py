@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -23,9 +24,9 @@ import click
 @click.option(
     "--workers",
     type=int,
-    default=1,
-    show_default=True,
-    help="Processes writing WARC files in parallel (output bytes do not depend on it).",
+    default=0,
+    help="Processes writing files in parallel; 0 (default): 1 up to scale 2, else all CPUs. "
+    "The bytes written do not depend on it.",
 )
 def demo_data(out_dir: Path, scale: float, seed: int, workers: int) -> None:
     """Generate the synthetic demo corpus (web WARCs, books, code, JSONL, SFT sets) under DIR."""
@@ -33,8 +34,10 @@ def demo_data(out_dir: Path, scale: float, seed: int, workers: int) -> None:
 
     if scale <= 0:
         raise click.BadParameter("must be > 0", param_hint="--scale")
+    if workers <= 0:
+        workers = 1 if scale <= 2 else (os.cpu_count() or 1)
     try:
-        counts = generate(out_dir, scale=scale, seed=seed, workers=max(1, workers))
+        counts = generate(out_dir, scale=scale, seed=seed, workers=workers)
     except FileExistsError as e:
         raise click.ClickException(str(e)) from e
     mb = counts["bytes"] / 1e6

@@ -9,6 +9,7 @@ article blocks (see :func:`article_tokens`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import random
 
@@ -131,6 +132,24 @@ def _links(labels: list[str], prefix: str = "/") -> list[str]:
     return [f'<a href="{prefix}{i}">{html.escape(lab)}</a>' for i, lab in enumerate(labels)]
 
 
+@functools.lru_cache(maxsize=16)
+def _chrome(lang: str) -> dict[str, object]:
+    """A language's static boilerplate, rendered once: nav, footer links, cookie banner, teasers."""
+    p = prose(lang)
+    v = p.vocab
+    rng = random.Random(f"chrome:{lang}")
+    titles = [html.escape(p.title(rng)) for _ in range(500)]
+    return {
+        "nav": _ul(_links(p.nav), "menu"),
+        "foot_links": _ul(_links(p.footer, "/legal/"), "footer-links"),
+        "rights": html.escape(v.rights),
+        "cookie": f'<div id="cookie-banner" class="cookie-consent"><p>{html.escape(v.cookie)}</p>'
+        f'<button type="button">{html.escape(v.cookie_button)}</button></div>',
+        "popular": f"<h3>{html.escape(v.popular)}</h3>",
+        "titles": titles,
+    }
+
+
 def render(
     site: Site,
     title: str,
@@ -140,22 +159,18 @@ def render(
     description: str = "",
 ) -> str:
     """Wrap ``main`` (HTML) in the site's boilerplate."""
-    p = prose(site.lang)
-    v = p.vocab
-    nav = _ul(_links(p.nav), "menu")
-    foot_links = _ul(_links(p.footer, "/legal/"), "footer-links")
+    c = _chrome(site.lang)
+    nav = c["nav"]
     year = rng.randint(2019, 2024)
-    footer = f'<p class="copyright">&copy; {year} {html.escape(site.name)}. {html.escape(v.rights)}</p>{foot_links}'
-    cookie = (
-        f'<div id="cookie-banner" class="cookie-consent"><p>{html.escape(v.cookie)}</p>'
-        f'<button type="button">{html.escape(v.cookie_button)}</button></div>'
-        if site.cookie_banner
-        else ""
+    footer = (
+        f'<p class="copyright">&copy; {year} {html.escape(site.name)}. {c["rights"]}</p>{c["foot_links"]}'
     )
+    cookie = c["cookie"] if site.cookie_banner else ""
     sidebar = ""
     if site.sidebar:
-        teasers = [html.escape(p.title(rng)) for _ in range(5)]
-        sidebar = f"<h3>{html.escape(v.popular)}</h3>" + _ul(_links(teasers, "/article/"), "popular")
+        teasers = rng.sample(c["titles"], 5)  # type: ignore[arg-type]
+        links = "".join(f'<li><a href="/article/{rng.randint(1, 99999)}">{t}</a></li>' for t in teasers)
+        sidebar = f'{c["popular"]}<ul class="popular">{links}</ul>'
     head = ["<!DOCTYPE html>", f'<html lang="{site.lang}">', "<head>"]
     if meta_charset:
         if rng.random() < 0.5:

@@ -67,7 +67,7 @@ EN = Vocab(
     ground form event official matter center couple site project activity star table need court
     oil situation cost industry figure street image phone data picture practice piece land product
     doctor wall patient worker news test movie north love support technology step baby computer type
-    attention film tree source organization hair window evidence population site garden river
+    attention film tree source organization hair window evidence population garden river
     bridge village kitchen island forest letter method museum library harbor valley station
     journey region network farmer engineer council budget bakery festival climate harvest
     """,
@@ -208,7 +208,7 @@ FR = Vocab(
     l'\u00eele la_montagne la_vall\u00e9e la_r\u00e9gion le_budget l'imp\u00f4t le_rapport""",
     adjectives="""bon nouveau vieux grand petit long court important beau rapide lent simple
     difficile facile haut profond fort faible jeune pr\u00e9cis vrai faux possible n\u00e9cessaire
-    clair s\u00fbr ouvert calme chaud froid clair sombre libre plein vide moderne public priv\u00e9
+    clair s\u00fbr ouvert calme chaud froid sombre libre plein vide moderne public priv\u00e9
     connu populaire c\u00e9l\u00e8bre cher \u00e9conomique politique social r\u00e9gional local
     curieux pratique utile prudent ancien r\u00e9cent""",
     verbs="""trouve donne dit fait voit apporte montre tient conduit conna\u00eet prend \u00e9crit
