@@ -74,7 +74,8 @@ def make_site(rng: random.Random, lang: str) -> Site:
 
 def slug(rng: random.Random) -> str:
     """An ASCII URL slug."""
-    return "-".join("".join(rng.choice(_SYLLABLES) for _ in range(2)) for _ in range(rng.randint(2, 4)))
+    syl = rng.choices(_SYLLABLES, k=2 * rng.randint(2, 4))
+    return "-".join(a + b for a, b in zip(syl[::2], syl[1::2], strict=True))
 
 
 def make_path(rng: random.Random, n: int) -> str:

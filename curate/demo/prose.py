@@ -47,6 +47,9 @@ class Prose:
         self.commerce = v.split("commerce")
         self.nav = v.split("nav")
         self.footer = v.split("footer")
+        # Bare content words, nouns weighted 7:3 over adjectives by repetition.
+        bare = [w.split(" ")[-1].split("'")[-1] for w in self.nouns]
+        self._content = bare * 7 * len(self.adjectives) + self.adjectives * 3 * len(self.nouns)
         # Each template pre-split into literal text and slot letters, so filling is one join.
         self._templates = [_SLOT.split(t) for t in v.templates]
         self.seed = seed
@@ -129,11 +132,7 @@ class Prose:
 
     def content_words(self, rng: random.Random, k: int) -> list[str]:
         """``k`` content words (nouns without articles, adjectives), for keywords and lists."""
-        words = []
-        for _ in range(k):
-            w = rng.choice(self.nouns) if rng.random() < 0.7 else rng.choice(self.adjectives)
-            words.append(w.split(" ")[-1].split("'")[-1])
-        return words
+        return rng.choices(self._content, k=k)
 
     def sentence_words(self, rng: random.Random) -> str:
         """One pool sentence (a fresh draw)."""
