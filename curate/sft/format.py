@@ -169,33 +169,52 @@ class SFTFormatter:
         return self.template.jinja
 
     # --- one conversation --------------------------------------------------------------------
-    def _encode(self, messages: list[dict], tools) -> tuple[dict | None, str | None]:
-        """Encode one conversation with the length policy; (row fields, None) or (None, reason)."""
-        c = self.config
-        enc = self.encoder
+    def _segments(self, messages: list[dict], tools):
+        """(segments, expected trained-turn texts) or a reject reason."""
         for m in messages:
-            if enc.has_special(m["content"]):
-                return None, "sft_special_token_in_content"
+            if self.encoder.has_special(m["content"]):
+                return "sft_special_token_in_content"
+        try:
+            return self.template.segments(messages, tools, self.config.train_on)
+        except TemplateError as e:
+            return e.reason
+
+    def _encode_many(self, convs: list[tuple[list[dict], Any]]) -> list[tuple[dict | None, str | None]]:
+        """Encode conversations (one tokenizer call for the batch), then apply the length policy."""
+        planned = [self._segments(m, t) for m, t in convs]
+        ok = [i for i, p in enumerate(planned) if not isinstance(p, str)]
+        encoded = self.encoder.encode_segments([planned[i][0] for i in ok])
+        out: list[tuple[dict | None, str | None]] = [(None, p) if isinstance(p, str) else None for p in planned]
+        for i, seg_ids in zip(ok, encoded, strict=True):
+            segs, expected = planned[i]
+            if sum(len(x) for x in seg_ids) > self.config.max_len:
+                out[i] = self._truncate(*convs[i])
+            else:
+                out[i] = self._finish(convs[i][0], segs, seg_ids, expected, truncated=False)
+        return out
+
+    def _truncate(self, messages: list[dict], tools) -> tuple[dict | None, str | None]:
+        """Drop whole rounds (right: trailing, left: leading) until the conversation fits."""
+        c = self.config
         head, rounds = _rounds(messages)
-        truncated = False
-        while True:
-            try:
-                segs, expected = self.template.segments(messages, tools, c.train_on)
-            except TemplateError as e:
-                return None, e.reason
-            seg_ids = enc.encode_segments([segs])[0]
-            n = sum(len(x) for x in seg_ids)
-            if n <= c.max_len:
-                break
-            if c.truncation == "drop" or len(rounds) <= 1:
-                return None, "sft_too_long"
+        while c.truncation != "drop" and len(rounds) > 1:
             rounds = rounds[:-1] if c.truncation == "right" else rounds[1:]
             messages = head + [m for r in rounds for m in r]
-            truncated = True
             if not any(m["role"] == "assistant" for m in messages):
-                return None, "sft_too_long"
+                break
+            planned = self._segments(messages, tools)
+            if isinstance(planned, str):
+                return None, planned
+            segs, expected = planned
+            seg_ids = self.encoder.encode_segments([segs])[0]
+            if sum(len(x) for x in seg_ids) <= c.max_len:
+                return self._finish(messages, segs, seg_ids, expected, truncated=True)
+        return None, "sft_too_long"
+
+    def _finish(self, messages, segs, seg_ids, expected, truncated: bool) -> tuple[dict | None, str | None]:
+        """Assemble ids/labels and run every row check."""
         conv = assemble(segs, seg_ids, expected)
-        reason = check_conversation(conv, enc, self.eot_id, c.train_on == "all", self.starts_with_bos)
+        reason = check_conversation(conv, self.encoder, self.eot_id, self.config.train_on == "all", self.starts_with_bos)
         if reason is not None:
             return None, reason
         if isinstance(self.template, _Builtin):
@@ -211,7 +230,7 @@ class SFTFormatter:
             "input_ids": conv.input_ids,
             "labels": conv.labels,
             "n_tokens": len(conv.input_ids),
-            "n_trained_tokens": sum(1 for x in conv.labels if x != IGNORE_INDEX),
+            "n_trained_tokens": len(conv.labels) - conv.labels.count(IGNORE_INDEX),
             "truncated": truncated,
         }, None
 
@@ -228,31 +247,24 @@ class SFTFormatter:
         sides = ["chosen", "rejected"] if preference else [""]
         tools_col = df["tools"].to_list() if "tools" in df.columns else [None] * df.height
         results: dict[str, list] = {}
-        reasons: list[str | None] = []
+        reasons: list[str | None] = [None] * df.height
         truncated = 0
-        cols = {s: df[f"{s}_messages" if s else "messages"].to_list() for s in sides}
-        for r in range(df.height):
-            tools = _parse_tools(tools_col[r])
-            row_fields: dict[str, Any] = {}
-            reason = None
-            for s in sides:
-                msgs = cols[s][r]
-                if msgs is None:
-                    reason = f"sft_missing_key:{s + '_' if s else ''}messages"
-                    break
-                fields, reason = self._encode([{"role": m["role"], "content": m["content"]} for m in msgs], tools)
+        tools = [_parse_tools(t) for t in tools_col]
+        for s in sides:
+            col = df[f"{s}_messages" if s else "messages"].to_list()
+            todo = [r for r in range(df.height) if reasons[r] is None]
+            missing = [r for r in todo if col[r] is None]
+            for r in missing:
+                reasons[r] = f"sft_missing_key:{s + '_' if s else ''}messages"
+            todo = [r for r in todo if col[r] is not None]
+            convs = [([{"role": m["role"], "content": m["content"]} for m in col[r]], tools[r]) for r in todo]
+            for r, (fields, reason) in zip(todo, self._encode_many(convs), strict=True):
                 if reason is not None:
-                    reason = f"{reason}:{s}" if s else reason
-                    break
+                    reasons[r] = f"{reason}:{s}" if s else reason
+                    continue
                 truncated += fields.pop("truncated")
                 for k, v in fields.items():
-                    row_fields[f"{s}_{k}" if s else k] = v
-            reasons.append(reason)
-            for k, v in row_fields.items():
-                results.setdefault(k, [None] * r).append(v)
-            for k in results:
-                if len(results[k]) < r + 1:
-                    results[k].append(None)
+                    results.setdefault(f"{s}_{k}" if s else k, [None] * df.height)[r] = v
         out = df.with_columns(pl.Series(REASON, reasons, dtype=pl.Utf8))
         new_cols = []
         for k, vals in results.items():

@@ -150,7 +150,8 @@ def check_conversation(
 ) -> str | None:
     """The first failing check's name, or None when the row is fine (see module docstring)."""
     ids, labels = enc.input_ids, enc.labels
-    if not any(label != IGNORE_INDEX for label in labels):
+    n_trained = len(labels) - labels.count(IGNORE_INDEX)
+    if n_trained == 0:
         return "sft_no_trained_token"
     if encoder.decode(ids) != enc.text:
         return "sft_decode_mismatch"
@@ -167,13 +168,13 @@ def check_conversation(
         if encoder.decode([t for t in labels if t != IGNORE_INDEX]) != enc.text:
             return "sft_label_decode_mismatch"
         return None
+    n_in_turns = 0
     for _turn, expected, positions in enc.trained_turns:
         if any(labels[p] == IGNORE_INDEX for p in positions):
             return "sft_label_decode_mismatch"
         if encoder.decode([ids[p] for p in positions]) != expected:
             return "sft_label_decode_mismatch"
-    # nothing outside the trained turns may be trained
-    trained_positions = {p for _t, _e, ps in enc.trained_turns for p in ps}
-    if any(label != IGNORE_INDEX and i not in trained_positions for i, label in enumerate(labels)):
+        n_in_turns += len(positions)
+    if n_in_turns != n_trained:  # something outside the trained turns is trained
         return "sft_label_decode_mismatch"
     return None
