@@ -5,8 +5,8 @@
     python -m bench.readers --jsonl my.jsonl --warc my.warc.gz
 
 (run as a module: bench/tokenize.py would shadow the stdlib if run as a script.)
-Each measurement runs in a fresh subprocess so its peak RSS (getrusage) is its own. Prints, per
-reader: input MB, seconds, MB/s, docs/s, peak RSS; then JSONL read -> Parquet (zstd) write, the
+Each measurement runs in a fresh subprocess so its peak RSS (VmHWM) is its own. Prints, per
+reader: input MB, wall and CPU seconds, MB/s, MB and docs per CPU-second (= per core), peak RSS; then JSONL read -> Parquet (zstd) write, the
 engine's per-core target (>= 50 MB/s); then records/s of FastWARC vs warcio iterating every record
 and reading its body, on the generated WARC and on ../shared/data's Common Crawl excerpt.
 """
@@ -179,6 +179,18 @@ def measure_warc_lib(lib: str, path: Path) -> dict:
             "cpu": time.process_time() - c0, "bytes": path.stat().st_size}  # fmt: skip
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not getrusage: Linux carries ru_maxrss across exec, so a
+    child would report its parent's peak (here the data generator's)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(args: argparse.Namespace) -> None:
     kind, target = args.one
     path = Path(target)
@@ -188,7 +200,7 @@ def _child(args: argparse.Namespace) -> None:
         res = measure_jsonl_to_parquet(path, Path(tempfile.mkdtemp()) / "out.parquet")
     else:
         res = measure_reader(kind, path, json.loads(args.options))
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(res))
 
 
@@ -258,13 +270,15 @@ def _bench(args: argparse.Namespace, tmp: Path) -> None:
             rows.append((name, run_one(name, path)))
     print()
     print(
-        f"{'reader':<24}{'input MB':>10}{'seconds':>9}{'MB/s':>8}{'docs':>10}{'docs/s':>10}{'bad':>5}{'RSS MB':>8}"
+        f"{'reader':<24}{'input MB':>10}{'wall s':>8}{'cpu s':>8}{'MB/s':>8}{'MB/cpu-s':>10}"
+        f"{'docs':>9}{'docs/cpu-s':>12}{'bad':>5}{'RSS MB':>8}"
     )
     for name, r in rows:
         mb = r["bytes"] / 1e6
         print(
-            f"{name:<24}{mb:>10.1f}{r['seconds']:>9.2f}{mb / r['seconds']:>8.1f}{r['docs']:>10}"
-            f"{r['docs'] / r['seconds']:>10.0f}{r['malformed']:>5}{r['peak_rss_mb']:>8.0f}"
+            f"{name:<24}{mb:>10.1f}{r['seconds']:>8.2f}{r['cpu']:>8.2f}{mb / r['seconds']:>8.1f}"
+            f"{mb / r['cpu']:>10.1f}{r['docs']:>9}{r['docs'] / r['cpu']:>12.0f}{r['malformed']:>5}"
+            f"{r['peak_rss_mb']:>8.0f}"
         )
     print(
         "\n(jsonl .gz: MB/s of the compressed input; jsonl -> parquet: the engine's >= 50 MB/s per core target)"

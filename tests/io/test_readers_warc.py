@@ -122,3 +122,17 @@ def test_real_files(shared_data):
         assert len(set(t.column("id").to_pylist())) == t.num_rows
     t, bad, _ = read_all("warc", d / "warcio" / "example.arc")  # ARC is not WARC: rejected, not a crash
     assert t.num_rows == 0 and [m.what for m in bad] == ["warc"]
+
+
+def test_lowercase_http_headers(tmp_path):
+    body = b"<html>x</html>"
+    http = b"HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=latin-1\r\ncontent-length: 14\r\n\r\n" + body
+    head = (
+        b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:1>\r\nWARC-Target-URI: http://x/\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(http)
+    )
+    p = tmp_path / "l.warc"
+    p.write_bytes(head + http + b"\r\n\r\n")
+    t, bad, _ = read_all("warc", p)
+    assert bad == [] and t.column("content_type").to_pylist() == ["text/html; charset=latin-1"]
+    assert t.column("html").to_pylist() == [body] and t.column("warc_date").to_pylist() == [None]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 from fastwarc.stream_io import BrotliReader, ChunkedReader
+from fastwarc.warc import ArchiveIterator, WarcRecordType
 from pydantic import Field
 
 from curate.io.readers._decode import empty_table
@@ -34,6 +35,7 @@ from curate.io.readers.base import (
 )
 
 DOC_TYPES = ("response", "resource", "conversion")
+_DOC_TYPE_NAMES = {int(getattr(WarcRecordType, t)): t for t in DOC_TYPES}  # the enum is unhashable
 _CORE_TYPES = {
     TEXT: pa.large_string(),
     "html": pa.large_binary(),
@@ -75,8 +77,6 @@ class WarcReader(Reader):
         )
 
     def read(self, path: Path, relpath: str) -> Iterator[ReadBatch]:
-        from fastwarc.warc import ArchiveIterator
-
         size = path.stat().st_size
         if size == 0:
             yield ReadBatch(empty_table(_CORE_TYPES), [Malformed(relpath, 0, "empty_file", "zero-byte file")])
@@ -125,12 +125,11 @@ class WarcReader(Reader):
             yield ReadBatch(self._table(cols), bad)
 
     def _add(self, rec, pos: int, relpath: str, cols: dict[str, list], bad: list[Malformed]) -> None:
-        headers = rec.headers
-        kind = headers.get("WARC-Type")
-        if not kind:  # a record with no WARC headers: the stream was cut inside it
-            bad.append(Malformed(relpath, pos, "warc_truncated", "record without WARC headers"))
-            return
-        if kind not in DOC_TYPES:
+        kind = _DOC_TYPE_NAMES.get(int(rec.record_type))
+        headers = rec.headers.asdict()  # one call; HeaderMap.get() costs ~30 us per lookup
+        if kind is None:
+            if not headers:  # a record with no WARC headers: the stream was cut inside it
+                bad.append(Malformed(relpath, pos, "warc_truncated", "record without WARC headers"))
             return  # request, metadata, warcinfo, revisit: not documents
         if rec.content_length > self.config.max_record_bytes:
             bad.append(Malformed(relpath, pos, "too_large", f"Content-Length {rec.content_length}"))
@@ -162,20 +161,22 @@ class WarcReader(Reader):
         else:
             html = body
             if rec.is_http and rec.http_headers is not None:
-                http = rec.http_headers
-                status = http.status_code
-                content_type = http.get("Content-Type")
-                html = decode_http_body(body, http.get("Transfer-Encoding"), http.get("Content-Encoding"))
+                status = rec.http_headers.status_code
+                http = rec.http_headers.asdict()
+                content_type = _header(http, "Content-Type")
+                te, ce = _header(http, "Transfer-Encoding"), _header(http, "Content-Encoding")
+                if te or ce:
+                    html = decode_http_body(body, te, ce)
             else:  # a resource record: the block is the document, typed by the WARC header
-                content_type = headers.get("Content-Type")
+                content_type = _header(headers, "Content-Type")
         cols["id"].append(self.make_id(relpath, pos))
         cols[TEXT].append(text)
         cols["html"].append(html)
-        cols["url"].append(headers.get("WARC-Target-URI"))
+        cols["url"].append(_header(headers, "WARC-Target-URI"))
         cols["content_type"].append(content_type)
         cols["http_status"].append(status)
-        cols["warc_date"].append(headers.get("WARC-Date"))
-        cols["warc_record_id"].append(headers.get("WARC-Record-ID"))
+        cols["warc_date"].append(_header(headers, "WARC-Date"))
+        cols["warc_record_id"].append(_header(headers, "WARC-Record-ID"))
         cols["warc_type"].append(kind)
 
     def _table(self, cols: dict[str, list]) -> pa.Table:
@@ -184,6 +185,15 @@ class WarcReader(Reader):
         for name, typ in _CORE_TYPES.items():
             arrays[name] = pa.array(cols[name], typ)
         return pa.table(arrays)
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    """A header by its usual spelling, else case-insensitively (HTTP headers are often lower-case)."""
+    value = headers.get(name)
+    if value is None:
+        low = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == low), None)
+    return value
 
 
 @contextlib.contextmanager
