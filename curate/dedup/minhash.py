@@ -13,7 +13,8 @@ The scheme, and why:
   per (shingle, permutation); datasketch and datatrove use ``(a*x+b) mod (2^61-1)`` which in NumPy
   needs either 128-bit products (slow) or silently overflows. The minimum per document is taken with
   ``np.minimum.reduceat`` along the contiguous axis (permutations x shingles layout: ~5x faster than
-  the transposed one, measured), over chunks that stay in cache.
+  the transposed one, measured), over chunks that stay in cache. Measured on this 2-core box
+  (bench/dedup.py): the signature loop is ~2/3 of the time, Polars tokenisation the rest.
 * **Bands.** LSH band ``i`` hashes signature rows ``[i*r, (i+1)*r)`` into one uint64 key.
 
 Polars' string hash is deterministic for a given Polars version but not promised stable across
@@ -185,9 +186,10 @@ class MinHasher:
                 buf = np.empty((self.num_perm, max(x.size, _CHUNK_SHINGLES)), U64)
             view = buf[:, : x.size]
             np.multiply(a, x[None, :], out=view)
-            view += b
-            high = view.view(np.uint32)[:, 1::2]  # little-endian: odd uint32 words are the high halves
-            sig[docs] = np.minimum.reduceat(high, local, axis=1).T
+            np.add(view, b, out=view)
+            # min of the 64-bit values, then their high halves: hi(min v) == min hi(v), and reducing
+            # the contiguous uint64 rows is ~10% faster than a strided view of the high words
+            sig[docs] = (np.minimum.reduceat(view, local, axis=1) >> U64(32)).T
             i = j
         return sig
 

@@ -47,7 +47,8 @@ from curate.engine.registry import register
 from curate.engine.stage import GlobalStage, ReduceStep, StageConfig, StageResult
 
 U64 = np.uint64
-_ALL_PAIRS_MAX = 64  # with verify: all pairs of a bucket up to this size, a star beyond
+_ALL_PAIRS_MAX = 64
+_COLLECT_ROWS = 4096  # with verify: all pairs of a bucket up to this size, a star beyond
 
 
 @register("minhash_dedup")
@@ -133,10 +134,13 @@ class MinhashDedup(GlobalStage):
 
     # -- phase 1: signatures per task ----------------------------------------------------------------
     def collect(self, df: pl.DataFrame) -> None:
+        # slices bound the NumPy temporaries (tokens x several uint64 arrays) whatever the batch size
+        for off in range(0, df.height, _COLLECT_ROWS):
+            self._collect_slice(df.slice(off, _COLLECT_ROWS))
+
+    def _collect_slice(self, df: pl.DataFrame) -> None:
         c = self.config
         n = df.height
-        if n == 0:
-            return
         texts = df[c.text_column]
         row = np.arange(self._n, self._n + n, dtype=np.uint32)
         self._n += n

@@ -1,0 +1,221 @@
+"""MinHash signature throughput (ours vs datasketch vs datatrove, same documents) and end-to-end dedup.
+
+    python bench/dedup.py                      # signatures table (~1 min on one core)
+    python bench/dedup.py --e2e 1000000        # + minhash_dedup over a generated corpus via run_pipeline
+
+Signatures: every contender starts from the same raw texts (~500 word 5-gram shingles each) and
+produces a 128-permutation MinHash signature per document, shingling included:
+
+* ours            - ``MinHasher.signatures`` (Polars tokens, NumPy multiply-shift, reduceat)
+* datasketch      - ``MinHash.update`` per shingle (the usual loop)
+* datasketch bulk - ``MinHash.bulk`` with an xxh32 ``hashfunc`` (its fastest path)
+* datatrove       - ``MinhashDedupSignature.get_signature(get_shingles(text))`` in its own venv
+                    (``.venv-datatrove``), with its default spaCy word tokenizer and with a
+                    whitespace split; skipped with a note if that venv is missing.
+
+The e2e part writes Parquet shards of short generated documents with planted duplicates, runs
+``exact_dedup`` + ``minhash_dedup`` with the real engine (``workers`` processes) and reports docs/s
+and peak RSS (driver and the largest worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# bench/ holds scripts named like stdlib modules (bench/tokenize.py): keep it off the import path
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATATROVE_PY = ROOT / ".venv-datatrove" / "bin" / "python"
+
+_DATATROVE_SCRIPT = r"""
+import json, sys, time
+from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+texts = json.load(open(sys.argv[1]))
+mode = sys.argv[2]
+step = MinhashDedupSignature(output_folder="/tmp/unused-datatrove-sigs", config=MinhashConfig(n_grams=5, num_buckets=16, hashes_per_bucket=8))
+if mode == "whitespace":
+    class Split:
+        def word_tokenize(self, text):
+            return text.split()
+    step.word_tokenizer = Split()
+step.get_signature(step.get_shingles(texts[0]))  # warm-up (loads spaCy)
+t = time.perf_counter()
+for text in texts:
+    step.get_signature(step.get_shingles(text))
+print(json.dumps({"docs": len(texts), "seconds": time.perf_counter() - t}))
+"""
+
+
+def make_docs(n: int, words: int = 504, seed: int = 0) -> list[str]:
+    from curate.dedup.synthetic import vocabulary
+
+    rng = np.random.default_rng(seed)
+    vocab = np.array(vocabulary(seed=seed))
+    return [" ".join(vocab[rng.integers(0, len(vocab), words)]) for _ in range(n)]
+
+
+def word_shingles(text: str, n: int = 5) -> list[bytes]:
+    w = text.lower().split()
+    return [" ".join(w[i : i + n]).encode() for i in range(len(w) - n + 1)]
+
+
+def bench_ours(texts: list[str], num_perm: int) -> float:
+    from curate.dedup.minhash import MinHasher
+
+    h = MinHasher(num_perm=num_perm, ngram=5)
+    h.signatures(pl.Series(texts[:50]))  # warm-up
+    t = time.perf_counter()
+    for i in range(0, len(texts), 2000):  # batches as a stage sees them
+        h.signatures(pl.Series(texts[i : i + 2000]))
+    return len(texts) / (time.perf_counter() - t)
+
+
+def bench_datasketch_update(texts: list[str], num_perm: int) -> float:
+    from datasketch import MinHash
+
+    t = time.perf_counter()
+    for text in texts:
+        m = MinHash(num_perm=num_perm)
+        for s in word_shingles(text):
+            m.update(s)
+    return len(texts) / (time.perf_counter() - t)
+
+
+def bench_datasketch_bulk(texts: list[str], num_perm: int) -> float:
+    import xxhash
+    from datasketch import MinHash
+
+    t = time.perf_counter()
+    MinHash.bulk([word_shingles(x) for x in texts], num_perm=num_perm, hashfunc=xxhash.xxh32_intdigest)
+    return len(texts) / (time.perf_counter() - t)
+
+
+def bench_datatrove(texts: list[str], mode: str) -> float | None:
+    if not DATATROVE_PY.exists():
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "texts.json").write_text(json.dumps(texts))
+        (Path(d) / "run.py").write_text(_DATATROVE_SCRIPT)
+        r = subprocess.run([str(DATATROVE_PY), str(Path(d) / "run.py"), str(Path(d) / "texts.json"), mode],
+                           capture_output=True, text=True, cwd=d)
+    if r.returncode != 0:
+        print(f"datatrove ({mode}) failed: {r.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    return out["docs"] / out["seconds"]
+
+
+def signatures_table(n_docs: int, num_perm: int) -> None:
+    docs = make_docs(n_docs)
+    rows = [("ours (NumPy multiply-shift)", bench_ours(docs, num_perm), n_docs)]
+    n_slow = min(n_docs, 300)
+    rows.append(("datasketch MinHash.update loop", bench_datasketch_update(docs[:n_slow], num_perm), n_slow))
+    rows.append(("datasketch MinHash.bulk + xxh32", bench_datasketch_bulk(docs[: min(n_docs, 2000)], num_perm), min(n_docs, 2000)))
+    for mode, label in (("spacy", "datatrove (spaCy words)"), ("whitespace", "datatrove (whitespace split)")):
+        n = 200 if mode == "spacy" else min(n_docs, 1000)
+        rows.append((label, bench_datatrove(docs[:n], mode), n))
+    ours = rows[0][1]
+    print(f"\nMinHash signatures, {num_perm} permutations, ~500 word 5-gram shingles/doc, one core\n")
+    print(f"{'implementation':34s} {'docs':>6s} {'docs/s':>10s} {'ours is':>9s}")
+    for name, rate, n in rows:
+        if rate is None:
+            print(f"{name:34s} {n:6d} {'n/a':>10s} {'':>9s}  (no .venv-datatrove)")
+        else:
+            print(f"{name:34s} {n:6d} {rate:10,.0f} {ours / rate:8.1f}x")
+    print()
+
+
+def e2e(n_docs: int, workers: int, shards: int, verify: bool) -> None:
+    root = Path(tempfile.mkdtemp(prefix="curate-dedup-bench-"))
+    t = time.perf_counter()
+    # generation and the run each in their own process: the run's peak RSS is its own
+    subprocess.run([sys.executable, __file__, "--generate", str(n_docs), str(shards), str(root / "corpus")], check=True)
+    print(f"generated {n_docs:,} docs in {time.perf_counter() - t:.0f}s under {root}")
+    r = subprocess.run([sys.executable, __file__, "--run", str(root), str(workers), str(int(verify))],
+                       check=True, capture_output=True, text=True)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    wall = res["wall"]
+    print(f"\nend-to-end exact_dedup + minhash_dedup (verify={verify}), {workers} workers, {shards} shards")
+    print(f"  docs in           {n_docs:,}")
+    print(f"  exact dropped     {res['exact_dropped']:,}")
+    print(f"  near dropped      {res['near_dropped']:,}  clusters {res['clusters']:,}  candidate pairs {res['candidate_pairs']:,}")
+    print(f"  wall              {wall:,.1f} s  -> {n_docs / wall:,.0f} docs/s")
+    print(f"  peak RSS          driver {res['rss_driver']:,.0f} MiB, largest worker {res['rss_worker']:,.0f} MiB")
+    print(f"  work files        {res['work_mib']:,.0f} MiB   (folder {root}; delete when done)")
+
+
+def run_e2e(root: Path, workers: int, verify: bool) -> None:
+    from curate.engine.runner import run_pipeline
+    from curate.engine.spec import spec_from_dict
+
+    spec = spec_from_dict({
+        "name": "dedup-bench",
+        "inputs": [{"source": "synthetic", "reader": "parquet", "paths": str(root / "corpus" / "*.parquet")}],
+        "stages": [{"exact_dedup": {}}, {"minhash_dedup": {"threshold": 0.8, "verify": verify}}],
+        "output": {"shard_rows": 500_000, "keep_rejects": False},
+    })
+    t = time.perf_counter()
+    res = run_pipeline(spec, root / "out", workers=workers, quiet=True)
+    wall = time.perf_counter() - t
+    g = res.stats["global"]["minhash_dedup"]
+    stages = {s["name"]: s for s in res.stats["stages"]}
+    work = root / "out" / "_work"
+    print(json.dumps({
+        "wall": wall,
+        "exact_dropped": sum(stages["exact_dedup"]["dropped"].values()),
+        "near_dropped": sum(stages["minhash_dedup"]["dropped"].values()),
+        "clusters": g["clusters"],
+        "candidate_pairs": g["candidate_pairs"],
+        "rss_driver": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "work_mib": sum(p.stat().st_size for p in work.rglob("*") if p.is_file()) / 2**20,
+    }))
+
+
+def generate(n_docs: int, shards: int, folder: str) -> None:
+    from curate.dedup.synthetic import planted_corpus
+
+    df = planted_corpus(n_docs, near_fraction=0.1, exact_fraction=0.02, jaccard_range=(0.7, 1.0), words=(40, 120), seed=1)
+    Path(folder).mkdir(parents=True)
+    size = -(-df.height // shards)
+    for s in range(shards):
+        df.slice(s * size, size).select("text").write_parquet(Path(folder) / f"part-{s:04d}.parquet", row_group_size=20_000)
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--generate":
+        generate(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+        return
+    if len(sys.argv) == 5 and sys.argv[1] == "--run":
+        run_e2e(Path(sys.argv[2]), int(sys.argv[3]), bool(int(sys.argv[4])))
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=4000, help="documents for the signature table")
+    ap.add_argument("--num-perm", type=int, default=128)
+    ap.add_argument("--e2e", type=int, default=0, help="documents for the end-to-end run (0: skip)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--no-verify", action="store_true", help="e2e without true-Jaccard verification")
+    ap.add_argument("--skip-signatures", action="store_true")
+    a = ap.parse_args()
+    if not a.skip_signatures:
+        signatures_table(a.docs, a.num_perm)
+    if a.e2e:
+        e2e(a.e2e, a.workers, a.shards, verify=not a.no_verify)
+
+
+if __name__ == "__main__":
+    main()
