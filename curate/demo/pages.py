@@ -3,7 +3,7 @@
 A page's *article* is a list of text blocks (``h2`` headings and ``p`` paragraphs) inside the
 element with class ``article-body``; everything else (header, nav, cookie banner, sidebar, share
 links, footer) is boilerplate an extractor should remove. Duplicate ground truth is defined on the
-article blocks (see :func:`article_tokens`).
+article blocks (see :mod:`curate.demo.duplicates`).
 """
 
 from __future__ import annotations
@@ -94,21 +94,6 @@ class Article:
     @property
     def text(self) -> str:
         return "\n".join(t for _, t in self.blocks)
-
-
-def article_tokens(text: str) -> list[str]:
-    """The tokens duplicate ground truth is measured on: lower-cased whitespace tokens."""
-    return text.lower().split()
-
-
-def shingles(tokens: list[str], n: int = 5) -> set[tuple[str, ...]]:
-    """Word ``n``-gram shingles."""
-    return {tuple(tokens[i : i + n]) for i in range(max(1, len(tokens) - n + 1))}
-
-
-def jaccard(a: set, b: set) -> float:
-    """Jaccard similarity of two sets."""
-    return len(a & b) / len(a | b) if a or b else 1.0
 
 
 def good_article(p: Prose, rng: random.Random) -> Article:

@@ -27,19 +27,16 @@ from curate.demo.archive import (
     record_id,
     warc_record,
 )
+from curate.demo.duplicates import article_tokens, near_duplicate
 from curate.demo.pages import (
     BAD_KINDS,
-    Article,
     Site,
     article_html,
-    article_tokens,
     good_article,
-    jaccard,
     make_path,
     make_site,
     not_found_html,
     render,
-    shingles,
 )
 from curate.demo.prose import prose
 
@@ -72,7 +69,6 @@ LEGACY_CHARSETS = {
     "ru": [("windows-1251", 0.35), ("koi8-r", 0.1)],
     "zh": [("gbk", 0.2), ("gb18030", 0.15)],
 }
-NEAR_DUP_RANGE = (0.85, 0.95)  # Jaccard of word 5-gram shingles, see pages.article_tokens
 BASE_DATE = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 
 
@@ -125,42 +121,6 @@ def html_to_text(page: str) -> str:
     page = re.sub(r"<[^>]+>", "\n", page)
     lines = (html.unescape(x).strip() for x in page.split("\n"))
     return "\n".join(x for x in lines if x)
-
-
-def near_duplicate(a: Article, rng: random.Random, lang: str) -> tuple[Article, float]:
-    """A copy of ``a`` with a few words replaced so that shingle Jaccard lands in NEAR_DUP_RANGE."""
-    p = prose(lang)
-    lo, hi = NEAR_DUP_RANGE
-    target = rng.uniform(lo + 0.03, hi - 0.005)  # the last change lands a step below target
-    blocks = [(tag, text.split(" ")) for tag, text in a.blocks]
-    base = shingles(article_tokens(a.text))
-    n = len(base)
-    candidates = [(b, t) for b, (_, toks) in enumerate(blocks) for t, w in enumerate(toks) if w.isalpha()]
-    order = rng.sample(candidates, len(candidates))
-    estimate = max(1, int(n * (1 - target) / (5 * (1 + target))) - 1)
-
-    def current() -> Article:
-        return Article(a.title, [(tag, " ".join(toks)) for tag, toks in blocks], a.byline)
-
-    j = 1.0
-    for k, (b, t) in enumerate(order):
-        old = blocks[b][1][t]
-        new = p.content_words(rng, 1)[0]
-        if new.lower() == old.lower():
-            continue
-        blocks[b][1][t] = new.capitalize() if old[0].isupper() else new
-        if k + 1 < estimate:
-            continue
-        j = jaccard(base, shingles(article_tokens(current().text)))
-        if j < lo:  # overshot: undo this change and try another position
-            blocks[b][1][t] = old
-            j = jaccard(base, shingles(article_tokens(current().text)))
-            continue
-        if j <= target:
-            break
-    if not lo <= j <= hi:
-        raise RuntimeError(f"near-duplicate Jaccard {j:.3f} outside {NEAR_DUP_RANGE}")
-    return current(), round(j, 4)
 
 
 class WarcUnit:

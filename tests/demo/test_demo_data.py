@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from curate.demo import generate
 from curate.demo.cli import demo_data
-from curate.demo.web import LEGACY_CHARSETS, NEAR_DUP_RANGE
+from curate.demo.duplicates import NEAR_DUP_RANGE
+from curate.demo.web import LEGACY_CHARSETS
 from curate.demo.words import VOCABS
 
 SCALE = 0.05

@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.demo.archive import gzip_member, warc_record
-from curate.demo.pages import article_tokens, good_article, jaccard, shingles
+from curate.demo.duplicates import NEAR_DUP_RANGE, article_tokens, jaccard, near_duplicate, shingles
+from curate.demo.pages import good_article
 from curate.demo.prose import prose
-from curate.demo.web import KIND_WEIGHTS, NEAR_DUP_RANGE, near_duplicate, quotas
+from curate.demo.web import KIND_WEIGHTS, quotas
 from curate.demo.words import VOCABS
 
 
