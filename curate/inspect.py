@@ -54,23 +54,124 @@ def inspect_run(out: Path, samples: int = 3) -> str:
 
 
 def run_status(out: Path) -> str:
-    """What a running or stopped run has done and what is left, from its plan and done markers."""
+    """What a running or stopped run has done and what is left, from its plan, done markers and log.
+
+    Phases and reduce steps with done/total counts, documents read so far, the state (running with
+    its pid, stopped, failed with the error, finished), and for a running run its task rate and a
+    rough ETA over the tasks left in the phases planned so far.
+    """
+    import time
+
     layout = RunLayout(out)
     plan_file = layout.work / "plan.json"
     if not plan_file.exists():
         return f"{out}: no run has started here"
     plan = json.loads(plan_file.read_text())
-    done = {p.stem for p in (layout.work / "done").glob("*.json")} if (layout.work / "done").exists() else set()
-    lines = [f"{out}:"]
-    lines.append("  state: " + ("finished" if layout.manifest.exists() else ("running" if _locked(layout) else "stopped (re-run the same command to resume)")))
+    done_dir = layout.work / "done"
+    done = {p.stem: p for p in done_dir.glob("*.json")} if done_dir.exists() else {}
+    stage_names = _stage_names(layout)
+    events = _last_run_events(layout)
+    start = next((e for e in events if e.get("event") == "run_start"), None)
+    failed = next((e for e in reversed(events) if e.get("event") == "run_failed"), None)
+
+    running = _locked(layout)
+    if layout.manifest.exists() and not running:
+        state = "finished"
+    elif running:
+        pid = layout.lock.read_text().strip() if layout.lock.exists() else "?"
+        state = f"running (pid {pid})"
+    elif failed:
+        state = f"failed: {failed.get('error')} - fix the cause and re-run the same command to resume"
+    else:
+        state = "stopped (killed or interrupted) - re-run the same command to resume"
+    lines = [f"{out}:", f"  state: {state}"]
+    if start:
+        ago = time.time() - start["t"]
+        lines.append(
+            f"  started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(start['t']))} ({_ago(ago)} ago), "
+            f"executor {start.get('executor', '?')}, {start.get('workers', '?')} worker(s)"
+        )
     n = len(plan["units"])
+    left = 0
     for ph in plan["phases"]:
-        k = sum(1 for u in plan["units"] if f"p{ph['index']}-{u['task']}" in done)
-        lines.append(f"  phase {ph['index']}: {k}/{n} tasks done")
-    reduce_done = sorted(d for d in done if d.startswith("r"))
-    if reduce_done:
-        lines.append(f"  reduce partitions done: {len(reduce_done)}")
+        names = [f"p{ph['index']}-{u['task']}" for u in plan["units"]]
+        k = sum(1 for t in names if t in done)
+        left += n - k
+        what = ", ".join(stage_names.get(i, str(i)) for i in ph["stages"]) or "read"
+        extra = ""
+        if ph["index"] == 0 and k:
+            docs = sum(_read_docs(done[t]) for t in names if t in done)
+            extra = f", {docs:,} documents read"
+        lines.append(f"  phase {ph['index']} ({what}): {k}/{n} tasks done{extra}")
+        if ph.get("collect") is not None:
+            steps: dict[str, int] = {}
+            prefix = f"r{ph['collect']:02d}-"
+            for d in done:
+                if d.startswith(prefix):
+                    step = d[len(prefix):].rsplit("-", 1)[0]
+                    steps[step] = steps.get(step, 0) + 1
+            label = stage_names.get(ph["collect"], str(ph["collect"]))
+            body = ", ".join(f"{s.split('-', 1)[-1]}: {c} partition(s) done" for s, c in sorted(steps.items())) or "not started"
+            lines.append(f"  {label} (global reduce): {body}")
+    if state == "finished":
+        m = json.loads(layout.manifest.read_text())
+        lines.append(f"  output: {m['rows']:,} rows in {len(m['shards'])} shard(s); see `curate inspect {out}`")
+    else:
+        lines.append(f"  left: {left} phase task(s) (+ global reduce steps not yet done)")
+        if running and start:
+            recent = [e for e in events if e.get("event") == "task_done"]
+            elapsed = time.time() - start["t"]
+            if recent and elapsed > 0:
+                rate = len(recent) / elapsed
+                lines.append(f"  rate: {rate:.2f} tasks/s in this run; ETA ~{_ago(left / rate)} for the phase tasks left")
+    if events:
+        last = events[-1]
+        detail = last.get("task") or last.get("phase") or last.get("error") or ""
+        lines.append(f"  last event: {last.get('event')} {detail} ({_ago(time.time() - last['t'])} ago)".rstrip())
     return "\n".join(lines)
+
+
+def _stage_names(layout: RunLayout) -> dict[int, str]:
+    try:
+        cfg = json.loads(layout.spec.read_text())["config"]
+        return {i: s["stage"] for i, s in enumerate(cfg.get("stages", []))}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _last_run_events(layout: RunLayout) -> list[dict]:
+    """The log events of the most recent run (from its last run_start); torn lines are skipped."""
+    log = layout.logs / "run.jsonl"
+    if not log.exists():
+        return []
+    events = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(e, dict) and "t" in e:
+            if e.get("event") == "run_start":
+                events = []
+            events.append(e)
+    return events
+
+
+def _read_docs(marker: Path) -> int:
+    try:
+        r = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return 0
+    return next((s["in"] for s in r.get("stages", []) if s.get("name") == "read"), 0)
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _locked(layout: RunLayout) -> bool:

@@ -44,6 +44,12 @@ def _kill_driver_then_resume(root: Path, mods: Path, ref: dict, out: str, seed: 
     shutil.rmtree(root / out, ignore_errors=True)
     p = start_cli(["run", "pipeline.yaml", "-o", out, "-w", "2", "-q"], root, mods)
     wait_for(lambda: done_markers(root / out) or p.poll() is not None, what="a first done marker")
+    if not done_markers(root / out):
+        _, err = p.communicate(timeout=60)
+        raise AssertionError(f"the run ended (rc {p.returncode}) before any task was done:\n{err}")
+    if seed == 1:  # once: `curate status` on a live run
+        st = run_cli(["status", out], root, mods)
+        assert p.poll() is not None or "running (pid" in st.stdout, st.stdout
     time.sleep(rng.uniform(0.0, 1.5))
     finished_before_kill = p.poll() == 0
     kill_group(p)
