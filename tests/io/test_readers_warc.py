@@ -129,7 +129,7 @@ def test_lowercase_http_headers(tmp_path):
     http = b"HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=latin-1\r\ncontent-length: 14\r\n\r\n" + body
     head = (
         b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:1>\r\nWARC-Target-URI: http://x/\r\n"
-        b"Content-Length: %d\r\n\r\n" % len(http)
+        b"Content-Type: application/http; msgtype=response\r\nContent-Length: %d\r\n\r\n" % len(http)
     )
     p = tmp_path / "l.warc"
     p.write_bytes(head + http + b"\r\n\r\n")
