@@ -27,6 +27,11 @@ _H = r"[0-9A-Fa-f]{1,4}"
 IPV6 = rf"\b(?:{_H}:){{7}}{_H}\b|\b(?:{_H}:){{1,6}}(?::{_H}){{1,6}}\b|\b(?:{_H}:){{2,7}}:"
 PHONE = r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)|\b\d{2,4})[ .-]\d{3,4}[ .-]\d{3,4}\b"
 CARD_CANDIDATE = r"\b(?:\d[ -]?){12,18}\d\b"
+# Python pattern for the final phone decision: not part of a longer run of digit groups (a card
+# number, an ID), which the Rust engine cannot express without look-around.
+_PHONE_PY = re.compile(
+    r"(?<![\w+.-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)|\d{2,4})[ .-]\d{3,4}[ .-]\d{3,4}(?![\w-]|[ .-]\d)"
+)
 
 
 def luhn_ok(number: str) -> bool:
@@ -64,13 +69,15 @@ class Pii(Stage):
         if c.email:
             df, counters["pii_email"] = _redact(df, EMAIL, c.email_placeholder)
         if c.credit_card:
-            df, counters["pii_credit_card"] = _redact_cards(df, c.card_placeholder)
+            df, counters["pii_credit_card"] = _redact_python(
+                df, CARD_CANDIDATE, _CARD_PY, c.card_placeholder, lambda m: luhn_ok(m.group(0))
+            )
         if c.ip:
             df, n6 = _redact(df, IPV6, c.ip_placeholder)
             df, n4 = _redact(df, IPV4, c.ip_placeholder)
             counters["pii_ip"] = n6 + n4
         if c.phone:
-            df, counters["pii_phone"] = _redact(df, PHONE, c.phone_placeholder)
+            df, counters["pii_phone"] = _redact_python(df, PHONE, _PHONE_PY, c.phone_placeholder, lambda m: True)
         if any(counters.values()):
             df = tv.invalidate(df)
         return StageResult(kept=df, counters=counters)
@@ -83,28 +90,24 @@ def _redact(df: pl.DataFrame, pattern: str, placeholder: str) -> tuple[pl.DataFr
     return df, n
 
 
-def _redact_cards(df: pl.DataFrame, placeholder: str) -> tuple[pl.DataFrame, int]:
-    has = df.select(pl.col("text").str.contains(CARD_CANDIDATE).fill_null(False)).to_series()
+_CARD_PY = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
+
+
+def _redact_python(df: pl.DataFrame, prefilter: str, rx: re.Pattern, placeholder: str, accept) -> tuple[pl.DataFrame, int]:
+    """Replace ``rx`` matches that ``accept`` approves, only in documents the Rust ``prefilter`` flags."""
+    has = df.select(pl.col("text").str.contains(prefilter).fill_null(False)).to_series()
     if not has.any():
         return df, 0
-    rx = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
     count = 0
 
-    def sub(t: str | None) -> str | None:
+    def repl(m: re.Match) -> str:
         nonlocal count
-        if t is None:
-            return None
-
-        def repl(m: re.Match) -> str:
-            nonlocal count
-            if luhn_ok(m.group(0)):
-                count += 1
-                return placeholder
-            return m.group(0)
-
-        return rx.sub(repl, t)
+        if accept(m):
+            count += 1
+            return placeholder
+        return m.group(0)
 
     texts = df["text"].to_list()
-    flags = has.to_list()
-    new = [sub(t) if f else t for t, f in zip(texts, flags, strict=True)]
-    return df.with_columns(pl.Series("text", new, dtype=pl.Utf8)), count
+    for i in has.arg_true().to_list():
+        texts[i] = rx.sub(repl, texts[i])
+    return df.with_columns(pl.Series("text", texts, dtype=pl.Utf8)), count
