@@ -99,9 +99,16 @@ def warc_record(
 def http_response(status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> tuple[bytes, int]:
     """An HTTP/1.1 response message and the offset of its body."""
     head = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers]
-    head.append(f"Content-Length: {len(body)}")
+    if not any(k.lower() == "transfer-encoding" for k, _ in headers):
+        head.append(f"Content-Length: {len(body)}")
     raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
     return raw + body, len(raw)
+
+
+def chunked(body: bytes, size: int = 4096) -> bytes:
+    """``body`` in HTTP/1.1 chunked transfer coding."""
+    parts = [b"%x\r\n%s\r\n" % (len(c), c) for c in (body[i : i + size] for i in range(0, len(body), size))]
+    return b"".join(parts) + b"0\r\n\r\n"
 
 
 def http_request(host: str, path: str) -> bytes:

@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from curate.demo.archive import (
+    chunked,
     gzip_member,
     http_request,
     http_response,
@@ -69,6 +70,8 @@ LEGACY_CHARSETS = {
     "ru": [("windows-1251", 0.35), ("koi8-r", 0.1)],
     "zh": [("gbk", 0.2), ("gb18030", 0.15)],
 }
+# Shares of HTML payloads stored with a Content-Encoding or Transfer-Encoding to undo.
+HTTP_ENCODINGS = {"gzip": 0.03, "chunked": 0.02}
 BASE_DATE = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 
 
@@ -222,7 +225,18 @@ class WarcUnit:
         page = render(site, title, main, rng, meta)
         body = page.encode(charset, "xmlcharrefreplace")
         ctype = f"text/html; charset={charset}" if declared in ("header", "both") else "text/html"
-        rid = self.exchange(f, url, 200, "OK", [("Content-Type", ctype), ("Connection", "close")], body)
+        headers = [("Content-Type", ctype), ("Connection", "close")]
+        r = rng.random()  # a few payloads as servers send them compressed or chunked
+        encoding = (
+            "gzip" if r < HTTP_ENCODINGS["gzip"] else "chunked" if r < sum(HTTP_ENCODINGS.values()) else None
+        )
+        if encoding == "gzip":
+            body = gzip_member(body, level=6)
+            headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+        elif encoding == "chunked":
+            body = chunked(body)
+            headers.append(("Transfer-Encoding", "chunked"))
+        rid = self.exchange(f, url, 200, "OK", headers, body)
         row = dict(
             url=url,
             warc=self.path.name,
@@ -237,6 +251,7 @@ class WarcUnit:
             dup_of=None,
             jaccard=None,
             n_tokens=None,
+            http_encoding=encoding,
         )
         row.update(truth)
         if self.wet is not None and len(self.wet_rows) < 200:
@@ -311,6 +326,7 @@ class WarcUnit:
             dup_of=None,
             jaccard=None,
             n_tokens=None,
+            http_encoding=None,
         )
         if kind == "image":
             url = f"https://{site.domain}/static/img/{rng.randint(1, 10**6)}.png"

@@ -41,10 +41,25 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 def http_split(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Status, lower-cased headers and the decoded body (chunked / gzip undone) of a response."""
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    return status, {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}, body
+    headers = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
+    if headers.get("transfer-encoding") == "chunked":
+        out, rest = b"", body
+        while True:
+            size, _, rest = rest.partition(b"\r\n")
+            n = int(size, 16)
+            if n == 0:
+                break
+            out, rest = out + rest[:n], rest[n + 2 :]
+        body = out
+    else:
+        assert int(headers["content-length"]) == len(body)
+    if headers.get("content-encoding") == "gzip":
+        body = gzip.decompress(body)
+    return status, headers, body
 
 
 def article_text(page: str) -> str:
@@ -184,6 +199,16 @@ def test_warcs_read_with_fastwarc_and_warcio(demo_dir):
         # one gzip member per record, each with mtime 0
         raw = path.read_bytes()
         assert raw.count(b"\x1f\x8b\x08\x00\x00\x00\x00\x00") >= 1 + 2 * len(expected)
+
+
+def test_http_encodings_are_planted_and_declared(pages):
+    enc = Counter(r["http_encoding"] for r in pages.values())
+    assert enc["gzip"] >= 1 and enc["chunked"] >= 1
+    for r in pages.values():
+        if r["http_encoding"] == "gzip":
+            assert r["_headers"]["content-encoding"] == "gzip"
+        elif r["http_encoding"] == "chunked":
+            assert r["_headers"]["transfer-encoding"] == "chunked" and "content-length" not in r["_headers"]
 
 
 def test_truth_kinds_and_languages(demo_dir):
