@@ -5,4 +5,4 @@ Importing this package registers the stages ``sft_normalize``, ``sft_quality``,
 :class:`curate.sft.format.SFTFormatter` as well.
 """
 
-from curate.sft import decontam, normalize, quality, stage  # noqa: F401  (registers the stages)
+from curate.sft import decontam, normalize, quality, reader, stage  # noqa: F401  (registers stages + reader)

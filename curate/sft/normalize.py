@@ -78,14 +78,15 @@ class SFTNormalize(Stage):
 
     def process(self, df: pl.DataFrame) -> StageResult:
         c = self.config
-        rows = df.to_dicts()
+        rows = _decode_json_columns(df, c).to_dicts()
         out: dict[str, list] = {k: [] for k in ("messages", "chosen_messages", "rejected_messages", "system",
                                                 "tools", "prompt", "sft_format")}
         reasons: list[str | None] = []
         used: set[str] = set()
+        fallback = _majority_format(rows, c)
         for row in rows:
             try:
-                rec = normalize_row(row, c, used)
+                rec = normalize_row(row, c, used, fallback)
                 reasons.append(None)
             except Invalid as e:
                 rec = {}
@@ -145,8 +146,58 @@ def detect(row: dict, mapping: dict[str, str]) -> str:
     raise Invalid("sft_unknown_format")
 
 
-def normalize_row(row: dict, c: SFTNormalizeConfig, used: set[str]) -> dict:
-    fmt = c.format if c.format != "auto" else detect(row, c.columns)
+def _majority_format(rows: list[dict], c: SFTNormalizeConfig) -> str | None:
+    """The format most rows of the batch are in (auto mode), to name what an odd row is missing."""
+    if c.format != "auto":
+        return None
+    counts: dict[str, int] = {}
+    for row in rows:
+        try:
+            f = detect(row, c.columns)
+        except Invalid:
+            continue
+        counts[f] = counts.get(f, 0) + 1
+    return max(counts, key=counts.get) if counts else None
+
+
+def _decode_json_columns(df: pl.DataFrame, c: SFTNormalizeConfig) -> pl.DataFrame:
+    """Columns the reader kept as JSON text (values of mixed types, e.g. a prompt that is a string
+    in some rows and a message list in others) are decoded back, when *every* value is JSON."""
+    names = set(c.columns.values()) | {"conversations", "messages", "prompt", "chosen", "rejected", "history",
+                                       "tools", "instruction", "input", "output", "system"}
+    out = []
+    for name in names & set(df.columns):
+        if df[name].dtype != pl.Utf8:
+            continue
+        values = df[name].to_list()
+        decoded = []
+        for v in values:
+            if v is None:
+                decoded.append(None)
+                continue
+            if v[:1] not in ('"', "[", "{"):
+                break
+            try:
+                decoded.append(json.loads(v))
+            except json.JSONDecodeError:
+                break
+        else:
+            if decoded and any(v is not None for v in decoded):
+                out.append(pl.Series(name, decoded, dtype=pl.Object))
+    return df.with_columns(out) if out else df
+
+
+def normalize_row(row: dict, c: SFTNormalizeConfig, used: set[str], fallback: str | None = None) -> dict:
+    """One input row as a canonical record (raises :class:`Invalid` with the reject reason)."""
+    if c.format != "auto":
+        fmt = c.format
+    else:
+        try:
+            fmt = detect(row, c.columns)
+        except Invalid:
+            if fallback is None:
+                raise
+            fmt = fallback  # normalising as the batch's format names the missing key precisely
     if fmt == "alpaca":
         msgs = _alpaca(row, c, used)
         defaults = ALPACA_COLUMNS
@@ -298,6 +349,10 @@ def _response(value: Any, key: str, prompt: list[dict], c: SFTNormalizeConfig) -
     if isinstance(value, str):
         return [{"role": "assistant", "content": _text(value, key, c)}]
     if isinstance(value, dict):
+        # LLaMA-Factory's ShareGPT ranking format gives one {from, value} message; the OpenAI/TRL
+        # conversational format requires a list of {role, content} messages.
+        if value.get("from") is None and value.get("value") is None and "role_tag" not in c.tags:
+            raise Invalid(f"sft_not_a_list:{key}")
         return [_message(value, c)]
     if not isinstance(value, list):
         raise Invalid(f"sft_bad_type:{key}")

@@ -1,0 +1,108 @@
+"""``reader: sft_jsonl`` - instruction data files whose records have no ``text`` field.
+
+The generic ``jsonl`` reader requires a string under ``text_key`` (a document corpus); instruction
+sets (Alpaca, ShareGPT, OpenAI ``messages``, preference pairs) have none. This reader is the jsonl
+reader with ``text_key: null`` meaning "every JSON object is a record" (``text`` is null until
+``sft_normalize`` fills it), and it also reads LLaMA-Factory's ``.json`` files (one JSON array of
+objects; loaded whole, so meant for files that fit in memory; ``id`` position = 1-based index).
+A value that is not an object is ``malformed:not_an_object``; a ``.json`` file that is not an array
+of objects is ``malformed:json``.
+
+It is registered when ``curate.sft`` is imported. If the ``jsonl`` reader learns ``text_key: null``
+this reader only adds the ``.json`` arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+from pydantic import Field
+
+from curate.io.readers._decode import SchemaKeeper, build_table
+from curate.io.readers.base import TEXT, Malformed, ReadBatch, register_reader
+from curate.io.readers.jsonl import JsonlReader, _snippet
+
+
+@register_reader("sft_jsonl")
+class SFTJsonlReader(JsonlReader):
+    """JSONL (plain/gz/zst) or a ``.json`` array; every object is a record (module docstring)."""
+
+    class Config(JsonlReader.Config):
+        text_key: str | None = Field(None, description="null: no text field required (instruction data).")
+
+    def read(self, path: Path, relpath: str) -> Iterator[ReadBatch]:
+        if path.suffix == ".json":
+            yield from self._read_array(path, relpath)
+        else:
+            yield from super().read(path, relpath)
+
+    def _read_array(self, path: Path, relpath: str) -> Iterator[ReadBatch]:
+        try:
+            values = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as e:
+            yield ReadBatch(pa.table({}), [Malformed(relpath, 0, "json", str(e))])
+            return
+        if not isinstance(values, list):
+            yield ReadBatch(pa.table({}), [Malformed(relpath, 0, "json", "not a JSON array of objects")])
+            return
+        rows, lines, bad = self._objects(values, list(range(1, len(values) + 1)), relpath)
+        keeper = SchemaKeeper()
+        step = self.config.batch_rows
+        for start in range(0, max(len(rows), 1), step):
+            table = keeper.conform(self._table(rows[start : start + step], lines[start : start + step], relpath))
+            if table.num_rows or bad:
+                yield ReadBatch(table, bad)
+                bad = []
+
+    def _objects(self, values: list, numbers: list[int], relpath: str) -> tuple[list[dict], list[int], list[Malformed]]:
+        rows, lines, bad = [], [], []
+        for value, n in zip(values, numbers, strict=True):
+            if type(value) is dict:
+                rows.append(value)
+                lines.append(n)
+            else:
+                bad.append(Malformed(relpath, n, "not_an_object", f"a JSON {type(value).__name__}",
+                                     _snippet(orjson.dumps(value))))
+        return rows, lines, bad
+
+    def _parse(self, holder: list[bytes], first_line: int, relpath: str):
+        if self.config.text_key is not None:
+            return super()._parse(holder, first_line, relpath)
+        block = holder.pop()
+        lines = block.split(b"\n")
+        del block
+        values, numbers, bad = [], [], []
+        for n, line in enumerate(lines, first_line):
+            if not line.strip():
+                continue  # a blank line is not a record
+            try:
+                values.append(orjson.loads(line))
+                numbers.append(n)
+            except orjson.JSONDecodeError as e:
+                try:
+                    line.decode("utf-8")
+                    what = "json"
+                except UnicodeDecodeError:
+                    what = "utf8"
+                bad.append(Malformed(relpath, n, what, str(e), _snippet(line)))
+        rows, row_lines, not_objects = self._objects(values, numbers, relpath)
+        return rows, row_lines, bad + not_objects
+
+    def _table(self, rows: list[dict], lines: list[int], relpath: str) -> pa.Table:
+        if self.config.text_key is not None:
+            return super()._table(rows, lines, relpath)
+        id_key = self.config.id_key
+        meta: dict[str, list] = {}
+        for r in rows:
+            for k in r:
+                if k not in meta:
+                    meta[k] = []
+        for k in list(meta):
+            meta["source_id" if k == id_key else k] = [r.get(k) for r in rows]
+            if k == id_key:
+                del meta[k]
+        ids = [self.make_id(relpath, n) for n in lines]
+        return build_table(ids, self.source, {TEXT: ([None] * len(rows), pa.large_string())}, meta)
