@@ -226,3 +226,10 @@ def test_100mb_single_line_memory_bounded(tmp_path):
     lens, grown_mb = out.rsplit(" ", 1)
     assert lens == str([5, 100 << 20, 5])
     assert int(grown_mb) < 6 * 100, f"peak RSS grew by {grown_mb} MB for a 100 MB line"
+
+
+def test_mixed_type_metadata_becomes_text(tmp_path):
+    p = tmp_path / "m.jsonl"
+    p.write_bytes(lines_of({"text": "a", "x": 1}, {"text": "b", "x": "two"}, {"text": "c", "x": {"k": [1]}}))
+    t, bad, _ = read_all("jsonl", p)
+    assert bad == [] and t.column("x").to_pylist() == ["1", "two", '{"k":[1]}']

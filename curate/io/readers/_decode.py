@@ -108,7 +108,8 @@ def build_table(
     """``id``, ``source``, the reader's core columns (with fixed types), then metadata columns.
 
     Metadata columns keep Arrow's inferred type; a column whose values cannot share one type
-    (an int in one row, a string in another) is stored as JSON text rather than failing the batch.
+    (an int in one row, a string in another) becomes a string column (strings as they are, other
+    values as JSON text) rather than failing the batch.
     """
     arrays: dict[str, pa.Array] = {
         ID: pa.array(ids, type=pa.string()),
@@ -130,7 +131,8 @@ def _infer_array(values: list) -> pa.Array:
         import orjson
 
         return pa.array(
-            [None if v is None else orjson.dumps(v, default=str).decode() for v in values], type=pa.string()
+            [v if v is None or type(v) is str else orjson.dumps(v, default=str).decode() for v in values],
+            type=pa.string(),
         )
 
 
