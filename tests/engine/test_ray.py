@@ -26,12 +26,18 @@ def _hashes(out: Path) -> dict[str, str]:
 
 
 def _spec(mod: str, **output):
-    """Map filter + a global stage with a hash-partitioned reduce (+ the real mix when it exists)."""
+    """Map filter + a global stage with a hash-partitioned reduce, then the real exact/near dedup and
+    mix (file-based shuffles under OUT/_work) where they are registered."""
     stages: list = [
         {"stage": f"{mod}:MinChars", "config": {"min_chars": 12}},
         {"stage": f"{mod}:RareSource", "config": {"min_count": 3, "partitions": 3}},
     ]
-    if "mix" in builtin_stages():
+    have = builtin_stages()
+    if "exact_dedup" in have:
+        stages.append({"exact_dedup": {}})
+    if "minhash_dedup" in have:
+        stages.append({"minhash_dedup": {"ngram": 2, "threshold": 0.7, "partitions": 4}})
+    if "mix" in have:
         stages.append({"mix": {"weights": {"web": 0.6, "news": 0.4}, "unit": "docs", "seed": 1}})
     return spec_from_dict({
         "name": "ray-vs-local",
