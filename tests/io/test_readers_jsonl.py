@@ -233,3 +233,12 @@ def test_mixed_type_metadata_becomes_text(tmp_path):
     p.write_bytes(lines_of({"text": "a", "x": 1}, {"text": "b", "x": "two"}, {"text": "c", "x": {"k": [1]}}))
     t, bad, _ = read_all("jsonl", p)
     assert bad == [] and t.column("x").to_pylist() == ["1", "two", '{"k":[1]}']
+
+
+def test_later_batches_fit_an_established_string_column(tmp_path):
+    p = tmp_path / "m.jsonl"
+    rows = [{"text": "a", "x": "s"}] * 5 + [{"text": "b", "x": 7}] * 5 + [{"text": "c", "x": {"k": 1}}] * 5
+    p.write_bytes(lines_of(*rows))
+    _, bad, tables = read_all("jsonl", p, batch_rows=5)
+    assert bad == [] and {str(t.schema.field("x").type) for t in tables} == {"string"}
+    assert [t.column("x")[0].as_py() for t in tables] == ["s", "7", '{"k":1}']

@@ -128,12 +128,32 @@ def _infer_array(values: list) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        import orjson
+        return _infer_array_as_text(values, pa.string())
 
-        return pa.array(
-            [v if v is None or type(v) is str else orjson.dumps(v, default=str).decode() for v in values],
-            type=pa.string(),
-        )
+
+_CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+
+
+def _cast_or_keep(col: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
+    """``col`` as ``typ`` where that loses nothing; into a string column anything goes, as JSON text.
+
+    Where neither works (a string arriving in an int column) the batch keeps its own type, and a
+    column typed ``null`` so far adopts it.
+    """
+    with contextlib.suppress(*_CAST_ERRORS):
+        return col.cast(typ, safe=True)
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return pa.chunked_array([_infer_array_as_text(col.to_pylist(), typ)], type=typ)
+    return col
+
+
+def _infer_array_as_text(values: list, typ: pa.DataType) -> pa.Array:
+    import orjson
+
+    return pa.array(
+        [v if v is None or type(v) is str else orjson.dumps(v, default=str).decode() for v in values],
+        type=typ,
+    )
 
 
 def empty_table(core: dict[str, pa.DataType]) -> pa.Table:
@@ -165,9 +185,7 @@ class SchemaKeeper:
             if field.name in table.column_names:
                 col = table.column(field.name)
                 if col.type != field.type:
-                    # where the cast fails the batch keeps its own type; a null-typed column adopts it
-                    with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                        col = col.cast(field.type, safe=True)
+                    col = _cast_or_keep(col, field.type)
             else:
                 col = pa.nulls(table.num_rows, type=field.type)
             cols.append(col)
