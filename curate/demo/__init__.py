@@ -148,7 +148,9 @@ generated from word lists and templates written for the curate project; nothing 
 - `books/`: {c["books"]} books (`manifest.json` -> `books` lists language, e-text boilerplate, CRLF, BOM).
 - `code/demo-repo/`: {c["code_files"]} files in several languages; `manifest.json` -> `code`
   lists what a code reader should skip and the planted duplicate files.
-- `jsonl/`: {c["jsonl_rows"]} pretraining rows `{{"id", "text", "meta", "url"}}` in {c["jsonl_files"]} shards.
+- `jsonl/`: {c["jsonl_rows"]} pretraining rows `{{"id", "text", "meta", "url"}}` in {c["jsonl_files"]} shards;
+  `meta.planted` (unique, short, exact_dup, whitespace_dup, near_dup, url_dup), `meta.dup_of`,
+  `meta.jaccard` and `meta.boilerplate_line` are the ground truth for the dedup recipes.
 - `sft/`: alpaca, sharegpt, openai and preference JSONL ({c["sft_openai"]} rows each);
   `sft/truth.json` lists the planted invalid rows and exact duplicates (0-based line index).
 """

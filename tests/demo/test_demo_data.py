@@ -417,7 +417,7 @@ def test_code_tree(demo_dir):
 
 def test_jsonl_shards(demo_dir):
     m = json.loads((demo_dir / "manifest.json").read_text())
-    total = 0
+    all_rows = []
     for shard in m["jsonl"]:
         path = demo_dir / "jsonl" / shard["file"]
         if path.name.endswith(".gz"):
@@ -427,8 +427,37 @@ def test_jsonl_shards(demo_dir):
         rows = [json.loads(x) for x in data.decode().splitlines()]
         assert len(rows) == shard["rows"]
         assert all(r["text"] and r["url"].startswith("https://") and "lang" in r["meta"] for r in rows)
-        total += len(rows)
-    assert total == m["counts"]["jsonl_rows"]
+        assert Counter(r["meta"]["planted"] for r in rows) == shard["planted"]
+        all_rows += rows
+    assert len(all_rows) == m["counts"]["jsonl_rows"]
+    by_id = {r["id"]: r for r in all_rows}
+    assert len(by_id) == len(all_rows)
+    kinds = Counter()
+    for r in all_rows:
+        meta = r["meta"]
+        kinds[meta["planted"]] += 1
+        if meta["dup_of"] is None:
+            assert meta["planted"] in ("unique", "short")
+            continue
+        src = by_id[meta["dup_of"]]
+        assert src["meta"]["planted"] == "unique" and src["id"] < r["id"]
+        if meta["planted"] == "exact_dup":
+            assert r["text"] == src["text"] and r["url"] != src["url"]
+        elif meta["planted"] == "whitespace_dup":
+            assert r["text"] != src["text"] and r["text"].split() == src["text"].split()
+        elif meta["planted"] == "near_dup":
+            j = shingle_jaccard(r["text"], src["text"])
+            assert NEAR_DUP_RANGE[0] <= j <= NEAR_DUP_RANGE[1] and j == pytest.approx(
+                meta["jaccard"], abs=1e-3
+            )
+        else:
+            assert meta["planted"] == "url_dup" and r["url"] == src["url"] and r["text"] != src["text"]
+    assert set(kinds) == {"unique", "short", "exact_dup", "whitespace_dup", "near_dup", "url_dup"}
+    # a boilerplate line repeated across many rows (CCNet-style line dedup)
+    lines = Counter(
+        x for r in all_rows if r["meta"]["boilerplate_line"] for x in r["text"].split("\n") if x.strip()
+    )
+    assert lines.most_common(1)[0][1] >= 3  # > 10 at scale 1
 
 
 # -- sft ------------------------------------------------------------------------------------
