@@ -109,9 +109,15 @@ def finish(out: Path, tasks: list[tuple], results: list[list[str]], seed: int) -
         "web/node_modules/leftish/package.json": (gen_json(rng, "leftish").encode(), "node_modules"),
         "go/vendor/github.com/acme/strutil/strutil.go": (gen_go(rng, "strutil").encode(), "vendor"),
         "assets/logo.png": (png_bytes(32, 32, (30, 90, 160)), "binary"),
-        "web/dist/app.min.js": (_minified(rng).encode(), "minified"),
+        "web/public/app.min.js": (_minified(rng).encode(), "minified"),
         "web/package-lock.json": (json.dumps({"lockfileVersion": 3, "packages": {}}).encode(), "lockfile"),
         "data/measurements.csv": (_csv(rng), "large_data"),
+        "docs/windows-notes.txt": (gen_md(rng, "notes").encode("utf-16"), "binary"),  # UTF-16: NUL bytes
+        "native/legacy/README.latin1": (
+            "Caf\u00e9 na\u00efve r\u00e9sum\u00e9\n".encode("latin-1"),
+            "not_utf8",
+        ),
+        "python/demo_pkg/__init__.py": (b"", "empty"),
         ".git/HEAD": (b"ref: refs/heads/main\n", "vcs"),
         ".git/config": (b"[core]\n\trepositoryformatversion = 0\n\tbare = false\n", "vcs"),
     }
