@@ -236,20 +236,54 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _common_schema(schemas: list[pa.Schema]) -> pa.Schema:
+    """The schema all shards can share: types promoted where Arrow can, JSON text where it cannot."""
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    # A column that is an int in one shard and a string in another: store it as text everywhere.
+    by_name: dict[str, list[pa.DataType]] = {}
+    for s in schemas:
+        for f in s:
+            by_name.setdefault(f.name, []).append(f.type)
+    fields = []
+    for name, types in by_name.items():
+        try:
+            fields.append(pa.unify_schemas([pa.schema([pa.field(name, t)]) for t in types], promote_options="permissive").field(0))
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            fields.append(pa.field(name, pa.large_string()))
+    return pa.schema(fields)
+
+
+def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as (JSON) text, for values whose types cannot share one Arrow type."""
+    try:
+        return col.cast(pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        import orjson
+
+        return pa.chunked_array([pa.array([None if v is None else orjson.dumps(v, default=str).decode() for v in col.to_pylist()], type=pa.large_string())])
+
+
 def unify_shards(paths: list[Path]) -> pa.Schema | None:
     """Give every shard the same schema (new columns as nulls, types promoted), rewriting only the odd ones."""
     if not paths:
         return None
-    schemas = [pq.read_schema(p) for p in paths]
-    unified = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+    schemas = [pq.read_schema(p).remove_metadata() for p in paths]
+    unified = _common_schema(schemas)
     for p, s in zip(paths, schemas, strict=True):
-        if s.remove_metadata().equals(unified):
+        if s.equals(unified):
             continue
         pf = pq.ParquetFile(p)
         codec = pf.metadata.row_group(0).column(0).compression.lower() if pf.metadata.num_row_groups else "zstd"
-        table = conform(pf.read(), unified)
+        table = pf.read()
+        for f in unified:
+            if f.name in table.column_names and pa.types.is_large_string(f.type) and table.schema.field(f.name).type != f.type:
+                table = table.set_column(table.column_names.index(f.name), f.name, _as_text(table.column(f.name)))
+        table = conform(table, unified)
         if table is None:
-            raise RuntimeError(f"cannot bring {p} to the run's common schema")
+            raise RuntimeError(f"cannot bring {p} to the run's common schema {unified}")
         tmp = p.with_name(p.name + f"{TMP_MARK}{os.getpid()}")
         pq.write_table(table, tmp, compression=None if codec == "uncompressed" else codec)
         os.replace(tmp, p)

@@ -226,3 +226,19 @@ def test_every_stage_balances_and_reruns_are_identical(tmp_path_factory, stages_
     assert a.manifest["rows"] == filt["out"]
     assert _hashes(root / "a") == _hashes(root / "b")
     assert all(s["rows"] <= shard_rows for s in a.manifest["shards"])
+
+
+def test_conflicting_metadata_types_across_shards_become_text(tmp_path, monkeypatch):
+    """An int in one file and a string in another: the shards still share one schema, nothing lost."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.jsonl").write_text("".join(json.dumps({"text": f"a{i}", "x": i, "s": {"k": i}}) + "\n" for i in range(50)))
+    (tmp_path / "corpus" / "b.jsonl").write_text("".join(json.dumps({"text": f"b{i}", "x": f"s{i}", "s": "flat"}) + "\n" for i in range(50)))
+    spec = spec_from_dict({"name": "t", "inputs": [{"source": "s", "reader": "jsonl", "paths": "corpus/*.jsonl"}]})
+    res = run_pipeline(spec, tmp_path / "o", quiet=True)
+    schemas = {str(pq.read_schema(p).remove_metadata()) for p in res.shards}
+    assert len(schemas) == 1
+    df = res.frame().collect().sort("id")
+    assert df.height == 100
+    assert set(df["x"].to_list()) == {str(i) for i in range(50)} | {f"s{i}" for i in range(50)}
+    assert json.loads(df.filter(pl.col("text") == "a7")["s"][0]) == {"k": 7}
