@@ -273,7 +273,7 @@ class ShardStream:
 def collate(samples: list[dict], pad_id: int, pad_to: int | None = None, multiple: int = 8) -> dict[str, torch.Tensor]:
     """Pad samples into (B, T) tensors: input_ids, targets, optional position_ids, and `n`."""
     if "chosen_input_ids" in samples[0]:
-        flat = [{"input_ids": s[f"{side}_input_ids"], "targets": s[f"{side}_targets"]}
+        flat = [{"input_ids": s[f"{side}_input_ids"], "targets": s[f"{side}_targets"], "n": 0}
                 for side in ("chosen", "rejected") for s in samples]
         b = collate(flat, pad_id, pad_to, multiple)
         b["n"] = torch.tensor(len(samples))

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch._dynamo
 
 from . import checkpoint as C
 from . import distributed as D
@@ -41,7 +42,15 @@ from .data import (
 )
 from .lineage import data_lineage, write_lineage
 from .mfu import flops_per_token, peak_flops
-from .model import build_model, dpo_loss_sum, generation_config, lm_loss_sum, load_tokenizer, sequence_logps
+from .model import (
+    build_model,
+    compile_losses,
+    dpo_loss_sum,
+    generation_config,
+    lm_loss_sum,
+    load_tokenizer,
+    sequence_logps,
+)
 from .presets import FSDP_PRESETS
 from .schedule import cosine_lr
 
@@ -217,6 +226,8 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
     optimizer = _optimizer(model, cfg, info.device)
     use_compile = cfg.compile == "true" or (cfg.compile == "auto" and cuda)
     if use_compile:
+        # one graph serves every block; leave room for a few shape variants (SFT lengths) per block
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
         # Compile the blocks, not the whole model: transformers builds an explicit attention mask
         # whenever mask creation is traced, which would take SDPA off its flash/is_causal path.
         for layer in D.decoder_layers(model):
@@ -224,6 +235,7 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
         if ref_model is not None:
             for layer in D.decoder_layers(ref_model):
                 layer.compile()
+    compile_losses(use_compile)
     bf16 = cfg.dtype == "bf16" or (cfg.dtype == "auto" and cuda)
     autocast = (torch.autocast(info.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext())
 

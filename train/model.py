@@ -77,18 +77,32 @@ def token_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
                            reduction="none").view(B, T)
 
 
+_compiled_losses = None
+
+
+def compile_losses(enable: bool = True) -> None:
+    """Compile the float32 cross entropy: fuses the upcast with log-softmax, so the (B, T, V)
+    float32 copy of the logits is never written to memory (a large share of a small model's step)."""
+    global _compiled_losses
+    _compiled_losses = torch.compile(token_losses) if enable else None
+
+
+def _losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return (_compiled_losses or token_losses)(logits, targets)
+
+
 def forward_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False).logits
 
 
 def lm_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Sum of next-token losses over the batch's trained targets (normalised by the caller)."""
-    return token_losses(forward_logits(model, batch), batch["targets"]).sum()
+    return _losses(forward_logits(model, batch), batch["targets"]).sum()
 
 
 def sequence_logps(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Sum of log p(target) over each row's trained tokens, shape (B,)."""
-    return -token_losses(forward_logits(model, batch), batch["targets"]).sum(-1)
+    return -_losses(forward_logits(model, batch), batch["targets"]).sum(-1)
 
 
 def dpo_loss_sum(policy_logps: torch.Tensor, ref_logps: torch.Tensor, beta: float) -> tuple[torch.Tensor, dict]:

@@ -119,7 +119,7 @@ def write_sft_shards(out: Path, tok, n: int = 400, pack: int = 1, seed: int = 0,
 
 
 def write_dpo_shards(out: Path, tok, n: int = 64, seed: int = 0) -> Path:
-    """Preference pairs: chosen repeats the word, rejected answers with another word."""
+    """Preference pairs: chosen repeats the word, rejected refuses (a pattern a few steps can learn)."""
     rng = random.Random(seed)
     cols: dict[str, list] = {k: [] for k in ("chosen_input_ids", "chosen_labels",
                                              "rejected_input_ids", "rejected_labels")}
@@ -127,7 +127,7 @@ def write_dpo_shards(out: Path, tok, n: int = 64, seed: int = 0) -> Path:
         w, other = rng.sample(WORDS, 2)
         c = encode_chat(tok, chat_example(w))
         r = encode_chat(tok, [{"role": "user", "content": f"say {w}"},
-                              {"role": "assistant", "content": f"{other} {other}"}])
+                              {"role": "assistant", "content": f"no, not {other}"}])
         cols["chosen_input_ids"].append(c[0])
         cols["chosen_labels"].append(c[1])
         cols["rejected_input_ids"].append(r[0])

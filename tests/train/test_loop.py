@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 from conftest import WORDS, chat_example, encode_chat, write_pretrain_shards, write_sft_shards
 from curate.train.loop import pretrain, sft
 
@@ -87,8 +88,8 @@ def test_loss_is_normalised_over_all_tokens_of_a_step(tmp_path, tokenizer, token
     data = write_sft_shards(tmp_path / "s", tokenizer, n=64, pack=1)
     common = dict(data=str(data), tokenizer=str(tokenizer_dir), preset="tiny", max_steps=2, lr=1e-2,
                   warmup_steps=0, eval_rows=0, eval_interval=0, **{k: v for k, v in FAST.items() if k != "warmup_steps"})
-    a = sft(out=str(tmp_path / "a"), batch_size=8, grad_accum=1, **common)
-    b = sft(out=str(tmp_path / "b"), batch_size=4, grad_accum=2, **common)
+    sft(out=str(tmp_path / "a"), batch_size=8, grad_accum=1, **common)
+    sft(out=str(tmp_path / "b"), batch_size=4, grad_accum=2, **common)
     la = [json.loads(x) for x in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
     lb = [json.loads(x) for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
     for x, y in zip(la, lb, strict=True):
@@ -100,8 +101,8 @@ def test_loss_is_normalised_over_all_tokens_of_a_step(tmp_path, tokenizer, token
 
     conv = RowConverter("sft", seq_len=64)
     stream = ShardStream(scan_units(sorted(data.glob("*.parquet"))), "sft", conv, seed=0)
-    (b1, _), (b2, _) = list(zip(range(2), batches(stream, 4, 0), strict=False))[0][1], \
-        list(zip(range(2), batches(stream, 4, 0), strict=False))[1][1]
+    it = batches(stream, 4, 0)
+    (b1, _), (b2, _) = next(it), next(it)
     assert int(b1["n"]) != int(b2["n"])
 
 
@@ -124,3 +125,50 @@ def test_resume_after_sigkill_gives_the_same_loss_curve(tmp_path, tokenizer, tok
 
     assert curve(killed) == curve(tmp_path / "ref")  # exact, including eval and the epoch rollover
     assert ref.steps == res.steps == 14
+
+
+def test_lora_sft_saves_a_merged_plain_model(chain, tmp_path):
+    from curate.train.loop import sft as run_sft
+    from safetensors.torch import load_file
+
+    r = run_sft(data=str(chain["sft_data"]), out=str(tmp_path / "lora"), init_from=str(chain["dir"] / "run"),
+                max_steps=4, batch_size=8, lr=1e-2, lora="r=4,alpha=8", eval_interval=0, **FAST)
+    assert r.steps == 4
+    assert (tmp_path / "lora" / "adapter" / "adapter_config.json").is_file()
+    merged = load_file(str(tmp_path / "lora" / "model.safetensors"))
+    base = load_file(str(chain["dir"] / "run" / "model.safetensors"))
+    assert not any("lora" in k for k in merged) and set(merged) == set(base)
+    changed = [k for k in base if not torch.equal(base[k], merged[k])]
+    assert changed and all(any(t in k for t in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                                  "down_proj")) for k in changed)
+
+
+def test_dpo_prefers_chosen(chain, tmp_path, tokenizer):
+    from conftest import write_dpo_shards
+    from curate.train.loop import dpo
+
+    data = write_dpo_shards(tmp_path / "dpo", tokenizer, n=64)
+    r = dpo(data=str(data), out=str(tmp_path / "dpo_run"), init_from=str(chain["dir"] / "run"), max_steps=6,
+            batch_size=8, lr=1e-3, dpo_beta=0.5, eval_interval=0, **{**FAST, "warmup_steps": 2})
+    first, last = r.losses[0][1], r.losses[-1][1]
+    assert first == pytest.approx(0.6931, abs=1e-3)  # policy == reference at step 1: -log sigmoid(0)
+    assert last < 0.5 * first
+
+
+def test_cli_pretrain_with_yaml_config(tmp_path, tokenizer, tokenizer_dir):
+    from click.testing import CliRunner
+    from curate.train.cli import train
+
+    data = write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=32, n_docs=60)
+    (tmp_path / "c.yaml").write_text(f"preset: tiny\nbatch_size: 4\nmax_steps: 3\nlr: 0.001\nnum_threads: 1\n"
+                                     f"tokenizer: {tokenizer_dir}\n")
+    res = CliRunner().invoke(train, ["pretrain", "--config", str(tmp_path / "c.yaml"), "--data", str(data),
+                                     "-o", str(tmp_path / "run"), "--steps", "2", "--device", "cpu"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["max_steps"] == 2 and saved["batch_size"] == 4 and saved["task"] == "pretrain"
+    bad = CliRunner().invoke(train, ["sft", "--data", str(data), "-o", str(tmp_path / "r2"),
+                                     "--tokenizer", str(tokenizer_dir), "--device", "cpu"])
+    assert bad.exit_code != 0 and "sft needs sft shards" in bad.output
