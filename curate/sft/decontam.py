@@ -34,7 +34,7 @@ def words(text: str) -> list[str]:
 
 
 def ngram_hashes(ws: list[str], n: int) -> set[int]:
-    return {xxhash.xxh64_intdigest(" ".join(ws[i : i + n])) for i in range(len(ws) - n + 1)}
+    return {xxhash.xxh64_intdigest(" ".join(ws[i : i + n]).encode()) for i in range(len(ws) - n + 1)}
 
 
 def _strings(value, fields: list[str] | None) -> list[str]:

@@ -11,7 +11,10 @@ Truncation works on whole rounds (a user turn and the replies after it), never i
 a kept row always renders exactly like ``apply_chat_template(messages)`` and every trained turn
 keeps its end-of-turn token: ``right`` drops trailing rounds, ``left`` drops leading rounds (the
 system prompt stays), ``drop`` rejects the row (``sft_too_long``); a row whose single round is
-still too long is rejected with ``sft_too_long`` under every policy.
+still too long is rejected with ``sft_too_long`` under every policy. A preference pair is cut as a
+pair: ``left`` drops the same leading rounds from both sides (the prompts stay identical), and
+``right`` rejects a pair that does not fit (cutting the end would remove the ranked responses).
+Every row gets ``sft_kind`` (``sft`` or ``preference``) so the two can be routed apart.
 
 Packing (``packing: true``) concatenates whole conversations of one source, in arrival order,
 into rows of at most ``max_len`` tokens, with ``position_ids`` restarting at 0 for each
@@ -163,6 +166,10 @@ class SFTFormatter:
         if c.packing and c.truncation != "drop" and c.max_len <= 0:
             raise ValueError("max_len must be positive")
 
+    def route_column(self) -> str | None:
+        """``sft_kind``: SFT and preference rows can be written apart (data/sft/, data/preference/)."""
+        return None if self.config.packing else "sft_kind"
+
     @property
     def chat_template(self) -> str:
         """The Jinja template that renders exactly these rows (save it with the trained model)."""
@@ -179,7 +186,7 @@ class SFTFormatter:
         except TemplateError as e:
             return e.reason
 
-    def _encode_many(self, convs: list[tuple[list[dict], Any]]) -> list[tuple[dict | None, str | None]]:
+    def _encode_many(self, convs: list[tuple[list[dict], Any]], policy: str | None = None) -> list[tuple[dict | None, str | None]]:
         """Encode conversations (one tokenizer call for the batch), then apply the length policy."""
         planned = [self._segments(m, t) for m, t in convs]
         ok = [i for i, p in enumerate(planned) if not isinstance(p, str)]
@@ -188,17 +195,17 @@ class SFTFormatter:
         for i, seg_ids in zip(ok, encoded, strict=True):
             segs, expected = planned[i]
             if sum(len(x) for x in seg_ids) > self.config.max_len:
-                out[i] = self._truncate(*convs[i])
+                out[i] = self._truncate(*convs[i], policy or self.config.truncation)
             else:
                 out[i] = self._finish(convs[i][0], segs, seg_ids, expected, truncated=False)
         return out
 
-    def _truncate(self, messages: list[dict], tools) -> tuple[dict | None, str | None]:
+    def _truncate(self, messages: list[dict], tools, policy: str) -> tuple[dict | None, str | None]:
         """Drop whole rounds (right: trailing, left: leading) until the conversation fits."""
         c = self.config
         head, rounds = _rounds(messages)
-        while c.truncation != "drop" and len(rounds) > 1:
-            rounds = rounds[:-1] if c.truncation == "right" else rounds[1:]
+        while policy != "drop" and len(rounds) > 1:
+            rounds = rounds[:-1] if policy == "right" else rounds[1:]
             messages = head + [m for r in rounds for m in r]
             if not any(m["role"] == "assistant" for m in messages):
                 break
@@ -234,6 +241,25 @@ class SFTFormatter:
             "truncated": truncated,
         }, None
 
+    def _truncate_pair(self, pair: list[list[dict]], tools) -> tuple[dict | None, str | None]:
+        """Left truncation of a preference pair: drop the same leading prompt rounds from both sides."""
+        heads_rounds = [_rounds(m) for m in pair]
+        n_rounds = len(heads_rounds[0][1])
+        for k in range(1, n_rounds):
+            fields: dict = {}
+            for side, (head, rounds) in zip(("chosen", "rejected"), heads_rounds, strict=True):
+                msgs = head + [m for r in rounds[k:] for m in r]
+                res = self._encode_many([(msgs, tools)], "drop")[0]
+                if res[1] is not None:
+                    if res[1] == "sft_too_long":
+                        break
+                    return None, f"{res[1]}:{side}"
+                res[0].pop("truncated")
+                fields.update({f"{side}_{key}": v for key, v in res[0].items()})
+            else:
+                return fields, None
+        return None, "sft_too_long"
+
     # --- batches -----------------------------------------------------------------------------
     def process(self, df: pl.DataFrame) -> StageResult:
         """Format one batch; with packing, completed packed rows are emitted and the rest held."""
@@ -242,8 +268,6 @@ class SFTFormatter:
         preference = "chosen_messages" in df.columns
         if preference and self.config.packing:
             raise ValueError("packing is not supported for preference data (chosen/rejected pairs)")
-        if preference and self.config.truncation != "drop":
-            raise ValueError("preference data supports truncation: drop only (left/right would cut the pair unevenly)")
         sides = ["chosen", "rejected"] if preference else [""]
         tools_col = df["tools"].to_list() if "tools" in df.columns else [None] * df.height
         results: dict[str, list] = {}
@@ -258,14 +282,26 @@ class SFTFormatter:
                 reasons[r] = f"sft_missing_key:{s + '_' if s else ''}messages"
             todo = [r for r in todo if col[r] is not None]
             convs = [([{"role": m["role"], "content": m["content"]} for m in col[r]], tools[r]) for r in todo]
-            for r, (fields, reason) in zip(todo, self._encode_many(convs), strict=True):
+            # a pair is truncated as a pair (below), never one side alone
+            for r, (fields, reason) in zip(todo, self._encode_many(convs, "drop" if preference else None), strict=True):
                 if reason is not None:
                     reasons[r] = f"{reason}:{s}" if s else reason
                     continue
                 truncated += fields.pop("truncated")
                 for k, v in fields.items():
                     results.setdefault(f"{s}_{k}" if s else k, [None] * df.height)[r] = v
+        if preference and self.config.truncation == "left":
+            for r in range(df.height):
+                if reasons[r] in ("sft_too_long:chosen", "sft_too_long:rejected"):
+                    pair = [[{"role": m["role"], "content": m["content"]} for m in df[f"{s}_messages"][r]] for s in sides]
+                    fields, reasons[r] = self._truncate_pair(pair, tools[r])
+                    if fields is not None:
+                        truncated += 1
+                        for k, v in fields.items():
+                            results.setdefault(k, [None] * df.height)[r] = v
         out = df.with_columns(pl.Series(REASON, reasons, dtype=pl.Utf8))
+        if results:
+            results["sft_kind"] = ["preference" if preference else "sft"] * df.height
         new_cols = []
         for k, vals in results.items():
             if k.endswith("messages"):

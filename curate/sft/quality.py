@@ -10,7 +10,8 @@ Rules run in order on normalised rows (``messages``; preference rows are judged 
 * ``sft_answer_too_short`` - the last assistant turn has fewer than ``min_answer_tokens`` tokens;
 * ``sft_prompt_lang`` - the prompt's language (fastText lid.176, the model the langid stage uses)
   is not in ``prompt_langs`` with at least ``min_lang_score``. The detected language is written
-  to ``prompt_lang`` / ``prompt_lang_score``.
+  to ``prompt_lang`` / ``prompt_lang_score``; prompts under ``lang_min_words`` words are not judged
+  (null language, kept).
 
 Token rules need ``tokenizer`` (a local HF tokenizer folder); configuring them without one is an
 error at validation, not a silent pass.
@@ -42,6 +43,9 @@ class SFTQualityConfig(StageConfig):
     min_answer_tokens: int | None = None
     prompt_langs: list[str] | None = Field(None, description="Keep prompts in these languages (ISO 639-1).")
     min_lang_score: float = 0.5
+    lang_min_words: int = Field(
+        5, description="Prompts with fewer words are not judged (language id on a few words is noise)."
+    )
 
     @model_validator(mode="after")
     def _needs_tokenizer(self):
@@ -92,8 +96,8 @@ class PromptLanguage:
         self.model = model
 
     def __call__(self, text: str) -> tuple[str, float]:
-        labels, scores = self.model.predict(text.replace("\n", " ")[:2000], k=1)
-        return labels[0].removeprefix("__label__"), float(scores[0])
+        labels, scores = self.model.predict(" ".join(text[:2000].split()), k=1)
+        return labels[0].removeprefix("__label__"), min(float(scores[0]), 1.0)
 
 
 def _conversations(row: dict) -> list[list[dict]]:
@@ -141,7 +145,8 @@ class SFTQuality(Filter):
                 prompt = row.get("prompt") or " ".join(
                     m["content"] for m in (convs[0] if convs else []) if m["role"] == "user"
                 )
-                lang, score = self._lang(prompt) if prompt else (None, None)
+                judged = prompt and len(prompt.split()) >= c.lang_min_words
+                lang, score = self._lang(prompt) if judged else (None, None)
                 langs.append(lang)
                 scores.append(score)
         cols = [pl.Series("__sft_placeholder", placeholder, dtype=pl.Boolean)]
@@ -163,5 +168,5 @@ class SFTQuality(Filter):
             rules.append(Rule("sft_answer_too_short", pl.col("__sft_answer_tokens") >= c.min_answer_tokens))
         if c.prompt_langs:
             ok = pl.col("prompt_lang").is_in(c.prompt_langs) & (pl.col("prompt_lang_score") >= c.min_lang_score)
-            rules.append(Rule("sft_prompt_lang", ok.fill_null(False)))
+            rules.append(Rule("sft_prompt_lang", ok))  # null (prompt not judged) passes
         return rules

@@ -24,3 +24,7 @@ class SFTFormat(Stage):
 
     def flush(self) -> StageResult | None:
         return self.formatter.flush()
+
+    def route_column(self) -> str | None:
+        """SFT and preference rows go to ``data/sft/`` and ``data/preference/`` (not when packing)."""
+        return SFTFormatter(self.config).route_column()

@@ -196,6 +196,30 @@ def test_preference_rows(tokenizer_dir, tokenizer):
     assert row["chosen_input_ids"][:n_prompt] == row["rejected_input_ids"][:n_prompt]
 
 
+@pytest.mark.parametrize("policy", ["left", "right", "drop"])
+def test_preference_pairs_are_truncated_as_pairs(tokenizer_dir, tokenizer, policy):
+    prompt = [{"role": "system", "content": "sys"}, {"role": "user", "content": "old question " * 8},
+              {"role": "assistant", "content": "old answer " * 8}, {"role": "user", "content": "new question"}]
+    df = pl.DataFrame({
+        "messages": [prompt],
+        "chosen_messages": [prompt + [{"role": "assistant", "content": "good " * 6}]],
+        "rejected_messages": [prompt + [{"role": "assistant", "content": "bad"}]],
+    })
+    full = formatter(tokenizer_dir, template="chatml", max_len=10_000).process(df).kept
+    limit = int(full["chosen_n_tokens"][0]) - 1
+    res = formatter(tokenizer_dir, template="chatml", max_len=limit, truncation=policy).process(df)
+    if policy != "left":
+        assert res.dropped["reason"].to_list() == ["sft_too_long:chosen"]
+        return
+    row = res.kept.row(0, named=True)
+    assert row["sft_kind"] == "preference"
+    for side in ("chosen", "rejected"):
+        r = {k.removeprefix(side + "_"): v for k, v in row.items() if k.startswith(side + "_")}
+        assert [m["content"] for m in r["messages"][:2]] == ["sys", "new question"]
+        assert r["n_tokens"] <= limit
+        assert_row_ok(r, tokenizer, "chatml")
+
+
 def test_saved_template_mismatch_is_refused(tmp_path):
     d = tmp_path / "tok"
     build_tokenizer(d, chat_template=get_template("chatml").jinja)
