@@ -8,6 +8,7 @@ for languages written with spaces (not zh), where that definition is meaningful.
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from curate.demo.pages import Article
 from curate.demo.prose import prose
@@ -30,37 +31,59 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def near_duplicate(a: Article, rng: random.Random, lang: str) -> tuple[Article, float]:
-    """A copy of ``a`` with a few words replaced so that shingle Jaccard lands in NEAR_DUP_RANGE."""
+def near_duplicate(a: Article, rng: random.Random, lang: str, n: int = 5) -> tuple[Article, float]:
+    """A copy of ``a`` with words replaced until shingle Jaccard lands in NEAR_DUP_RANGE.
+
+    Jaccard is tracked incrementally (a replaced word touches only the ``n`` shingles that cover
+    it), then checked once on the final text; returns the article and its measured Jaccard.
+    """
     p = prose(lang)
     lo, hi = NEAR_DUP_RANGE
     target = rng.uniform(lo + 0.03, hi - 0.005)  # the last change lands a step below target
-    blocks = [(tag, text.split(" ")) for tag, text in a.blocks]
-    base = shingles(article_tokens(a.text))
-    n = len(base)
-    candidates = [(b, t) for b, (_, toks) in enumerate(blocks) for t, w in enumerate(toks) if w.isalpha()]
-    order = rng.sample(candidates, len(candidates))
-    estimate = max(1, int(n * (1 - target) / (5 * (1 + target))) - 1)
+    blocks = [text.split(" ") for _, text in a.blocks]
+    where = [(b, t) for b, toks in enumerate(blocks) for t in range(len(toks))]
+    low = [blocks[b][t].lower() for b, t in where]
+    starts = range(len(low) - n + 1)
+    base = {tuple(low[k : k + n]) for k in starts}
+    current = Counter(tuple(low[k : k + n]) for k in starts)
+    inter, extra = len(base), 0  # |current & base|, |current - base| (distinct shingles)
 
-    def current() -> Article:
-        return Article(a.title, [(tag, " ".join(toks)) for tag, toks in blocks], a.byline)
+    def replace(k: int, word: str) -> None:
+        nonlocal inter, extra
+        span = range(max(0, k - n + 1), min(k, len(low) - n) + 1)
+        for s in span:
+            sh = tuple(low[s : s + n])
+            current[sh] -= 1
+            if current[sh] == 0:
+                del current[sh]
+                inter, extra = (inter - 1, extra) if sh in base else (inter, extra - 1)
+        low[k] = word.lower()
+        b, t = where[k]
+        blocks[b][t] = word
+        for s in span:
+            sh = tuple(low[s : s + n])
+            current[sh] += 1
+            if current[sh] == 1:
+                inter, extra = (inter + 1, extra) if sh in base else (inter, extra + 1)
 
     j = 1.0
-    for k, (b, t) in enumerate(order):
-        old = blocks[b][1][t]
+    candidates = [k for k, (b, t) in enumerate(where) if blocks[b][t].isalpha()]
+    for k in rng.sample(candidates, len(candidates)):
+        old = blocks[where[k][0]][where[k][1]]
         new = p.content_words(rng, 1)[0]
         if new.lower() == old.lower():
             continue
-        blocks[b][1][t] = new.capitalize() if old[0].isupper() else new
-        if k + 1 < estimate:
-            continue
-        j = jaccard(base, shingles(article_tokens(current().text)))
+        replace(k, new.capitalize() if old[0].isupper() else new)
+        j = inter / (len(base) + extra)
         if j < lo:  # overshot: undo this change and try another position
-            blocks[b][1][t] = old
-            j = jaccard(base, shingles(article_tokens(current().text)))
-            continue
-        if j <= target:
+            replace(k, old)
+            j = inter / (len(base) + extra)
+        elif j <= target:
             break
-    if not lo <= j <= hi:
-        raise RuntimeError(f"near-duplicate Jaccard {j:.3f} outside {NEAR_DUP_RANGE}")
-    return current(), round(j, 4)
+    out = Article(
+        a.title, [(tag, " ".join(toks)) for (tag, _), toks in zip(a.blocks, blocks, strict=True)], a.byline
+    )
+    measured = jaccard(shingles(article_tokens(a.text)), shingles(article_tokens(out.text)))
+    if not lo <= measured <= hi:
+        raise RuntimeError(f"near-duplicate Jaccard {measured:.3f} outside {NEAR_DUP_RANGE}")
+    return out, round(measured, 4)
