@@ -143,6 +143,7 @@ def render(
     rng: random.Random,
     meta_charset: str | None,
     description: str = "",
+    head_extra: str = "",
 ) -> str:
     """Wrap ``main`` (HTML) in the site's boilerplate."""
     c = _chrome(site.lang)
@@ -166,6 +167,8 @@ def render(
     head.append(f"<title>{html.escape(title)} - {html.escape(site.name)}</title>")
     if description:
         head.append(f'<meta name="description" content="{html.escape(description)}">')
+    if head_extra:
+        head.append(head_extra)
     head.append('<meta name="viewport" content="width=device-width, initial-scale=1">')
     head.append('<link rel="stylesheet" href="/static/site.css">')
     head.append("</head>")
@@ -185,6 +188,18 @@ def render(
         )
     body += '<script src="/static/analytics.js"></script></body></html>\n'
     return "\n".join(head) + "\n" + body
+
+
+def article_head(a: Article, url: str, canonical: str | None = None) -> str:
+    """Metadata tags of an article page (what trafilatura's ``with_metadata`` reads)."""
+    author, _, date = a.byline.partition(" | ")
+    tags = [
+        f'<meta property="og:title" content="{html.escape(a.title)}">',
+        f'<meta name="author" content="{html.escape(author)}">',
+        f'<meta property="article:published_time" content="{date}">',
+        f'<link rel="canonical" href="{html.escape(canonical or url)}">',
+    ]
+    return "\n".join(tags)
 
 
 def article_html(a: Article, site: Site, rng: random.Random) -> str:

@@ -32,6 +32,7 @@ from curate.demo.duplicates import article_tokens, near_duplicate
 from curate.demo.pages import (
     BAD_KINDS,
     Site,
+    article_head,
     article_html,
     good_article,
     make_path,
@@ -218,11 +219,13 @@ class WarcUnit:
                 self.urls.add(url)
                 return url
 
-    def html_page(self, f, site: Site, url: str, title: str, main: str, kind: str, **truth) -> dict:
+    def html_page(
+        self, f, site: Site, url: str, title: str, main: str, kind: str, head: str = "", **truth
+    ) -> dict:
         rng = self.rng
         charset, declared = choose_charset(rng, site.lang)
         meta = charset if declared in ("meta", "both") else None
-        page = render(site, title, main, rng, meta)
+        page = render(site, title, main, rng, meta, head_extra=head)
         body = page.encode(charset, "xmlcharrefreplace")
         ctype = f"text/html; charset={charset}" if declared in ("header", "both") else "text/html"
         headers = [("Content-Type", ctype), ("Connection", "close")]
@@ -276,7 +279,14 @@ class WarcUnit:
         if kind == "good":
             a = good_article(prose(lang, self.seed), rng)
             row = self.html_page(
-                f, site, url, a.title, article_html(a, site, rng), kind, n_tokens=len(article_tokens(a.text))
+                f,
+                site,
+                url,
+                a.title,
+                article_html(a, site, rng),
+                kind,
+                article_head(a, url),
+                n_tokens=len(article_tokens(a.text)),
             )
             self.reservoir.append({"url": url, "lang": lang, "site": site, "article": a})
             if len(self.reservoir) > 200:
@@ -292,10 +302,14 @@ class WarcUnit:
         lang, a = src["lang"], src["article"]
         same_site = rng.random() < 0.5
         site = src["site"] if same_site else rng.choice([s for s in self.sites[lang] if s is not src["site"]])
+        canonical = None
         if same_site and kind == "exact_dup" and rng.random() < 0.5:
+            # a tracking-parameter variant of the same page, whose canonical link names the original
             url = src["url"] + rng.choice(("?utm_source=newsletter", "?ref=home", "?amp=1"))
             if url in self.urls:
                 url = self._url(site)
+            else:
+                canonical = src["url"]
             self.urls.add(url)
         else:
             url = self._url(site)
@@ -309,6 +323,7 @@ class WarcUnit:
             a.title,
             article_html(a, site, rng),
             kind,
+            article_head(a, url, canonical),
             dup_of=src["url"],
             jaccard=j,
             n_tokens=len(article_tokens(a.text)),
