@@ -2,10 +2,11 @@
 
     python bench/tokenize.py [--tokenizer DIR] [--docs 20000] [--threads 2] [--seq-len 2048]
 
-Same texts, same tokenizer, one run each, tokens/s:
+Same texts, same tokenizer, ``--reps`` interleaved runs of each path, median, tokens/s:
 
 * ``encode_batch_fast``       - the ``tokenizers`` batch encoder alone (the reference);
 * ``  + ids to Python``        - plus reading ``Encoding.ids`` (any Python consumer must);
+* ``+ pack, encode overlapped`` - the same, encoding chunk j+1 on rayon while packing chunk j;
 * ``format stage``             - ``Format.process`` on Polars batches: encode, pack (NumPy), build
   the Arrow/Polars rows (input_ids, doc_ids, doc_lens, ...): what a pipeline pays.
 
@@ -38,6 +39,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seq-len", type=int, default=2048)
     ap.add_argument("--batch-rows", type=int, default=2048)
+    ap.add_argument("--reps", type=int, default=5, help="interleaved repetitions; the median is reported")
     return ap.parse_args()
 
 
@@ -47,20 +49,44 @@ os.environ["RAYON_NUM_THREADS"] = str(ARGS.threads)
 os.environ["RAYON_RS_NUM_CPUS"] = str(ARGS.threads)
 os.environ["TOKENIZERS_PARALLELISM"] = "true"
 
+import importlib.util  # noqa: E402
+
 import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from curate.engine.stage import StageContext  # noqa: E402
-from curate.format.stage import Format  # noqa: E402
-from curate.format.tokenizer import load_tokenizer  # noqa: E402
+ROOT = Path(_HERE).parent
+
+
+def load_by_path(name: str, relpath: str):
+    """Import one module by file, not through its package: the packer and tokenizer loader need
+    only numpy/pyarrow/tokenizers, so the bench runs on a box without polars (the GPU host)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+packing = load_by_path("bench_packing", "curate/format/packing.py")
+load_tokenizer = load_by_path("bench_tokenizer", "curate/format/tokenizer.py").load_tokenizer
+try:
+    import polars as pl
+
+    from curate.engine.stage import StageContext
+    from curate.format.stage import Format
+except ImportError:  # no polars/pydantic here: time the packer without the stage wrapper
+    pl = None
 
 
 def generated_texts(n: int, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
-    syll = ["ka", "lo", "mi", "ne", "tra", "ver", "son", "da", "ti", "qu", "ell", "ing", "the", "and", "ion"]
-    vocab = ["".join(rng.choice(syll, rng.integers(1, 4))) for _ in range(20_000)]
+    syll = [a + b for a in ["", "b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "st", "tr"]
+            for b in ["a", "e", "i", "o", "u", "ai", "ou", "er", "an", "in", "on", "ing"]]
+    vocab = ["".join(rng.choice(syll, rng.integers(1, 5))) for _ in range(50_000)]
+    vocab[::7] = [w.capitalize() for w in vocab[::7]]
+    vocab[::11] = [w + "," for w in vocab[::11]]
+    vocab[::13] = [f"{w} {i}" for i, w in enumerate(vocab[::13])]
     ranks = np.arange(1, len(vocab) + 1)
     p = 1 / ranks**1.1
     p /= p.sum()
@@ -73,10 +99,11 @@ def generated_texts(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def timed(fn) -> float:
-    t = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of all threads): CPU time is the steadier measure of work done."""
+    t, c = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def main() -> None:
@@ -87,16 +114,14 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-tok-"))
     tok_dir = ARGS.tokenizer
     if tok_dir is None:
-        from curate.train.tokenizer import train_tokenizer
-
+        train_tokenizer = load_by_path("bench_train_tokenizer", "train/tokenizer.py").train_tokenizer
         pq.write_table(pa.table({"text": texts[:5000]}), tmp / "sample.parquet")
         tok_dir = str(train_tokenizer([tmp / "sample.parquet"], tmp / "tok", vocab_size=16_384))
     tok = load_tokenizer(tok_dir)
     n_bytes = sum(len(t.encode()) for t in texts)
     b = ARGS.batch_rows
     batches = [texts[i : i + b] for i in range(0, len(texts), b)]
-    frames = [pl.DataFrame({"id": [f"d{i + j}" for j in range(len(x))], "text": x}) for i, x in
-              zip(range(0, len(texts), b), batches, strict=True)]
+    ids = [[f"d{i + j}" for j in range(len(x))] for i, x in zip(range(0, len(texts), b), batches, strict=True)]
 
     n_tokens = sum(sum(len(e) for e in tok.tokenizer.encode_batch_fast(x, add_special_tokens=False))
                    for x in batches[:1])  # warm-up
@@ -114,23 +139,52 @@ def main() -> None:
 
     rows = 0
 
+    def encode_pack():
+        nonlocal rows
+        packer = packing.Packer(ARGS.seq_len, tok.eos_id, tok.token_dtype, row_id_prefix="bench")
+        rows = 0
+        for x, i in zip(batches, ids, strict=True):
+            t = packer.add(tok.encode(x), i)
+            rows += 0 if t is None else t.num_rows
+        rows += packer.finish(tok.pad_id)[0].num_rows
+
+    def encode_pack_overlapped():  # what Format.process does: encode chunk j+1 while packing chunk j
+        nonlocal rows
+        packer = packing.Packer(ARGS.seq_len, tok.eos_id, tok.token_dtype, row_id_prefix="bench")
+        rows = 0
+        for x, i in zip(batches, ids, strict=True):
+            for start, docs in tok.encode_chunks(x):
+                t = packer.add(docs, i[start : start + len(docs)])
+                rows += 0 if t is None else t.num_rows
+        rows += packer.finish(tok.pad_id)[0].num_rows
+
     def format_stage():
         nonlocal rows
         ctx = StageContext(run_dir=tmp, work_dir=tmp, stage_index=0, stage_name="format", task_id="bench")
         stage = Format(Format.Config(kind="tokenized", tokenizer=tok_dir, seq_len=ARGS.seq_len), ctx)
         stage.setup()
+        frames = [pl.DataFrame({"id": i, "text": x}) for x, i in zip(batches, ids, strict=True)]
         rows = sum(stage.process(f).kept.height for f in frames) + stage.flush().kept.height
 
-    t_enc = min(timed(encode_only) for _ in range(2))
-    t_ids = min(timed(encode_ids) for _ in range(2))
-    t_fmt = min(timed(format_stage) for _ in range(2))
+    fns = [("encode_batch_fast", encode_only), ("  + ids to Python", encode_ids), ("  + pack (Packer)", encode_pack),
+           ("  + pack, encode overlapped", encode_pack_overlapped)]
+    if pl is not None:
+        fns.append(("format stage (Polars in/out)", format_stage))
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in fns}
+    for _ in range(ARGS.reps):  # interleaved, so drifting machine load hits every path alike
+        for name, fn in fns:
+            times[name].append(timed(fn))
+    paths = [(name, *np.median(np.array(ts), axis=0)) for name, ts in times.items()]
+    t_enc, c_enc = paths[0][1:]
+    t_ids, c_ids = paths[1][1:]
     print(f"{len(texts):,} docs, {n_bytes / 1e6:.1f} MB, {n_tokens:,} tokens, vocab {tok.vocab_size:,}, "
           f"seq_len {ARGS.seq_len}, {ARGS.threads} threads, {rows:,} packed rows")
-    print(f"{'path':<28}{'seconds':>9}{'Mtok/s':>9}{'vs encoder':>12}")
-    for name, t in (("encode_batch_fast", t_enc), ("  + ids to Python", t_ids), ("format stage (pack)", t_fmt)):
-        print(f"{name:<28}{t:>9.2f}{n_tokens / t / 1e6:>9.2f}{t / t_enc - 1:>+11.1%}")
-    print(f"packing overhead over the bare encoder: {t_fmt / t_enc - 1:+.1%} "
-          f"(over encoder + ids: {t_fmt / t_ids - 1:+.1%})")
+    print(f"{'path':<30}{'wall s':>8}{'Mtok/s':>8}{'vs encoder':>12}{'CPU s':>8}{'CPU vs encoder':>16}")
+    for name, t, c in paths:
+        print(f"{name:<30}{t:>8.2f}{n_tokens / t / 1e6:>8.2f}{t / t_enc - 1:>+12.1%}{c:>8.2f}{c / c_enc - 1:>+16.1%}")
+    name, t, c = paths[-1]
+    print(f"overhead of {name.strip()} over the bare encoder: wall {t / t_enc - 1:+.1%}, CPU {c / c_enc - 1:+.1%} "
+          f"(over encoder + ids: wall {t / t_ids - 1:+.1%}, CPU {c / c_ids - 1:+.1%})")
 
 
 if __name__ == "__main__":

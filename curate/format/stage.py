@@ -17,6 +17,7 @@ import importlib
 from typing import Any, Literal
 
 import polars as pl
+import pyarrow as pa
 from pydantic import Field, model_validator
 
 from curate.engine.registry import register
@@ -106,11 +107,14 @@ class Format(Stage):
                 n = self.tok.count(out[c.text_column].to_list()) if out.height else []
                 out = out.with_columns(pl.Series("n_tokens", n, dtype=pl.Int32))
             return StageResult(kept=out, dropped=dropped)
-        texts = df[c.text_column].to_list()
-        docs = self.tok.encode(texts) if texts else []
-        table = self.packer.add(docs, df["id"].to_list())
-        kept = self._frame(table)
-        n_doc_tokens = sum(len(d) for d in docs)
+        texts, ids = df[c.text_column].to_list(), df["id"].to_list()
+        tables, n_doc_tokens = [], 0
+        for start, docs in self.tok.encode_chunks(texts):
+            n_doc_tokens += sum(map(len, docs))
+            table = self.packer.add(docs, ids[start : start + len(docs)])
+            if table is not None:
+                tables.append(table)
+        kept = self._frame(pa.concat_tables(tables) if tables else None)
         return StageResult(
             kept=kept, dropped=dropped, consumed=df.height, counters={"format_doc_tokens": n_doc_tokens}
         )

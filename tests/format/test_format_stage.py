@@ -159,3 +159,14 @@ def test_sft_dispatches_to_sft_formatter(tmp_path, tiny_tokenizer):
     stage.setup()
     r = stage.process(df)
     assert r.n_out + r.n_dropped == 2
+
+
+def test_overlapped_chunks_give_the_same_rows(tmp_path, tiny_tokenizer):
+    df = docs(700, seed=3)  # > 2 encode chunks of 256 in one batch
+    config = Format.Config(kind="tokenized", tokenizer=str(tiny_tokenizer), seq_len=100)
+    whole = pl.concat([r.kept for r in run(Format(config, ctx(tmp_path)), [df])])
+    pieces = pl.concat([r.kept for r in run(Format(config, ctx(tmp_path)), list(df.iter_slices(90)))])
+    assert whole.equals(pieces)
+    tok = load_tokenizer(str(tiny_tokenizer))
+    stream = [t for d in tok.encode(df["text"].to_list()) for t in [*d, tok.eos_id]]
+    assert whole["input_ids"].explode().to_list()[: len(stream)] == stream
