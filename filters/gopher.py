@@ -57,7 +57,8 @@ class GopherQuality(Filter):
         c = self.config
         n_tok = pl.col("__n_tokens").cast(pl.Float64)
         n_words = pl.col("__n_words")
-        mean_len = pl.col("__word_chars") / n_words  # NaN for 0 words: no rule fires (like np.mean([]))
+        # no words: null, so neither length rule fires (np.mean([]) is NaN in datatrove: comparisons False)
+        mean_len = (pl.col("__word_chars") / n_words).fill_nan(None)
         lines = pl.col("__lines")
         n_lines = lines.list.len().cast(pl.Float64)
         bullets = lines.list.eval(pl.element().str.strip_chars_start().str.contains(r"^[•\-]")).list.sum()
@@ -75,14 +76,14 @@ class GopherQuality(Filter):
         if c.max_symbol_word_ratio:
             hashes = tv.TEXT.str.count_matches("#", literal=True)
             ellipses = tv.TEXT.str.count_matches(r"\.\.\.|…")
-            rules.append(Rule("gopher_too_many_hashes", ~(hashes / n_tok > c.max_symbol_word_ratio)))
-            rules.append(Rule("gopher_too_many_ellipsis", ~(ellipses / n_tok > c.max_symbol_word_ratio)))
+            rules.append(Rule("gopher_too_many_hashes", ~((hashes / n_tok).fill_nan(None) > c.max_symbol_word_ratio)))
+            rules.append(Rule("gopher_too_many_ellipsis", ~((ellipses / n_tok).fill_nan(None) > c.max_symbol_word_ratio)))
         if c.max_bullet_lines_ratio:
-            rules.append(Rule("gopher_too_many_bullets", ~(bullets / n_lines > c.max_bullet_lines_ratio)))
+            rules.append(Rule("gopher_too_many_bullets", ~((bullets / n_lines).fill_nan(None) > c.max_bullet_lines_ratio)))
         if c.max_ellipsis_lines_ratio:
-            rules.append(Rule("gopher_too_many_end_ellipsis", ~(ellipsis_end / n_lines > c.max_ellipsis_lines_ratio)))
+            rules.append(Rule("gopher_too_many_end_ellipsis", ~((ellipsis_end / n_lines).fill_nan(None) > c.max_ellipsis_lines_ratio)))
         if c.min_alpha_words_ratio:
-            rules.append(Rule("gopher_below_alpha_threshold", ~(pl.col("__n_alpha_tokens") / n_tok < c.min_alpha_words_ratio)))
+            rules.append(Rule("gopher_below_alpha_threshold", ~((pl.col("__n_alpha_tokens") / n_tok).fill_nan(None) < c.min_alpha_words_ratio)))
         if c.min_stop_words:
             rules.append(Rule("gopher_enough_stop_words", stop >= c.min_stop_words))
         return rules
