@@ -72,6 +72,7 @@ LEGACY_CHARSETS = {
     "zh": [("gbk", 0.2), ("gb18030", 0.15)],
 }
 # Shares of HTML payloads stored with a Content-Encoding or Transfer-Encoding to undo.
+WET_PAGES = 200  # pages of file 0 that also go into the WET file
 HTTP_ENCODINGS = {"gzip": 0.03, "chunked": 0.02}
 BASE_DATE = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 
@@ -134,6 +135,8 @@ class WarcUnit:
         self.path, self.unit, self.size, self.seed = path, unit, size, seed
         self.rng = random.Random(f"web:{seed}:{unit}")
         self.wet_path = wet_path
+        # (url, response record id, text) of the first pages, for the WET file
+        self.wet_rows: list[tuple[str, str, str]] | None = [] if wet_path is not None else None
         self.n_records = 0
         self.truth: list[dict] = []
         self.sites: dict[str, list[Site]] = {
@@ -257,7 +260,7 @@ class WarcUnit:
             http_encoding=encoding,
         )
         row.update(truth)
-        if self.wet is not None and len(self.wet_rows) < 200:
+        if self.wet_rows is not None and len(self.wet_rows) < WET_PAGES:
             self.wet_rows.append((url, rid, html_to_text(page)))
         return row
 
@@ -370,8 +373,6 @@ class WarcUnit:
         self.rng.shuffle(kinds)
         first_good = kinds.index("good")
         kinds[0], kinds[first_good] = kinds[first_good], kinds[0]
-        self.wet = [] if self.wet_path is not None else None
-        self.wet_rows: list[tuple[str, str, str]] = []
         with open(self.path, "wb") as f:
             self.info_id = self.warcinfo(f, self.path.name)
             for i, kind in enumerate(kinds):
@@ -382,7 +383,7 @@ class WarcUnit:
 
     def write_wet(self) -> None:
         """WET conversion records (text only, boilerplate included) for the first pages."""
-        assert self.wet_path is not None
+        assert self.wet_path is not None and self.wet_rows is not None
         with open(self.wet_path, "wb") as f:
             info = self.warcinfo(f, self.wet_path.name, version="WARC/1.0")
             for url, refers_to, text in self.wet_rows:
