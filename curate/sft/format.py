@@ -52,6 +52,8 @@ class SFTFormatConfig(StageConfig):
     packing: bool = False
     check_saved_template: bool = True
     """Refuse a built-in template that differs from the chat_template saved with the tokenizer."""
+    diagnose_full_encoding: bool = True
+    """Count rows whose ids differ from encoding the whole text (stats: sft_ids_differ_from_full_encoding)."""
 
     @field_validator("template")
     @classmethod
@@ -241,6 +243,25 @@ class SFTFormatter:
             "truncated": truncated,
         }, None
 
+    def _differ_from_full_encoding(self, kept: pl.DataFrame, sides: list[str]) -> int:
+        """Rows whose by-construction ids differ from ``tokenizer(text)`` (a diagnostic, not a reject).
+
+        Encoding segment by segment is what makes the mask exact; where a BPE pre-tokenizer split
+        would cross a segment boundary the two tokenisations differ (same text, different ids).
+        E.g. llama3's ``<|end_header_id|>\n\n`` + content: whole-text encoding splits ``\n``,
+        ``\n`` + content, by construction ``\n\n`` stays one token - which is also what the model
+        sees at inference, where the prompt *ends* with ``\n\n``. ChatML (boundaries at special
+        tokens) gives 0. The counter in stats.json makes such a template/tokenizer pair visible.
+        """
+        n = 0
+        for s in sides:
+            col = f"{s}_" if s else ""
+            if kept.height == 0 or f"{col}text" not in kept.columns:
+                continue
+            full = self.encoder.backend.encode_batch(kept[f"{col}text"].to_list(), add_special_tokens=False)
+            n += sum(1 for e, ids in zip(full, kept[f"{col}input_ids"].to_list(), strict=True) if e.ids != ids)
+        return n
+
     def _truncate_pair(self, pair: list[list[dict]], tools) -> tuple[dict | None, str | None]:
         """Left truncation of a preference pair: drop the same leading prompt rounds from both sides."""
         heads_rounds = [_rounds(m) for m in pair]
@@ -320,6 +341,9 @@ class SFTFormatter:
         # dropped rows keep their input columns only, plus the reason
         dropped = dropped.select([*df.columns, REASON])
         counters = {"sft_truncated_rows": truncated} if truncated else {}
+        differ = self._differ_from_full_encoding(kept, sides) if self.config.diagnose_full_encoding else 0
+        if differ:
+            counters["sft_ids_differ_from_full_encoding"] = differ
         if not self.config.packing:
             return StageResult(kept=kept, dropped=dropped if dropped.height else None, counters=counters)
         packed = self._pack(kept)

@@ -134,8 +134,10 @@ def test_odd_rows_in_auto_mode():
                {"dialogue": [{"from": "human", "value": "a"}]}])
     assert reasons(res) == ["sft_missing_key:conversations"]
     assert reasons(run([{"something": "else"}])) == ["sft_unknown_format"]
-    # OpenAI-style single message instead of a list
-    res = run([pref, {"prompt": "p", "chosen": {"role": "assistant", "content": "c"}, "rejected": "r"}])
+    # OpenAI-style single message instead of a list (mixed types: the reader keeps JSON text)
+    df = pl.DataFrame({"prompt": ["p", "p"], "chosen": [json.dumps("c"), json.dumps({"role": "assistant", "content": "c"})],
+                       "rejected": ["r", "r"]})
+    res = SFTNormalize(SFTNormalizeConfig(), None).process(df)
     assert reasons(res) == ["sft_not_a_list:chosen"]
 
 
