@@ -109,8 +109,12 @@ def bench_datatrove(texts: list[str], mode: str) -> float | None:
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "texts.json").write_text(json.dumps(texts))
         (Path(d) / "run.py").write_text(_DATATROVE_SCRIPT)
-        r = subprocess.run([str(DATATROVE_PY), str(Path(d) / "run.py"), str(Path(d) / "texts.json"), mode],
-                           capture_output=True, text=True, cwd=d)
+        r = subprocess.run(
+            [str(DATATROVE_PY), str(Path(d) / "run.py"), str(Path(d) / "texts.json"), mode],
+            capture_output=True,
+            text=True,
+            cwd=d,
+        )
     if r.returncode != 0:
         print(f"datatrove ({mode}) failed: {r.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
         return None
@@ -123,7 +127,13 @@ def signatures_table(n_docs: int, num_perm: int) -> None:
     rows = [("ours (NumPy multiply-shift)", bench_ours(docs, num_perm), n_docs)]
     n_slow = min(n_docs, 300)
     rows.append(("datasketch MinHash.update loop", bench_datasketch_update(docs[:n_slow], num_perm), n_slow))
-    rows.append(("datasketch MinHash.bulk + xxh32", bench_datasketch_bulk(docs[: min(n_docs, 2000)], num_perm), min(n_docs, 2000)))
+    rows.append(
+        (
+            "datasketch MinHash.bulk + xxh32",
+            bench_datasketch_bulk(docs[: min(n_docs, 2000)], num_perm),
+            min(n_docs, 2000),
+        )
+    )
     for mode, label in (("spacy", "datatrove (spaCy words)"), ("whitespace", "datatrove (whitespace split)")):
         n = 200 if mode == "spacy" else min(n_docs, 1000)
         rows.append((label, bench_datatrove(docs[:n], mode), n))
@@ -142,18 +152,28 @@ def e2e(n_docs: int, workers: int, shards: int, verify: bool) -> None:
     root = Path(tempfile.mkdtemp(prefix="curate-dedup-bench-"))
     t = time.perf_counter()
     # generation and the run each in their own process: the run's peak RSS is its own
-    subprocess.run([sys.executable, __file__, "--generate", str(n_docs), str(shards), str(root / "corpus")], check=True)
+    subprocess.run(
+        [sys.executable, __file__, "--generate", str(n_docs), str(shards), str(root / "corpus")], check=True
+    )
     print(f"generated {n_docs:,} docs in {time.perf_counter() - t:.0f}s under {root}")
-    r = subprocess.run([sys.executable, __file__, "--run", str(root), str(workers), str(int(verify))],
-                       check=True, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, __file__, "--run", str(root), str(workers), str(int(verify))],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     res = json.loads(r.stdout.strip().splitlines()[-1])
     wall = res["wall"]
     print(f"\nend-to-end exact_dedup + minhash_dedup (verify={verify}), {workers} workers, {shards} shards")
     print(f"  docs in           {n_docs:,}")
     print(f"  exact dropped     {res['exact_dropped']:,}")
-    print(f"  near dropped      {res['near_dropped']:,}  clusters {res['clusters']:,}  candidate pairs {res['candidate_pairs']:,}")
+    print(
+        f"  near dropped      {res['near_dropped']:,}  clusters {res['clusters']:,}  candidate pairs {res['candidate_pairs']:,}"
+    )
     print(f"  wall              {wall:,.1f} s  -> {n_docs / wall:,.0f} docs/s")
-    print(f"  peak RSS          driver {res['rss_driver']:,.0f} MiB, largest worker {res['rss_worker']:,.0f} MiB")
+    print(
+        f"  peak RSS          driver {res['rss_driver']:,.0f} MiB, largest worker {res['rss_worker']:,.0f} MiB"
+    )
     print(f"  work files        {res['work_mib']:,.0f} MiB   (folder {root}; delete when done)")
 
 
@@ -161,38 +181,50 @@ def run_e2e(root: Path, workers: int, verify: bool) -> None:
     from curate.engine.runner import run_pipeline
     from curate.engine.spec import spec_from_dict
 
-    spec = spec_from_dict({
-        "name": "dedup-bench",
-        "inputs": [{"source": "synthetic", "reader": "parquet", "paths": str(root / "corpus" / "*.parquet")}],
-        "stages": [{"exact_dedup": {}}, {"minhash_dedup": {"threshold": 0.8, "verify": verify}}],
-        "output": {"shard_rows": 500_000, "keep_rejects": False},
-    })
+    spec = spec_from_dict(
+        {
+            "name": "dedup-bench",
+            "inputs": [
+                {"source": "synthetic", "reader": "parquet", "paths": str(root / "corpus" / "*.parquet")}
+            ],
+            "stages": [{"exact_dedup": {}}, {"minhash_dedup": {"threshold": 0.8, "verify": verify}}],
+            "output": {"shard_rows": 500_000, "keep_rejects": False},
+        }
+    )
     t = time.perf_counter()
     res = run_pipeline(spec, root / "out", workers=workers, quiet=True)
     wall = time.perf_counter() - t
     g = res.stats["global"]["minhash_dedup"]
     stages = {s["name"]: s for s in res.stats["stages"]}
     work = root / "out" / "_work"
-    print(json.dumps({
-        "wall": wall,
-        "exact_dropped": sum(stages["exact_dedup"]["dropped"].values()),
-        "near_dropped": sum(stages["minhash_dedup"]["dropped"].values()),
-        "clusters": g["clusters"],
-        "candidate_pairs": g["candidate_pairs"],
-        "rss_driver": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rss_worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "work_mib": sum(p.stat().st_size for p in work.rglob("*") if p.is_file()) / 2**20,
-    }))
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "exact_dropped": sum(stages["exact_dedup"]["dropped"].values()),
+                "near_dropped": sum(stages["minhash_dedup"]["dropped"].values()),
+                "clusters": g["clusters"],
+                "candidate_pairs": g["candidate_pairs"],
+                "rss_driver": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                "work_mib": sum(p.stat().st_size for p in work.rglob("*") if p.is_file()) / 2**20,
+            }
+        )
+    )
 
 
 def generate(n_docs: int, shards: int, folder: str) -> None:
     from curate.dedup.synthetic import planted_corpus
 
-    df = planted_corpus(n_docs, near_fraction=0.1, exact_fraction=0.02, jaccard_range=(0.7, 1.0), words=(40, 120), seed=1)
+    df = planted_corpus(
+        n_docs, near_fraction=0.1, exact_fraction=0.02, jaccard_range=(0.7, 1.0), words=(40, 120), seed=1
+    )
     Path(folder).mkdir(parents=True)
     size = -(-df.height // shards)
     for s in range(shards):
-        df.slice(s * size, size).select("text").write_parquet(Path(folder) / f"part-{s:04d}.parquet", row_group_size=20_000)
+        df.slice(s * size, size).select("text").write_parquet(
+            Path(folder) / f"part-{s:04d}.parquet", row_group_size=20_000
+        )
 
 
 def main() -> None:

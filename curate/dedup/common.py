@@ -13,6 +13,18 @@ DUPLICATE_OF = "duplicate_of"
 CLUSTER_SIZE = "cluster_size"
 
 
+def resolve_partitions(configured: int | None, n_tasks: int) -> int:
+    """Shuffle partitions: as configured, else one per task (at least 16, at most 1024).
+
+    Scaling with the task count keeps a partition (docs x bands / partitions rows) about one
+    shard's worth of keys, so reduce memory follows the shard size, not the corpus size. The engine
+    gives every phase the same ``n_tasks``, so collect and reduce agree.
+    """
+    if configured is not None:
+        return configured
+    return min(max(16, n_tasks), 1024)
+
+
 def keeper_order(keep: KeepRule) -> tuple[list[str], list[bool]]:
     """Sort columns/descending flags so the kept document of a group comes first.
 

@@ -27,6 +27,7 @@ from curate.dedup.common import (
     apply_drops,
     keeper_order,
     merge_histograms,
+    resolve_partitions,
     size_histogram,
 )
 from curate.dedup.workfiles import (
@@ -54,7 +55,12 @@ class KeyedDedupConfig(StageConfig):
     )
     quality_column: str | None = Field(None, description="numeric column for keep: quality (higher wins)")
     text_column: str = Field("text", description="column whose length `keep: longest` compares")
-    partitions: int = Field(16, ge=1, le=4096, description="hash partitions of the on-disk shuffle")
+    partitions: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="hash partitions of the on-disk shuffle (default: one per task, at least 16)",
+    )
 
 
 class KeyedDedup(GlobalStage):
@@ -65,6 +71,7 @@ class KeyedDedup(GlobalStage):
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
+        self.partitions = resolve_partitions(config.partitions, ctx.n_tasks)
         if config.keep == "quality" and not config.quality_column:
             raise ValueError(f"{self.name}: keep: quality needs quality_column")
         self._batches: list[pl.DataFrame] = []
@@ -104,10 +111,9 @@ class KeyedDedup(GlobalStage):
         self._batches.append(rows.filter(pl.col("key_hi").is_not_null()))
 
     def finish_collect(self) -> None:
-        c = self.config
         rows = pl.concat(self._batches) if self._batches else pl.DataFrame(schema=_KEY_SCHEMA)
-        rows = rows.with_columns((pl.col("key_hi") % c.partitions).alias("_part"))
-        for part in range(c.partitions):
+        rows = rows.with_columns((pl.col("key_hi") % self.partitions).alias("_part"))
+        for part in range(self.partitions):
             sub = rows.filter(pl.col("_part") == part).drop("_part")
             atomic_write_parquet(sub, self._keys_dir(part) / f"{self.ctx.task_id}.parquet")
         mark_task_done(self.ctx.work_dir, str(self.ctx.task_id), self._rows)
@@ -115,7 +121,7 @@ class KeyedDedup(GlobalStage):
 
     # -- reduce ------------------------------------------------------------------------------------
     def reduce_steps(self) -> list[ReduceStep]:
-        return [ReduceStep("groups", self.config.partitions, self._reduce_partition)]
+        return [ReduceStep("groups", self.partitions, self._reduce_partition)]
 
     def _keys_dir(self, part: int) -> Path:
         return self.ctx.work_dir / "keys" / f"p{part:03d}"
@@ -150,8 +156,7 @@ class KeyedDedup(GlobalStage):
 
     def reduce_summary(self) -> dict[str, Any]:
         parts = [
-            json.loads(self._dups_path(p).with_suffix(".json").read_text())
-            for p in range(self.config.partitions)
+            json.loads(self._dups_path(p).with_suffix(".json").read_text()) for p in range(self.partitions)
         ]
         return {
             "duplicate_groups": sum(p["groups"] for p in parts),
@@ -161,7 +166,7 @@ class KeyedDedup(GlobalStage):
 
     # -- phase 2 -----------------------------------------------------------------------------------
     def _load_drops(self) -> pl.DataFrame:
-        paths = [self._dups_path(p) for p in range(self.config.partitions)]
+        paths = [self._dups_path(p) for p in range(self.partitions)]
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise RuntimeError(

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from curate.dedup.common import resolve_partitions
 from curate.dedup.workfiles import atomic_write_json, atomic_write_parquet, mark_task_done, partition_files
 from curate.engine.registry import register
 from curate.engine.stage import REASON, GlobalStage, ReduceStep, StageConfig, StageResult
@@ -60,10 +61,16 @@ class LineDedup(GlobalStage):
         max_occurrences: int = Field(
             10, ge=1, description="a line seen more often than this is removed everywhere"
         )
-        partitions: int = Field(16, ge=1, le=4096, description="hash partitions of the line-count shuffle")
+        partitions: int | None = Field(
+            None,
+            ge=1,
+            le=4096,
+            description="hash partitions of the line-count shuffle (default: one per task, at least 16)",
+        )
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
+        self.partitions = resolve_partitions(config.partitions, ctx.n_tasks)
         self._counts: list[pl.DataFrame] = []
         self._rows = 0
         self._frequent: pl.Series | None = None
@@ -79,14 +86,13 @@ class LineDedup(GlobalStage):
         )
 
     def finish_collect(self) -> None:
-        c = self.config
         counts = (
             pl.concat(self._counts).group_by("hash").agg(pl.col("count").sum())
             if self._counts
             else pl.DataFrame(schema={"hash": pl.UInt64, "count": pl.UInt64})
         )
-        counts = counts.with_columns((pl.col("hash") % c.partitions).alias("_part"))
-        for p in range(c.partitions):
+        counts = counts.with_columns((pl.col("hash") % self.partitions).alias("_part"))
+        for p in range(self.partitions):
             sub = counts.filter(pl.col("_part") == p).drop("_part").sort("hash")
             atomic_write_parquet(
                 sub, self.ctx.work_dir / "lines" / f"p{p:03d}" / f"{self.ctx.task_id}.parquet"
@@ -96,7 +102,7 @@ class LineDedup(GlobalStage):
 
     # -- reduce ----------------------------------------------------------------------------------------
     def reduce_steps(self) -> list[ReduceStep]:
-        return [ReduceStep("counts", self.config.partitions, self._count_partition)]
+        return [ReduceStep("counts", self.partitions, self._count_partition)]
 
     def _count_partition(self, part: int) -> dict[str, Any]:
         files = partition_files(self.ctx.work_dir / "lines" / f"p{part:03d}")
@@ -119,7 +125,7 @@ class LineDedup(GlobalStage):
     def reduce_summary(self) -> dict[str, Any]:
         keys = ("distinct_lines", "frequent_lines", "frequent_occurrences")
         total = dict.fromkeys(keys, 0)
-        for p in range(self.config.partitions):
+        for p in range(self.partitions):
             part = json.loads((self.ctx.work_dir / "frequent" / f"p{p:03d}.json").read_text())
             for k in keys:
                 total[k] += part[k]
@@ -127,7 +133,7 @@ class LineDedup(GlobalStage):
 
     # -- phase 2 ----------------------------------------------------------------------------------------
     def _load_frequent(self) -> pl.Series:
-        paths = [self.ctx.work_dir / "frequent" / f"p{p:03d}.parquet" for p in range(self.config.partitions)]
+        paths = [self.ctx.work_dir / "frequent" / f"p{p:03d}.parquet" for p in range(self.partitions)]
         missing = [p for p in paths if not p.exists()]
         if missing:
             raise RuntimeError(f"line_dedup: reduce step 'counts' has not produced {missing[0]}")

@@ -74,7 +74,12 @@ class Shingles:
     def unique_per_doc(self) -> Shingles:
         """Sorted distinct shingles of each document (the set MinHash and Jaccard are about)."""
         doc = np.repeat(np.arange(self.n_docs, dtype=U64), self.counts)
-        key = np.unique((doc << U64(32)) | self.values)
+        key = (doc << U64(32)) | self.values
+        key.sort()  # a plain sort + neighbour test: ~10x faster than np.unique (hash-based in NumPy 2.4)
+        if len(key):
+            first = np.ones(len(key), bool)
+            first[1:] = key[1:] != key[:-1]
+            key = key[first]
         counts = np.bincount((key >> U64(32)).astype(np.int64), minlength=self.n_docs)
         offsets = np.zeros(self.n_docs + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])

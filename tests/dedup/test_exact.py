@@ -17,7 +17,11 @@ def test_exact_duplicates_all_found_none_wrong(tmp_path):
     df = planted_corpus(3000, near_fraction=0.2, exact_fraction=0.1, seed=2)
     run = run_global(ExactDedup, {}, df, tmp_path / "w", n_tasks=4)
     # truth: groups of identical texts, smallest id kept
-    truth = df.group_by("text").agg(pl.col("id").min().alias("keeper"), pl.col("id"), pl.len()).filter(pl.col("len") > 1)
+    truth = (
+        df.group_by("text")
+        .agg(pl.col("id").min().alias("keeper"), pl.col("id"), pl.len())
+        .filter(pl.col("len") > 1)
+    )
     expected = {i: k for k, ids in zip(truth["keeper"], truth["id"], strict=True) for i in ids if i != k}
     got = dict(zip(run.dropped["id"], run.dropped["duplicate_of"], strict=True))
     assert got == expected and len(got) > 100  # precision and recall 100%
@@ -30,7 +34,9 @@ def test_exact_duplicates_all_found_none_wrong(tmp_path):
 def test_one_vs_many_tasks(tmp_path):
     df = planted_corpus(800, exact_fraction=0.2, seed=4)
     a = run_global(ExactDedup, {}, df, tmp_path / "a", n_tasks=1)
-    b = run_global(ExactDedup, {"partitions": 3}, df, tmp_path / "b", n_tasks=5, batch_rows=50, shuffle_partitions=True)
+    b = run_global(
+        ExactDedup, {"partitions": 3}, df, tmp_path / "b", n_tasks=5, batch_rows=50, shuffle_partitions=True
+    )
     assert a.kept.equals(b.kept) and a.dropped.sort("id").equals(b.dropped.sort("id"))
 
 
@@ -44,8 +50,12 @@ def test_one_vs_many_tasks(tmp_path):
     ],
 )
 def test_normalisation_switches(cfg, dropped, tmp_path):
-    df = pl.DataFrame({"id": ["a", "b", "c", "d", "e"],
-                       "text": ["Hello world.", " Hello   world. ", "hello WORLD.", "hello, world", "other"]})
+    df = pl.DataFrame(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "text": ["Hello world.", " Hello   world. ", "hello WORLD.", "hello, world", "other"],
+        }
+    )
     run = run_global(ExactDedup, cfg, df, tmp_path / "w", n_tasks=2)
     assert sorted(run.dropped["id"].to_list()) == dropped
     assert set(run.dropped["duplicate_of"].to_list()) <= {"a"}
@@ -64,17 +74,35 @@ def test_normalise_text():
 
 
 def test_url_normalisation():
-    s = pl.Series(["https://www.Example.com/a/", "http://example.com/a#top", "example.com/a?x=1", "", None, "ftp://x.org"])
-    assert normalise_url(s).to_list() == ["example.com/a", "example.com/a", "example.com/a?x=1", None, None, "x.org"]
+    s = pl.Series(
+        [
+            "https://www.Example.com/a/",
+            "http://example.com/a#top",
+            "example.com/a?x=1",
+            "",
+            None,
+            "ftp://x.org",
+        ]
+    )
+    assert normalise_url(s).to_list() == [
+        "example.com/a",
+        "example.com/a",
+        "example.com/a?x=1",
+        None,
+        None,
+        "x.org",
+    ]
     assert normalise_url(s, strip_query=True).to_list()[2] == "example.com/a"
 
 
 def test_url_dedup_keeps_longest(tmp_path):
-    df = pl.DataFrame({
-        "id": ["a", "b", "c", "d", "e"],
-        "url": ["http://x.org/p", "https://www.x.org/p/", None, "http://x.org/q", "http://x.org/p"],
-        "text": ["short", "the longest text", "no url", "q", "mid text"],
-    })
+    df = pl.DataFrame(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "url": ["http://x.org/p", "https://www.x.org/p/", None, "http://x.org/q", "http://x.org/p"],
+            "text": ["short", "the longest text", "no url", "q", "mid text"],
+        }
+    )
     run = run_global(UrlDedup, {}, df, tmp_path / "w", n_tasks=3)
     assert run.kept["id"].to_list() == ["b", "c", "d"]
     assert dict(zip(run.dropped["id"], run.dropped["duplicate_of"], strict=True)) == {"a": "b", "e": "b"}
@@ -93,9 +121,15 @@ def test_process_before_reduce_is_an_error(tmp_path):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts=st.lists(st.sampled_from(["a", "A", "a ", "b", ""]) | st.none(), max_size=30), n_tasks=st.integers(1, 4))
+@given(
+    texts=st.lists(st.sampled_from(["a", "A", "a ", "b", ""]) | st.none(), max_size=30),
+    n_tasks=st.integers(1, 4),
+)
 def test_kept_plus_dropped_is_input(texts, n_tasks, tmp_path_factory):
-    df = pl.DataFrame({"id": [f"{i:03d}" for i in range(len(texts))], "text": texts}, schema={"id": pl.Utf8, "text": pl.Utf8})
+    df = pl.DataFrame(
+        {"id": [f"{i:03d}" for i in range(len(texts))], "text": texts},
+        schema={"id": pl.Utf8, "text": pl.Utf8},
+    )
     run = run_global(ExactDedup, {"partitions": 2}, df, tmp_path_factory.mktemp("h"), n_tasks=n_tasks)
     assert sorted(run.kept["id"].to_list() + run.dropped["id"].to_list()) == df["id"].to_list()
     kept_texts = [t.strip() for t in run.kept["text"].to_list() if t is not None]

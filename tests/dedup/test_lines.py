@@ -32,7 +32,10 @@ def test_boilerplate_lines_removed(tmp_path):
     assert run.kept.height == 12 and run.dropped["id"].to_list() == ["d12"]
     assert set(run.dropped["reason"]) == {"line_dedup_empty"}
     for t, i in zip(run.kept["text"], range(12), strict=True):
-        assert t == f"Article number {i} talks about topic {chr(97 + i)}.\nIt has its own second line {chr(97 + i) * 3}."
+        assert (
+            t
+            == f"Article number {i} talks about topic {chr(97 + i)}.\nIt has its own second line {chr(97 + i) * 3}."
+        )
     assert run.counters["lines_removed"] == 26 and run.counters["docs_modified"] == 13
     assert run.summary["frequent_lines"] == 2 and run.summary["frequent_occurrences"] == 26
 
@@ -46,5 +49,7 @@ def test_threshold_not_reached_keeps_text(tmp_path):
 def test_one_vs_many_tasks(tmp_path):
     df = _corpus()
     a = run_global(LineDedup, {"max_occurrences": 3}, df, tmp_path / "a", n_tasks=1)
-    b = run_global(LineDedup, {"max_occurrences": 3, "partitions": 2}, df, tmp_path / "b", n_tasks=4, batch_rows=2)
+    b = run_global(
+        LineDedup, {"max_occurrences": 3, "partitions": 2}, df, tmp_path / "b", n_tasks=4, batch_rows=2
+    )
     assert a.kept.equals(b.kept) and a.dropped.equals(b.dropped)
