@@ -141,7 +141,7 @@ def main() -> None:
 
     def encode_pack():
         nonlocal rows
-        packer = packing.Packer(ARGS.seq_len, tok.eos_id, tok.token_dtype, row_id_prefix="bench")
+        packer = packing.Packer(ARGS.seq_len, tok.eos_id, tok.token_dtype, row_id_prefix="bench", loss_mask=True)
         rows = 0
         for x, i in zip(batches, ids, strict=True):
             t = packer.add(tok.encode(x), i)
@@ -150,7 +150,7 @@ def main() -> None:
 
     def encode_pack_overlapped():  # what Format.process does: encode chunk j+1 while packing chunk j
         nonlocal rows
-        packer = packing.Packer(ARGS.seq_len, tok.eos_id, tok.token_dtype, row_id_prefix="bench")
+        packer = packing.Packer(ARGS.seq_len, tok.eos_id, tok.token_dtype, row_id_prefix="bench", loss_mask=True)
         rows = 0
         for x, i in zip(batches, ids, strict=True):
             for start, docs in tok.encode_chunks(x):

@@ -32,12 +32,14 @@ class Packer:
         dtype: np.dtype,
         bos_id: int | None = None,
         row_id_prefix: str = "pack",
+        loss_mask: bool = False,
     ):
         self.width = seq_len + 1
         self.eos_id = eos_id
         self.bos_id = bos_id
         self.dtype = np.dtype(dtype)
         self.row_id_prefix = row_id_prefix
+        self.loss_mask = loss_mask
         self.rows_emitted = 0
         # The carry: the stream's tail after the last full row. Every document in it ends inside it
         # (the stream always ends on a document's EOS), so its documents are described by their end
@@ -117,13 +119,16 @@ class Packer:
         pad = np.full(n_rows, n_pad or 0, dtype=np.int32)
         row_ids = [f"{self.row_id_prefix}-{self.rows_emitted + i:08d}" for i in range(n_rows)]
         self.rows_emitted += n_rows
-        return pa.table(
-            {
-                "id": pa.array(row_ids, type=pa.string()),
-                "input_ids": pa.ListArray.from_arrays(token_offsets, flat),
-                "doc_ids": pa.ListArray.from_arrays(pa.array(offsets), doc_ids),
-                "doc_lens": pa.ListArray.from_arrays(pa.array(offsets), pa.array(piece_len)),
-                "n_pad": pa.array(pad),
-                "n_tokens": pa.array(np.int32(w) - pad),
-            }
-        )
+        cols = {
+            "id": pa.array(row_ids, type=pa.string()),
+            "input_ids": pa.ListArray.from_arrays(token_offsets, flat),
+            "doc_ids": pa.ListArray.from_arrays(pa.array(offsets), doc_ids),
+            "doc_lens": pa.ListArray.from_arrays(pa.array(offsets), pa.array(piece_len)),
+            "n_pad": pa.array(pad),
+            "n_tokens": pa.array(np.int32(w) - pad),
+        }
+        if self.loss_mask:  # 1 = a real token; all-ones rows compress to almost nothing in Parquet
+            mask = np.ones(n_rows * w, dtype=np.uint8)
+            mask[real:] = 0
+            cols["loss_mask"] = pa.ListArray.from_arrays(token_offsets, pa.array(mask))
+        return pa.table(cols)

@@ -26,7 +26,7 @@ from curate.format.packing import Packer
 from curate.format.tokenizer import LoadedTokenizer, load_tokenizer
 
 SFT_ONLY = ("template", "max_len", "train_on", "truncation", "packing")
-TOKENIZED_ONLY = ("seq_len", "add_bos", "remainder", "boundaries")
+TOKENIZED_ONLY = ("seq_len", "add_bos", "remainder", "boundaries", "loss_mask")
 
 
 @register("format")
@@ -51,6 +51,11 @@ class Format(Stage):
             "'drop' it, counted in format_tail_tokens_dropped.",
         )
         boundaries: bool = Field(True, description="Write doc_lens (document lengths per row).")
+        loss_mask: bool | None = Field(
+            None,
+            description="Write loss_mask (1 = real token, 0 = padding) so trainers skip the padded tail; "
+            "default: when remainder is 'pad'.",
+        )
         # kind: sft (interpreted by curate.sft.format:SFTFormatter)
         template: str = "chatml"
         max_len: int = Field(2048, gt=0)
@@ -84,7 +89,10 @@ class Format(Stage):
             if c.add_bos and tok.bos_id is None:
                 raise ValueError(f"add_bos: true but tokenizer {c.tokenizer} has no bos_token")
             prefix = self.ctx.task_id or "pack"
-            self.packer = Packer(c.seq_len, tok.eos_id, tok.token_dtype, tok.bos_id if c.add_bos else None, prefix)
+            mask = c.loss_mask if c.loss_mask is not None else c.remainder == "pad"
+            self.packer = Packer(
+                c.seq_len, tok.eos_id, tok.token_dtype, tok.bos_id if c.add_bos else None, prefix, loss_mask=mask
+            )
 
     def _split_empty(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         col = self.config.text_column
@@ -135,10 +143,10 @@ class Format(Stage):
         return StageResult(kept=self._frame(table), consumed=0, counters=counters)
 
     def _frame(self, table) -> pl.DataFrame:
-        return _packed_frame(table, self.tok, self.config.boundaries)
+        return _packed_frame(table, self.tok, self.config.boundaries, self.packer.loss_mask)
 
 
-def _packed_frame(table, tok: LoadedTokenizer, boundaries: bool) -> pl.DataFrame:
+def _packed_frame(table, tok: LoadedTokenizer, boundaries: bool, loss_mask: bool) -> pl.DataFrame:
     """A polars frame of packed rows with the narrowest token dtype (an empty one when no rows)."""
     token_type = pl.UInt16 if tok.token_dtype.itemsize == 2 else pl.UInt32
     schema: dict[str, Any] = {
@@ -151,6 +159,8 @@ def _packed_frame(table, tok: LoadedTokenizer, boundaries: bool) -> pl.DataFrame
     }
     if not boundaries:
         del schema["doc_lens"]
+    if loss_mask:
+        schema["loss_mask"] = pl.List(pl.UInt8)
     if table is None:
         return pl.DataFrame(schema=schema)
     df = pl.from_arrow(table)

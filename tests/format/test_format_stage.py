@@ -66,6 +66,8 @@ def test_tokenized_conserves_tokens_and_uses_uint16(tmp_path, tiny_tokenizer):
     assert kept["n_tokens"].sum() == doc_tokens + df.height  # + one EOS per document
     assert kept.height * 65 == doc_tokens + df.height + pad
     assert kept["n_pad"].sum() == pad
+    mask = kept["loss_mask"]  # written by default with remainder: pad
+    assert (mask.list.len() == 65).all() and mask.list.sum().to_list() == kept["n_tokens"].to_list()
     assert sum(r.n_out + r.n_dropped for r in results) == df.height  # in == consumed + dropped
     eos = load_tokenizer(str(tiny_tokenizer)).eos_id
     flat = kept["input_ids"].explode()
@@ -80,7 +82,7 @@ def test_remainder_drop_is_counted(tmp_path, tiny_tokenizer):
                            boundaries=False)
     results = run(Format(config, ctx(tmp_path)), [df])
     kept = pl.concat([r.kept for r in results])
-    assert "doc_lens" not in kept.columns and (kept["n_pad"] == 0).all()
+    assert "doc_lens" not in kept.columns and "loss_mask" not in kept.columns and (kept["n_pad"] == 0).all()
     doc_tokens = results[0].counters["format_doc_tokens"]
     dropped_tail = results[-1].counters["format_tail_tokens_dropped"]
     assert kept["n_tokens"].sum() + dropped_tail == doc_tokens + df.height

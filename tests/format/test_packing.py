@@ -12,7 +12,7 @@ EOS, BOS, PAD = 1, 2, 0
 
 
 def pack(docs, seq_len, cuts, bos=False, pad=True):
-    p = Packer(seq_len, EOS, np.uint16, BOS if bos else None)
+    p = Packer(seq_len, EOS, np.uint16, BOS if bos else None, loss_mask=True)
     tables, start = [], 0
     ids = [f"d{i}" for i in range(len(docs))]
     for end in [*cuts, len(docs)]:
@@ -42,6 +42,7 @@ def test_token_conservation_and_traceability(docs, seq_len, data, bos):
     assert sum(r["n_tokens"] for r in rows) == doc_tokens + sep * len(docs)
     assert sum(r["n_pad"] for r in rows) == len(rows) * w - doc_tokens - sep * len(docs)
     assert all(r["n_pad"] == 0 for r in rows[:-1])
+    assert all(r["loss_mask"] == [1] * r["n_tokens"] + [0] * r["n_pad"] for r in rows)
     # The stream, un-padded, is exactly the documents with their separators, in order.
     stream = [t for r in rows for t in r["input_ids"][: w - r["n_pad"]]]
     expected = [t for d in docs for t in ([BOS] if bos else []) + d + [EOS]]
