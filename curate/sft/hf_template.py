@@ -28,7 +28,11 @@ class HFChatTemplate:
         self.name = f"hf:{source}"
         self.jinja = tokenizer.chat_template
         bos = tokenizer.bos_token
-        self.starts_with_bos = bool(bos) and self.render([{"role": "user", "content": "x"}], None, True).startswith(bos)
+        try:  # some templates need variables (tools, functions) to render at all: rows will say so
+            probe = self.render([{"role": "user", "content": "x"}], None, True)
+        except Exception:
+            probe = ""
+        self.starts_with_bos = bool(bos) and probe.startswith(bos)
 
     def render(self, messages: list[dict], tools, add_generation_prompt: bool) -> str:
         return self.tokenizer.apply_chat_template(

@@ -21,7 +21,10 @@ def corpus(n: int = 400, seed: int = 0) -> list[str]:
             for _ in range(n)]
 
 
-def build_tokenizer(directory: Path, bos: str = "<s>", eos: str = "</s>", chat_template: str | None = None):
+def build_tokenizer(
+    directory: Path, bos: str = "<s>", eos: str = "</s>", chat_template: str | None = None,
+    extra_specials: list[str] | None = None,
+):
     """Train a tiny byte-level BPE and save it as a transformers tokenizer directory."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -35,7 +38,7 @@ def build_tokenizer(directory: Path, bos: str = "<s>", eos: str = "</s>", chat_t
     tok.train_from_iterator(corpus(), trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token="<pad>",
-        additional_special_tokens=[t for t in SPECIALS if t not in (bos, eos, "<pad>")],
+        additional_special_tokens=[t for t in SPECIALS + (extra_specials or []) if t not in (bos, eos, "<pad>")],
     )
     if chat_template:
         fast.chat_template = chat_template

@@ -330,3 +330,42 @@ def test_real_corpora_sample(tokenizer_dir, tokenizer, shared_data):
 def test_real_corpora_every_row(tokenizer_dir, tokenizer, shared_data):
     """All rows of all LLaMA-Factory demo sets, every template that can express them."""
     _real_corpora(tokenizer_dir, tokenizer, shared_data, sorted(TEMPLATES), None)
+
+
+_MARKER = __import__("re").compile(r"<\|[^|'\"\s]{1,40}\|>|<[a-z_]{2,30}>|<｜[^｜]{1,40}｜>|\[/?[A-Z_]{3,20}\]")
+
+
+@pytest.mark.external
+@pytest.mark.parametrize(
+    "filename,eot",
+    [
+        ("meta-llama-Llama-3.1-8B-Instruct.jinja", "<|eot_id|>"),
+        ("Qwen-Qwen2.5-7B-Instruct.jinja", "<|im_end|>"),
+        ("ibm-granite-granite-3.3-2B-Instruct.jinja", "<|end_of_text|>"),
+        ("HuggingFaceTB-SmolLM3-3B.jinja", "<|im_end|>"),
+        ("deepseek-ai-DeepSeek-V3.1.jinja", "<｜end▁of▁sentence｜>"),
+    ],
+)
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(convs=__import__("hypothesis").strategies.lists(conversations(), min_size=1, max_size=4))
+def test_hf_real_templates_masks(tmp_path_factory, shared_data, filename, eot, convs):
+    """hf:DIR with real model templates: text == apply_chat_template, labels decode to content + eot."""
+    from .conftest import SPECIALS
+
+    if filename not in _HF_TOKENIZERS:
+        jinja = (shared_data / "chat_templates" / filename).read_text()
+        d = tmp_path_factory.mktemp("hf") / "tok"
+        extra = sorted(set(_MARKER.findall(jinja)) - set(SPECIALS))
+        tok = build_tokenizer(d, chat_template=jinja, extra_specials=extra)
+        _HF_TOKENIZERS[filename] = (d, tok, SFTFormatter(SFTFormatConfig(tokenizer=str(d), template=f"hf:{d}", max_len=100_000)))
+    d, tok, f = _HF_TOKENIZERS[filename]
+    res = f.process(frame(convs))
+    assert res.kept.height == len(convs), res.dropped["reason"].to_list() if res.dropped is not None else None
+    for row in res.kept.iter_rows(named=True):
+        assert row["text"] == tok.apply_chat_template(row["messages"], tokenize=False, date_string="26 Jul 2024")
+        trained = tok.decode([x for x in row["labels"] if x != IGNORE], skip_special_tokens=False)
+        answers = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
+        assert trained == "".join(a + eot for a in answers)
+
+
+_HF_TOKENIZERS: dict = {}
