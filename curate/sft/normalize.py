@@ -27,10 +27,11 @@ Every invalid row is rejected with a precise reason: ``sft_missing_key:<key>``,
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from curate.engine.registry import register
 from curate.engine.stage import REASON, Stage, StageConfig, StageResult
@@ -53,6 +54,9 @@ PREFERENCE_COLUMNS = {"messages": "conversations", "prompt": "prompt", "chosen":
                       "system": "system", "tools": "tools"}
 
 
+CANONICAL_KEYS = {"prompt", "query", "response", "history", "system", "tools", "messages", "chosen", "rejected"}
+
+
 class Invalid(Exception):
     """A row that cannot be normalised; the message is the reject reason."""
 
@@ -68,6 +72,29 @@ class SFTNormalizeConfig(StageConfig):
     strip: bool = Field(True, description="Strip whitespace around every turn's content.")
     prompt_to_text: bool = Field(True, description="Also write the prompt into `text` (for dedup/langid stages).")
     keep_input_columns: bool = Field(False, description="Keep the input columns that were read.")
+    dataset_info: str | None = Field(
+        None, description="A LLaMA-Factory dataset_info.json to take formatting/columns/tags from (with `dataset`)."
+    )
+    dataset: str | None = Field(None, description="The entry of dataset_info to use.")
+
+    @model_validator(mode="after")
+    def _from_dataset_info(self):
+        """Fill format/columns/tags from a LLaMA-Factory dataset_info.json entry (explicit keys win)."""
+        if self.dataset_info is None:
+            return self
+        if not self.dataset:
+            raise ValueError("dataset_info needs dataset: (the entry name)")
+        info = json.loads(Path(self.dataset_info).read_text(encoding="utf-8"))
+        if self.dataset not in info:
+            raise ValueError(f"{self.dataset!r} is not in {self.dataset_info}")
+        entry = info[self.dataset]
+        fmt = "preference" if entry.get("ranking") else entry.get("formatting", "alpaca")
+        columns = {k: v for k, v in entry.get("columns", {}).items() if k in CANONICAL_KEYS}
+        object.__setattr__(self, "columns", {**columns, **self.columns})
+        object.__setattr__(self, "tags", {**entry.get("tags", {}), **self.tags})
+        if "format" not in self.model_fields_set:
+            object.__setattr__(self, "format", fmt)
+        return self
 
 
 @register("sft_normalize")

@@ -185,3 +185,16 @@ def test_real_llamafactory_sets_with_their_dataset_info(shared_data):
         assert res.n_dropped == 0, (name, reasons(res)[:3])
         for msgs in res.kept["chosen_messages" if fmt == "preference" else "messages"].to_list():
             assert msgs[-1]["role"] == "assistant" and all(m["content"] for m in msgs)
+
+
+@pytest.mark.external
+def test_dataset_info_option(shared_data):
+    info = str(shared_data / "instruct" / "dataset_info.json")
+    cfg = SFTNormalizeConfig(dataset_info=info, dataset="glaive_toolcall_en_demo")
+    assert cfg.format == "sharegpt" and cfg.columns == {"messages": "conversations", "tools": "tools"}
+    cfg = SFTNormalizeConfig(dataset_info=info, dataset="dpo_en_demo")
+    assert cfg.format == "preference"
+    cfg = SFTNormalizeConfig(dataset_info=info, dataset="kto_en_demo")
+    assert cfg.columns == {"messages": "messages"} and cfg.tags["role_tag"] == "role"
+    with pytest.raises(ValueError, match="not in"):
+        SFTNormalizeConfig(dataset_info=info, dataset="nope")
