@@ -48,6 +48,8 @@ _ABBREVIATIONS = (
     "Inc|Ind|Jan|Jr|Jul|Jun|Kan|Kans|Ky|La|Ltd|Mar|Mass|Md|Messrs|Mich|Minn|Miss|Mo|Mont|Mr|Mrs|Ms|Mt|"
     "Neb|Nebr|Nev|Nov|Oct|Okla|Ore|Pa|Prof|Rep|Rev|Sen|Sep|Sept|St|Tenn|Va|Wash|Wis|co|vs"
 )
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
+_CJK_PUNCT = r"\x{3000}-\x{303f}\x{ff00}-\x{ffef}"  # CJK symbols and punctuation, fullwidth forms
 #: One token per match; alternatives are tried in order (leftmost-first), see the module docstring.
 TOKEN_PATTERN = "|".join(
     [
@@ -56,6 +58,9 @@ TOKEN_PATTERN = "|".join(
         rf"\b(?:{_ABBREVIATIONS}|\p{{L}})\.",  # Mr.  Inc.  single initials "J."
         r"\d+(?:[.,:]\d+)+\w*",  # 3.50  1,000,000  10:30am
         r"\w+(?:\.[\p{Ll}\d]\w*)+",  # example.com  file.txt (a period before a lowercase letter)
+        # text without spaces (Chinese, Japanese): spaCy's English tokenizer only splits at spaces
+        # and at a chunk's leading/trailing punctuation, so CJK punctuation inside a run stays
+        rf"\w*[{_CJK}](?:[\w{_CJK_PUNCT}]*\w)?",
         r"\w+",
         r"['\x{2019}](?:s|S|re|RE|ve|VE|ll|LL|d|D|m|M|t|T)\b",  # 's 're n't (split like spaCy)
         r"\.{2,}|-{2,}",  # "..." and "--" are one token
