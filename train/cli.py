@@ -6,6 +6,7 @@ Multi-GPU: `torchrun --nproc_per_node N -m curate.train.cli pretrain ...` (same 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import click
@@ -77,7 +78,8 @@ def _run(task: str):
             except (ValueError, FileNotFoundError) as e:
                 raise click.ClickException(str(e)) from e
             last = res.losses[-1][1] if res.losses else float("nan")
-            click.echo(f"done: {res.steps} steps, final loss {last:.4f}, model saved to {res.run_dir}")
+            if os.environ.get("RANK", "0") == "0":
+                click.echo(f"done: {res.steps} steps, final loss {last:.4f}, model saved to {res.run_dir}")
         return cmd
     return deco
 

@@ -57,14 +57,15 @@ def barrier() -> None:
         dist.barrier()
 
 
-def wrap(model: torch.nn.Module, info: DistInfo, mode: str) -> torch.nn.Module:
+def wrap(model: torch.nn.Module, info: DistInfo, mode: str, layers: list[torch.nn.Module] | None = None
+         ) -> torch.nn.Module:
     """DDP (replicas) or FSDP2 (`fully_shard` per decoder layer, then the root)."""
     if info.world == 1:
         return model
     if mode == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
-        for layer in decoder_layers(model):
+        for layer in layers if layers is not None else decoder_layers(model):
             fully_shard(layer)
         fully_shard(model)
         return model

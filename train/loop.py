@@ -43,13 +43,13 @@ from .data import (
 from .lineage import data_lineage, write_lineage
 from .mfu import flops_per_token, peak_flops
 from .model import (
+    CausalLMLoss,
     build_model,
     compile_losses,
     dpo_loss_sum,
     generation_config,
-    lm_loss_sum,
     load_tokenizer,
-    sequence_logps,
+    set_causal_only,
 )
 from .presets import FSDP_PRESETS
 from .schedule import cosine_lr
@@ -217,25 +217,32 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
     if lora:
         model = _apply_lora(model, lora)
     model.to(info.device)
-    ref_model = None
+    hf_model = model.get_base_model() if hasattr(model, "get_base_model") else model
+    # unpacked rows (no per-document restarts) need no attention mask: plain causal SDPA
+    packed = any(c in stream.columns for c in ("position_ids", "doc_lens"))
+    set_causal_only(hf_model, not packed)
+    train_module = CausalLMLoss(model)
+    ref_module = None
     if cfg.task == "dpo" and not lora:
-        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        ref_module = CausalLMLoss(copy.deepcopy(model).eval().requires_grad_(False))
     fsdp = info.world > 1 and (cfg.parallel == "fsdp" or (cfg.parallel == "auto" and cfg.preset in FSDP_PRESETS
                                                              and not cfg.init_from))
-    wrapped = D.wrap(model, info, "fsdp" if fsdp else "ddp")
+    wrapped = D.wrap(train_module, info, "fsdp" if fsdp else "ddp", layers=D.decoder_layers(model))
     optimizer = _optimizer(model, cfg, info.device)
     use_compile = cfg.compile == "true" or (cfg.compile == "auto" and cuda)
+    whole = use_compile and not packed and not fsdp
     if use_compile:
-        # one graph serves every block; leave room for a few shape variants (SFT lengths) per block
+        # one graph serves every block; leave room for a few shape variants (SFT lengths)
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-        # Compile the blocks, not the whole model: transformers builds an explicit attention mask
-        # whenever mask creation is traced, which would take SDPA off its flash/is_causal path.
-        for layer in D.decoder_layers(model):
-            layer.compile()
-        if ref_model is not None:
-            for layer in D.decoder_layers(ref_model):
-                layer.compile()
-    compile_losses(use_compile)
+        for m in [train_module] + ([ref_module] if ref_module is not None else []):
+            if whole:
+                m.compile()  # model + loss in one graph (nanoGPT-style)
+            else:
+                # packed rows / FSDP: compile the blocks; mask creation stays eager, so it can
+                # tell packed batches from plain ones
+                for layer in D.decoder_layers(m.model):
+                    layer.compile()
+    compile_losses(use_compile and not whole)
     bf16 = cfg.dtype == "bf16" or (cfg.dtype == "auto" and cuda)
     autocast = (torch.autocast(info.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext())
 
@@ -262,15 +269,16 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
 
     def loss_sum(b):
         """(summed loss, extra stats) of one micro-batch."""
+        args = (b["input_ids"], b["targets"], b.get("position_ids"))
         if cfg.task != "dpo":
-            return lm_loss_sum(wrapped, b), {}
-        policy = sequence_logps(wrapped, b)
+            return wrapped(*args), {}
+        policy = -wrapped(*args, per_row=True)
         with torch.no_grad():
-            if ref_model is not None:
-                ref = sequence_logps(ref_model, b)
+            if ref_module is not None:
+                ref = -ref_module(*args, per_row=True)
             else:
                 with model.disable_adapter():
-                    ref = sequence_logps(model, b)
+                    ref = -train_module(*args, per_row=True)
         return dpo_loss_sum(policy, ref, cfg.dpo_beta)
 
     eval_cache: list | None = None
@@ -375,6 +383,7 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
         log.close()
 
     result.steps, result.tokens = step, tokens_seen
+    set_causal_only(hf_model, False)  # the saved config names plain "sdpa"
     _save_final(cfg, run_dir, model, tok, info, fsdp, lora is not None, files, eval_files, step, tokens_seen)
     result.elapsed_s = time.perf_counter() - t_start
     return result

@@ -91,6 +91,44 @@ def _losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (_compiled_losses or token_losses)(logits, targets)
 
 
+class CausalLMLoss(torch.nn.Module):
+    """Model + loss in one module, so DDP wraps and torch.compile traces the two together
+    (the float32 log-softmax fuses with the logits; no float32 copy of them is written)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, targets: torch.Tensor, position_ids: torch.Tensor | None = None,
+                per_row: bool = False) -> torch.Tensor:
+        logits = self.model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits
+        tl = _losses(logits, targets)
+        return tl.sum(-1) if per_row else tl.sum()
+
+
+# Rows without restarts need no mask at all; transformers still builds one whenever mask creation
+# is traced by torch.compile (packed-sequence detection cannot run there), which takes SDPA off
+# its flash / is_causal path. Runs whose data has no position_ids use this attention
+# implementation: transformers' own SDPA function, with mask creation answering None (= causal).
+CAUSAL_ONLY = "curate_causal_sdpa"
+
+
+def _register_causal_only() -> None:
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface
+
+    AttentionInterface.register(CAUSAL_ONLY, sdpa_attention_forward)
+    AttentionMaskInterface.register(CAUSAL_ONLY, lambda *a, **k: None)
+
+
+def set_causal_only(model, enable: bool) -> None:
+    """Switch between plain causal SDPA (no mask built, training on unpacked rows) and "sdpa"."""
+    if enable:
+        _register_causal_only()
+    model.set_attn_implementation(CAUSAL_ONLY if enable else "sdpa")
+
+
 def forward_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False).logits
 
