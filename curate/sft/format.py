@@ -342,6 +342,12 @@ class SFTFormatter:
         dropped = dropped.select([*df.columns, REASON])
         counters = {"sft_truncated_rows": truncated} if truncated else {}
         differ = self._differ_from_full_encoding(kept, sides) if self.config.diagnose_full_encoding else 0
+        if isinstance(self.template, _Builtin) and "tools" in kept.columns:
+            # built-in templates do not render a tools list (sft_normalize tools_to_system puts it in
+            # the system prompt): count the rows so a run shows it
+            n_tools = kept["tools"].is_not_null().sum()
+            if n_tools:
+                counters["sft_tools_not_rendered"] = int(n_tools)
         if differ:
             counters["sft_ids_differ_from_full_encoding"] = differ
         if not self.config.packing:

@@ -72,6 +72,11 @@ class SFTNormalizeConfig(StageConfig):
     strip: bool = Field(True, description="Strip whitespace around every turn's content.")
     prompt_to_text: bool = Field(True, description="Also write the prompt into `text` (for dedup/langid stages).")
     keep_input_columns: bool = Field(False, description="Keep the input columns that were read.")
+    tools_to_system: bool = Field(
+        False,
+        description="Append the row's `tools` (JSON) to its system prompt under a '# Tools' heading, for "
+        "built-in templates, which do not render a tools list themselves.",
+    )
     dataset_info: str | None = Field(
         None, description="A LLaMA-Factory dataset_info.json to take formatting/columns/tags from (with `dataset`)."
     )
@@ -237,7 +242,16 @@ def normalize_row(row: dict, c: SFTNormalizeConfig, used: set[str], fallback: st
         return _preference(row, c, used)
     validate(msgs, final="assistant")
     tools = _tools(_col(row, c.columns, defaults, "tools", used))
+    if tools and c.tools_to_system:
+        msgs = _tools_in_system(msgs, tools)
     return _record(msgs, fmt, tools, c)
+
+
+def _tools_in_system(msgs: list[dict], tools: str) -> list[dict]:
+    block = "# Tools\n" + tools
+    if msgs and msgs[0]["role"] == "system":
+        return [{"role": "system", "content": msgs[0]["content"] + "\n\n" + block}, *msgs[1:]]
+    return [{"role": "system", "content": block}, *msgs]
 
 
 def _record(msgs: list[dict], fmt: str, tools: str | None, c: SFTNormalizeConfig) -> dict:

@@ -369,3 +369,10 @@ def test_hf_real_templates_masks(tmp_path_factory, shared_data, filename, eot, c
 
 
 _HF_TOKENIZERS: dict = {}
+
+
+def test_tools_not_rendered_is_counted(tokenizer_dir):
+    conv = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    df = frame([conv, conv]).with_columns(pl.Series("tools", ['[{"name": "w"}]', None]))
+    res = formatter(tokenizer_dir, template="chatml").process(df)
+    assert res.counters.get("sft_tools_not_rendered") == 1

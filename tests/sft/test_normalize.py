@@ -50,6 +50,16 @@ def test_sharegpt_with_tools_and_function_calls():
     assert row["tools"] == '[{"name": "w"}]' and row["sft_format"] == "sharegpt"
 
 
+def test_tools_to_system():
+    conv = [{"from": "human", "value": "weather?"}, {"from": "gpt", "value": "sunny"}]
+    row = run([{"conversations": conv, "tools": '[{"name": "w"}]', "system": "S"}], tools_to_system=True).kept.row(
+        0, named=True
+    )
+    assert row["messages"][0] == {"role": "system", "content": 'S\n\n# Tools\n[{"name": "w"}]'}
+    row = run([{"conversations": conv, "tools": '[{"name": "w"}]'}], tools_to_system=True).kept.row(0, named=True)
+    assert row["messages"][0]["role"] == "system" and row["system"] == row["messages"][0]["content"]
+
+
 def test_openai_messages_and_content_parts():
     # Arrow cannot hold str and list contents in one column, so this is checked on the row function.
     c = SFTNormalizeConfig()
