@@ -61,6 +61,11 @@ TOKEN_PATTERN = "|".join(
         # text without spaces (Chinese, Japanese): spaCy's English tokenizer only splits at spaces
         # and at a chunk's leading/trailing punctuation, so CJK punctuation inside a run stays
         rf"\w*[{_CJK}](?:[\w{_CJK_PUNCT}]*\w)?",
+        # punctuation spaCy does not split inside a chunk: "on.[1" (+ "]"), "f(x" (+ ")"), "2–3",
+        # "AT&T", "C++" (its infixes are only hyphens/commas/colons/slashes between letters)
+        r"\w+[.,;:!?]*[\[(]\w*",
+        r"\d+(?:[\x{2013}\x{2014}\x{2212}]\d+)+",
+        r"\p{L}\w*(?:[&+]\w+)+\+*|\p{L}\w*\++",
         r"\w+",
         r"['\x{2019}](?:s|S|re|RE|ve|VE|ll|LL|d|D|m|M|t|T)\b",  # 's 're n't (split like spaCy)
         r"\.{2,}|-{2,}",  # "..." and "--" are one token
