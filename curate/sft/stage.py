@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import polars as pl
 
 from curate.engine.registry import register
 from curate.engine.stage import Stage, StageResult
 from curate.sft.format import SFTFormatConfig, SFTFormatter
+
+
+def write_chat_template(run_dir: Path, jinja: str) -> Path:
+    """``OUT/chat_template.jinja``: the template that renders these rows, to save with the trained model.
+
+    Written atomically (temp + rename); every task writes the same content, so races are harmless.
+    """
+    path = Path(run_dir) / "chat_template.jinja"
+    if path.exists() and path.read_text(encoding="utf-8") == jinja:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".chat_template.jinja.{os.getpid()}.tmp")
+    tmp.write_text(jinja, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 @register("sft_format")
@@ -18,6 +36,8 @@ class SFTFormat(Stage):
     def setup(self) -> None:
         self.formatter = SFTFormatter(self.config)
         self.formatter.setup()
+        if self.ctx is not None:
+            write_chat_template(self.ctx.run_dir, self.formatter.chat_template)
 
     def process(self, df: pl.DataFrame) -> StageResult:
         return self.formatter.process(df)

@@ -376,3 +376,18 @@ def test_tools_not_rendered_is_counted(tokenizer_dir):
     df = frame([conv, conv]).with_columns(pl.Series("tools", ['[{"name": "w"}]', None]))
     res = formatter(tokenizer_dir, template="chatml").process(df)
     assert res.counters.get("sft_tools_not_rendered") == 1
+
+
+def test_sft_format_stage_writes_its_chat_template(tokenizer_dir, tokenizer, tmp_path):
+    from curate.engine.stage import StageContext
+    from curate.sft.stage import SFTFormat
+
+    ctx = StageContext(run_dir=tmp_path, work_dir=tmp_path / "w", stage_index=0, stage_name="sft_format")
+    stage = SFTFormat(SFTFormat.Config(tokenizer=str(tokenizer_dir), template="llama2"), ctx)
+    stage.setup()
+    saved = (tmp_path / "chat_template.jinja").read_text()
+    assert saved == get_template("llama2").jinja
+    conv = [{"role": "system", "content": "S"}, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    row = stage.process(frame([conv])).kept.row(0, named=True)
+    assert row["text"] == tokenizer.apply_chat_template(conv, chat_template=saved, tokenize=False)
+    assert stage.route_column() == "sft_kind"
