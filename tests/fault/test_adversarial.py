@@ -185,3 +185,39 @@ def test_warc_decompression_bomb_is_rejected(tmp_path, fault_mods):
     assert r.returncode == 0, r.stderr
     rej = _rejects(tmp_path / "out")
     assert rej.height == 1 and rej["reason"][0].startswith("malformed:")
+
+
+def test_html_bombs_land_in_extract_rejects(tmp_path, fault_mods):
+    """Pathological pages (200k-deep nesting, a table bomb, an oversize page) are rejected by the
+    extract stage with its reason; a normal page beside them is kept."""
+    from curate.engine.registry import builtin_stages
+
+    if "warc" not in readers() or "extract" not in builtin_stages():
+        pytest.skip("warc reader or extract stage not registered yet")
+    good = b"<html><body><article><p>" + b"A normal paragraph with real sentences in it. " * 40 + b"</p></article></body></html>"
+    pages = {
+        "nesting": b"<html><body>" + b"<div>" * 80_000 + b"hello" + b"</div>" * 80_000 + b"</body></html>",
+        "table": b"<html><body>" + b"<table><tr><td>" * 50_000 + b"x</body></html>",
+        "oversize": b"<html><body><p>" + b"big page " * 200_000 + b"</p></body></html>",
+        "good": good,
+    }
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "bombs.warc").write_bytes(b"".join(_warc_record(i, body) for i, body in enumerate(pages.values())))
+    (tmp_path / "p.yaml").write_text(
+        "name: bombs\ninputs:\n  - {source: web, reader: warc, paths: w/*.warc}\n"
+        "stages:\n  - extract: {timeout_s: 10, max_bytes: 1000000}\n"
+        "output: {keep_rejects: true}\n"
+    )
+    r = run_cli(["run", "p.yaml", "-o", "out", "-q"], tmp_path, fault_mods, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rej = pl.read_parquet(tmp_path / "out" / "rejects" / "00-extract" / "*.parquet")
+    reasons = dict(zip(rej["url"].to_list(), rej["reason"].to_list(), strict=True))
+    for i, name in enumerate(pages):
+        url = f"http://example.com/{i}"
+        if name == "good":
+            assert url not in reasons
+        else:
+            assert reasons.get(url, "").startswith("extract_"), (name, reasons)
+    assert reasons["http://example.com/2"] == "extract_too_large"
+    out = pl.read_parquet(tmp_path / "out" / "data" / "*.parquet")
+    assert out["url"].to_list() == ["http://example.com/3"]
