@@ -6,7 +6,6 @@ Same texts, same tokenizer, ``--reps`` interleaved runs of each path, median, to
 
 * ``encode_batch_fast``       - the ``tokenizers`` batch encoder alone (the reference);
 * ``  + ids to Python``        - plus reading ``Encoding.ids`` (any Python consumer must);
-* ``+ pack, encode overlapped`` - the same, encoding chunk j+1 on rayon while packing chunk j;
 * ``format stage``             - ``Format.process`` on Polars batches: encode, pack (NumPy), build
   the Arrow/Polars rows (input_ids, doc_ids, doc_lens, ...): what a pipeline pays.
 
@@ -148,16 +147,6 @@ def main() -> None:
             rows += 0 if t is None else t.num_rows
         rows += packer.finish(tok.pad_id)[0].num_rows
 
-    def encode_pack_overlapped():  # what Format.process does: encode chunk j+1 while packing chunk j
-        nonlocal rows
-        packer = packing.Packer(ARGS.seq_len, tok.eos_id, tok.token_dtype, row_id_prefix="bench", loss_mask=True)
-        rows = 0
-        for x, i in zip(batches, ids, strict=True):
-            for start, docs in tok.encode_chunks(x):
-                t = packer.add(docs, i[start : start + len(docs)])
-                rows += 0 if t is None else t.num_rows
-        rows += packer.finish(tok.pad_id)[0].num_rows
-
     def format_stage():
         nonlocal rows
         ctx = StageContext(run_dir=tmp, work_dir=tmp, stage_index=0, stage_name="format", task_id="bench")
@@ -166,8 +155,7 @@ def main() -> None:
         frames = [pl.DataFrame({"id": i, "text": x}) for x, i in zip(batches, ids, strict=True)]
         rows = sum(stage.process(f).kept.height for f in frames) + stage.flush().kept.height
 
-    fns = [("encode_batch_fast", encode_only), ("  + ids to Python", encode_ids), ("  + pack (Packer)", encode_pack),
-           ("  + pack, encode overlapped", encode_pack_overlapped)]
+    fns = [("encode_batch_fast", encode_only), ("  + ids to Python", encode_ids), ("  + pack (Packer)", encode_pack)]
     if pl is not None:
         fns.append(("format stage (Polars in/out)", format_stage))
     times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in fns}

@@ -17,7 +17,6 @@ import importlib
 from typing import Any, Literal
 
 import polars as pl
-import pyarrow as pa
 from pydantic import Field, model_validator
 
 from curate.engine.registry import register
@@ -115,14 +114,11 @@ class Format(Stage):
                 n = self.tok.count(out[c.text_column].to_list()) if out.height else []
                 out = out.with_columns(pl.Series("n_tokens", n, dtype=pl.Int32))
             return StageResult(kept=out, dropped=dropped)
-        texts, ids = df[c.text_column].to_list(), df["id"].to_list()
-        tables, n_doc_tokens = [], 0
-        for start, docs in self.tok.encode_chunks(texts):
-            n_doc_tokens += sum(map(len, docs))
-            table = self.packer.add(docs, ids[start : start + len(docs)])
-            if table is not None:
-                tables.append(table)
-        kept = self._frame(pa.concat_tables(tables) if tables else None)
+        # One batch-encode call per batch: encoding the next chunk while packing this one was
+        # measured slower on 2 cores (small rayon batches, contention): bench/tokenize.py.
+        docs = self.tok.encode(df[c.text_column].to_list()) if df.height else []
+        n_doc_tokens = sum(map(len, docs))
+        kept = self._frame(self.packer.add(docs, df["id"].to_list()))
         return StageResult(
             kept=kept, dropped=dropped, consumed=df.height, counters={"format_doc_tokens": n_doc_tokens}
         )

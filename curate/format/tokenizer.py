@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,44 +39,10 @@ class LoadedTokenizer:
         encs = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
         return [e.ids for e in encs]
 
-    def encode_chunks(self, texts: list[str], chunk_rows: int = 256) -> Iterator[tuple[int, list[list[int]]]]:
-        """``(start, token ids)`` per chunk of ``texts``, encoding chunk j+1 while the caller uses chunk j.
-
-        ``encode_batch_fast`` releases the GIL and runs on rayon threads; what the caller does
-        with the ids (reading them into Python, packing) is serial Python time. Overlapping the
-        two keeps the cores busy: measured in bench/tokenize.py.
-        """
-        starts = list(range(0, len(texts), chunk_rows))
-        if len(starts) <= 1:
-            if texts:
-                yield 0, self.encode(texts)
-            return
-        pool = _encode_pool()
-        pending = pool.submit(self.tokenizer.encode_batch_fast, texts[: chunk_rows], add_special_tokens=False)
-        for i, start in enumerate(starts):
-            encs = pending.result()
-            if i + 1 < len(starts):
-                nxt = starts[i + 1]
-                pending = pool.submit(
-                    self.tokenizer.encode_batch_fast, texts[nxt : nxt + chunk_rows], add_special_tokens=False
-                )
-            yield start, [e.ids for e in encs]
-
     def count(self, texts: list[str]) -> np.ndarray:
         """Number of tokens per text (int64)."""
         encs = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
         return np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
-
-
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _encode_pool() -> ThreadPoolExecutor:
-    """One background thread per process (re-made after a fork: threads do not survive one)."""
-    global _POOL
-    if _POOL is None or _POOL[0] != os.getpid():
-        _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-encode"))
-    return _POOL[1]
 
 
 def _token_content(value) -> str | None:

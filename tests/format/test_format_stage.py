@@ -163,8 +163,8 @@ def test_sft_dispatches_to_sft_formatter(tmp_path, tiny_tokenizer):
     assert r.n_out + r.n_dropped == 2
 
 
-def test_overlapped_chunks_give_the_same_rows(tmp_path, tiny_tokenizer):
-    df = docs(700, seed=3)  # > 2 encode chunks of 256 in one batch
+def test_batch_split_gives_the_same_rows(tmp_path, tiny_tokenizer):
+    df = docs(700, seed=3)
     config = Format.Config(kind="tokenized", tokenizer=str(tiny_tokenizer), seq_len=100)
     whole = pl.concat([r.kept for r in run(Format(config, ctx(tmp_path)), [df])])
     pieces = pl.concat([r.kept for r in run(Format(config, ctx(tmp_path)), list(df.iter_slices(90)))])
