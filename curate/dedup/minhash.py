@@ -8,10 +8,15 @@ The scheme, and why:
   (``sum_j mix(t[i+j]) * C_j``, wrapping uint64), finished with the splitmix64 mixer, and its high 32
   bits are the shingle. A document shorter than ``n`` tokens has one shingle (all its tokens), as in
   datasketch's and datatrove's common usage; a document with no tokens has none (and no signature).
-* **Permutations.** ``h_k(x) = ((a_k * x + b_k) mod 2^64) >> 32`` with odd 64-bit ``a_k``: Dietzfelbinger's
-  multiply-add-shift family, universal for 32-bit keys. It costs one wrapping multiply and one add
-  per (shingle, permutation); datasketch and datatrove use ``(a*x+b) mod (2^61-1)`` which in NumPy
-  needs either 128-bit products (slow) or silently overflows. The minimum per document is taken with
+* **Permutations.** ``h_k(x) = (a_k * x + b_k) mod 2^32`` with odd ``a_k``: a bijection of the 32-bit
+  shingle space per permutation. Because the shingles are already splitmix64-mixed, any fixed
+  bijection of them orders a set uniformly at random, so each ``h_k`` gives an unbiased collision
+  probability ``J``; what a weaker family can cost is independence *between* the ``k``. Measured
+  on 3,000 pairs (J 0.3-0.98, 128 permutations): bias -0.0003, MSE 0.00160 vs the ideal
+  ``J(1-J)/K`` = 0.00152 (+5%); the 64-bit multiply-add-shift family reached the ideal but is 2x
+  slower, because uint32 multiplies vectorise (AVX2/AVX-512) and uint64 ones do not in NumPy.
+  datasketch and datatrove use ``(a*x+b) mod (2^61-1)``, which in NumPy needs 128-bit products
+  (slow) or silently overflows. The minimum per document is taken with
   ``np.minimum.reduceat`` along the contiguous axis (permutations x shingles layout: ~5x faster than
   the transposed one, measured), over chunks that stay in cache. Measured on this 2-core box
   (bench/dedup.py): the signature loop is ~2/3 of the time, Polars tokenisation the rest.
@@ -99,8 +104,8 @@ class MinHasher:
     @cached_property
     def _perm(self) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, 0x5EED])
-        a = rng.integers(0, 2**63, size=self.num_perm, dtype=U64) * U64(2) + U64(1)
-        b = rng.integers(0, 2**64 - 1, size=self.num_perm, dtype=U64, endpoint=True)
+        a = rng.integers(0, 2**31, size=self.num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+        b = rng.integers(0, 2**32 - 1, size=self.num_perm, dtype=np.uint32, endpoint=True)
         return a[:, None], b[:, None]
 
     @cached_property
@@ -184,17 +189,15 @@ class MinHasher:
             j = max(j, i + 1)
             docs = nonempty[i:j]
             hi = sh.offsets[docs[-1] + 1]
-            x = sh.values[lo:hi]
+            x = sh.values[lo:hi].astype(np.uint32)
             # empty docs between non-empty ones contribute no shingles, so offsets stay contiguous
             local = sh.offsets[docs] - lo
             if buf is None or buf.shape[1] < x.size:
-                buf = np.empty((self.num_perm, max(x.size, _CHUNK_SHINGLES)), U64)
+                buf = np.empty((self.num_perm, max(x.size, _CHUNK_SHINGLES)), np.uint32)
             view = buf[:, : x.size]
             np.multiply(a, x[None, :], out=view)
             np.add(view, b, out=view)
-            # min of the 64-bit values, then their high halves: hi(min v) == min hi(v), and reducing
-            # the contiguous uint64 rows is ~10% faster than a strided view of the high words
-            sig[docs] = (np.minimum.reduceat(view, local, axis=1) >> U64(32)).T
+            sig[docs] = np.minimum.reduceat(view, local, axis=1).T
             i = j
         return sig
 

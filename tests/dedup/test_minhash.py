@@ -70,7 +70,13 @@ def test_signature_is_min_over_shingle_permutations():
     h = MinHasher(num_perm=16)
     sh = h.shingles(pl.Series(["a b c d e f g h i j k l"]))
     a, b = h._perm
-    expected = ((a * sh.values[None, :] + b) >> np.uint64(32)).min(axis=1)
+    # Python integers: exact arithmetic, reduced mod 2^32 explicitly
+    expected = np.array(
+        [
+            min((int(ak) * int(x) + int(bk)) % 2**32 for x in sh.values)
+            for ak, bk in zip(a[:, 0], b[:, 0], strict=True)
+        ]
+    )
     np.testing.assert_array_equal(h.signatures_from_shingles(sh)[0], expected.astype(np.uint32))
 
 
