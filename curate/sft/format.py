@@ -33,10 +33,10 @@ from pydantic import field_validator
 
 from curate.engine.stage import REASON, StageConfig, StageResult
 from curate.sft.masks import IGNORE_INDEX, SegmentEncoder, assemble, check_conversation
+from curate.sft.packing import IDS_DTYPE, packed_frame, packed_row
 from curate.sft.templates import ChatTemplate, TemplateError, get_template
 
 MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
-IDS_DTYPE = pl.List(pl.Int32)
 
 
 class SFTFormatConfig(StageConfig):
@@ -365,62 +365,20 @@ class SFTFormatter:
         ):
             buf = self._buffers.setdefault(src or "", [])
             if buf and sum(len(b["input_ids"]) for b in buf) + len(iids) > self.config.max_len:
-                rows.append(_packed_row(src, buf))
+                rows.append(packed_row(src, buf))
                 buf.clear()
             buf.append({"id": rid, "text": text, "input_ids": iids, "labels": labs})
-        return _packed_frame(rows)
+        return packed_frame(rows)
 
     def flush(self) -> StageResult | None:
         """Emit the partial packed rows held back (packing only)."""
         if not self.config.packing:
             return None
-        rows = [_packed_row(src, buf) for src, buf in self._buffers.items() if buf]
+        rows = [packed_row(src, buf) for src, buf in self._buffers.items() if buf]
         self._buffers = {}
         if not rows:
             return None
-        return StageResult(kept=_packed_frame(rows), consumed=0)
-
-
-def _packed_row(source: str, buf: list[dict]) -> dict:
-    input_ids, labels, position_ids, seq_lens = [], [], [], []
-    for b in buf:
-        n = len(b["input_ids"])
-        input_ids.extend(b["input_ids"])
-        labs = list(b["labels"])
-        labs[0] = IGNORE_INDEX  # never predict across a conversation boundary
-        labels.extend(labs)
-        position_ids.extend(range(n))
-        seq_lens.append(n)
-    return {
-        "id": f"{buf[0]['id']}+{len(buf) - 1}",
-        "source": source,
-        "conversation_ids": [b["id"] for b in buf],
-        "texts": [b["text"] for b in buf],
-        "input_ids": input_ids,
-        "labels": labels,
-        "position_ids": position_ids,
-        "seq_lens": seq_lens,
-        "n_tokens": len(input_ids),
-        "n_sequences": len(buf),
-    }
-
-
-PACKED_SCHEMA = {
-    "id": pl.Utf8,
-    "source": pl.Utf8,
-    "conversation_ids": pl.List(pl.Utf8),
-    "texts": pl.List(pl.Utf8),
-    "input_ids": IDS_DTYPE,
-    "labels": IDS_DTYPE,
-    "position_ids": IDS_DTYPE,
-    "seq_lens": IDS_DTYPE,
-    "n_tokens": pl.Int32,
-    "n_sequences": pl.Int32,
-}
-
-
-def _packed_frame(rows: list[dict]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=PACKED_SCHEMA) if rows else pl.DataFrame(schema=PACKED_SCHEMA)
+        return StageResult(kept=packed_frame(rows), consumed=0)
 
 
 def _parse_tools(value):
