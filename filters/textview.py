@@ -49,7 +49,6 @@ _ABBREVIATIONS = (
     "Neb|Nebr|Nev|Nov|Oct|Okla|Ore|Pa|Prof|Rep|Rev|Sen|Sep|Sept|St|Tenn|Va|Wash|Wis|co|vs"
 )
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
-_CJK_PUNCT = r"\x{3000}-\x{303f}\x{ff00}-\x{ffef}"  # CJK symbols and punctuation, fullwidth forms
 #: One token per match; alternatives are tried in order (leftmost-first), see the module docstring.
 TOKEN_PATTERN = "|".join(
     [
@@ -58,9 +57,10 @@ TOKEN_PATTERN = "|".join(
         rf"\b(?:{_ABBREVIATIONS}|\p{{L}})\.",  # Mr.  Inc.  single initials "J."
         r"\d+(?:[.,:]\d+)+\w*",  # 3.50  1,000,000  10:30am
         r"\w+(?:\.[\p{Ll}\d]\w*)+",  # example.com  file.txt (a period before a lowercase letter)
-        # text without spaces (Chinese, Japanese): spaCy's English tokenizer only splits at spaces
-        # and at a chunk's leading/trailing punctuation, so CJK punctuation inside a run stays
-        rf"\w*[{_CJK}](?:[\w{_CJK_PUNCT}]*\w)?",
+        # text without spaces (Chinese, Japanese): spaCy's English tokenizer only splits at spaces,
+        # at a chunk's leading/trailing punctuation and at its infixes (ellipses; hyphens, commas,
+        # colons, slashes between letters), so other punctuation inside a CJK run stays
+        rf"\w*[{_CJK}](?:[^\s,\-:<>=/\x{{2026}}]*\w)?",
         # punctuation spaCy does not split inside a chunk: "on.[1" (+ "]"), "f(x" (+ ")"), "2–3",
         # "AT&T", "C++" (its infixes are only hyphens/commas/colons/slashes between letters)
         r"\w+[.,;:!?]*[\[(]\w*",
