@@ -6,6 +6,8 @@ import json
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from curate.sft.normalize import Invalid, SFTNormalize, SFTNormalizeConfig, normalize_row
 
@@ -208,3 +210,29 @@ def test_dataset_info_option(shared_data):
     assert cfg.columns == {"messages": "messages"} and cfg.tags["role_tag"] == "role"
     with pytest.raises(ValueError, match="not in"):
         SFTNormalizeConfig(dataset_info=info, dataset="nope")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["from", "value", "role", "content", "type", "text", "tool_calls", "function"]),
+                      children, max_size=4),
+    max_leaves=12,
+)
+_KEYS = ["instruction", "input", "output", "history", "system", "conversations", "messages", "prompt", "chosen",
+         "rejected", "tools"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(row=st.dictionaries(st.sampled_from(_KEYS), _json, max_size=5))
+def test_any_row_is_normalised_or_rejected_with_a_reason(row):
+    """Adversarial rows never crash the normaliser: a canonical record or an sft_* reason."""
+    c = SFTNormalizeConfig()
+    try:
+        rec = normalize_row(row, c, set())
+    except Invalid as e:
+        assert str(e).startswith("sft_")
+        return
+    msgs = rec["chosen_messages"] if rec.get("chosen_messages") else rec["messages"]
+    assert msgs[-1]["role"] == "assistant"
+    assert all(isinstance(m["content"], str) and m["content"] for m in msgs)
