@@ -112,7 +112,9 @@ def ngram_failures(
       to the first seen (``Counter.most_common``); a once-seen n-gram counts too (datatrove's
       behaviour); documents with fewer than n tokens skip the rule.
     * duplicated n-grams: chars (joined without spaces) of the repeats that datatrove's greedy
-      left-to-right scan finds: a repeat is counted and the scan jumps n tokens.
+      left-to-right scan finds: a repeat is counted and the scan jumps n tokens. A vectorised
+      bound (a repeat = seen at any earlier position) finds the few documents that may fail;
+      datatrove's exact scan (which forgets n-grams at skipped positions) confirms them.
 
     n-grams are compared by a 64-bit rolling hash of token hashes. Work shrinks with n: an n-gram
     can only repeat where its (n-1)-gram prefix repeats, so each n only looks at the positions
@@ -171,12 +173,46 @@ def ngram_failures(
         if n in dup:
             rep = ~keys.is_first_distinct().to_numpy()
             bad = _greedy_dup_exceeds(cand[rep], doc[cand[rep]], csum, n, limit[n], m_docs) & ~failed
+            # confirm with datatrove's exact scan (it forgets n-grams at skipped positions), only
+            # for the few documents that fail here
+            for i in np.nonzero(bad)[0]:
+                in_doc = doc[cand] == i
+                bad[i] = _datatrove_scan_exceeds(
+                    starts[i], lens[i], cand[in_doc], key[in_doc], csum, n, limit[n][i]
+                )
             for i in np.nonzero(bad)[0]:
                 out[live_idx[i]] = f"dup_{n}"
             failed |= bad
         # an (n+1)-gram can only repeat where this n-gram repeats
         cand, hn = cand[dup_mask], hn[dup_mask]
     return out
+
+
+def _datatrove_scan_exceeds(start, length, pos, keys, csum, n, limit) -> bool:
+    """datatrove's find_all_duplicate on one document, stopping once it exceeds ``limit`` chars.
+
+    ``pos``/``keys``: the document's candidate positions and n-gram hashes; every other position
+    holds an n-gram that occurs once, given a key of its own.
+    """
+    m = int(length) - n + 1
+    if m <= 0:
+        return False
+    full = np.arange(-1, -m - 1, -1, dtype=np.int64).astype(np.uint64)  # unique per position
+    full[pos - start] = keys
+    full = full.tolist()
+    unique: set[int] = set()
+    total, idx = 0, 0
+    while idx < m:
+        k = full[idx]
+        if k in unique:
+            total += int(csum[start + idx + n] - csum[start + idx])
+            if total > limit:
+                return True
+            idx += n
+        else:
+            unique.add(k)
+            idx += 1
+    return False
 
 
 def _greedy_dup_exceeds(rep_pos, rep_doc, csum, n, limit, n_docs) -> np.ndarray:
