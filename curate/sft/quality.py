@@ -5,6 +5,8 @@ Rules run in order on normalised rows (``messages``; preference rows are judged 
 
 * ``sft_placeholder_answer`` - an assistant turn that is empty, has no letter or digit, or is one of
   ``placeholders`` (case-insensitive, surrounding punctuation ignored): "N/A", "<noinput>", ...
+* ``sft_unfilled_template`` - an assistant turn still holding template variables such as
+  ``{{name}}`` (LLaMA-Factory's identity.json ships that way, to be filled before training);
 * ``sft_too_few_tokens`` / ``sft_too_many_tokens`` - the conversation's content (all turns, no
   template markup) in ``tokenizer`` tokens, outside ``[min_tokens, max_tokens]``;
 * ``sft_answer_too_short`` - the last assistant turn has fewer than ``min_answer_tokens`` tokens;
@@ -31,12 +33,14 @@ DEFAULT_PLACEHOLDERS = (
     "n/a", "na", "none", "null", "nan", "<noinput>", "<nooutput>", "no input", "no output", "todo", "tbd",
     "...", "placeholder", "answer", "response", "output", "<answer>", "[answer]", "lorem ipsum",
 )
+_TEMPLATE_VAR = re.compile(r"\{\{\s*\w+\s*\}\}")
 _ALNUM = re.compile(r"\w", re.UNICODE)
 _EDGE_PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$", re.UNICODE)
 
 
 class SFTQualityConfig(StageConfig):
     placeholders: list[str] = Field(default_factory=lambda: list(DEFAULT_PLACEHOLDERS))
+    unfilled_template: bool = Field(True, description="Drop answers with {{variables}} left in them.")
     tokenizer: str | None = Field(None, description="Local HF tokenizer folder for the token rules.")
     min_tokens: int | None = None
     max_tokens: int | None = None
@@ -127,11 +131,12 @@ class SFTQuality(Filter):
             self.setup()
         placeholders = {p.lower() for p in c.placeholders}
         rows = df.select([k for k in ("messages", "chosen_messages", "rejected_messages", "prompt") if k in df.columns])
-        placeholder, n_tokens, answer_tokens, langs, scores = [], [], [], [], []
+        placeholder, unfilled, n_tokens, answer_tokens, langs, scores = [], [], [], [], [], []
         for row in rows.iter_rows(named=True):
             convs = _conversations(row)
-            placeholder.append(any(is_placeholder(m["content"], placeholders)
-                                   for conv in convs for m in conv if m["role"] == "assistant"))
+            answers = [m["content"] for conv in convs for m in conv if m["role"] == "assistant"]
+            placeholder.append(any(is_placeholder(a, placeholders) for a in answers))
+            unfilled.append(any(a is not None and _TEMPLATE_VAR.search(a) is not None for a in answers))
             if self._tok is not None:
                 counts = []
                 last = []
@@ -149,7 +154,8 @@ class SFTQuality(Filter):
                 lang, score = self._lang(prompt) if judged else (None, None)
                 langs.append(lang)
                 scores.append(score)
-        cols = [pl.Series("__sft_placeholder", placeholder, dtype=pl.Boolean)]
+        cols = [pl.Series("__sft_placeholder", placeholder, dtype=pl.Boolean),
+                pl.Series("__sft_unfilled", unfilled, dtype=pl.Boolean)]
         if self._tok is not None:
             cols += [pl.Series("__sft_n_tokens", n_tokens, dtype=pl.Int64),
                      pl.Series("__sft_answer_tokens", answer_tokens, dtype=pl.Int64)]
@@ -160,6 +166,8 @@ class SFTQuality(Filter):
     def rules(self, df: pl.DataFrame) -> list[Rule]:
         c = self.config
         rules = [Rule("sft_placeholder_answer", ~pl.col("__sft_placeholder"))]
+        if c.unfilled_template:
+            rules.append(Rule("sft_unfilled_template", ~pl.col("__sft_unfilled")))
         if c.min_tokens:
             rules.append(Rule("sft_too_few_tokens", pl.col("__sft_n_tokens") >= c.min_tokens))
         if c.max_tokens:

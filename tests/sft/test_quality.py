@@ -102,3 +102,17 @@ def test_decontamination_checks_answers_when_asked(tmp_path):
 def test_missing_eval_file_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         SFTDecontaminate(SFTDecontaminateConfig(eval_path=str(tmp_path / "nope.jsonl")), None).setup()
+
+
+def test_unfilled_template_variables():
+    rows = [{"instruction": "who are you", "output": "I am {{name}}, made by {{ author }}."},
+            {"instruction": "code", "output": "Use f'{x}' or {'a': 1} in Python."}]
+    res = SFTQuality(SFTQualityConfig(), None).process(norm(rows))
+    assert reasons(res) == ["sft_unfilled_template"]
+
+
+@pytest.mark.external
+def test_identity_json_is_flagged(shared_data):
+    rows = json.loads((shared_data / "instruct" / "identity.json").read_text())
+    res = SFTQuality(SFTQualityConfig(), None).process(norm(rows))
+    assert res.n_dropped > 0.9 * len(rows) and set(reasons(res)) == {"sft_unfilled_template"}
