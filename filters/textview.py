@@ -117,6 +117,7 @@ def ensure(df: pl.DataFrame, *names: str) -> pl.DataFrame:
 
     Views already on the batch (computed by an earlier filter) are reused as they are.
     """
+    df = _drop_if_stale(df)
     order: list[str] = []
 
     def visit(name: str) -> None:
@@ -136,6 +137,24 @@ def ensure(df: pl.DataFrame, *names: str) -> pl.DataFrame:
         df = df.with_columns([_VIEWS[n][1]().alias(n) for n in level])
         order = [n for n in order if n not in level]
     return df
+
+
+_TEXT_HASH = "__text_hash"
+
+
+def _drop_if_stale(df: pl.DataFrame) -> pl.DataFrame:
+    """Drop cached views when ``text`` changed since they were computed.
+
+    Stages that rewrite text should call :func:`invalidate`; a stage that does not (a custom one, a
+    stage of another package) would otherwise leave stale views behind, so the views carry a
+    per-row hash of the text they were computed from and are checked before reuse (a cheap pass).
+    """
+    if not any(n in df.columns for n in _VIEWS):
+        return df.with_columns(TEXT.hash(seed=11).alias(_TEXT_HASH))
+    current = df.select(TEXT.hash(seed=11)).to_series()
+    if _TEXT_HASH in df.columns and (df[_TEXT_HASH] == current).all():
+        return df
+    return invalidate(df).with_columns(current.alias(_TEXT_HASH))
 
 
 def invalidate(df: pl.DataFrame) -> pl.DataFrame:

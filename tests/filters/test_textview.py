@@ -34,3 +34,9 @@ def test_views_are_cached_and_invalidated():
 
 def test_punctuation_sets_loaded():
     assert "#" in tv.PUNCTUATION and "。" in tv.TERMINAL_PUNCTUATION and "a" not in tv.PUNCTUATION
+
+
+def test_stale_views_are_recomputed_when_text_changed_without_invalidate():
+    df = tv.ensure(pl.DataFrame({"text": ["a b c"]}), "__n_tokens")
+    changed = df.with_columns(pl.lit("a b c d e").alias("text"))  # a stage that forgot invalidate()
+    assert tv.ensure(changed, "__n_tokens")["__n_tokens"][0] == 5
