@@ -33,11 +33,13 @@ class Format(Stage):
     """Write the training format: pretraining text, packed token rows, or SFT chat rows."""
 
     class Config(StageConfig):
-        kind: Literal["pretrain", "tokenized", "sft"] = "pretrain"
+        kind: Literal["pretrain", "tokenized", "sft"] = Field(
+            "pretrain", description="pretrain: text rows; tokenized: packed token rows; sft: chat rows."
+        )
         tokenizer: str | None = Field(
             None, description="Local HF tokenizer folder or tokenizer.json (never downloaded)."
         )
-        text_column: str = "text"
+        text_column: str = Field("text", description="The column holding the document text.")
         keep: list[str] = Field(
             default_factory=lambda: ["source"], description="kind: pretrain - extra columns to keep."
         )
@@ -56,11 +58,15 @@ class Format(Stage):
             "default: when remainder is 'pad'.",
         )
         # kind: sft (interpreted by curate.sft.format:SFTFormatter)
-        template: str = "chatml"
-        max_len: int = Field(2048, gt=0)
-        train_on: Literal["assistant", "all", "last_turn"] = "assistant"
-        truncation: Literal["drop", "left", "right"] = "drop"
-        packing: bool = False
+        template: str = Field("chatml", description="kind: sft - a built-in chat template or hf:DIR.")
+        max_len: int = Field(2048, gt=0, description="kind: sft - most tokens per example.")
+        train_on: Literal["assistant", "all", "last_turn"] = Field(
+            "assistant", description="kind: sft - which turns carry loss."
+        )
+        truncation: Literal["drop", "left", "right"] = Field(
+            "drop", description="kind: sft - what to do with an example longer than max_len."
+        )
+        packing: bool = Field(False, description="kind: sft - pack several examples per row.")
 
         @model_validator(mode="after")
         def _check_kind_options(self):

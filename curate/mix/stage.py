@@ -13,6 +13,13 @@ Phases, as the engine drives them:
    Rows with no copy are dropped as ``mix_downsampled``, ``mix_cap`` (their source hit its cap) or
    ``mix_excluded`` (weight 0). ``consumed`` counts input rows kept at least once.
 
+The summary (stats.json / manifest.json under ``global.mix``) has, per group: ``docs``, ``size``
+(units in one epoch), ``requested_share``, ``achieved_share``, ``units``, ``epochs``, ``rows``,
+``docs_kept`` and ``binding`` - what set its budget: ``weight`` (its share of the total),
+``max_epochs`` (all its data times max_epochs; with no ``total`` this group set the total),
+``cap``, or ``excluded``; plus ``warnings`` (a group too small for its weight, a weight without
+data, data without a weight).
+
 The choice of hash-ranked selection over independent per-document coin flips: flips give shares
 that are right only in expectation (a source of 1,000 long documents can miss by several percent);
 ranking by hash and cutting at the budget is exact to within one document per source, and still
@@ -67,7 +74,9 @@ class Mix(GlobalStage):
             None, description="Requested share per group (normalised). Groups not listed are dropped."
         )
         by: str = Field("source", description="The column whose values are the groups (source, lang...).")
-        unit: Literal["docs", "tokens", "bytes"] = "tokens"
+        unit: Literal["docs", "tokens", "bytes"] = Field(
+            "tokens", description="What weights, total and caps count: documents, tokens or UTF-8 bytes."
+        )
         total: float | None = Field(
             None, gt=0, description="Units in the mixture; default: the most every group can honour."
         )
@@ -82,7 +91,7 @@ class Mix(GlobalStage):
         tokenizer: str | None = Field(
             None, description="unit: tokens - tokenizer folder, used when there is no n_tokens column."
         )
-        tokens_column: str = "n_tokens"
+        tokens_column: str = Field("n_tokens", description="unit: tokens - a column of token counts, if present.")
         text_column: str = "text"
 
         @field_validator("weights", "caps")
