@@ -248,9 +248,9 @@ class GopherRepetition(Filter):
     Quantities are datatrove's: paragraphs split on ``\\n{2,}`` after strip, lines on ``\\n+``;
     fractions by chars divide by ``len(text)``; top n-gram chars count the n-gram joined with spaces
     (even when it occurs once, as datatrove does), duplicated n-gram chars join without spaces.
-    Difference: a repeat is an n-gram seen at *any* earlier position; datatrove's scan does not
-    remember n-grams at the positions it skipped, so it may count slightly less on some texts.
-    Empty documents are dropped as ``gopher_empty``.
+    Duplicated n-grams are decided by datatrove's own greedy scan (run only for the documents a
+    vectorised bound flags). Difference: n-grams are compared by a 64-bit hash of their tokens,
+    not by their concatenation. Empty documents are dropped as ``gopher_empty``.
     """
 
     class Config(StageConfig):
