@@ -81,7 +81,7 @@ def test_ray_output_is_byte_identical_to_local(tmp_path, ray_stages, monkeypatch
     write_corpus(tmp_path / "corpus" / "web", n_files=4, rows=300, seed=1, bad_every=89)
     write_corpus(tmp_path / "corpus" / "news", n_files=2, rows=300, seed=2)
     spec = _spec(ray_stages)
-    local = run_pipeline(spec, tmp_path / "local", workers=2, quiet=True)
+    local = run_pipeline(spec, tmp_path / "local", workers=1, quiet=True)
     on_ray = run_pipeline(spec, tmp_path / "ray", workers=2, quiet=True, executor="ray")
     assert ray.is_initialized()  # the executor used the cluster it found and left it running
     h_local, h_ray = _hashes(tmp_path / "local"), _hashes(tmp_path / "ray")

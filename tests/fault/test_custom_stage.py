@@ -57,7 +57,6 @@ def _pipeline(root: Path, stages: str) -> None:
     [
         "stages:\n  - evil_stage: {}\n",  # a bare module name is looked up among built-ins only
         "stages:\n  - stage: evil_stage.Evil\n",  # a dotted path without ':' is not an import path
-        "stages:\n  - stage: Evil\n",
         "stages:\n  - mix: {by: 'evil_stage:Evil', weights: {s: 1}}\n",  # import paths in values are data
     ],
 )

@@ -45,11 +45,11 @@ def test_disk_full_clear_error_nothing_corrupt_then_resume(tmp_path, small_disk,
     # ~3.6 MB of incompressible text: does not fit in 2 MB (shards + phase outputs + rejects)
     make_random_corpus(tmp_path / "corpus", n_files=4, rows=1500, chars=600)
     pipeline_yaml(tmp_path)
-    ref = run_cli(["run", "pipeline.yaml", "-o", "reference", "-w", "2", "-q"], tmp_path, fault_mods)
+    ref = run_cli(["run", "pipeline.yaml", "-o", "reference", "-w", "1", "-q"], tmp_path, fault_mods)
     assert ref.returncode == 0, ref.stderr
 
     out = small_disk / "out"
-    r = run_cli(["run", "pipeline.yaml", "-o", str(out), "-w", "2", "-q"], tmp_path, fault_mods)
+    r = run_cli(["run", "pipeline.yaml", "-o", str(out), "-w", "1", "-q"], tmp_path, fault_mods)
     assert r.returncode == 1, r.stderr
     assert "disk full" in r.stderr and "re-run the same command" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr, r.stderr
@@ -58,7 +58,7 @@ def test_disk_full_clear_error_nothing_corrupt_then_resume(tmp_path, small_disk,
 
     # free space (grow the file system) and run the same command again: it resumes
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    r = run_cli(["run", "pipeline.yaml", "-o", str(out), "-w", "2", "-q"], tmp_path, fault_mods)
+    r = run_cli(["run", "pipeline.yaml", "-o", str(out), "-w", "1", "-q"], tmp_path, fault_mods)
     assert r.returncode == 0, r.stderr
     assert output_hashes(out) == output_hashes(tmp_path / "reference")
     _all_committed_files_are_whole(out)
