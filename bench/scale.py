@@ -1,8 +1,10 @@
 """Scaling of one pipeline over executors: local 1 worker, local 2 workers, Ray 2 workers.
 
-    python bench/scale.py                          # demo data at --scale 1, pipelines/web.yaml
-    python bench/scale.py --scale 4 --pipeline pipelines/dedup.yaml
-    python bench/scale.py --data out/demo-data     # reuse generated demo data
+    python -m bench.scale                          # demo data at --scale 1, pipelines/web.yaml
+    python -m bench.scale --scale 4 --pipeline pipelines/dedup.yaml
+    python -m bench.scale --data out/demo-data     # reuse generated demo data
+
+(Run it as a module from the repo root: as a script, bench/tokenize.py would shadow the stdlib.)
 
 Generates the demo corpus (``curate.demo.generate``) unless ``--data`` is given, then runs the same
 pipeline file with ``curate run`` in a fresh process per configuration and prints one table:
