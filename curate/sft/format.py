@@ -5,7 +5,8 @@
 by construction (:mod:`curate.sft.masks`), applies the length policy, runs every row check, and
 writes ``messages``, ``text``, ``input_ids``, ``labels``, ``n_tokens`` (+ ``n_trained_tokens``).
 Preference rows (``chosen_messages``/``rejected_messages``) get the same per side under
-``chosen_*``/``rejected_*``. A row that fails a check is rejected with the check's name.
+``chosen_*``/``rejected_*``, trained on the ranked response only (``preference_train_on:
+last_turn``, what DPO / reward-model trainers expect; the prompt tokens are identical on both sides). A row that fails a check is rejected with the check's name.
 
 Truncation works on whole rounds (a user turn and the replies after it), never inside a turn, so
 a kept row always renders exactly like ``apply_chat_template(messages)`` and every trained turn
@@ -48,6 +49,8 @@ class SFTFormatConfig(StageConfig):
     """Local tokenizer directory (transformers format)."""
     max_len: int = 2048
     train_on: Literal["assistant", "all", "last_turn"] = "assistant"
+    preference_train_on: Literal["assistant", "all", "last_turn"] = "last_turn"
+    """Preference pairs: the ranked response only (DPO / reward models), unless set otherwise."""
     truncation: Literal["drop", "left", "right"] = "drop"
     packing: bool = False
     check_saved_template: bool = True
@@ -131,6 +134,7 @@ class SFTFormatter:
         self.encoder: SegmentEncoder | None = None
         self.template = None
         self._buffers: dict[str, list[dict]] = {}
+        self._train_on = config.train_on
 
     # --- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -184,7 +188,7 @@ class SFTFormatter:
             if self.encoder.has_special(m["content"]):
                 return "sft_special_token_in_content"
         try:
-            return self.template.segments(messages, tools, self.config.train_on)
+            return self.template.segments(messages, tools, self._train_on)
         except TemplateError as e:
             return e.reason
 
@@ -223,7 +227,7 @@ class SFTFormatter:
     def _finish(self, messages, segs, seg_ids, expected, truncated: bool) -> tuple[dict | None, str | None]:
         """Assemble ids/labels and run every row check."""
         conv = assemble(segs, seg_ids, expected)
-        reason = check_conversation(conv, self.encoder, self.eot_id, self.config.train_on == "all", self.starts_with_bos)
+        reason = check_conversation(conv, self.encoder, self.eot_id, self._train_on == "all", self.starts_with_bos)
         if reason is not None:
             return None, reason
         if isinstance(self.template, _Builtin):
@@ -290,6 +294,7 @@ class SFTFormatter:
         if preference and self.config.packing:
             raise ValueError("packing is not supported for preference data (chosen/rejected pairs)")
         sides = ["chosen", "rejected"] if preference else [""]
+        self._train_on = self.config.preference_train_on if preference else self.config.train_on
         tools_col = df["tools"].to_list() if "tools" in df.columns else [None] * df.height
         results: dict[str, list] = {}
         reasons: list[str | None] = [None] * df.height

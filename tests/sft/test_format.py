@@ -217,7 +217,7 @@ def test_preference_pairs_are_truncated_as_pairs(tokenizer_dir, tokenizer, polic
         r = {k.removeprefix(side + "_"): v for k, v in row.items() if k.startswith(side + "_")}
         assert [m["content"] for m in r["messages"][:2]] == ["sys", "new question"]
         assert r["n_tokens"] <= limit
-        assert_row_ok(r, tokenizer, "chatml")
+        assert_row_ok(r, tokenizer, "chatml", "last_turn")  # preference_train_on default
 
 
 def test_saved_template_mismatch_is_refused(tmp_path):
@@ -314,7 +314,7 @@ def _real_corpora(tokenizer_dir, tokenizer, shared_data, templates, limit):
                 if "chosen_messages" in row:
                     for side in ("chosen", "rejected"):
                         assert_row_ok({k.removeprefix(side + "_"): v for k, v in row.items() if k.startswith(side + "_")},
-                                      tokenizer, template)
+                                      tokenizer, template, "last_turn")
                 else:
                     assert_row_ok(row, tokenizer, template)
 

@@ -72,7 +72,7 @@ def test_sft_pipeline_end_to_end(demo_sft, tokenizer_dir, tokenizer, tmp_path, m
     for row in pref_rows.iter_rows(named=True):
         for side in ("chosen", "rejected"):
             assert_row_ok({k.removeprefix(side + "_"): v for k, v in row.items() if k.startswith(side + "_")},
-                          tokenizer, "chatml")
+                          tokenizer, "chatml", "last_turn")
 
 
 def test_preview_cli(demo_sft, tokenizer_dir):
