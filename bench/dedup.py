@@ -130,9 +130,17 @@ def signatures_table(n_docs: int, num_perm: int, rounds: int) -> None:
     contenders = [
         ("ours (NumPy uint32 multiply-add)", lambda: bench_ours(docs, num_perm), n_docs),
         ("datasketch MinHash.update loop", lambda: bench_datasketch_update(docs[:n_slow], num_perm), n_slow),
-        ("datasketch MinHash.bulk + xxh32", lambda: bench_datasketch_bulk(docs[: min(n_docs, 2000)], num_perm), min(n_docs, 2000)),
+        (
+            "datasketch MinHash.bulk + xxh32",
+            lambda: bench_datasketch_bulk(docs[: min(n_docs, 2000)], num_perm),
+            min(n_docs, 2000),
+        ),
         ("datatrove (spaCy words)", lambda: bench_datatrove(docs[:200], "spacy"), 200),
-        ("datatrove (whitespace split)", lambda: bench_datatrove(docs[: min(n_docs, 1000)], "whitespace"), min(n_docs, 1000)),
+        (
+            "datatrove (whitespace split)",
+            lambda: bench_datatrove(docs[: min(n_docs, 1000)], "whitespace"),
+            min(n_docs, 1000),
+        ),
     ]
     best: dict[str, float | None] = {}
     for _ in range(rounds):
@@ -143,7 +151,9 @@ def signatures_table(n_docs: int, num_perm: int, rounds: int) -> None:
             else:
                 best.setdefault(name, None)
     ours = best[contenders[0][0]]
-    print(f"\nMinHash signatures, {num_perm} permutations, ~500 word 5-gram shingles/doc, one core, best of {rounds} rounds\n")
+    print(
+        f"\nMinHash signatures, {num_perm} permutations, ~500 word 5-gram shingles/doc, one core, best of {rounds} rounds\n"
+    )
     print(f"{'implementation':34s} {'docs':>6s} {'docs/s':>10s} {'ours is':>9s}")
     for name, _fn, n in contenders:
         rate = best[name]
@@ -152,6 +162,57 @@ def signatures_table(n_docs: int, num_perm: int, rounds: int) -> None:
         else:
             print(f"{name:34s} {n:6d} {rate:10,.0f} {ours / rate:8.1f}x")
     print()
+
+
+def accuracy(n_docs: int) -> None:
+    """Precision/recall of duplicate pairs vs brute-force exact Jaccard, on planted corpora."""
+    from curate.dedup.exact import ExactDedup
+    from curate.dedup.near import MinhashDedup
+    from curate.dedup.synthetic import pair_scores, planted_corpus, true_pairs
+
+    sys.path.insert(0, str(ROOT))
+    from tests.dedup.conftest import run_global
+
+    print(f"\nduplicate-pair accuracy at threshold 0.8, {n_docs:,} docs, 4 tasks (brute-force truth)\n")
+    print(f"{'corpus':28s} {'config':24s} {'true':>6s} {'prec':>7s} {'recall':>7s} {'edge P':>7s}")
+    corpora = {
+        "pairs J~U(0.5,1)": planted_corpus(n_docs, 0.3, 0.05, (0.5, 1.0), family_max=1, seed=31),
+        "pairs J~U(0.7,0.9)": planted_corpus(n_docs, 0.3, 0.0, (0.7, 0.9), family_max=1, seed=32),
+        "families J~U(0.6,1)": planted_corpus(n_docs, 0.3, 0.05, (0.6, 1.0), family_max=3, seed=33),
+    }
+    for cname, df in corpora.items():
+        truth = true_pairs(df["text"].to_list(), 0.8)
+        for label, cfg in (
+            ("verify (default)", {}),
+            ("verify: false", {"verify": False}),
+            ("bands 14 x rows 8", {"bands": 14, "rows": 8}),
+        ):
+            with tempfile.TemporaryDirectory() as d:
+                run = run_global(MinhashDedup, {"threshold": 0.8, **cfg}, df, Path(d) / "w", n_tasks=4)
+            s = pair_scores(
+                df["id"].to_list(), run.dropped["id"].to_list(), run.dropped["duplicate_of"].to_list(), truth
+            )
+            print(
+                f"{cname:28s} {label:24s} {s['true_pairs']:6d} {s['precision']:7.4f} {s['recall']:7.4f} {s['edge_precision']:7.4f}"
+            )
+        exact_truth = (
+            df.group_by("text")
+            .agg(pl.col("id").min().alias("k"), pl.col("id"))
+            .filter(pl.col("id").list.len() > 1)
+        )
+        expected = {
+            i: k for k, ids in zip(exact_truth["k"], exact_truth["id"], strict=True) for i in ids if i != k
+        }
+        with tempfile.TemporaryDirectory() as d:
+            run = run_global(ExactDedup, {"whitespace": False}, df, Path(d) / "w", n_tasks=4)
+        got = dict(zip(run.dropped["id"], run.dropped["duplicate_of"], strict=True))
+        tp = sum(got.get(i) == k for i, k in expected.items())
+        print(
+            f"{cname:28s} {'exact_dedup':24s} {len(expected):6d} {tp / max(len(got), 1):7.4f} {tp / max(len(expected), 1):7.4f}"
+        )
+    print(
+        "prec/recall: pairs within one output cluster (transitive); edge P: dropped doc vs its duplicate_of"
+    )
 
 
 def e2e(n_docs: int, workers: int, shards: int, verify: bool) -> None:
@@ -249,9 +310,14 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--no-verify", action="store_true", help="e2e without true-Jaccard verification")
     ap.add_argument("--skip-signatures", action="store_true")
+    ap.add_argument(
+        "--accuracy", type=int, default=0, help="docs per planted corpus for the precision/recall table"
+    )
     a = ap.parse_args()
     if not a.skip_signatures:
         signatures_table(a.docs, a.num_perm, a.rounds)
+    if a.accuracy:
+        accuracy(a.accuracy)
     if a.e2e:
         e2e(a.e2e, a.workers, a.shards, verify=not a.no_verify)
 

@@ -42,8 +42,10 @@ def planted_corpus(
     """``n_docs`` rows (``id``, ``text``, ``source``) in shuffled order with planted duplicates.
 
     ``near_fraction`` of the rows are near-duplicates of another row with target Jaccard drawn
-    uniformly from ``jaccard_range``; ``exact_fraction`` are verbatim copies. ``family_max`` > 1
-    lets several copies share one source (clusters larger than pairs).
+    uniformly from ``jaccard_range``; ``exact_fraction`` are verbatim copies (of random originals).
+    ``family_max=1``: each source gets at most one near copy; ``> 1``: copies come from a pool of
+    ``n_orig / family_max`` sources, so several copies share one (clusters larger than pairs, and
+    copies of one source are less similar to each other than to it).
     """
     rng = np.random.default_rng(seed)
     vocab = np.array(vocabulary(seed=seed))
@@ -53,9 +55,14 @@ def planted_corpus(
     lengths = rng.integers(words[0], words[1] + 1, n_orig)
     originals = [vocab[rng.integers(0, len(vocab), n)] for n in lengths]
     texts = [" ".join(w) for w in originals]
-    n_sources = max(n_orig // max(family_max, 1), 1)
-    for _ in range(n_near):
-        src = originals[int(rng.integers(0, n_sources))].copy()
+    if family_max <= 1:  # one copy per source: every planted pair stands alone
+        if n_near > n_orig:
+            raise ValueError("family_max=1 needs near_fraction small enough for one copy per source")
+        sources = rng.permutation(n_orig)[:n_near]
+    else:  # copies drawn from a smaller pool of sources, so some share one (clusters > 2)
+        sources = rng.integers(0, max(n_orig // family_max, 1), n_near)
+    for s in sources:
+        src = originals[int(s)].copy()
         k = substitutions_for(len(src), float(rng.uniform(*jaccard_range)))
         pos = rng.choice(len(src), size=min(k, len(src)), replace=False)
         src[pos] = vocab[rng.integers(0, len(vocab), len(pos))]
@@ -117,3 +124,30 @@ def exact_jaccard(a: str, b: str, ngram: int = 5) -> float:
     if not sa and not sb:
         return 1.0
     return len(sa & sb) / len(sa | sb)
+
+
+def pair_scores(
+    ids: list[str], dropped: list[str], duplicate_of: list[str], truth: dict[tuple[int, int], float]
+) -> dict[str, float]:
+    """Precision/recall of duplicate pairs against ``truth`` (pairs of row indices, from :func:`true_pairs`).
+
+    * ``precision``/``recall``: predicted pairs are all pairs of documents in one cluster (a kept
+      document and those dropped as its duplicates), transitive.
+    * ``edge_precision``: share of dropped documents whose ``duplicate_of`` is truly a duplicate.
+    """
+    import itertools
+
+    idx = {x: i for i, x in enumerate(ids)}
+    clusters: dict[str, list[int]] = {}
+    for i, d in zip(dropped, duplicate_of, strict=True):
+        clusters.setdefault(d, [idx[d]]).append(idx[i])
+    pred = {p for m in clusters.values() for p in itertools.combinations(sorted(m), 2)}
+    hit = len(pred & set(truth))
+    edges = [tuple(sorted((idx[i], idx[d]))) for i, d in zip(dropped, duplicate_of, strict=True)]
+    return {
+        "precision": hit / max(len(pred), 1),
+        "recall": hit / max(len(truth), 1),
+        "edge_precision": sum(e in truth for e in edges) / max(len(edges), 1),
+        "true_pairs": len(truth),
+        "predicted_pairs": len(pred),
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import shutil
 
 import polars as pl
@@ -11,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from curate.dedup.near import MinhashDedup
-from curate.dedup.synthetic import planted_corpus, true_pairs
+from curate.dedup.synthetic import pair_scores, planted_corpus, true_pairs
 from tests.dedup.conftest import collect_phase, make, reduce_phase, run_global
 
 
@@ -24,20 +23,8 @@ def corpus():
 
 
 def _scores(df, dropped, truth):
-    """Pair precision/recall: predicted pairs = pairs of documents in one cluster (transitive);
-    edge precision = share of dropped documents whose duplicate_of is truly >= threshold."""
-    idx = {x: i for i, x in enumerate(df["id"].to_list())}
-    clusters: dict[str, list[int]] = {}
-    for i, d in zip(dropped["id"].to_list(), dropped["duplicate_of"].to_list(), strict=True):
-        clusters.setdefault(d, [idx[d]]).append(idx[i])
-    pred = {p for m in clusters.values() for p in itertools.combinations(sorted(m), 2)}
-    hit = len(pred & set(truth))
-    edges = [
-        tuple(sorted((idx[i], idx[d])))
-        for i, d in zip(dropped["id"].to_list(), dropped["duplicate_of"].to_list(), strict=True)
-    ]
-    edge_precision = sum(e in truth for e in edges) / max(len(edges), 1)
-    return hit / max(len(pred), 1), hit / max(len(truth), 1), edge_precision
+    s = pair_scores(df["id"].to_list(), dropped["id"].to_list(), dropped["duplicate_of"].to_list(), truth)
+    return s["precision"], s["recall"], s["edge_precision"]
 
 
 def test_precision_recall_vs_brute_force(corpus, tmp_path):
