@@ -37,6 +37,7 @@ from curate.sft.masks import IGNORE_INDEX, SegmentEncoder, assemble, check_conve
 from curate.sft.packing import IDS_DTYPE, packed_frame, packed_row
 from curate.sft.templates import ChatTemplate, TemplateError, get_template
 
+DIAGNOSE_ROWS = 64  # rows per batch compared with whole-text encoding (a diagnostic, it costs an encode)
 MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
 
 
@@ -56,7 +57,7 @@ class SFTFormatConfig(StageConfig):
     check_saved_template: bool = True
     """Refuse a built-in template that differs from the chat_template saved with the tokenizer."""
     diagnose_full_encoding: bool = True
-    """Count rows whose ids differ from encoding the whole text (stats: sft_ids_differ_from_full_encoding)."""
+    """On the first rows of each batch, count ids that differ from encoding the whole text (stats)."""
 
     @field_validator("template")
     @classmethod
@@ -346,15 +347,16 @@ class SFTFormatter:
         # dropped rows keep their input columns only, plus the reason
         dropped = dropped.select([*df.columns, REASON])
         counters = {"sft_truncated_rows": truncated} if truncated else {}
-        differ = self._differ_from_full_encoding(kept, sides) if self.config.diagnose_full_encoding else 0
+        if self.config.diagnose_full_encoding and kept.height:
+            sample = kept.head(DIAGNOSE_ROWS)
+            counters["sft_full_encoding_checked"] = sample.height * len(sides)
+            counters["sft_ids_differ_from_full_encoding"] = self._differ_from_full_encoding(sample, sides)
         if isinstance(self.template, _Builtin) and "tools" in kept.columns:
             # built-in templates do not render a tools list (sft_normalize tools_to_system puts it in
             # the system prompt): count the rows so a run shows it
             n_tools = kept["tools"].is_not_null().sum()
             if n_tools:
                 counters["sft_tools_not_rendered"] = int(n_tools)
-        if differ:
-            counters["sft_ids_differ_from_full_encoding"] = differ
         if not self.config.packing:
             return StageResult(kept=kept, dropped=dropped if dropped.height else None, counters=counters)
         packed = self._pack(kept)

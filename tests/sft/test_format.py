@@ -130,7 +130,7 @@ def test_truncation_drops_whole_rounds(tokenizer_dir, tokenizer, policy):
     assert kept_msgs[0]["role"] == "system" and len(kept_msgs) == 5
     expected_first_user = rounds[0][0].strip() if policy == "right" else rounds[1][0].strip()
     assert kept_msgs[1]["content"] == expected_first_user
-    assert res.counters == {"sft_truncated_rows": 1}
+    assert res.counters["sft_truncated_rows"] == 1
     assert_row_ok(row, tokenizer, "chatml")
     # a single round that does not fit is rejected under every policy
     tiny = formatter(tokenizer_dir, template="chatml", max_len=5, truncation=policy).process(frame([msgs]))
@@ -391,3 +391,16 @@ def test_sft_format_stage_writes_its_chat_template(tokenizer_dir, tokenizer, tmp
     row = stage.process(frame([conv])).kept.row(0, named=True)
     assert row["text"] == tokenizer.apply_chat_template(conv, chat_template=saved, tokenize=False)
     assert stage.route_column() == "sft_kind"
+
+
+def test_full_encoding_diagnostic(tokenizer_dir):
+    """chatml boundaries sit at special tokens: by-construction ids equal whole-text encoding."""
+    conv = [{"role": "system", "content": "S"}, {"role": "user", "content": "hello world"},
+            {"role": "assistant", "content": "the answer"}]
+    res = formatter(tokenizer_dir, template="chatml").process(frame([conv] * 3))
+    assert res.counters["sft_full_encoding_checked"] == 3
+    assert res.counters["sft_ids_differ_from_full_encoding"] == 0
+    # llama3's header ends with "\n\n": by construction it stays one pre-token (as in an inference
+    # prompt that ends there), whole-text encoding splits it - the diagnostic shows it
+    res = formatter(tokenizer_dir, template="llama3").process(frame([conv]))
+    assert res.counters["sft_ids_differ_from_full_encoding"] == 1
