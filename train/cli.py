@@ -120,8 +120,12 @@ def dpo_cmd(**kw):
 @click.option("--device", default="auto", show_default=True)
 def generate(run_dir, prompts, max_new_tokens, temperature, top_k, seed, device):
     """Continue each --prompt with the model in RUN_DIR."""
+    from transformers.utils import logging as hf_logging
+
     from .generate import generate as gen
     from .generate import load_run
+
+    hf_logging.disable_progress_bar()
 
     model, tok = load_run(run_dir, device)
     for p in prompts:
@@ -139,7 +143,11 @@ def generate(run_dir, prompts, max_new_tokens, temperature, top_k, seed, device)
 @click.option("--device", default="auto", show_default=True)
 def chat(run_dir, system, messages, max_new_tokens, temperature, top_k, device):
     """Chat with the model in RUN_DIR through its chat template (empty line or EOF ends)."""
+    from transformers.utils import logging as hf_logging
+
     from .generate import chat_reply, load_run
+
+    hf_logging.disable_progress_bar()
 
     model, tok = load_run(run_dir, device)
     history = [{"role": "system", "content": system}] if system else []

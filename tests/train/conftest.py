@@ -12,6 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+try:
+    import curate.train  # noqa: F401
+except ImportError:  # a plain checkout (a GPU box without `pip install -e .`): curate.train -> train/
+    import curate
+
+    curate.__path__.append(str(Path(__file__).resolve().parents[2]))
+
 WORDS = ["apple", "river", "stone", "cloud", "green", "music", "paper", "light", "table", "window", "garden", "silver", "orange", "yellow", "purple", "winter", "summer", "quiet", "rapid", "simple"]
 
 

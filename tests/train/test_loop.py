@@ -172,3 +172,18 @@ def test_cli_pretrain_with_yaml_config(tmp_path, tokenizer, tokenizer_dir):
     bad = CliRunner().invoke(train, ["sft", "--data", str(data), "-o", str(tmp_path / "r2"),
                                      "--tokenizer", str(tokenizer_dir), "--device", "cpu"])
     assert bad.exit_code != 0 and "sft needs sft shards" in bad.output
+
+
+def test_generate_and_chat_commands(chain):
+    from click.testing import CliRunner
+    from curate.train.cli import chat, generate
+
+    run = str(chain["dir"] / "sft_run")
+    g = CliRunner().invoke(generate, [run, "--prompt", "The apple", "--max-new-tokens", "5", "--device", "cpu"])
+    assert g.exit_code == 0, g.output
+    assert g.stdout.startswith("The apple")
+    c = CliRunner().invoke(chat, [run, "--message", "say stone", "--device", "cpu"])
+    assert c.exit_code == 0, c.output
+    assert c.stdout.strip() == "stone stone"
+    c2 = CliRunner().invoke(chat, [run, "--device", "cpu"], input="say river\n\n")
+    assert c2.exit_code == 0 and "river river" in c2.stdout
