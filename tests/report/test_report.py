@@ -137,3 +137,13 @@ def test_report_failure_never_fails_the_run(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "could not write" in err and "chart exploded" in err
     assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_large_outputs_are_sampled_evenly_and_say_so(finished_run, monkeypatch):
+    import curate.report.build as b
+
+    monkeypatch.setattr(b, "MAX_LENGTH_ROWS", 100)
+    after, sampled = b._column_values(sorted((finished_run / "data").glob("*.parquet")), "text", b._utf8_len)
+    assert sampled and 100 <= after.size <= 100 + len(list((finished_run / "data").glob("*.parquet")))
+    html = build_report(finished_run).read_text()
+    assert "sampled evenly per file" in html
