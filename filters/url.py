@@ -1,7 +1,8 @@
 """URL block lists: domains, URL substrings and banned words, from the user's own local files.
 
-Nothing is downloaded. ``filters/data/example_blocklist/`` is a small example of the three files
-(our own made-up entries) to copy and extend. File format: one entry per line, ``#`` comments.
+Nothing is downloaded. ``filters/data/example_blocked_domains.txt``,
+``example_blocked_url_substrings.txt`` and ``example_banned_url_words.txt`` are a small example of
+the three files (our own made-up entries) to copy and extend. File format: one entry per line, ``#`` comments.
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ from curate.engine.registry import register
 from curate.engine.stage import Filter, Rule, StageConfig
 
 
-def example_dir() -> Path:
-    """The shipped example block-list folder (domains.txt, url_substrings.txt, banned_words.txt)."""
-    return Path(str(resources.files("curate.filters").joinpath("data/example_blocklist")))
+EXAMPLE_FILES = {
+    "domains": "example_blocked_domains.txt",
+    "url_substrings": "example_blocked_url_substrings.txt",
+    "banned_words": "example_banned_url_words.txt",
+}
+
+
+def example_file(kind: str) -> Path:
+    """A shipped example block list: ``domains``, ``url_substrings`` or ``banned_words``."""
+    return Path(str(resources.files("curate.filters").joinpath("data", EXAMPLE_FILES[kind])))
 
 
 def read_list(path: str | Path | None) -> list[str]:
@@ -58,14 +66,13 @@ class UrlFilter(Filter):
 
     def setup(self) -> None:
         c = self.config
-        ex = example_dir()
 
-        def pick(given, name):
-            return given if given is not None or not c.use_example_lists else ex / name
+        def pick(given, kind):
+            return given if given is not None or not c.use_example_lists else example_file(kind)
 
-        self.domains = set(read_list(pick(c.domains, "domains.txt")))
-        self.substrings = read_list(pick(c.url_substrings, "url_substrings.txt"))
-        self.words = set(read_list(pick(c.banned_words, "banned_words.txt")))
+        self.domains = set(read_list(pick(c.domains, "domains")))
+        self.substrings = read_list(pick(c.url_substrings, "url_substrings"))
+        self.words = set(read_list(pick(c.banned_words, "banned_words")))
 
     def rules(self, df: pl.DataFrame) -> list[Rule]:
         if not hasattr(self, "domains"):
