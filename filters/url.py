@@ -17,7 +17,6 @@ from pydantic import Field
 from curate.engine.registry import register
 from curate.engine.stage import Filter, Rule, StageConfig
 
-
 EXAMPLE_FILES = {
     "domains": "example_blocked_domains.txt",
     "url_substrings": "example_blocked_url_substrings.txt",
