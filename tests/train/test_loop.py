@@ -187,3 +187,19 @@ def test_generate_and_chat_commands(chain):
     assert c.stdout.strip() == "stone stone"
     c2 = CliRunner().invoke(chat, [run, "--device", "cpu"], input="say river\n\n")
     assert c2.exit_code == 0 and "river river" in c2.stdout
+
+
+def test_pretrain_from_text_shards(tmp_path, tokenizer_dir):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from conftest import synthetic_text, write_manifest
+
+    (tmp_path / "out" / "data").mkdir(parents=True)
+    f = tmp_path / "out" / "data" / "part-0.parquet"
+    pq.write_table(pa.table({"id": [str(i) for i in range(200)], "text": synthetic_text(200, seed=3)}), f)
+    write_manifest(tmp_path / "out", [f])
+    r = pretrain(data=str(tmp_path / "out" / "data"), out=str(tmp_path / "run"), tokenizer=str(tokenizer_dir),
+                 preset="tiny", seq_len=32, max_steps=3, batch_size=4, eval_rows=20, **FAST)
+    assert r.steps == 3 and r.eval_losses
+    lin = json.loads((tmp_path / "run" / "lineage.json").read_text())
+    assert lin["train_data"]["shards"][0]["from"] == "manifest"
