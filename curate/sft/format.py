@@ -354,7 +354,10 @@ class SFTFormatter:
         if isinstance(self.template, _Builtin) and "tools" in kept.columns:
             # built-in templates do not render a tools list (sft_normalize tools_to_system puts it in
             # the system prompt): count the rows so a run shows it
-            n_tools = kept["tools"].is_not_null().sum()
+            has_tools = kept["tools"].is_not_null()
+            if "system" in kept.columns:  # already in the system prompt (tools_to_system)
+                has_tools &= ~kept["system"].fill_null("").str.contains(kept["tools"].fill_null(""), literal=True)
+            n_tools = has_tools.sum()
             if n_tools:
                 counters["sft_tools_not_rendered"] = int(n_tools)
         if not self.config.packing:

@@ -9,7 +9,8 @@ dropped unless ``keep_input_columns``):
   a ``tool`` turn (not trained). For preference rows ``messages`` is the shared prompt.
 * ``chosen_messages`` / ``rejected_messages`` - preference rows only: prompt + response.
 * ``system`` (the system prompt or null), ``tools`` (JSON text or null), ``sft_format`` (which
-  format the row was read as), ``prompt`` (the user turns joined by a blank line: the column prompt
+  format the row was read as), ``n_turns`` (messages in the conversation; for prompt dedup with
+  ``keep: quality`` it prefers the richer copy - multi-turn, tool calls - of a repeated prompt), ``prompt`` (the user turns joined by a blank line: the column prompt
   dedup, language id and decontamination look at) and, with ``prompt_to_text`` (default), the same
   prompt in ``text`` so the generic dedup/langid stages, which read ``text``, work on prompts
   unchanged. The ``format`` stage later overwrites ``text`` with the rendered conversation.
@@ -131,6 +132,8 @@ class SFTNormalize(Stage):
             pl.Series("tools", out["tools"], dtype=pl.Utf8),
             pl.Series("prompt", out["prompt"], dtype=pl.Utf8),
             pl.Series("sft_format", out["sft_format"], dtype=pl.Utf8),
+            pl.Series("n_turns", [None if m is None else len(c or m) for m, c in zip(out["messages"], out["chosen_messages"], strict=True)],
+                      dtype=pl.Int32),
         ]
         if any(v is not None for v in out["chosen_messages"]):
             kept_cols += [

@@ -404,3 +404,11 @@ def test_full_encoding_diagnostic(tokenizer_dir):
     # prompt that ends there), whole-text encoding splits it - the diagnostic shows it
     res = formatter(tokenizer_dir, template="llama3").process(frame([conv]))
     assert res.counters["sft_ids_differ_from_full_encoding"] == 1
+
+
+def test_tools_in_system_prompt_are_not_counted(tokenizer_dir):
+    rows = [{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}], "tools": '[{"name": "w"}]'}]
+    norm = SFTNormalize(SFTNormalizeConfig(tools_to_system=True), None).process(pl.DataFrame(rows)).kept
+    res = formatter(tokenizer_dir, template="chatml").process(norm)
+    assert "sft_tools_not_rendered" not in res.counters
+    assert '# Tools\n[{"name": "w"}]' in res.kept["text"][0]
