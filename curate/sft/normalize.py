@@ -217,7 +217,9 @@ def _decode_json_columns(df: pl.DataFrame, c: SFTNormalizeConfig) -> pl.DataFram
             except json.JSONDecodeError:
                 break
         else:
-            if decoded and any(v is not None for v in decoded):
+            # The reader falls back to JSON text only when a column mixes types, so a column of
+            # plain strings that merely look like JSON ('"quoted"') is left alone.
+            if any(v is not None and not isinstance(v, str) for v in decoded):
                 out.append(pl.Series(name, decoded, dtype=pl.Object))
     return df.with_columns(out) if out else df
 

@@ -163,7 +163,11 @@ def test_json_fallback_columns_are_decoded():
     res = SFTNormalize(SFTNormalizeConfig(), None).process(df)
     assert res.n_dropped == 0
     assert res.kept["prompt"].to_list() == ["plain question", "listed question"]
+    # a plain string column whose values happen to be quoted is not JSON text
+    quoted = pl.DataFrame({"instruction": ['"Hi"', '"Bye"'], "output": ['"a"', "b"]})
     assert res.kept["chosen_messages"].to_list()[1][-1]["content"] == "yes!"
+    res = SFTNormalize(SFTNormalizeConfig(), None).process(quoted)
+    assert res.kept["prompt"].to_list() == ['"Hi"', '"Bye"']
 
 
 def test_column_mapping_and_tags():
