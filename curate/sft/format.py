@@ -30,7 +30,7 @@ import json
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import field_validator
+from pydantic import Field, field_validator, model_validator
 
 from curate.engine.stage import REASON, StageConfig, StageResult
 from curate.sft.masks import IGNORE_INDEX, SegmentEncoder, assemble, check_conversation
@@ -46,9 +46,9 @@ class SFTFormatConfig(StageConfig):
 
     template: str = "chatml"
     """A built-in (chatml, llama3, llama2, mistral, alpaca, vicuna, chatglm, human_assistant) or hf:DIR."""
-    tokenizer: str
-    """Local tokenizer directory (transformers format)."""
-    max_len: int = 2048
+    tokenizer: str | None = None
+    """Local tokenizer directory (transformers format); for hf:DIR templates DIR's own tokenizer is used."""
+    max_len: int = Field(2048, gt=0)
     train_on: Literal["assistant", "all", "last_turn"] = "assistant"
     preference_train_on: Literal["assistant", "all", "last_turn"] = "last_turn"
     """Preference pairs: the ranked response only (DPO / reward models), unless set otherwise."""
@@ -63,8 +63,17 @@ class SFTFormatConfig(StageConfig):
     @classmethod
     def _known(cls, v: str) -> str:
         if not v.startswith("hf:"):
-            get_template(v)
+            try:
+                get_template(v)
+            except KeyError as e:
+                raise ValueError(e.args[0]) from None
         return v
+
+    @model_validator(mode="after")
+    def _needs_tokenizer(self):
+        if not self.template.startswith("hf:") and not self.tokenizer:
+            raise ValueError(f"template {self.template} needs tokenizer: (a local HF tokenizer folder)")
+        return self
 
 
 class _Builtin:
@@ -170,8 +179,6 @@ class SFTFormatter:
                         f"inference. Use template: hf:{c.tokenizer}, save {c.template}'s Jinja with the tokenizer, "
                         "or set check_saved_template: false"
                     )
-        if c.packing and c.truncation != "drop" and c.max_len <= 0:
-            raise ValueError("max_len must be positive")
 
     def route_column(self) -> str | None:
         """``sft_kind``: SFT and preference rows can be written apart (data/sft/, data/preference/)."""
