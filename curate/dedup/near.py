@@ -35,7 +35,7 @@ from curate.dedup.common import (
     resolve_partitions,
     size_histogram,
 )
-from curate.dedup.minhash import MinHasher, choose_bands_rows, jaccard
+from curate.dedup.minhash import MinHasher, choose_bands_rows
 from curate.dedup.union_find import components_of_pairs
 from curate.dedup.workfiles import (
     atomic_write_json,
@@ -244,29 +244,39 @@ class MinhashDedup(GlobalStage):
         missing = [f for f in files if not f.exists()]
         if missing:
             raise RuntimeError(f"minhash_dedup: step 'buckets' has not produced {missing[0]}")
-        pairs = pl.concat([pl.read_parquet(f) for f in files]).unique(maintain_order=False)
+        pairs = pl.concat([pl.read_parquet(f) for f in files]).unique().sort("a", "b")
         return pairs["a"].to_numpy(), pairs["b"].to_numpy()
 
     def _verify(self, _part: int) -> dict[str, Any]:
         """Keep candidate pairs whose true Jaccard (on the stored shingle sets) reaches the threshold."""
         a, b = self._all_pairs()
-        needed = np.unique(np.concatenate([a, b]))
-        shingles: dict[int, np.ndarray] = {}
+        nodes = np.unique(np.concatenate([a, b]))
+        # shingle sets of the candidate documents only, as one flat array + offsets in node order
+        flat = np.zeros(0, np.uint32)
+        counts = np.zeros(len(nodes), np.int64)
+        parts_flat = []
         for t, number in self._task_numbers().items():
-            rows = needed[(needed >> U64(32)) == U64(number)] & U64(0xFFFFFFFF)
-            if len(rows) == 0:
+            sel = np.flatnonzero((nodes >> U64(32)) == U64(number))
+            if len(sel) == 0:
                 continue
+            rows = (nodes[sel] & U64(0xFFFFFFFF)).astype(np.uint32)
             df = (
                 pl.scan_parquet(self.wd / "shingles" / f"{t}.parquet")
-                .filter(pl.col("row").is_in(pl.Series(rows.astype(np.uint32)).implode()))
+                .filter(pl.col("row").is_in(pl.Series(rows).implode()))
+                .sort("row")
                 .collect()
             )
-            base = number << 32
-            for r, s in zip(df["row"].to_list(), df["shingles"].to_list(), strict=True):
-                shingles[base | r] = np.asarray(s, dtype=np.uint32)
-        thr = self.config.threshold
-        sims = np.array([jaccard(shingles[int(x)], shingles[int(y)]) for x, y in zip(a, b, strict=True)])
-        ok = sims >= thr - 1e-12
+            if not np.array_equal(df["row"].to_numpy(), rows):  # nodes are sorted, so rows are too
+                raise RuntimeError(f"minhash_dedup: shingles/{t}.parquet lacks rows of candidate pairs")
+            counts[sel] = df["shingles"].list.len().to_numpy()
+            parts_flat.append(df["shingles"].explode().to_numpy().astype(np.uint32))
+        if parts_flat:
+            flat = np.concatenate(parts_flat)
+        offsets = np.zeros(len(nodes) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        ia, ib = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
+        sims = _pair_jaccard(flat, offsets, ia, ib)
+        ok = sims >= self.config.threshold - 1e-12
         atomic_write_parquet(pl.DataFrame({"a": a[ok], "b": b[ok]}), self.wd / "pairs_verified.parquet")
         stats = {"candidate_pairs": len(a), "verified_pairs": int(ok.sum())}
         atomic_write_json(stats, self.wd / "verify.json")
@@ -350,6 +360,33 @@ class MinhashDedup(GlobalStage):
                 else pl.DataFrame(schema={"id": pl.Utf8, DUPLICATE_OF: pl.Utf8, CLUSTER_SIZE: pl.Int64})
             )
         return apply_drops(df, self._drops, "near_duplicate")
+
+
+def _pair_jaccard(
+    flat: np.ndarray, offsets: np.ndarray, ia: np.ndarray, ib: np.ndarray, chunk: int = 50_000
+) -> np.ndarray:
+    """Exact Jaccard of many pairs of sorted distinct sets (``flat[offsets[i]:offsets[i+1]]``), vectorised.
+
+    Each side's members are tagged with the pair index (``pair << 32 | shingle``); the tagged keys
+    both sides share are the intersections, counted per pair. Chunked to bound memory.
+    """
+    out = np.zeros(len(ia), np.float64)
+    sizes = np.diff(offsets)
+    for lo in range(0, len(ia), chunk):
+        sa, sb = ia[lo : lo + chunk], ib[lo : lo + chunk]
+        common = np.intersect1d(_tagged(flat, offsets, sa), _tagged(flat, offsets, sb), assume_unique=True)
+        inter = np.bincount((common >> U64(32)).astype(np.int64), minlength=len(sa))
+        union = sizes[sa] + sizes[sb] - inter
+        out[lo : lo + chunk] = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    return out
+
+
+def _tagged(flat: np.ndarray, offsets: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """Members of the sets ``side[k]``, each tagged with its position ``k``: ``k << 32 | shingle``."""
+    n = offsets[side + 1] - offsets[side]
+    start = np.repeat(offsets[side], n)
+    within = np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    return (np.repeat(np.arange(len(side), dtype=U64), n) << U64(32)) | flat[start + within].astype(U64)
 
 
 def _arrow(a: np.ndarray, typ: pa.DataType) -> pa.Array:

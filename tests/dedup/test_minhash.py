@@ -134,3 +134,17 @@ def test_band_keys_separate_bands():
     assert len(set(keys[0].tolist())) == 4 and (keys[0] == keys[1]).all()
     with pytest.raises(ValueError):
         h.band_keys(sig, 5, 2)
+
+
+def test_vectorised_pair_jaccard_matches_sets():
+    from curate.dedup.near import _pair_jaccard
+
+    rng = np.random.default_rng(0)
+    sets = [np.unique(rng.integers(0, 60, rng.integers(0, 30))).astype(np.uint32) for _ in range(40)]
+    offsets = np.zeros(len(sets) + 1, np.int64)
+    np.cumsum([len(x) for x in sets], out=offsets[1:])
+    flat = np.concatenate(sets)
+    ia, ib = rng.integers(0, 40, 300), rng.integers(0, 40, 300)
+    got = _pair_jaccard(flat, offsets, ia, ib, chunk=37)
+    want = [jaccard(sets[i], sets[j]) for i, j in zip(ia, ib, strict=True)]
+    np.testing.assert_allclose(got, want)
