@@ -1,6 +1,6 @@
 """``input_ids`` and ``labels`` by construction, and the checks every written row must pass.
 
-Each :class:`~curate.sft.templates.Segment` is encoded on its own: the tokenizer's added tokens
+Each :class:`~curate.sft.templates.Segment` is encoded on its own: the tokenizer's special tokens
 (``<|im_start|>``, ``<|eot_id|>``, ``</s>``...) are cut out of the text and mapped to their ids
 through the added vocabulary, the plain text between them is encoded with
 ``add_special_tokens=False`` (the template, not the tokenizer, decides where BOS goes). A
@@ -50,7 +50,12 @@ class SegmentEncoder:
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
         self.backend = tokenizer.backend_tokenizer  # the `tokenizers.Tokenizer`
-        added = {tok: i for tok, i in tokenizer.get_added_vocab().items() if tok}
+        # Only *special* added tokens are cut out and mapped by id (and refused inside content);
+        # ordinary added tokens (whitespace runs in code tokenizers...) are the encoder's business.
+        added = {t.content: i for i, t in tokenizer.added_tokens_decoder.items() if t.content and t.special}
+        for tok in (tokenizer.bos_token, tokenizer.eos_token):
+            if tok and tok not in added and tok in tokenizer.get_vocab():
+                added[tok] = tokenizer.convert_tokens_to_ids(tok)
         self.added = added
         self.special_strings = sorted(added, key=len, reverse=True)
         self._split = re.compile("(" + "|".join(re.escape(t) for t in self.special_strings) + ")") if added else None

@@ -412,3 +412,18 @@ def test_tools_in_system_prompt_are_not_counted(tokenizer_dir):
     res = formatter(tokenizer_dir, template="chatml").process(norm)
     assert "sft_tools_not_rendered" not in res.counters
     assert '# Tools\n[{"name": "w"}]' in res.kept["text"][0]
+
+
+def test_ordinary_added_tokens_are_not_special(tmp_path, tokenizer):
+    """Code tokenizers add whitespace runs as ordinary added tokens: content with them is fine."""
+    from transformers import AutoTokenizer
+
+    d = tmp_path / "tok"
+    tokenizer.save_pretrained(str(d))
+    tok = AutoTokenizer.from_pretrained(str(d))
+    tok.add_tokens(["    "])  # not special
+    tok.save_pretrained(str(d))
+    conv = [{"role": "user", "content": "indent"}, {"role": "assistant", "content": "def f():\n    return 1"}]
+    res = formatter(d, template="chatml").process(frame([conv]))
+    assert res.n_dropped == 0
+    assert_row_ok(res.kept.row(0, named=True), tok, "chatml")
