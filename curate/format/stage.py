@@ -70,7 +70,7 @@ class Format(Stage):
 
         @model_validator(mode="after")
         def _check_kind_options(self):
-            for kind, names in (("sft", SFT_ONLY), ("tokenized", TOKENIZED_ONLY)):
+            for kind, names in (("sft", SFT_ONLY), ("tokenized", TOKENIZED_ONLY), ("pretrain", ("keep",))):
                 stray = [n for n in names if n in self.model_fields_set and self.kind != kind]
                 if stray:
                     raise ValueError(f"{', '.join(stray)} only apply to kind: {kind} (kind is {self.kind})")

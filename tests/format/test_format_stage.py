@@ -112,6 +112,8 @@ def test_config_validation():
         Format.Config(kind="pretrain", template="chatml")
     with pytest.raises(ValueError, match="only apply to kind: tokenized"):
         Format.Config(kind="pretrain", seq_len=128)
+    with pytest.raises(ValueError, match="only apply to kind: pretrain"):
+        Format.Config(kind="tokenized", tokenizer="x", keep=["lang"])
     with pytest.raises(ValueError):
         Format.Config(kind="tokenized", tokenizer="x", remainder="carry")
     Format.Config(kind="sft", tokenizer="x", template="chatml", max_len=512)
