@@ -74,7 +74,8 @@ class Format(Stage):
                 stray = [n for n in names if n in self.model_fields_set and self.kind != kind]
                 if stray:
                     raise ValueError(f"{', '.join(stray)} only apply to kind: {kind} (kind is {self.kind})")
-            if self.kind in ("tokenized", "sft") and not self.tokenizer:
+            needs_tokenizer = self.kind == "tokenized" or (self.kind == "sft" and not self.template.startswith("hf:"))
+            if needs_tokenizer and not self.tokenizer:
                 raise ValueError(f"kind: {self.kind} needs tokenizer: (a local HF tokenizer folder)")
             if self.kind == "sft":
                 _validate_sft(self)

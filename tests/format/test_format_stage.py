@@ -117,6 +117,9 @@ def test_config_validation():
     with pytest.raises(ValueError):
         Format.Config(kind="tokenized", tokenizer="x", remainder="carry")
     Format.Config(kind="sft", tokenizer="x", template="chatml", max_len=512)
+    Format.Config(kind="sft", template="hf:some/model/dir")  # the model folder brings its tokenizer
+    with pytest.raises(ValueError, match="needs tokenizer"):
+        Format.Config(kind="sft")
     if importlib.util.find_spec("curate.sft.format") is not None:
         with pytest.raises(ValueError):
             Format.Config(kind="sft", tokenizer="x", template="no-such-template")
