@@ -28,7 +28,12 @@ from curate.engine.executor import TaskFailed
 
 
 class RayExecutor:
-    """Same interface as :class:`curate.engine.executor.LocalExecutor`, backed by Ray tasks."""
+    """Same interface as :class:`curate.engine.executor.LocalExecutor`, backed by Ray tasks.
+
+    ``workers`` sizes the local instance started when no ``address`` is given; on an existing
+    cluster every free CPU runs a task (each task asks for one CPU). A cluster that cannot be
+    started or reached refuses the run (:class:`curate.engine.runner.RunRefused`, exit code 2).
+    """
 
     def __init__(self, workers: int = 1, address: str | None = None, max_retries: int = 3):
         self.workers = max(1, workers)
@@ -58,19 +63,27 @@ class RayExecutor:
             return ray
         # Each task gets one CPU; Polars/Arrow inside it should not start a thread per core.
         env = {"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-        if self.address:
-            ray.init(address=self.address, log_to_driver=False, runtime_env={"env_vars": env})
-        else:
-            # Ray 2.60 writes ~/.ray/auth_token for a new cluster unless auth is off; a private
-            # cluster on loopback that lives as long as this run needs none.
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            ray.init(
-                num_cpus=self.workers,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-                runtime_env={"env_vars": env},
-            )
+        try:
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False, runtime_env={"env_vars": env})
+            else:
+                # Ray 2.60 writes ~/.ray/auth_token for a new cluster unless auth is off; a private
+                # cluster on loopback that lives as long as this run needs none.
+                os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+                ray.init(
+                    num_cpus=self.workers,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                    runtime_env={"env_vars": env},
+                )
+        except Exception as e:
+            from curate.engine.runner import RunRefused
+
+            self._ray = None
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
+            hint = "check the address (ray status on the head node)" if self.address else "Ray needs the loopback interface and /tmp"
+            raise RunRefused(f"cannot start or reach {where}: {type(e).__name__}: {e} - {hint}") from e
         self._started = True
         return ray
 

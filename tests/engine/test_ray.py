@@ -50,6 +50,22 @@ def _spec(mod: str, **output):
     })
 
 
+def test_unreachable_cluster_refuses_the_run_clearly(monkeypatch):
+    """ray.init failing (bad address, no loopback) is a RunRefused naming the address, no traceback."""
+    from curate.engine.ray_executor import RayExecutor
+    from curate.engine.runner import RunRefused
+
+    def fail(*a, **k):
+        raise ConnectionError("Could not find any running Ray instance")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fail)
+    ex = RayExecutor(2, "ray://head:10001")
+    with pytest.raises(RunRefused, match=r"cannot start or reach the Ray cluster at ray://head:10001: ConnectionError"):
+        ex.__enter__()
+    ex.close()  # nothing was started, nothing to shut down
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     """One local 2-CPU Ray for the module. PYTHONPATH is set first so its workers can import the
