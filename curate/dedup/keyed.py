@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from curate.dedup.common import (
     CLUSTER_SIZE,
@@ -62,6 +62,12 @@ class KeyedDedupConfig(StageConfig):
         description="hash partitions of the on-disk shuffle (default: one per task, at least 16)",
     )
 
+    @model_validator(mode="after")
+    def _check(self):
+        if self.keep == "quality" and not self.quality_column:
+            raise ValueError("keep: quality needs quality_column")
+        return self
+
 
 class KeyedDedup(GlobalStage):
     """Base of exact-key dedup stages: subclasses say how a row's key is computed and the drop reason."""
@@ -72,8 +78,6 @@ class KeyedDedup(GlobalStage):
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
         self.partitions = resolve_partitions(config.partitions, ctx.n_tasks)
-        if config.keep == "quality" and not config.quality_column:
-            raise ValueError(f"{self.name}: keep: quality needs quality_column")
         self._batches: list[pl.DataFrame] = []
         self._rows = 0
         self._drops: pl.DataFrame | None = None

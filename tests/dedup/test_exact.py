@@ -134,3 +134,11 @@ def test_kept_plus_dropped_is_input(texts, n_tasks, tmp_path_factory):
     assert sorted(run.kept["id"].to_list() + run.dropped["id"].to_list()) == df["id"].to_list()
     kept_texts = [t.strip() for t in run.kept["text"].to_list() if t is not None]
     assert len(kept_texts) == len(set(kept_texts))
+
+
+def test_keep_quality(tmp_path):
+    df = pl.DataFrame({"id": ["a", "b", "c"], "text": ["x", "x", "x"], "q": [0.2, None, 0.9]})
+    run = run_global(ExactDedup, {"keep": "quality", "quality_column": "q"}, df, tmp_path / "w", n_tasks=2)
+    assert run.kept["id"].to_list() == ["c"] and set(run.dropped["duplicate_of"]) == {"c"}
+    with pytest.raises(ValueError, match="quality_column"):
+        ExactDedup.Config(keep="quality")
