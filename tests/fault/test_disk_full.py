@@ -55,6 +55,8 @@ def test_disk_full_clear_error_nothing_corrupt_then_resume(tmp_path, small_disk,
     assert "Traceback" not in r.stderr, r.stderr
     assert not (out / "manifest.json").exists()
     _all_committed_files_are_whole(out)
+    st = run_cli(["status", str(out)], tmp_path, fault_mods)
+    assert "state: failed" in st.stdout and "No space left on device" in st.stdout and "tasks done" in st.stdout, st.stdout
 
     # free space (grow the file system) and run the same command again: it resumes
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
