@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 
@@ -68,7 +68,7 @@ class LocalExecutor:
         futures = {pool.submit(fn, t): t for t in tasks}
         pending = set(futures)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)  # report each task as it ends
             for f in done:
                 t = futures[f]
                 exc = f.exception()

@@ -291,6 +291,8 @@ def unify_shards(paths: list[Path]) -> pa.Schema | None:
 
 
 def _finalize(spec, layout: RunLayout, phases, results, reduce_results, summaries, wall: float):
+    # A worker killed mid-write (and retried elsewhere, as Ray does) can leave a temp file behind.
+    sweep_temp_files(layout.root)
     final = [r for r in results if r["phase"] == phases[-1].index]
     shard_paths = [layout.root / s["path"] for r in final for s in r["shards"]]
     unify_shards(shard_paths)

@@ -87,7 +87,11 @@ class Format(Stage):
         self.sft = None
         self.packer: Packer | None = None
         if c.kind == "sft":
+            from curate.sft.stage import write_chat_template
+
             self.sft = _sft_formatter(c)
+            # Saved beside the shards so training stores the very template these rows were rendered with.
+            write_chat_template(self.ctx.run_dir, self.sft.chat_template)
         elif c.kind == "tokenized":
             tok = self.tok
             if tok.eos_id is None:
@@ -108,6 +112,10 @@ class Format(Stage):
         if not empty.any():
             return df, None
         return df.filter(~empty), df.filter(empty).with_columns(pl.lit("format_empty_text").alias(REASON))
+
+    def route_column(self) -> str | None:
+        """SFT and preference rows have different columns: they go to data/sft/ and data/preference/."""
+        return self.sft.route_column() if self.sft is not None else None
 
     def process(self, df: pl.DataFrame) -> StageResult:
         c = self.config

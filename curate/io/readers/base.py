@@ -105,10 +105,20 @@ def register_reader(name: str):
     return deco
 
 
+# Modules whose import registers readers: the generic ones, and readers that live with their job.
+READER_MODULES = ("curate.io.readers", "curate.sft.reader")
+
+
 def readers() -> dict[str, type[Reader]]:
     """All registered readers by name."""
-    import curate.io.readers  # noqa: F401  (registers the built-ins)
+    import importlib
 
+    for mod in READER_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
     return dict(sorted(_READERS.items()))
 
 
