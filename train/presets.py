@@ -15,8 +15,8 @@ PRESETS: dict[str, dict] = {
     # ~1.5M parameters at an 8k vocabulary (0.5M at 400): CPU smoke tests.
     "tiny": dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
                  intermediate_size=384, max_position_embeddings=1024, tie_word_embeddings=True),
-    # ~25M at a 16k vocabulary.
-    "small": dict(hidden_size=384, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=6,
+    # ~24M at a 16k vocabulary.
+    "small": dict(hidden_size=384, num_hidden_layers=10, num_attention_heads=6, num_key_value_heads=6,
                   intermediate_size=1024, max_position_embeddings=2048, tie_word_embeddings=True),
     # ~124M at 50304: GPT-2 small's shape.
     "gpt2-124m": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, num_key_value_heads=12,
