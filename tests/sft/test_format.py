@@ -240,13 +240,16 @@ def test_missing_marker_is_a_setup_error(tmp_path):
         SFTFormatter(SFTFormatConfig(tokenizer=str(tmp_path / "t"), template="chatml")).setup()
 
 
-def test_format_stage_dispatches_kind_sft(tokenizer_dir, tokenizer):
-    """The mix/format helper's `format: {kind: sft}` reaches SFTFormatter with its config object."""
+def test_format_stage_dispatches_kind_sft(tokenizer_dir, tokenizer, tmp_path):
+    """`format: {kind: sft}` reaches SFTFormatter, routes by kind and saves the template it rendered with."""
+    from curate.engine.stage import StageContext
     from curate.format.stage import Format
 
     cfg = Format.Config(kind="sft", tokenizer=str(tokenizer_dir), template="vicuna", max_len=512, truncation="drop")
-    stage = Format(cfg, None)
+    stage = Format(cfg, StageContext(run_dir=tmp_path, work_dir=tmp_path, stage_index=0, stage_name="format"))
     stage.setup()
+    assert stage.route_column() == "sft_kind"
+    assert (tmp_path / "chat_template.jinja").read_text() == stage.sft.chat_template
     conv = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
     res = stage.process(frame([conv]))
     assert_row_ok(res.kept.row(0, named=True), tokenizer, "vicuna")
