@@ -20,7 +20,7 @@ _FLAGS = {
     "seq_len": "seq_len", "lr": "lr", "warmup": "warmup_steps", "eval_interval": "eval_interval",
     "ckpt_interval": "ckpt_interval", "log_interval": "log_interval", "lora": "lora", "device": "device",
     "compile": "compile", "dtype": "dtype", "seed": "seed", "parallel": "parallel", "beta": "dpo_beta",
-    "tensorboard": "tensorboard", "resume": "resume", "weight_decay": "weight_decay", "grad_clip": "grad_clip",
+    "tensorboard": "tensorboard", "resume": "resume", "doc_attention": "doc_attention", "weight_decay": "weight_decay", "grad_clip": "grad_clip",
 }
 
 
@@ -48,6 +48,8 @@ def _train_options(f):
         click.option("--dtype", type=click.Choice(["auto", "fp32", "bf16"])),
         click.option("--parallel", type=click.Choice(["auto", "ddp", "fsdp"])),
         click.option("--seed", type=int),
+        click.option("--doc-attention/--no-doc-attention", default=None,
+                     help="Pretrain rows with doc_lens: attend within each document only."),
         click.option("--tensorboard/--no-tensorboard", default=None),
         click.option("--resume/--no-resume", default=None, help="Continue from RUN/checkpoints/latest."),
     ]

@@ -39,6 +39,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     shuffle_buffer: int = 4096             # rows per shuffle window (whole row groups are read)
+    doc_attention: bool = False            # pretrain rows with doc_lens/position_ids: attend within a
+    #                                        document only (default: across documents, GPT-2/nanoGPT style)
     eval_interval: int = 50                # 0 = only at the end
     eval_batches: int = 8
     log_interval: int = 10

@@ -10,7 +10,8 @@ buffer, whose contents would have to be checkpointed).
 
 Row layouts, detected from the schema:
   tokens  `input_ids` (length seq_len+1; documents joined with EOS), optional `loss_mask`,
-          `position_ids` or `doc_lens` (per-document restarts -> attention stays in a document)
+          `position_ids` or `doc_lens` (per-document restarts; used only with doc_attention, then
+          attention stays inside a document and a document's first token is not a target)
   sft     `input_ids`, `labels` (-100 = not trained), optional `position_ids` (packed rows)
   dpo     `chosen_input_ids`, `chosen_labels`, `rejected_input_ids`, `rejected_labels`
   text    `text`: tokenized on the fly, joined with EOS and cut into seq_len+1 rows per window
@@ -134,8 +135,9 @@ class RowConverter:
     """Turns a window's Arrow table into samples: dicts of int64 arrays + `n` trained targets."""
 
     def __init__(self, kind: str, *, seq_len: int, tokenizer: Any = None, eos_id: int | None = None,
-                 max_len: int | None = None):
+                 max_len: int | None = None, doc_attention: bool = True):
         self.kind, self.seq_len, self.tok, self.eos_id, self.max_len = kind, seq_len, tokenizer, eos_id, max_len
+        self.doc_attention = doc_attention
         if kind == "text" and (tokenizer is None or eos_id is None):
             raise ValueError("text shards need a tokenizer with an EOS token to be tokenized on the fly")
 
@@ -160,8 +162,9 @@ class RowConverter:
             ids = _lists(t.column("input_ids"))
             names = set(t.column_names)
             mask = _lists(t.column("loss_mask")) if "loss_mask" in names else None
-            pos = _lists(t.column("position_ids")) if "position_ids" in names else None
-            dl = _lists(t.column("doc_lens")) if "doc_lens" in names and pos is None else None
+            docs = self.doc_attention
+            pos = _lists(t.column("position_ids")) if docs and "position_ids" in names else None
+            dl = _lists(t.column("doc_lens")) if docs and "doc_lens" in names and pos is None else None
             for i, row in enumerate(ids):
                 row = self._clip(row)
                 s = {"input_ids": row[:-1], "targets": row[1:].copy()}
@@ -217,6 +220,8 @@ class ShardStream:
         self.buffer, self.shuffle, self.loop = max(1, shuffle_buffer), shuffle, loop
         self.split_rows = split_rows
         cols = set(pq.read_schema(units[0].path).names)
+        if kind == "tokens" and not converter.doc_attention:  # documents are not separated: skip reading
+            cols -= {"position_ids", "doc_lens"}
         self.columns = [c for c in COLUMNS[kind] if c in cols]
         self._cache: tuple[tuple[str, int], pa.Table] | None = None
 

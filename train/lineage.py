@@ -26,6 +26,15 @@ def find_manifest(data: str | Path) -> Path | None:
     return None
 
 
+def find_chat_template(data: str | Path) -> Path | None:
+    """OUT/chat_template.jinja, written by the SFT stage next to its manifest."""
+    m = find_manifest(data)
+    for d in ([m.parent] if m else []) + [Path(data).resolve().parent]:
+        if (d / "chat_template.jinja").is_file():
+            return d / "chat_template.jinja"
+    return None
+
+
 def data_lineage(data: str | Path, files: list[Path]) -> dict[str, Any]:
     """The manifest's hashes, and each shard used with the sha256 the manifest lists for it.
 

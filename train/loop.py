@@ -40,7 +40,7 @@ from .data import (
     scan_units,
     split_holdout,
 )
-from .lineage import data_lineage, write_lineage
+from .lineage import data_lineage, find_chat_template, write_lineage
 from .mfu import flops_per_token, peak_flops
 from .model import (
     CausalLMLoss,
@@ -197,6 +197,12 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
     tok = load_tokenizer(tok_src)
     files = list_shards(cfg.data)
     kind = detect_kind(files)
+    data_template = find_chat_template(cfg.data) if kind in ("sft", "dpo") else None
+    if data_template is not None and data_template.read_text() != (tok.chat_template or ""):
+        # the SFT stage writes the template that rendered its rows: the saved model must carry it
+        tok.chat_template = data_template.read_text()
+        if info.main:
+            print(f"chat template: {data_template} (the template the rows were rendered with)")
     if kind not in TASK_KINDS[cfg.task]:
         raise ValueError(f"{cfg.task} needs {' or '.join(TASK_KINDS[cfg.task])} shards; {cfg.data} holds {kind} rows")
     units = scan_units(files)
@@ -206,7 +212,8 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
     else:
         eval_files = None
         train_units, eval_units = split_holdout(units, cfg.eval_rows)
-    conv = RowConverter(kind, seq_len=cfg.seq_len, tokenizer=tok, eos_id=tok.eos_token_id)
+    conv = RowConverter(kind, seq_len=cfg.seq_len, tokenizer=tok, eos_id=tok.eos_token_id,
+                        doc_attention=cfg.doc_attention)
     stream = ShardStream(train_units, kind, conv, seed=cfg.seed, rank=info.rank, world=info.world,
                          shuffle_buffer=cfg.shuffle_buffer)
 

@@ -107,6 +107,9 @@ def test_loss_mask_and_doc_restarts():
     # target 4 (first token of doc 2) is not trained; targets 5, 6 are padding
     assert s["targets"].tolist() == [2, 3, IGNORE, IGNORE, IGNORE]
     assert s["n"] == 2
+    # without doc_attention (the pretrain default) documents are not separated
+    s = RowConverter("tokens", seq_len=5, doc_attention=False)(t, None)[0]
+    assert "position_ids" not in s and s["targets"].tolist() == [2, 3, 4, IGNORE, IGNORE]
 
 
 def test_sft_rows_and_collate_padding():

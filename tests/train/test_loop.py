@@ -205,3 +205,14 @@ def test_pretrain_from_text_shards(tmp_path, tokenizer_dir):
     assert r.steps == 3 and r.eval_losses
     lin = json.loads((tmp_path / "run" / "lineage.json").read_text())
     assert lin["train_data"]["shards"][0]["from"] == "manifest"
+
+
+def test_sft_saves_the_template_the_rows_were_rendered_with(tmp_path, tokenizer, tokenizer_dir):
+    data = write_sft_shards(tmp_path / "sft", tokenizer, n=32, pack=2)
+    tpl = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+    (tmp_path / "sft" / "chat_template.jinja").write_text(tpl)
+    sft(data=str(data), out=str(tmp_path / "run"), tokenizer=str(tokenizer_dir), preset="tiny", max_steps=1,
+        batch_size=4, eval_rows=0, **FAST)
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(str(tmp_path / "run")).chat_template == tpl
