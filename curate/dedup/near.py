@@ -7,8 +7,11 @@ Work files under ``work_dir`` (``gkey`` = task number << 32 | row number within 
   ``shingles/{task}.parquet`` (row, sorted distinct shingles); ``tasks/{task}.json`` last.
 * step ``buckets`` (one task per partition): rows sharing a band key are candidates; writes
   ``pairs/p{part:03d}.parquet``. Memory: one partition's band keys (``docs x bands / partitions``).
-* step ``verify`` (with ``verify: true``): true Jaccard of each candidate pair on the shingle sets;
-  keeps pairs ``>= threshold`` (``pairs_verified.parquet``). Memory: shingles of candidate docs.
+* with ``verify: true``, step ``route`` (one task per collect task): reads that task's shingle file
+  once and sends the sets of its candidate documents to the partition of each of their pairs
+  (``verify_in/p{vp:03d}/{task}.parquet``); step ``verify`` (one task per pair partition): exact
+  Jaccard of its pairs, keeps those ``>= threshold`` (``pairs_verified/p{vp:03d}.parquet``).
+  Memory: one partition's candidate shingle sets.
 * step ``clusters``: connected components of the pairs (vectorised union-find); keeps one per
   cluster by the keep rule; writes ``drop/{task}.parquet`` (id, duplicate_of, cluster_size) and
   ``clusters.json`` last. Memory: pairs and candidate docs only, never the corpus.
@@ -35,7 +38,7 @@ from curate.dedup.common import (
     resolve_partitions,
     size_histogram,
 )
-from curate.dedup.minhash import MinHasher, choose_bands_rows
+from curate.dedup.minhash import MinHasher, choose_bands_rows, splitmix64
 from curate.dedup.union_find import components_of_pairs
 from curate.dedup.workfiles import (
     atomic_write_json,
@@ -213,7 +216,10 @@ class MinhashDedup(GlobalStage):
     def reduce_steps(self) -> list[ReduceStep]:
         steps = [ReduceStep("buckets", self.partitions, self._buckets)]
         if self.config.verify:
-            steps.append(ReduceStep("verify", 1, self._verify))
+            # one route task per collect task (reads that task's shingle file once), then one
+            # verify task per pair partition (holds only its pairs' shingles)
+            steps.append(ReduceStep("route", max(self.ctx.n_tasks, len(task_ids(self.wd)), 1), self._route))
+            steps.append(ReduceStep("verify", self.partitions, self._verify))
         steps.append(ReduceStep("clusters", 1, self._clusters))
         return steps
 
@@ -247,48 +253,83 @@ class MinhashDedup(GlobalStage):
         pairs = pl.concat([pl.read_parquet(f) for f in files]).unique().sort("a", "b")
         return pairs["a"].to_numpy(), pairs["b"].to_numpy()
 
-    def _verify(self, _part: int) -> dict[str, Any]:
-        """Keep candidate pairs whose true Jaccard (on the stored shingle sets) reaches the threshold."""
+    def _pair_partition(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return ((splitmix64(a ^ (b * U64(0x9E3779B97F4A7C15))) >> U64(40)) % U64(self.partitions)).astype(
+            np.int64
+        )
+
+    def _route(self, part: int) -> dict[str, Any]:
+        """Send the shingle sets of task ``part``'s candidate documents to the verify partitions of
+        their pairs: ``verify_in/p{vp:03d}/{task}.parquet`` (gkey, shingles)."""
+        tasks = task_ids(self.wd)
+        if part >= len(tasks):
+            return {}
+        task = tasks[part]
         a, b = self._all_pairs()
-        nodes = np.unique(np.concatenate([a, b]))
-        # shingle sets of the candidate documents only, as one flat array + offsets in node order
-        flat = np.zeros(0, np.uint32)
-        counts = np.zeros(len(nodes), np.int64)
-        parts_flat = []
-        for t, number in self._task_numbers().items():
-            sel = np.flatnonzero((nodes >> U64(32)) == U64(number))
-            if len(sel) == 0:
-                continue
-            rows = (nodes[sel] & U64(0xFFFFFFFF)).astype(np.uint32)
-            df = (
-                pl.scan_parquet(self.wd / "shingles" / f"{t}.parquet")
-                .filter(pl.col("row").is_in(pl.Series(rows).implode()))
-                .sort("row")
-                .collect()
-            )
-            if not np.array_equal(df["row"].to_numpy(), rows):  # nodes are sorted, so rows are too
-                raise RuntimeError(f"minhash_dedup: shingles/{t}.parquet lacks rows of candidate pairs")
-            counts[sel] = df["shingles"].list.len().to_numpy()
-            parts_flat.append(df["shingles"].explode().to_numpy().astype(np.uint32))
-        if parts_flat:
-            flat = np.concatenate(parts_flat)
+        vp = self._pair_partition(a, b)
+        mine_a = (a >> U64(32)) == U64(part)
+        mine_b = (b >> U64(32)) == U64(part)
+        need = pl.DataFrame(
+            {"gkey": np.concatenate([a[mine_a], b[mine_b]]), "vp": np.concatenate([vp[mine_a], vp[mine_b]])}
+        ).unique()
+        rows = np.unique(need["gkey"].to_numpy() & U64(0xFFFFFFFF)).astype(np.uint32)
+        sh = (
+            pl.scan_parquet(self.wd / "shingles" / f"{task}.parquet")
+            .filter(pl.col("row").is_in(pl.Series(rows).implode()))
+            .collect()
+        )
+        sh = sh.with_columns(
+            pl.Series("gkey", (U64(part) << U64(32)) | sh["row"].to_numpy().astype(U64))
+        ).drop("row")
+        routed = need.join(sh, on="gkey", how="left")
+        if routed["shingles"].null_count():
+            raise RuntimeError(f"minhash_dedup: shingles/{task}.parquet lacks rows of candidate pairs")
+        for p in range(self.partitions):
+            out = routed.filter(pl.col("vp") == p).select("gkey", "shingles").sort("gkey")
+            atomic_write_parquet(out, self.wd / "verify_in" / f"p{p:03d}" / f"{task}.parquet")
+        return {"routed_docs": need.height}
+
+    def _verify(self, part: int) -> dict[str, Any]:
+        """Keep this partition's candidate pairs whose true Jaccard reaches the threshold."""
+        a, b = self._all_pairs()
+        mine = self._pair_partition(a, b) == part
+        a, b = a[mine], b[mine]
+        files = partition_files(self.wd / "verify_in" / f"p{part:03d}")
+        sh = (
+            pl.concat([pl.read_parquet(f) for f in files]).sort("gkey")
+            if files
+            else pl.DataFrame(schema={"gkey": pl.UInt64, "shingles": pl.List(pl.UInt32)})
+        )
+        nodes = sh["gkey"].to_numpy()
+        counts = sh["shingles"].list.len().to_numpy().astype(np.int64)
+        flat = sh["shingles"].explode().drop_nulls().to_numpy().astype(np.uint32)
         offsets = np.zeros(len(nodes) + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
         ia, ib = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
+        if len(a) and not (
+            np.array_equal(nodes[np.minimum(ia, len(nodes) - 1)], a)
+            and np.array_equal(nodes[np.minimum(ib, len(nodes) - 1)], b)
+        ):
+            raise RuntimeError(
+                f"minhash_dedup: verify partition {part} lacks shingles of its pairs (step 'route' incomplete)"
+            )
         sims = _pair_jaccard(flat, offsets, ia, ib)
         ok = sims >= self.config.threshold - 1e-12
-        atomic_write_parquet(pl.DataFrame({"a": a[ok], "b": b[ok]}), self.wd / "pairs_verified.parquet")
+        out = self.wd / "pairs_verified" / f"p{part:03d}.parquet"
+        atomic_write_parquet(pl.DataFrame({"a": a[ok], "b": b[ok]}), out)
         stats = {"candidate_pairs": len(a), "verified_pairs": int(ok.sum())}
-        atomic_write_json(stats, self.wd / "verify.json")
+        atomic_write_json(stats, out.with_suffix(".json"))
         return stats
 
     def _clusters(self, _part: int) -> dict[str, Any]:
         """Connected components of the (verified) pairs; one survivor per component."""
         c = self.config
         if c.verify:
-            pairs = pl.read_parquet(self.wd / "pairs_verified.parquet")
+            files = [self.wd / "pairs_verified" / f"p{p:03d}.parquet" for p in range(self.partitions)]
+            pairs = pl.concat([pl.read_parquet(f) for f in files]).sort("a", "b")
             a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-            verify_stats = json.loads((self.wd / "verify.json").read_text())
+            parts = [json.loads(f.with_suffix(".json").read_text()) for f in files]
+            verify_stats = {k: sum(p[k] for p in parts) for k in ("candidate_pairs", "verified_pairs")}
         else:
             a, b = self._all_pairs()
             verify_stats = {"candidate_pairs": len(a)}
