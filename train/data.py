@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
@@ -64,12 +65,18 @@ def list_shards(data: str | Path) -> list[Path]:
     return files
 
 
-def detect_kind(files: list[Path]) -> str:
-    """'tokens' | 'sft' | 'dpo' | 'text' from the first shard's columns."""
+def detect_kind(files: list[Path], task: str | None = None) -> str:
+    """'tokens' | 'sft' | 'dpo' | 'text' from the first shard's columns.
+
+    The SFT stage writes one schema for SFT and preference rows (the other kind's columns null),
+    so the task decides when both are present.
+    """
     names = set(pq.read_schema(files[0]).names)
-    if {"chosen_input_ids", "rejected_input_ids"} <= names:
+    has_dpo = {"chosen_input_ids", "rejected_input_ids"} <= names
+    has_sft = "input_ids" in names and "labels" in names
+    if has_dpo and (task == "dpo" or not has_sft):
         return "dpo"
-    if "input_ids" in names and "labels" in names:
+    if has_sft:
         return "sft"
     if "input_ids" in names:
         return "tokens"
@@ -78,13 +85,28 @@ def detect_kind(files: list[Path]) -> str:
     raise ValueError(f"{files[0]}: no input_ids / labels / chosen_input_ids / text column (has {sorted(names)})")
 
 
-def scan_units(files: list[Path]) -> list[Unit]:
-    """One unit per non-empty row group, in file order."""
+KEY_COLUMN = {"tokens": "input_ids", "sft": "input_ids", "dpo": "chosen_input_ids", "text": "text"}
+
+
+def scan_units(files: list[Path], kind: str | None = None) -> list[Unit]:
+    """One unit per non-empty row group, in file order; with `kind`, row groups whose key column
+    is all null (the other kind's rows in a mixed SFT/preference output) are left out."""
     units = []
+    key = KEY_COLUMN.get(kind or "")
     for f in files:
         md = pq.ParquetFile(f).metadata
+        leaves = [j for j in range(md.num_columns) if key and md.schema.column(j).path.split(".")[0] == key]
         for i in range(md.num_row_groups):
-            n = md.row_group(i).num_rows
+            rg = md.row_group(i)
+            n = rg.num_rows
+            if key and not leaves:
+                n = 0
+            elif leaves:
+                ch = rg.column(leaves[0])
+                st = ch.statistics
+                # every entry null: the whole row group holds the other kind's rows
+                if st is not None and st.has_null_count and st.null_count == ch.num_values:
+                    n = 0
             if n:
                 units.append(Unit(str(f), i, 0, n))
     return units
@@ -106,7 +128,7 @@ def split_holdout(units: list[Unit], rows: int) -> tuple[list[Unit], list[Unit]]
 
 
 COLUMNS = {
-    "tokens": ["input_ids", "loss_mask", "position_ids", "doc_lens"],
+    "tokens": ["input_ids", "loss_mask", "n_pad", "position_ids", "doc_lens"],
     "sft": ["input_ids", "labels", "position_ids"],
     "dpo": ["chosen_input_ids", "chosen_labels", "rejected_input_ids", "rejected_labels"],
     "text": ["text"],
@@ -146,6 +168,9 @@ class RowConverter:
 
     def __call__(self, t: pa.Table, rng: np.random.Generator | None) -> list[dict[str, np.ndarray]]:
         k, out = self.kind, []
+        key = t.column(KEY_COLUMN[k])
+        if key.null_count:  # rows of another kind (mixed SFT/preference output)
+            t = t.filter(pc.is_valid(key))
         if k == "text":
             texts = [s for s in t.column("text").to_pylist() if s]
             if rng is not None:
@@ -162,6 +187,7 @@ class RowConverter:
             ids = _lists(t.column("input_ids"))
             names = set(t.column_names)
             mask = _lists(t.column("loss_mask")) if "loss_mask" in names else None
+            n_pad = t.column("n_pad").to_numpy(zero_copy_only=False) if "n_pad" in names else None
             docs = self.doc_attention
             pos = _lists(t.column("position_ids")) if docs and "position_ids" in names else None
             dl = _lists(t.column("doc_lens")) if docs and "doc_lens" in names and pos is None else None
@@ -170,6 +196,8 @@ class RowConverter:
                 s = {"input_ids": row[:-1], "targets": row[1:].copy()}
                 if mask is not None:
                     s["targets"][self._clip(mask[i])[1:] == 0] = IGNORE
+                if n_pad is not None and n_pad[i] and n_pad[i] > 0:  # trailing padding of a task's last row
+                    s["targets"][-int(n_pad[i]):] = IGNORE
                 if pos is not None:
                     s["position_ids"] = self._clip(pos[i])[:-1]
                 elif dl is not None:

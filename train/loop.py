@@ -196,7 +196,7 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
         raise ValueError("give --tokenizer DIR (or --from a run/model directory that holds one)")
     tok = load_tokenizer(tok_src)
     files = list_shards(cfg.data)
-    kind = detect_kind(files)
+    kind = detect_kind(files, cfg.task)
     data_template = find_chat_template(cfg.data) if kind in ("sft", "dpo") else None
     if data_template is not None and data_template.read_text() != (tok.chat_template or ""):
         # the SFT stage writes the template that rendered its rows: the saved model must carry it
@@ -205,10 +205,15 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
             print(f"chat template: {data_template} (the template the rows were rendered with)")
     if kind not in TASK_KINDS[cfg.task]:
         raise ValueError(f"{cfg.task} needs {' or '.join(TASK_KINDS[cfg.task])} shards; {cfg.data} holds {kind} rows")
-    units = scan_units(files)
+    units = scan_units(files, kind)
+    if not units:
+        raise ValueError(f"{cfg.data}: no {kind} rows to train on")
+    used = {u.path for u in units}
+    files = [f for f in files if str(f) in used]  # e.g. an SFT run skips the preference shards
     if cfg.eval_data:
         eval_files = list_shards(cfg.eval_data)
-        train_units, eval_units = units, scan_units(eval_files)
+        train_units, eval_units = units, scan_units(eval_files, kind)
+        eval_files = [f for f in eval_files if str(f) in {u.path for u in eval_units}]
     else:
         eval_files = None
         train_units, eval_units = split_holdout(units, cfg.eval_rows)

@@ -139,3 +139,34 @@ def test_batches_carry_the_state_after_their_last_sample(shard_dir):
     for i, (b, state) in bs:
         assert state == flat[4 * i + 3][1]
         assert b["input_ids"][:, 0].tolist() == [x for x, _ in flat[4 * i:4 * i + 4]]
+
+
+def test_mixed_sft_and_preference_output(tmp_path):
+    """The SFT stage writes one schema; each task reads only its own rows (null elsewhere)."""
+    t = pa.list_(pa.int32())
+    sft_rows = pa.table({"input_ids": pa.array([[1, 2, 3]] * 4, t), "labels": pa.array([[-100, 2, 3]] * 4, t),
+                         "chosen_input_ids": pa.array([None] * 4, t), "chosen_labels": pa.array([None] * 4, t),
+                         "rejected_input_ids": pa.array([None] * 4, t), "rejected_labels": pa.array([None] * 4, t)})
+    pref = pa.table({"input_ids": pa.array([None] * 3, t), "labels": pa.array([None] * 3, t),
+                     "chosen_input_ids": pa.array([[1, 2]] * 3, t), "chosen_labels": pa.array([[-100, 2]] * 3, t),
+                     "rejected_input_ids": pa.array([[1, 3]] * 3, t), "rejected_labels": pa.array([[-100, 3]] * 3, t)})
+    (tmp_path / "sft").mkdir()
+    (tmp_path / "preference").mkdir()
+    pq.write_table(sft_rows, tmp_path / "sft" / "a.parquet")
+    pq.write_table(pref, tmp_path / "preference" / "b.parquet")
+    pq.write_table(pa.concat_tables([sft_rows, pref]), tmp_path / "sft" / "mixed.parquet")
+    files = list_shards(tmp_path)
+    for task, want in (("sft", 8), ("dpo", 6)):
+        kind = detect_kind(files, task)
+        assert kind == task
+        units = scan_units(files, kind)
+        rows = [x for x, _ in ShardStream(units, kind, RowConverter(kind, seq_len=8), loop=False)()]
+        assert len(rows) == want
+    assert {u.path for u in scan_units(files, "dpo")} == {str(tmp_path / "preference" / "b.parquet"),
+                                                          str(tmp_path / "sft" / "mixed.parquet")}
+
+
+def test_n_pad_masks_trailing_padding():
+    t = pa.table({"input_ids": pa.array([[5, 6, 7, 0, 0]], pa.list_(pa.uint16())), "n_pad": [2]})
+    s = RowConverter("tokens", seq_len=4)(t, None)[0]
+    assert s["targets"].tolist() == [6, 7, IGNORE, IGNORE]
