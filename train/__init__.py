@@ -1,0 +1,26 @@
+"""curate.train: the bundled causal LM, trained from curated shards (pretrain, SFT, DPO, LoRA).
+
+Python API (the CLI is a thin layer over it)::
+
+    from curate.train import pretrain, sft, dpo, TrainConfig
+    res = pretrain(data="out/web/data", tokenizer="out/tok", preset="small", out="runs/pt", max_steps=2000)
+    sft(data="out/sft/data/sft", init_from="runs/pt", out="runs/sft", max_steps=500)
+
+Imports only torch, transformers, tokenizers, pyarrow and numpy (peft for LoRA), lazily.
+"""
+
+from __future__ import annotations
+
+_API = {"pretrain": "loop", "sft": "loop", "dpo": "loop", "run": "loop", "RunResult": "loop",
+        "TrainConfig": "config", "load_run": "generate", "chat_reply": "generate",
+        "PRESETS": "presets"}
+
+__all__ = list(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
