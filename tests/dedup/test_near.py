@@ -150,5 +150,7 @@ def test_kept_plus_dropped_is_input(texts, n_tasks, tmp_path_factory):
 def test_char_shingles_find_near_duplicates(tmp_path):
     base = "Der schnelle braune Fuchs springt über den faulen Hund. " * 4
     df = _docs([base, base.replace("Hund.", "Hund!", 1), "völlig anderer Text ohne jede Ähnlichkeit " * 4])
-    run = run_global(MinhashDedup, {"tokenizer": "chars", "ngram": 5, "threshold": 0.8}, df, tmp_path / "w", n_tasks=2)
+    run = run_global(
+        MinhashDedup, {"tokenizer": "chars", "ngram": 5, "threshold": 0.8}, df, tmp_path / "w", n_tasks=2
+    )
     assert run.dropped["id"].to_list() == ["d1"] and run.dropped["duplicate_of"].to_list() == ["d0"]
