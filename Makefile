@@ -39,7 +39,16 @@ demo: demo-data
 	@for p in mix sft; do \
 	  if [ -f pipelines/$$p.yaml ]; then echo "== pipeline $$p"; $(CURATE) run pipelines/$$p.yaml -o out/demo/$$p || exit $$?; fi; \
 	done
-	@echo; echo "demo outputs:"; ls -d out/demo/*/; echo "look inside with: $(CURATE) inspect out/demo/web"
+	@if [ -d out/demo/mix/data ] && [ -d out/demo/sft/data/sft ]; then \
+	  echo "== train: pretrain tiny on the mix, then SFT on the chat shards (CPU smoke run)"; \
+	  $(CURATE) train pretrain --data out/demo/mix/data --tokenizer out/demo/tokenizer --preset tiny \
+	    --steps 60 --batch-size 8 --lr 3e-3 --log-interval 20 --eval-interval 60 -o out/demo/run-pretrain || exit $$?; \
+	  $(CURATE) train sft --data out/demo/sft/data/sft --from out/demo/run-pretrain \
+	    --steps 100 --batch-size 16 --lr 3e-3 --log-interval 25 --eval-interval 100 -o out/demo/run-sft || exit $$?; \
+	  echo "== chat with the SFT model: What is 12 plus 30?"; \
+	  $(CURATE) chat out/demo/run-sft --message "What is 12 plus 30?" || exit $$?; \
+	fi
+	@echo; echo "demo outputs:"; ls -d out/demo/*/; echo "look inside with: $(CURATE) inspect out/demo/web (or open out/demo/web/report.html)"
 
 test: setup
 	$(BIN)/python -m pytest -q

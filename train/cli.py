@@ -107,6 +107,7 @@ def sft_cmd(**kw):
 
 @train.command("dpo")
 @_train_options
+@click.option("--beta", type=float, help="DPO beta: how far the policy may move from the reference (default 0.1).")
 @_run("dpo")
 def dpo_cmd(**kw):
     """DPO on preference shards (chosen_/rejected_ input_ids + labels): --from SFT_RUN --beta 0.1 -o RUN3."""
