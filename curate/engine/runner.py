@@ -29,8 +29,15 @@ from curate.engine.plan import Phase, plan_phases, plan_units
 from curate.engine.progress import Progress
 from curate.engine.spec import PipelineSpec, load_spec
 from curate.engine.stage import GlobalStage
-from curate.engine.tasks import PhaseTask, ReduceTask, make_stage, run_phase_task, run_reduce_task
-from curate.io.writer import TMP_MARK, conform, sweep_temp_files, write_json_atomic
+from curate.engine.tasks import (
+    PhaseTask,
+    ReduceTask,
+    make_stage,
+    parquet_options,
+    run_phase_task,
+    run_reduce_task,
+)
+from curate.io.writer import TMP_MARK, ParquetOptions, conform, sweep_temp_files, write_json_atomic
 from curate.report import report_or_warn
 
 
@@ -266,7 +273,7 @@ def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
         return pa.chunked_array([pa.array([None if v is None else orjson.dumps(v, default=str).decode() for v in col.to_pylist()], type=pa.large_string())])
 
 
-def unify_shards(paths: list[Path]) -> pa.Schema | None:
+def unify_shards(paths: list[Path], opts: ParquetOptions | None = None) -> pa.Schema | None:
     """Give every shard the same schema (new columns as nulls, types promoted), rewriting only the odd ones."""
     if not paths:
         return None
@@ -275,17 +282,18 @@ def unify_shards(paths: list[Path]) -> pa.Schema | None:
     for p, s in zip(paths, schemas, strict=True):
         if s.equals(unified):
             continue
-        pf = pq.ParquetFile(p)
-        codec = pf.metadata.row_group(0).column(0).compression.lower() if pf.metadata.num_row_groups else "zstd"
-        table = pf.read()
+        table = pq.ParquetFile(p).read()
         for f in unified:
             if f.name in table.column_names and pa.types.is_large_string(f.type) and table.schema.field(f.name).type != f.type:
                 table = table.set_column(table.column_names.index(f.name), f.name, _as_text(table.column(f.name)))
         table = conform(table, unified)
         if table is None:
             raise RuntimeError(f"cannot bring {p} to the run's common schema {unified}")
+        # Rewritten with the run's own writer settings, so a unified shard looks like any other.
+        opts = opts or ParquetOptions()
         tmp = p.with_name(p.name + f"{TMP_MARK}{os.getpid()}")
-        pq.write_table(table, tmp, compression=None if codec == "uncompressed" else codec)
+        with pq.ParquetWriter(tmp, table.schema, **opts.writer_kwargs(table.schema)) as w:
+            w.write_table(table, row_group_size=opts.row_group_rows)
         os.replace(tmp, p)
     return unified
 
@@ -295,10 +303,11 @@ def _finalize(spec, layout: RunLayout, phases, results, reduce_results, summarie
     sweep_temp_files(layout.root)
     final = [r for r in results if r["phase"] == phases[-1].index]
     shard_paths = [layout.root / s["path"] for r in final for s in r["shards"]]
-    unify_shards(shard_paths)
+    opts = parquet_options(spec)
+    unify_shards(shard_paths, opts)
     if layout.rejects.exists():  # each stage's rejects read as one table too
         for d in sorted(p for p in layout.rejects.iterdir() if p.is_dir()):
-            unify_shards(sorted(d.glob("*.parquet")))
+            unify_shards(sorted(d.glob("*.parquet")), opts)
     shards = []
     for p in shard_paths:
         shards.append({
