@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from curate.docs import reference_markdown
@@ -40,6 +41,6 @@ def test_every_package_is_listed_for_install():
 
 
 def test_cli_help_lists_commands():
-    out = subprocess.run(["curate", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "curate.cli", "--help"], capture_output=True, text=True, check=True).stdout
     for cmd in ("run", "validate", "stages", "inspect", "status", "demo-data"):
         assert cmd in out

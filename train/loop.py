@@ -166,10 +166,16 @@ def run(cfg: TrainConfig) -> RunResult:
     if not cfg.data or not cfg.out:
         raise ValueError("data and out are required")
     info = D.setup(cfg.device)
+    # _run sets process-wide torch switches (threads, determinism, flush-denormal); a library call
+    # must leave the caller's process as it found it.
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     try:
         return _run(cfg, info)
     finally:
         D.teardown()
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_flush_denormal(False)
 
 
 def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
