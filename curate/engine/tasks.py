@@ -221,6 +221,7 @@ def run_phase_task(task: PhaseTask) -> dict[str, Any]:
     else:
         out = ShardWriter(layout.phase_output(task.phase.index), tid, 1 << 40, opts)
     source_counts: dict[str, dict[str, int]] = {}
+    stats_collect = StageStats(collector.ctx.stage_name, collector.ctx.stage_index) if collector else StageStats("", -2)
 
     def push(df: pl.DataFrame, start: int) -> None:
         for j in range(start, len(stages)):
@@ -241,7 +242,6 @@ def run_phase_task(task: PhaseTask) -> dict[str, Any]:
             _source_counts(df, source_counts)
         out.write(df)
 
-    stats_collect = StageStats(collector.ctx.stage_name, collector.ctx.stage_index) if collector else StageStats("", -2)
     try:
         for df in _input_batches(task, spec, layout, read_stats, rejects):
             push(df, 0)
