@@ -44,8 +44,8 @@ demo: demo-data
 	  $(CURATE) train pretrain --data out/demo/mix/data --tokenizer out/demo/tokenizer --preset tiny \
 	    --steps 60 --batch-size 8 --lr 3e-3 --log-interval 20 --eval-interval 60 -o out/demo/run-pretrain || exit $$?; \
 	  $(CURATE) train sft --data out/demo/sft/data/sft --from out/demo/run-pretrain \
-	    --steps 100 --batch-size 16 --lr 3e-3 --log-interval 25 --eval-interval 100 -o out/demo/run-sft || exit $$?; \
-	  echo "== chat with the SFT model (a ~1M-parameter model after 100 CPU steps: a smoke run, not a good model)"; \
+	    --steps 200 --batch-size 16 --lr 3e-3 --log-interval 50 --eval-interval 200 -o out/demo/run-sft || exit $$?; \
+	  echo "== chat with the SFT model (a ~1M-parameter model after 200 CPU steps: a smoke run)"; \
 	  $(CURATE) chat out/demo/run-sft --message "What is 12 plus 30?" --max-new-tokens 24 || exit $$?; \
 	fi
 	@echo; echo "demo outputs:"; ls -d out/demo/*/; echo "look inside with: $(CURATE) inspect out/demo/web (or open out/demo/web/report.html)"
