@@ -27,22 +27,24 @@ $(VENV)/.installed: pyproject.toml
 demo-data: setup
 	$(CURATE) demo-data $(DEMO_DATA) --scale $(DEMO_SCALE)
 
+# The demo regenerates its data, so every step starts over (--force); a real pipeline resumes.
 demo: demo-data
 	@for p in $(DEMO_PIPELINES); do \
 	  echo "== pipeline $$p"; \
-	  $(CURATE) run pipelines/$$p.yaml -o out/demo/$$p || exit $$?; \
+	  $(CURATE) run pipelines/$$p.yaml -o out/demo/$$p --force || exit $$?; \
 	done
 	@if [ -f pipelines/sft.yaml ] || [ -f pipelines/mix.yaml ]; then \
 	  echo "== tokenizer"; \
 	  $(CURATE) tokenizer train out/demo/web/data out/demo/books/data out/demo/code/data -o out/demo/tokenizer --vocab-size 4096 || exit $$?; \
 	fi
 	@for p in mix sft; do \
-	  if [ -f pipelines/$$p.yaml ]; then echo "== pipeline $$p"; $(CURATE) run pipelines/$$p.yaml -o out/demo/$$p || exit $$?; fi; \
+	  if [ -f pipelines/$$p.yaml ]; then echo "== pipeline $$p"; $(CURATE) run pipelines/$$p.yaml -o out/demo/$$p --force || exit $$?; fi; \
 	done
 	@if [ -d out/demo/mix/data ] && [ -d out/demo/sft/data/sft ]; then \
 	  echo "== train: pretrain tiny on the mix, then SFT on the chat shards (CPU smoke run)"; \
+	  rm -rf out/demo/run-pretrain out/demo/run-sft; \
 	  $(CURATE) train pretrain --data out/demo/mix/data --tokenizer out/demo/tokenizer --preset tiny \
-	    --steps 60 --batch-size 8 --lr 3e-3 --log-interval 20 --eval-interval 60 -o out/demo/run-pretrain || exit $$?; \
+	    --steps 100 --batch-size 8 --lr 3e-3 --log-interval 25 --eval-interval 100 -o out/demo/run-pretrain || exit $$?; \
 	  $(CURATE) train sft --data out/demo/sft/data/sft --from out/demo/run-pretrain \
 	    --steps 200 --batch-size 16 --lr 3e-3 --log-interval 50 --eval-interval 200 -o out/demo/run-sft || exit $$?; \
 	  echo "== chat with the SFT model (a ~1M-parameter model after 200 CPU steps: a smoke run)"; \

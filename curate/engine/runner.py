@@ -24,6 +24,9 @@ import pyarrow.parquet as pq
 
 from curate import __version__
 from curate.engine.executor import make_executor
+from curate.engine.fingerprint import changes as fingerprint_changes
+from curate.engine.fingerprint import digest as fingerprint_digest
+from curate.engine.fingerprint import fingerprint
 from curate.engine.layout import RunLayout
 from curate.engine.plan import Phase, plan_phases, plan_units
 from curate.engine.progress import Progress
@@ -106,8 +109,10 @@ def changed_keys(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
 
 
-def _check_or_record_spec(layout: RunLayout, spec: PipelineSpec, force: bool) -> None:
+def _check_or_record_spec(layout: RunLayout, spec: PipelineSpec, inputs: dict, force: bool) -> None:
+    """Refuse to resume a folder whose run had another config or read other files; else record ours."""
     new = spec.hashed_dict()
+    inputs_file = layout.work / "inputs.json"
     if layout.spec.exists() and not force:
         old = json.loads(layout.spec.read_text())
         if old.get("config_sha256") != spec.config_sha256():
@@ -116,13 +121,21 @@ def _check_or_record_spec(layout: RunLayout, spec: PipelineSpec, force: bool) ->
                 f"{layout.root} holds a run with a different config (changed: {', '.join(keys) or '?'}); "
                 "use --force to start over, or another output folder"
             )
+        if old.get("inputs_sha256") not in (None, fingerprint_digest(inputs)):
+            before = json.loads(inputs_file.read_text()) if inputs_file.exists() else {}
+            what = "\n  ".join(fingerprint_changes(before, inputs)) or "?"
+            raise RunRefused(
+                f"{layout.root} was built from files that have changed since (finished tasks would be stale):\n  {what}\n"
+                "use --force to start over, or another output folder"
+            )
         return
     if force:
         for p in (layout.data, layout.rejects, layout.work, layout.logs):
             shutil.rmtree(p, ignore_errors=True)
         for p in (layout.manifest, layout.stats, layout.report):
             p.unlink(missing_ok=True)
-    write_json_atomic(layout.spec, {"config": new, "config_sha256": spec.config_sha256()})
+    write_json_atomic(inputs_file, inputs)
+    write_json_atomic(layout.spec, {"config": new, "config_sha256": spec.config_sha256(), "inputs_sha256": fingerprint_digest(inputs)})
 
 
 class _Log:
@@ -157,12 +170,14 @@ def run_pipeline(
             raise RunRefused("no output folder: give -o OUT or set output.path in the pipeline")
         out = spec.output.path
     layout = RunLayout(Path(out).resolve())
+    units = plan_units(spec)
+    inputs = fingerprint([f.path for u in units for f in u.files], [s.config for s in spec.stages])
     with run_lock(layout):
-        _check_or_record_spec(layout, spec, force)
+        _check_or_record_spec(layout, spec, inputs, force)
         sweep_temp_files(layout.root)
         log = _Log(layout)
         try:
-            return _run(spec, layout, workers, quiet, executor, address, log)
+            return _run(spec, layout, units, workers, quiet, executor, address, log)
         except BaseException as e:
             log("run_failed", error=f"{type(e).__name__}: {e}")
             raise
@@ -170,10 +185,9 @@ def run_pipeline(
             log.close()
 
 
-def _run(spec: PipelineSpec, layout: RunLayout, workers: int, quiet: bool, executor: str, address: str | None, log: _Log) -> RunResult:
+def _run(spec: PipelineSpec, layout: RunLayout, units: list, workers: int, quiet: bool, executor: str, address: str | None, log: _Log) -> RunResult:
     t0 = time.perf_counter()
     phases = plan_phases(spec)
-    units = plan_units(spec)
     payload = spec.model_dump(mode="json")
     log("run_start", pipeline=spec.name, tasks=len(units), phases=len(phases), workers=workers, executor=executor)
     write_json_atomic(layout.work / "plan.json", {

@@ -242,3 +242,31 @@ def test_conflicting_metadata_types_across_shards_become_text(tmp_path, monkeypa
     assert df.height == 100
     assert set(df["x"].to_list()) == {str(i) for i in range(50)} | {f"s{i}" for i in range(50)}
     assert json.loads(df.filter(pl.col("text") == "a7")["s"][0]) == {"k": 7}
+
+
+def test_changed_inputs_are_refused_with_the_files_named(tmp_path, corpus, stages_module, monkeypatch):
+    """Resuming over inputs that changed since would mix stale and fresh tasks: refused, files named."""
+    monkeypatch.chdir(tmp_path)
+    run_pipeline(_spec(stages_module), tmp_path / "o", quiet=True)
+    run_pipeline(_spec(stages_module), tmp_path / "o", quiet=True)  # unchanged: resumes
+    target = tmp_path / "corpus" / "part1.jsonl"
+    target.write_text(target.read_text() + json.dumps({"text": "one more line of text"}) + "\n")
+    with pytest.raises(RunRefused, match=r"modified: .*part1\.jsonl"):
+        run_pipeline(_spec(stages_module), tmp_path / "o", quiet=True)
+    res = run_pipeline(_spec(stages_module), tmp_path / "o", quiet=True, force=True)
+    assert res.stats["stages"][0]["in"] == 1201
+
+
+def test_fingerprint_covers_files_named_in_stage_configs(tmp_path, monkeypatch):
+    """A tokenizer folder or block list rewritten at the same path changes the output too, so the
+    files a stage config names are part of what a resumed run must find unchanged."""
+    from curate.engine.fingerprint import fingerprint
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "tokenizer.json").write_text("{}")
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "domains.txt").write_text("a.example\n")
+    (tmp_path / "text").mkdir()  # a bare word that happens to name a folder is not a reference
+    fp = fingerprint([], [{"tokenizer": "./tok", "template": "hf:./tok"}, {"domains": "lists/domains.txt", "text_column": "text"}])
+    assert set(fp) == {str((tmp_path / "tok" / "tokenizer.json").resolve()), str((tmp_path / "lists" / "domains.txt").resolve())}
