@@ -167,8 +167,6 @@ def test_good_records_next_to_damage_are_kept(adversarial_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="warc reader: gzip Content-Encoding is inflated without a size limit "
-                   "(curate/io/readers/warc.py decode_http_body); a 200 MB page from 200 KB should be rejected")
 def test_warc_decompression_bomb_is_rejected(tmp_path, fault_mods):
     if "warc" not in readers():
         pytest.skip("warc reader not registered yet")

@@ -166,7 +166,11 @@ class WarcReader(Reader):
                 content_type = _header(http, "Content-Type")
                 te, ce = _header(http, "Transfer-Encoding"), _header(http, "Content-Encoding")
                 if te or ce:
-                    html = decode_http_body(body, te, ce)
+                    try:
+                        html = decode_http_body(body, te, ce, self.config.max_record_bytes)
+                    except BodyTooLarge as e:
+                        bad.append(Malformed(relpath, pos, "too_large", str(e)))
+                        return
             else:  # a resource record: the block is the document, typed by the WARC header
                 content_type = _header(headers, "Content-Type")
         cols["id"].append(self.make_id(relpath, pos))
@@ -210,8 +214,17 @@ def _tail(path: Path, start: int):
         yield Path(tmp.name)
 
 
-def decode_http_body(body: bytes, transfer_encoding: str | None, content_encoding: str | None) -> bytes:
+class BodyTooLarge(ValueError):
+    """A compressed HTTP body that inflates past the size cap (a decompression bomb)."""
+
+
+def decode_http_body(
+    body: bytes, transfer_encoding: str | None, content_encoding: str | None, max_bytes: int = 64 << 20
+) -> bytes:
     """Undo chunked transfer and gzip/deflate/br content encoding; where that fails, keep the bytes.
+
+    Inflating stops at ``max_bytes``: a 200 KB record that decodes to 200 MB raises
+    :class:`BodyTooLarge` instead of taking the memory (the record becomes ``malformed:too_large``).
 
     Done here, not by FastWARC's ``auto_decode``, so that the raw block length can first be checked
     against Content-Length (truncation). Servers often lie in these headers (a "chunked" body that
@@ -221,19 +234,28 @@ def decode_http_body(body: bytes, transfer_encoding: str | None, content_encodin
         with contextlib.suppress(OSError):
             body = ChunkedReader(io.BytesIO(body)).read()
     enc = (content_encoding or "").strip().lower()
+    out: bytes | None = None
     try:
         if enc in ("gzip", "x-gzip"):
-            return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(body)
-        if enc == "deflate":
+            out = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(body, max_bytes + 1)
+        elif enc == "deflate":
             try:
-                return zlib.decompress(body)
+                out = zlib.decompressobj().decompress(body, max_bytes + 1)
             except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)
-        if enc == "br":
-            return BrotliReader(io.BytesIO(body)).read()
+                out = zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, max_bytes + 1)
+        elif enc == "br":
+            reader, parts, size = BrotliReader(io.BytesIO(body)), [], 0
+            while size <= max_bytes and (part := reader.read(min(1 << 20, max_bytes + 1 - size))):
+                parts.append(part)
+                size += len(part)
+            out = b"".join(parts)
     except (zlib.error, OSError):
-        pass
-    return body
+        out = None
+    if out is None:
+        return body
+    if len(out) > max_bytes:
+        raise BodyTooLarge(f"{enc} body inflates past max_record_bytes={max_bytes} ({len(body)} bytes compressed)")
+    return out
 
 
 def _next_record_start(path: Path, after: int, gz: bool) -> int | None:
