@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from curate.io.writer import temp_path, write_bytes_atomic
+
 
 def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
     """Write ``df`` to ``path`` atomically (temp name + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = temp_path(path)
     try:
         df.write_parquet(tmp, compression="zstd", compression_level=1, statistics=True)
         os.replace(tmp, path)
@@ -29,13 +30,7 @@ def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
 
 def atomic_write_json(obj: Any, path: Path) -> None:
     """Write ``obj`` as JSON to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomic(path, json.dumps(obj, indent=1, sort_keys=True).encode())
 
 
 def mark_task_done(work_dir: Path, task_id: str, rows: int) -> None:

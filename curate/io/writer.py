@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 from pathlib import Path
 
 import polars as pl
@@ -176,12 +177,28 @@ def sweep_temp_files(folder: Path) -> int:
     return n
 
 
+def temp_path(path: Path) -> Path:
+    """A unique temporary name beside ``path``; the run sweeps such names after a kill."""
+    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file and rename it into place (readers see old or new, never torn)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json_atomic(path: Path, obj) -> None:
     """Write JSON to a temp file and rename it into place."""
     import json
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f"{TMP_MARK}{os.getpid()}")
+    tmp = temp_path(path)
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=2, sort_keys=False, default=str)
         fh.write("\n")

@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +43,7 @@ from pydantic import Field, field_validator, model_validator
 
 from curate.engine.registry import register
 from curate.engine.stage import REASON, GlobalStage, ReduceStep, StageConfig, StageResult
+from curate.io.writer import write_bytes_atomic
 from curate.mix.plan import HASH_SPACE, SourcePlan, derive_weights, plan_budgets, select
 
 log = logging.getLogger("curate.mix")
@@ -56,13 +56,6 @@ def doc_hashes(ids: list[str], seed: int) -> np.ndarray:
     """``xxh64(id, seed)`` per id as uint64: the rank used for sampling, stable across versions."""
     f, s = xxhash.xxh64_intdigest, seed & _U64
     return np.fromiter((f(i.encode(), s) for i in ids), dtype=np.uint64, count=len(ids))
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 @register("mix")
@@ -174,7 +167,7 @@ class Mix(GlobalStage):
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
         name = (self.ctx.task_id or "task").replace("/", "_")
-        _atomic_write_bytes(self._collect_dir / f"{name}.parquet", sink.getvalue().to_pybytes())
+        write_bytes_atomic(self._collect_dir / f"{name}.parquet", sink.getvalue().to_pybytes())
         self._parts = []
 
     # -- phase 2: reduce ------------------------------------------------------------------------------
@@ -203,7 +196,7 @@ class Mix(GlobalStage):
             g = g[0] if isinstance(g, tuple) else g
             select(part["units"].to_numpy(), part["hash"].to_numpy(), plans[g])
         summary = self._summary(plans, warnings)
-        _atomic_write_bytes(Path(self.ctx.work_dir) / PLAN_FILE, json.dumps(summary, indent=1).encode())
+        write_bytes_atomic(Path(self.ctx.work_dir) / PLAN_FILE, json.dumps(summary, indent=1).encode())
         for w in warnings:
             log.warning("mix: %s", w)
         return {"mix_groups": len(plans), "mix_rows_planned": sum(p.rows for p in plans.values())}

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from curate import __version__
 from curate.engine.layout import RunLayout
+from curate.io.writer import write_bytes_atomic
 from curate.report.svg import columns, fmt, hbars, histogram, log_bins
 
 MAX_LENGTH_ROWS = 500_000  # per side (after / rejected); larger outputs are sampled evenly per file
@@ -69,9 +70,7 @@ def build_report(out_dir: str | Path, samples: int = 3) -> Path:
         body="\n".join(sections),
         version=escape(__version__),
     )
-    tmp = layout.report.with_name(layout.report.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(layout.report)
+    write_bytes_atomic(layout.report, page.encode("utf-8"))
     return layout.report
 
 

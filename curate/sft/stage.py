@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import polars as pl
 
 from curate.engine.registry import register
 from curate.engine.stage import Stage, StageResult
+from curate.io.writer import write_bytes_atomic
 from curate.sft.format import SFTFormatConfig, SFTFormatter
 
 
@@ -20,10 +20,7 @@ def write_chat_template(run_dir: Path, jinja: str) -> Path:
     path = Path(run_dir) / "chat_template.jinja"
     if path.exists() and path.read_text(encoding="utf-8") == jinja:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".chat_template.jinja.{os.getpid()}.tmp")
-    tmp.write_text(jinja, encoding="utf-8")
-    os.replace(tmp, path)
+    write_bytes_atomic(path, jinja.encode("utf-8"))
     return path
 
 
