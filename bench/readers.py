@@ -132,7 +132,7 @@ def measure_reader(name: str, path: Path, options: dict) -> dict:
     files = reader.list_files(str(path), Path("."))
     docs = bad = 0
     for f in files:
-        for batch in reader.read(f, relative_name(f, str(path), Path("."))):
+        for batch in reader.read(Path(f), relative_name(f, str(path), Path("."))):
             docs += batch.table.num_rows
             bad += len(batch.malformed)
     return {"docs": docs, "malformed": bad, "seconds": time.perf_counter() - t0,

@@ -79,14 +79,17 @@ def main() -> None:
 
 @main.command()
 @click.argument("pipeline", type=click.Path(dir_okay=False))
-@click.option("-o", "--out", type=click.Path(file_okay=False), help="Output folder (default: output.path).")
+@click.option("-o", "--out", help="Output folder or URI such as s3://bucket/run (default: output.path).")
 @click.option("-w", "--workers", type=int, default=1, show_default=True, help="Parallel worker processes.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a pipeline key, e.g. output.shard_rows=5000 (repeatable).")
 @click.option("--force", is_flag=True, help="Start over in an output folder that holds another run.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (with --executor ray); default: start a local one.")
+@click.option("--work-dir", type=click.Path(file_okay=False), default=None,
+              help="With a URI output: the local folder the run works in before it publishes (default: "
+              "$CURATE_WORK_DIR or ~/.cache/curate/work, one folder per output).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def run(pipeline, out, workers, overrides, force, executor, address, quiet) -> None:
+def run(pipeline, out, workers, overrides, force, executor, address, work_dir, quiet) -> None:
     """Run PIPELINE (a YAML file); re-running the same command resumes an interrupted run."""
     from curate.engine.executor import TaskFailed
     from curate.engine.runner import RunRefused, run_pipeline
@@ -96,7 +99,9 @@ def run(pipeline, out, workers, overrides, force, executor, address, quiet) -> N
     for name in custom_stage_names(spec):
         click.echo(f"note: running custom stage code from {name} (named in {pipeline})", err=True)
     try:
-        result = run_pipeline(spec, out, workers=workers, force=force, quiet=quiet, executor=executor, address=address)
+        result = run_pipeline(
+            spec, out, workers=workers, force=force, quiet=quiet, executor=executor, address=address, work_dir=work_dir
+        )
     except RunRefused as e:
         _fail(f"error: {e}")
     except (TaskFailed, OSError) as e:
@@ -112,7 +117,7 @@ def run(pipeline, out, workers, overrides, force, executor, address, quiet) -> N
     s = result.stats
     click.echo(
         f"{spec.name}: {s['totals']['input_records']:,} records in, {s['totals']['output_rows']:,} rows out "
-        f"in {len(result.manifest['shards'])} shard(s), {s['throughput']['wall_seconds']:.1f} s -> {result.out}"
+        f"in {len(result.manifest['shards'])} shard(s), {s['throughput']['wall_seconds']:.1f} s -> {result.location}"
     )
 
 
@@ -152,32 +157,78 @@ def stages(markdown, name) -> None:
     click.echo(reference_markdown() if markdown else stage_summary(name))
 
 
+def local_run_dir(out: str, work_dir: str | None = None) -> Path:
+    """The local folder of a run: OUT itself, or for a URI the work folder that publishes there."""
+    from curate.io.storage import is_uri, strip_file_scheme
+
+    if is_uri(out):
+        from curate.engine.publish import default_work_dir
+
+        return Path(work_dir) if work_dir else default_work_dir(out)
+    path = Path(strip_file_scheme(out))
+    if not path.is_dir():
+        _fail(f"error: {out} is not a folder")
+    return path
+
+
+WORK_DIR_OPTION = click.option(
+    "--work-dir", type=click.Path(file_okay=False), default=None, help="With a URI: the run's work folder, if not the default."
+)
+
+
 @main.command()
-@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.argument("out")
 @click.option("-n", "--samples", default=3, show_default=True, help="Sample rows to show.")
-def inspect(out, samples) -> None:
-    """Summarise a finished run: rows, sources, drop reasons per stage, a few samples."""
-    from curate.inspect import inspect_run
+@WORK_DIR_OPTION
+def inspect(out, samples, work_dir) -> None:
+    """Summarise a finished run (a folder or a published URI): rows, sources, drop reasons, samples."""
+    import tempfile
 
-    click.echo(inspect_run(Path(out), samples))
+    from curate.inspect import inspect_run
+    from curate.io.storage import is_uri
+
+    local = local_run_dir(out, work_dir)
+    if is_uri(out) and not (local / "manifest.json").exists():
+        from curate.engine.publish import local_copy_for_reading
+
+        with tempfile.TemporaryDirectory(prefix="curate-inspect-") as tmp:
+            try:
+                local_copy_for_reading(out, Path(tmp), samples=samples > 0)
+            except (FileNotFoundError, OSError) as e:
+                _fail(f"error: {e}")
+            click.echo(inspect_run(Path(tmp), samples).replace(tmp, out))
+        return
+    click.echo(inspect_run(local, samples))
 
 
 @main.command()
-@click.argument("out", type=click.Path(exists=True, file_okay=False))
-def status(out) -> None:
-    """What a running or stopped run has done and what is left."""
+@click.argument("out")
+@WORK_DIR_OPTION
+def status(out, work_dir) -> None:
+    """What a running or stopped run has done and what is left (OUT, or the URI it publishes to)."""
     from curate.inspect import run_status
 
-    click.echo(run_status(Path(out)))
+    local = local_run_dir(out, work_dir)
+    if not local.is_dir():
+        _fail(f"error: no run publishing to {out} has worked on this machine (looked in {local}); "
+              f"give --work-dir, or see `curate inspect {out}` for what was published")
+    click.echo(run_status(local))
 
 
 @main.command("schema")
-@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.argument("out")
 def schema_cmd(out) -> None:
-    """Print the manifest of a run as JSON."""
-    click.echo(json.dumps(json.loads((Path(out) / "manifest.json").read_text()), indent=2))
+    """Print the manifest of a run (a folder or a published URI) as JSON."""
+    from curate.io.storage import is_uri, join, read_bytes
 
-
+    if is_uri(out):
+        try:
+            manifest = json.loads(read_bytes(join(out, "manifest.json")))
+        except OSError as e:
+            _fail(f"error: {e}")
+    else:
+        manifest = json.loads((local_run_dir(out) / "manifest.json").read_text())
+    click.echo(json.dumps(manifest, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""What a run read: input files and the local files its stage configs point at (tokenizers, block
+"""What a run read: input files (local or remote) and the local files its stage configs point at (tokenizers, block
 lists, eval sets), as (size, mtime) per file.
 
 Resuming is only correct if nothing the finished tasks read has changed since. The runner records
@@ -15,6 +15,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from curate.io import storage
 
 MAX_FILES_PER_CONFIG_DIR = 10_000
 
@@ -45,8 +47,13 @@ def _config_paths(value: Any) -> Iterable[str]:
 def fingerprint(input_files: Iterable[str], stage_configs: Iterable[dict]) -> dict[str, list[int] | None]:
     """``{path: [size, mtime_ns]}`` for every input file and every file a stage config points at."""
     out: dict[str, list[int] | None] = {}
+    remote = []
     for f in input_files:
-        out[str(Path(f).resolve())] = _stat(f)
+        if storage.is_uri(f):
+            remote.append(f)
+        else:
+            out[str(Path(f).resolve())] = _stat(f)
+    out.update(storage.stat_many(remote))
     for cfg in stage_configs:
         for p in _config_paths(cfg):
             root = Path(p).resolve()

@@ -10,11 +10,13 @@ small files) through one phase; the same unit index carries through every phase.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from curate.engine.registry import resolve_stage
 from curate.engine.spec import PipelineSpec
 from curate.io.paths import relative_name
+from curate.io.storage import is_uri
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,11 +77,11 @@ def plan_units(spec: PipelineSpec) -> list[Unit]:
         files: list[InputFile] = []
         for pattern in inp.paths:
             for p in reader.list_files(pattern, base):
-                key = str(p.resolve())
+                key = p if is_uri(p) else os.path.realpath(p)
                 if key in seen:  # the same file named by two patterns is read once
                     continue
                 seen.add(key)
-                files.append(InputFile(str(p), relative_name(p, pattern, base)))
+                files.append(InputFile(p, relative_name(p, pattern, base)))
         per = max(1, reader_cls.files_per_task)
         for start in range(0, len(files), per):
             units.append(Unit(len(units), i, tuple(files[start : start + per])))

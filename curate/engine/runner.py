@@ -30,6 +30,14 @@ from curate.engine.fingerprint import fingerprint
 from curate.engine.layout import RunLayout
 from curate.engine.plan import Phase, plan_phases, plan_units
 from curate.engine.progress import Progress
+from curate.engine.publish import (
+    bind_work_dir,
+    bound_output,
+    clear,
+    default_work_dir,
+    publish,
+    remote_manifest,
+)
 from curate.engine.spec import PipelineSpec, load_spec
 from curate.engine.stage import GlobalStage
 from curate.engine.tasks import (
@@ -40,6 +48,7 @@ from curate.engine.tasks import (
     run_phase_task,
     run_reduce_task,
 )
+from curate.io import storage
 from curate.io.writer import TMP_MARK, ParquetOptions, conform, sweep_temp_files, write_json_atomic
 from curate.report import report_or_warn
 
@@ -52,9 +61,10 @@ class RunRefused(Exception):
 class RunResult:
     """A finished run: where it is and what it wrote."""
 
-    out: Path
+    out: Path  # the run's local folder: OUT itself, or the work folder of a run published to a URI
     manifest: dict[str, Any]
     stats: dict[str, Any]
+    location: str = ""  # where the output lives: OUT, or the URI it was published to
 
     @property
     def shards(self) -> list[Path]:
@@ -161,28 +171,70 @@ def run_pipeline(
     quiet: bool = False,
     executor: str = "local",
     address: str | None = None,
+    work_dir: str | Path | None = None,
 ) -> RunResult:
-    """Run a pipeline into ``out`` (default: ``spec.output.path``), resuming if it was interrupted."""
+    """Run a pipeline into ``out`` (default: ``spec.output.path``), resuming if it was interrupted.
+
+    ``out`` may be a URI (``s3://bucket/run``): the run then works in ``work_dir`` (default:
+    :func:`~curate.engine.publish.default_work_dir`) and publishes its output there at the end.
+    """
     if not isinstance(spec, PipelineSpec):
         spec = load_spec(spec)
     if out is None:
         if not spec.output.path:
             raise RunRefused("no output folder: give -o OUT or set output.path in the pipeline")
         out = spec.output.path
-    layout = RunLayout(Path(out).resolve())
+    target = str(out)
+    remote = target if storage.is_uri(target) else None
+    if remote:
+        layout = RunLayout(Path(work_dir or default_work_dir(remote)).resolve())
+    elif work_dir is not None:
+        raise RunRefused("--work-dir is for outputs on remote storage (s3://...); a local OUT works in OUT/_work")
+    else:
+        layout = RunLayout(Path(storage.strip_file_scheme(target)).resolve())
     units = plan_units(spec)
     inputs = fingerprint([f.path for u in units for f in u.files], [s.config for s in spec.stages])
     with run_lock(layout):
+        if remote:
+            _check_remote(layout, remote, spec, force)
         _check_or_record_spec(layout, spec, inputs, force)
+        if remote:
+            bind_work_dir(layout, remote)
         sweep_temp_files(layout.root)
         log = _Log(layout)
         try:
-            return _run(spec, layout, units, workers, quiet, executor, address, log)
+            result = _run(spec, layout, units, workers, quiet, executor, address, log)
+            if remote:
+                log("publish_start", output=remote)
+                info = publish(layout, remote)
+                log("publish_done", output=remote, **info)
+                if not quiet:
+                    print(f"published {info['files']} files ({info['bytes'] / 1e6:.1f} MB) to {remote} in {info['seconds']:.1f} s")
+            result.location = remote or str(layout.root)
+            return result
         except BaseException as e:
             log("run_failed", error=f"{type(e).__name__}: {e}")
             raise
         finally:
             log.close()
+
+
+def _check_remote(layout: RunLayout, uri: str, spec: PipelineSpec, force: bool) -> None:
+    """A URI output: refuse a work folder that serves another output, or overwriting another
+    config's output; ``force`` clears the output's contract files first."""
+    bound = bound_output(layout)
+    if bound not in (None, uri):
+        raise RunRefused(f"work folder {layout.root} belongs to the run publishing to {bound}; give another --work-dir")
+    if force:
+        clear(uri)
+        return
+    old = remote_manifest(uri)
+    if old is not None and old.get("config_sha256") != spec.config_sha256():
+        keys = changed_keys(old.get("config", {}), spec.hashed_dict())
+        raise RunRefused(
+            f"{uri} holds the output of a run with a different config (changed: {', '.join(keys) or '?'}); "
+            "use --force to replace it, or another output"
+        )
 
 
 def _run(spec: PipelineSpec, layout: RunLayout, units: list, workers: int, quiet: bool, executor: str, address: str | None, log: _Log) -> RunResult:

@@ -383,7 +383,12 @@ class _Validator:
                 if pattern.count("[") != pattern.count("]"):
                     self.err(p, f"bad glob {pattern!r}: unbalanced [ ]")
                     continue
-                if not expand_glob(pattern, Path.cwd()):
+                try:
+                    found = expand_glob(pattern, Path.cwd())
+                except OSError as e:  # a bucket that cannot be listed: no credentials, no network
+                    self.err(p, str(e))
+                    continue
+                if not found:
                     what = "matches no file" if has_glob(pattern) else "does not exist"
                     self.err(p, f"{pattern!r} {what} (looked in {resolve(pattern, Path.cwd())})")
 

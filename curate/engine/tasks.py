@@ -23,6 +23,7 @@ from curate.engine.plan import Phase, Unit
 from curate.engine.registry import resolve_stage
 from curate.engine.spec import PipelineSpec
 from curate.engine.stage import REASON, GlobalStage, Stage, StageContext, StageResult
+from curate.io import storage
 from curate.io.readers.base import RAW_SNIPPET_CHARS, Malformed, make_id, readers
 from curate.io.writer import ParquetOptions, ShardWriter, write_json_atomic
 
@@ -169,14 +170,14 @@ def _input_batches(task: PhaseTask, spec: PipelineSpec, layout: RunLayout, read_
         inp = spec.inputs[task.unit.input_index]
         reader_cls = readers()[inp.reader]
         reader = reader_cls(reader_cls.Config(**inp.options), inp.source)
-        for f in task.unit.files:
+        files = {f.path: f for f in task.unit.files}
+        for path, local in storage.local_copies(list(files)):
+            f = files[path]
             read_stats.counters["files"] += 1
-            try:
-                read_stats.counters["bytes"] += Path(f.path).stat().st_size
-            except OSError:
-                pass
+            if local.is_file():
+                read_stats.counters["bytes"] += local.stat().st_size
             t0 = time.perf_counter()
-            for batch in reader.read(Path(f.path), f.relpath):
+            for batch in reader.read(local, f.relpath):
                 read_stats.seconds += time.perf_counter() - t0
                 n_bad = len(batch.malformed)
                 read_stats.rows_in += batch.table.num_rows + n_bad

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 
 @click.command()
-@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.argument("out")
 @click.option("-n", "--samples", default=3, show_default=True, help="Sample documents per drop reason (and kept).")
-def report(out, samples) -> None:
-    """Write OUT/report.html: funnel, drop reasons, lengths, languages, mix, dedup, samples."""
+@click.option("--work-dir", type=click.Path(file_okay=False), default=None, help="With a URI: the run's work folder, if not the default.")
+def report(out, samples, work_dir) -> None:
+    """Write OUT/report.html: funnel, drop reasons, lengths, languages, mix, dedup, samples.
+
+    For a run published to a URI the report is built from its work folder and published beside it."""
+    from curate.cli import local_run_dir
+    from curate.io import storage
     from curate.report import ReportError, build_report
 
+    local = local_run_dir(out, work_dir)
     try:
-        path = build_report(Path(out), samples=samples)
-    except ReportError as e:
+        if not local.is_dir():
+            raise ReportError(f"no work folder for {out} on this machine (looked in {local}); give --work-dir")
+        path = build_report(local, samples=samples)
+        if storage.is_uri(out):
+            storage.upload(path, storage.join(out, "report.html"))
+    except (ReportError, OSError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
-    click.echo(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
+    where = storage.join(out, "report.html") if storage.is_uri(out) else path
+    click.echo(f"wrote {where} ({path.stat().st_size / 1024:.0f} KB)")

@@ -25,7 +25,7 @@ def _hashes(out: Path) -> dict[str, str]:
     return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
-def _spec(mod: str, **output):
+def _spec(mod: str, root: str = "corpus", **output):
     """Map filter + a global stage with a hash-partitioned reduce, then the real exact/near dedup and
     mix (file-based shuffles under OUT/_work) where they are registered."""
     stages: list = [
@@ -42,8 +42,8 @@ def _spec(mod: str, **output):
     return spec_from_dict({
         "name": "ray-vs-local",
         "inputs": [
-            {"source": "web", "reader": "jsonl", "paths": "corpus/web/*.jsonl", "batch_rows": 128},
-            {"source": "news", "reader": "jsonl", "paths": "corpus/news/*.jsonl", "batch_rows": 128},
+            {"source": "web", "reader": "jsonl", "paths": f"{root}/web/*.jsonl", "batch_rows": 128},
+            {"source": "news", "reader": "jsonl", "paths": f"{root}/news/*.jsonl", "batch_rows": 128},
         ],
         "stages": stages,
         "output": {"shard_rows": 300, "keep_rejects": True, **output},
@@ -67,9 +67,10 @@ def test_unreachable_cluster_refuses_the_run_clearly(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
-    """One local 2-CPU Ray for the module. PYTHONPATH is set first so its workers can import the
-    test stages module (written per test into this same folder)."""
+def ray_cluster(tmp_path_factory, s3_endpoint):
+    """One local 2-CPU Ray for the module. PYTHONPATH (and the local S3 endpoint's variables) are
+    set first so its workers can import the test stages module (written per test into this same
+    folder) and reach the bucket."""
     mods = tmp_path_factory.mktemp("raymods")
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(mods) + (os.pathsep + old if old else "")
@@ -110,6 +111,25 @@ def test_ray_output_is_byte_identical_to_local(tmp_path, ray_stages, monkeypatch
     assert on_ray.stats["global"] == local.stats["global"]
     # the reduce step of the global stage ran as Ray tasks with done markers
     assert len(list((tmp_path / "ray" / "_work" / "done").glob("r*-count-*.json"))) == 3
+
+
+def test_ray_reads_and_publishes_s3(tmp_path, ray_stages, s3_bucket, monkeypatch):
+    """Workers read their inputs straight from the bucket; the output is published there, and its
+    shards are the local executor's, byte for byte."""
+    from curate.io import storage
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CURATE_WORK_DIR", str(tmp_path / "work"))
+    write_corpus(tmp_path / "corpus" / "web", n_files=3, rows=200, seed=4, bad_every=53)
+    write_corpus(tmp_path / "corpus" / "news", n_files=2, rows=200, seed=5)
+    for p in sorted((tmp_path / "corpus").rglob("*.jsonl")):
+        storage.upload(p, f"{s3_bucket}/{p.relative_to(tmp_path).as_posix()}")
+    local = run_pipeline(_spec(ray_stages), tmp_path / "local", workers=1, quiet=True)
+    out = f"{s3_bucket}/out"
+    on_ray = run_pipeline(_spec(ray_stages, root=f"{s3_bucket}/corpus"), out, workers=2, quiet=True, executor="ray")
+    assert [s["sha256"] for s in on_ray.manifest["shards"]] == [s["sha256"] for s in local.manifest["shards"]]
+    for s in on_ray.manifest["shards"]:
+        assert hashlib.sha256(storage.read_bytes(f"{out}/{s['path']}")).hexdigest() == s["sha256"]
 
 
 def test_ray_task_error_names_the_task(tmp_path, ray_stages, monkeypatch):

@@ -43,7 +43,7 @@ def read_tree(root: Path, **options):
     rows, bad = [], []
     for f in files:
         rel = relative_name(f, str(root), Path("."))
-        for b in reader.read(f, rel):
+        for b in reader.read(Path(f), rel):
             rows += b.table.to_pylist()
             bad += b.malformed
     return files, rows, bad
@@ -52,7 +52,7 @@ def read_tree(root: Path, **options):
 def test_tree_listing_and_documents(tmp_path):
     make_tree(tmp_path)
     files, rows, bad = read_tree(tmp_path, max_bytes=4000)
-    rels = {f.relative_to(tmp_path).as_posix() for f in files}
+    rels = {Path(f).relative_to(tmp_path).as_posix() for f in files}
     assert not any(
         r.startswith(("node_modules/", ".git/", "vendor/", "build/")) or "__pycache__" in r for r in rels
     )

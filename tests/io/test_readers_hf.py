@@ -32,7 +32,7 @@ def test_saved_dataset_and_dict(tmp_path):
     assert t.num_rows == 0 and [m.what for m in bad] == ["hf"]
     cls = readers()["hf"]
     listed = cls(cls.Config(), "hf").list_files(str(tmp_path), Path("."))
-    assert listed == [tmp_path / "dd", tmp_path / "one"]
+    assert listed == [str(tmp_path / "dd"), str(tmp_path / "one")]
 
 
 def test_data_files_with_builder(tmp_path):

@@ -77,14 +77,15 @@ class Reader:
         self.config = config
         self.source = source
 
-    def list_files(self, pattern: str, base: Path) -> list[Path]:
-        """The files a ``paths`` entry names (sorted, deterministic). Default: a glob."""
+    def list_files(self, pattern: str, base: Path) -> list[str]:
+        """The files a ``paths`` entry names (sorted, deterministic; local paths or URIs). Default: a glob."""
         from curate.io.paths import expand_glob
 
         return expand_glob(pattern, base)
 
     def read(self, path: Path, relpath: str) -> Iterator[ReadBatch]:
-        """Stream one file as batches. ``relpath`` is the stable name used in ids."""
+        """Stream one local file as batches (the engine fetches remote ones first). ``relpath`` is
+        the stable name used in ids."""
         raise NotImplementedError
 
     def make_id(self, relpath: str, position: int) -> str:

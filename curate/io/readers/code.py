@@ -10,9 +10,10 @@ from typing import ClassVar
 import pyarrow as pa
 from pydantic import Field
 
-from curate.io.paths import expand_glob, has_glob, resolve
+from curate.io.paths import expand_glob, has_glob, name_parts, resolve, static_root
 from curate.io.readers._decode import build_table, empty_table
 from curate.io.readers.base import TEXT, Malformed, ReadBatch, Reader, ReaderConfig, register_reader
+from curate.io.storage import is_uri
 
 _CORE_TYPES = {TEXT: pa.large_string()}
 BINARY_SNIFF_BYTES = 8192
@@ -96,20 +97,21 @@ class CodeReader(Reader):
             "listed. Default: every file outside skip_dirs.",
         )
 
-    def list_files(self, pattern: str, base: Path) -> list[Path]:
+    def list_files(self, pattern: str, base: Path) -> list[str]:
         skip = set(self.config.skip_dirs)
         full = resolve(pattern, base)
-        if not has_glob(full) and Path(full).is_dir():
+        if not has_glob(full) and not is_uri(full) and Path(full).is_dir():
             found = []
             for root, dirs, files in os.walk(full):
                 dirs[:] = sorted(d for d in dirs if d not in skip)  # prune: never descend
-                found.extend(Path(root) / f for f in files)
+                found.extend(os.path.join(root, f) for f in files)
             files_ = sorted(found)
-        else:
-            files_ = [p for p in expand_glob(pattern, base) if not skip.intersection(p.parts[:-1])]
+        else:  # a glob, or a remote tree (listed whole, then filtered)
+            cut = len(name_parts(static_root(full)))
+            files_ = [p for p in expand_glob(pattern, base) if not skip.intersection(name_parts(p)[cut:-1])]
         if self.config.languages is not None:
             keep = set(self.config.languages)
-            files_ = [p for p in files_ if language_of(p.name) in keep]
+            files_ = [p for p in files_ if language_of(p.rsplit("/", 1)[-1]) in keep]
         return files_
 
     def read(self, path: Path, relpath: str) -> Iterator[ReadBatch]:

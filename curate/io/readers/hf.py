@@ -19,6 +19,7 @@ from curate.io.paths import has_glob, resolve
 from curate.io.readers._decode import SchemaKeeper, empty_table
 from curate.io.readers.base import TEXT, Malformed, ReadBatch, Reader, ReaderConfig, register_reader
 from curate.io.readers.parquet import arrow_to_records
+from curate.io.storage import is_uri
 
 _CORE_TYPES = {TEXT: pa.large_string()}
 _SAVED_MARKERS = ("dataset_dict.json", "state.json", "dataset_info.json")
@@ -38,6 +39,20 @@ def _offline_datasets():
 def is_saved_dataset(path: Path) -> bool:
     """A folder written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
     return path.is_dir() and any((path / m).is_file() for m in _SAVED_MARKERS)
+
+
+def _remote_saved_datasets(pattern: str) -> list[str]:
+    """Saved-dataset folders under a URI: the folder itself, its children, or the glob's matches."""
+    from curate.io import storage
+
+    root = storage.static_root(pattern) if has_glob(pattern) else pattern.rstrip("/")
+    marked = {u.rsplit("/", 1)[0] for u, _ in storage.walk(root) if u.rsplit("/", 1)[1] in _SAVED_MARKERS}
+    # A DatasetDict's split folders are marked too; only the outermost folder is a dataset.
+    tops = sorted(d for d in marked if not any(d.startswith(o + "/") for o in marked))
+    if has_glob(pattern):
+        rx = storage.glob_regex(pattern)
+        return [d for d in tops if rx.match(d)]
+    return [d for d in tops if d == root or d.rsplit("/", 1)[0] == root]
 
 
 @register_reader("hf")
@@ -67,19 +82,19 @@ class HfReader(Reader):
             "save_to_disk folders.",
         )
 
-    def list_files(self, pattern: str, base: Path) -> list[Path]:
+    def list_files(self, pattern: str, base: Path) -> list[str]:
         if self.config.builder is not None:
             return super().list_files(pattern, base)
         full = resolve(pattern, base)
-        candidates = (
-            sorted(Path(p) for p in glob.glob(full, recursive=True)) if has_glob(full) else [Path(full)]
-        )
-        found: list[Path] = []
-        for c in candidates:
+        if is_uri(full):
+            return _remote_saved_datasets(full)
+        candidates = sorted(glob.glob(full, recursive=True)) if has_glob(full) else [full]
+        found: list[str] = []
+        for c in map(Path, candidates):
             if is_saved_dataset(c):
-                found.append(c)
+                found.append(str(c))
             elif c.is_dir():  # a folder of saved datasets
-                found.extend(sorted(d for d in c.iterdir() if is_saved_dataset(d)))
+                found.extend(sorted(str(d) for d in c.iterdir() if is_saved_dataset(d)))
         return found
 
     def read(self, path: Path, relpath: str) -> Iterator[ReadBatch]:
