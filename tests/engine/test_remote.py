@@ -217,3 +217,32 @@ def test_memory_filesystem_through_fsspec():
     assert storage.glob(f"{uri}/a/**/*.txt") == [f"{uri}/a/1.txt", f"{uri}/a/b/2.txt"]
     assert storage.read_bytes(f"{uri}/a/b/2.txt") == b"two"
     assert storage.stat(f"{uri}/a/1.txt")[0] == 3
+
+
+def test_publish_cut_short_leaves_no_manifest_and_resumes(demo, s3_bucket, tmp_path, monkeypatch):
+    """The manifest is the commit point: a publish that dies half way leaves none, and the same
+    command afterwards publishes the complete output without recomputing anything."""
+    monkeypatch.setenv("CURATE_WORK_DIR", str(tmp_path / "work"))
+    upload_tree(demo / "jsonl", f"{s3_bucket}/in")
+    spec = {"name": "p", "inputs": [{"source": "j", "reader": "jsonl", "paths": f"{s3_bucket}/in/*"}], "output": {"shard_rows": 20}}
+    out = f"{s3_bucket}/out"
+    first = run_pipeline(spec_from_dict(spec), out, quiet=True)
+    real_upload, calls = storage.upload, []
+
+    def flaky(src, uri):
+        calls.append(uri)
+        if len(calls) == 4:
+            raise OSError("connection reset by peer")
+        real_upload(src, uri)
+
+    monkeypatch.setattr(storage, "upload", flaky)
+    with pytest.raises(OSError, match="connection reset"):
+        run_pipeline(spec_from_dict(spec), out, quiet=True, force=False)
+    assert not storage.exists(f"{out}/manifest.json")
+    monkeypatch.setattr(storage, "upload", real_upload)
+    again = run_pipeline(spec_from_dict(spec), out, quiet=True)
+    assert shard_hashes(again.manifest) == shard_hashes(first.manifest)
+    published = remote_files(out)
+    assert json.loads(published["manifest.json"]) == again.manifest
+    for s in again.manifest["shards"]:
+        assert hashlib.sha256(published[s["path"]]).hexdigest() == s["sha256"]
