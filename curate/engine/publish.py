@@ -3,9 +3,10 @@
 Object stores cannot rename, append or lock, and resuming needs all three; so such a run works in a
 local folder laid out exactly like a local OUT (``--work-dir``, default under
 ``$CURATE_WORK_DIR`` or ``~/.cache/curate/work``), reading its inputs straight from the store, and
-publishes the output contract when it finishes. The old ``manifest.json`` is withdrawn first and
-the new one written last, so the manifest is the commit point: a reader that finds it finds every
-shard it lists, complete. A re-run after a kill resumes in the work folder and publishes again.
+publishes the output contract as it goes: each final shard is uploaded when its task finishes, the
+rest at the end. The old ``manifest.json`` is withdrawn when the run starts and the new one written
+last, so the manifest is the commit point: a reader that finds it finds every shard it lists,
+complete. A re-run after a kill resumes in the work folder and publishes again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import json
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from curate.engine.layout import RunLayout
@@ -71,27 +73,66 @@ def _contract_files(root: Path) -> list[Path]:
     return out
 
 
-def publish(layout: RunLayout, uri: str, threads: int = 8) -> dict:
-    """Copy a finished run's output contract from its work folder to ``uri``; returns counts."""
-    t0 = time.perf_counter()
-    root = layout.root
-    storage.delete([storage.join(uri, "manifest.json")])  # withdrawn until everything is there
-    files = _contract_files(root)
-    rel = {p: p.relative_to(root).as_posix() for p in files}
-    storage.upload_many([(p, storage.join(uri, r)) for p, r in rel.items()], threads=threads)
-    keep = set(rel.values())
-    stale = []
-    for d in CONTRACT_DIRS:  # shards of an earlier, different run would otherwise look like ours
-        base = storage.join(uri, d)
-        stale += [u for u, _ in storage.walk(base) if f"{d}/{u[len(base) + 1:]}" not in keep]
-    storage.delete(stale)
-    storage.upload(layout.manifest, storage.join(uri, "manifest.json"))
-    return {
-        "files": len(files) + 1,
-        "bytes": sum(p.stat().st_size for p in files) + layout.manifest.stat().st_size,
-        "stale_deleted": len(stale),
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+class Publisher:
+    """Publishes a run to ``uri`` while it runs: the old manifest is withdrawn at the start, each
+    final shard is uploaded as soon as its task finishes (so uploading overlaps the work), and
+    :meth:`finish` uploads what is new or changed since (rejects, shards that finalize rewrote to
+    the common schema, stats, report, logs), deletes stale files, and writes the manifest last."""
+
+    def __init__(self, layout: RunLayout, uri: str, threads: int = 8):
+        self.layout, self.uri = layout, uri
+        self.pool = ThreadPoolExecutor(max_workers=max(1, threads))
+        self.futures: list[Future] = []
+        self.sent: dict[Path, tuple[int, int]] = {}  # local file -> (size, mtime_ns) when uploaded
+        storage.delete([storage.join(uri, "manifest.json")])  # withdrawn until everything is there
+
+    def send(self, paths: list[Path]) -> None:
+        """Start uploading these files of the run's folder (shards a task just committed)."""
+        for p in paths:
+            self.futures.append(self.pool.submit(self._upload, p))
+
+    def _upload(self, p: Path) -> None:
+        st = p.stat()
+        storage.upload(p, storage.join(self.uri, p.relative_to(self.layout.root).as_posix()))
+        self.sent[p] = (st.st_size, st.st_mtime_ns)
+
+    def _drain(self) -> None:
+        futures, self.futures = self.futures, []
+        for f in futures:
+            f.result()
+
+    def finish(self) -> dict:
+        """Upload the rest of the output contract, delete stale files, then the manifest."""
+        root, t0 = self.layout.root, time.perf_counter()
+        try:
+            self._drain()
+            files = _contract_files(root)
+            todo = []
+            for p in files:
+                st = p.stat()
+                if self.sent.get(p) != (st.st_size, st.st_mtime_ns):
+                    todo.append(p)
+            self.send(todo)
+            self._drain()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        keep = {p.relative_to(root).as_posix() for p in files}
+        stale = []
+        for d in CONTRACT_DIRS:  # shards of an earlier, different run would otherwise look like ours
+            base = storage.join(self.uri, d)
+            stale += [u for u, _ in storage.walk(base) if f"{d}/{u[len(base) + 1:]}" not in keep]
+        storage.delete(stale)
+        storage.upload(self.layout.manifest, storage.join(self.uri, "manifest.json"))
+        return {
+            "files": len(files) + 1,
+            "bytes": sum(p.stat().st_size for p in files) + self.layout.manifest.stat().st_size,
+            "uploaded_at_finish": len(todo),
+            "stale_deleted": len(stale),
+            "seconds": round(time.perf_counter() - t0, 3),  # what publishing added after the work
+        }
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def local_copy_for_reading(uri: str, dest: Path, samples: bool = True) -> Path:

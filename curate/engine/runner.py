@@ -31,11 +31,11 @@ from curate.engine.layout import RunLayout
 from curate.engine.plan import Phase, plan_phases, plan_units
 from curate.engine.progress import Progress
 from curate.engine.publish import (
+    Publisher,
     bind_work_dir,
     bound_output,
     clear,
     default_work_dir,
-    publish,
     remote_manifest,
 )
 from curate.engine.spec import PipelineSpec, load_spec
@@ -202,20 +202,22 @@ def run_pipeline(
             bind_work_dir(layout, remote)
         sweep_temp_files(layout.root)
         log = _Log(layout)
+        publisher = Publisher(layout, remote) if remote else None
         try:
-            result = _run(spec, layout, units, workers, quiet, executor, address, log)
-            if remote:
-                log("publish_start", output=remote)
-                info = publish(layout, remote)
-                log("publish_done", output=remote, **info)
+            result = _run(spec, layout, units, workers, quiet, executor, address, log, publisher)
+            if publisher is not None:
+                info = publisher.finish()
+                log("published", output=remote, **info)
                 if not quiet:
-                    print(f"published {info['files']} files ({info['bytes'] / 1e6:.1f} MB) to {remote} in {info['seconds']:.1f} s")
+                    print(f"published {info['files']} files ({info['bytes'] / 1e6:.1f} MB) to {remote}; {info['seconds']:.1f} s after the run")
             result.location = remote or str(layout.root)
             return result
         except BaseException as e:
             log("run_failed", error=f"{type(e).__name__}: {e}")
             raise
         finally:
+            if publisher is not None:
+                publisher.close()
             log.close()
 
 
@@ -237,7 +239,17 @@ def _check_remote(layout: RunLayout, uri: str, spec: PipelineSpec, force: bool) 
         )
 
 
-def _run(spec: PipelineSpec, layout: RunLayout, units: list, workers: int, quiet: bool, executor: str, address: str | None, log: _Log) -> RunResult:
+def _run(
+    spec: PipelineSpec,
+    layout: RunLayout,
+    units: list,
+    workers: int,
+    quiet: bool,
+    executor: str,
+    address: str | None,
+    log: _Log,
+    publisher: Publisher | None = None,
+) -> RunResult:
     t0 = time.perf_counter()
     phases = plan_phases(spec)
     payload = spec.model_dump(mode="json")
@@ -252,7 +264,10 @@ def _run(spec: PipelineSpec, layout: RunLayout, units: list, workers: int, quiet
     with make_executor(executor, workers, address) as ex:
         for phase in phases:
             tasks = [PhaseTask(str(layout.root), payload, phase, u, len(units)) for u in units]
-            results += _run_tasks(ex, run_phase_task, tasks, layout, f"phase {phase.index}", quiet, log)
+            ship = None
+            if publisher is not None and phase.final:  # upload each task's shards as it finishes
+                ship = lambda r: publisher.send([layout.root / sh["path"] for sh in r["shards"]])  # noqa: E731
+            results += _run_tasks(ex, run_phase_task, tasks, layout, f"phase {phase.index}", quiet, log, ship)
             if phase.collect is not None:
                 rr, summary = _run_reduce(ex, spec, layout, phase, payload, len(units), quiet, log)
                 reduce_results += rr
@@ -262,7 +277,8 @@ def _run(spec: PipelineSpec, layout: RunLayout, units: list, workers: int, quiet
     return RunResult(layout.root, manifest, stats)
 
 
-def _run_tasks(ex, fn, tasks: list, layout: RunLayout, label: str, quiet: bool, log: _Log) -> list[dict]:
+def _run_tasks(ex, fn, tasks: list, layout: RunLayout, label: str, quiet: bool, log: _Log, on_result=None) -> list[dict]:
+    """Run the tasks without a done marker; ``on_result(result)`` for every task, done before or now."""
     done: dict[str, dict] = {}
     pending = []
     for t in tasks:
@@ -273,10 +289,15 @@ def _run_tasks(ex, fn, tasks: list, layout: RunLayout, label: str, quiet: bool, 
             pending.append(t)
     if done:
         log("resume", phase=label, skipped=len(done), pending=len(pending))
+    if on_result is not None:
+        for r in done.values():
+            on_result(r)
     with Progress(label, total=len(tasks), initial=len(done), quiet=quiet) as bar:
 
         def on_done(t, r: dict) -> None:
             done[t.name] = r
+            if on_result is not None:
+                on_result(r)
             rows = sum(s["in"] for s in r.get("stages", [])[:1]) if r.get("stages") else 0
             bar.advance(rows)
             log("task_done", task=t.name, seconds=r.get("seconds"), rows=rows)

@@ -8,6 +8,7 @@ only then writes its done marker (with its stats), so a task killed at any point
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import time
 from collections.abc import Iterator
@@ -171,11 +172,18 @@ def _input_batches(task: PhaseTask, spec: PipelineSpec, layout: RunLayout, read_
         reader_cls = readers()[inp.reader]
         reader = reader_cls(reader_cls.Config(**inp.options), inp.source)
         files = {f.path: f for f in task.unit.files}
-        for path, local in storage.local_copies(list(files)):
+        # Readers that stream URIs read remote files where they are; others get local copies
+        # (fetched one file ahead of the reader).
+        sources = (
+            ((p, p if storage.is_uri(p) else Path(p)) for p in files)
+            if reader.reads_uris
+            else storage.local_copies(list(files))
+        )
+        for path, local in sources:
             f = files[path]
             read_stats.counters["files"] += 1
-            if local.is_file():
-                read_stats.counters["bytes"] += local.stat().st_size
+            with contextlib.suppress(OSError, IsADirectoryError):
+                read_stats.counters["bytes"] += storage.size(local)
             t0 = time.perf_counter()
             for batch in reader.read(local, f.relpath):
                 read_stats.seconds += time.perf_counter() - t0

@@ -15,6 +15,7 @@ upload cut short is deleted; other filesystems get a temporary name and a rename
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 from collections.abc import Iterable, Iterator
@@ -198,10 +199,29 @@ def glob(pattern: str) -> list[str]:
     return [u for u, _ in walk(root) if rx.match(u)]
 
 
+def open_input(path: str | Path, seekable: bool = False):
+    """A binary file object for a local path or a URI; random access when ``seekable`` (Parquet
+    footers), else a forward stream. Bytes come as stored: no decompression by file name."""
+    if not is_uri(str(path)):
+        return open(path, "rb")
+    fs, p = resolve(str(path))
+    try:
+        return fs.open_input_file(p) if seekable else fs.open_input_stream(p, compression=None, buffer_size=CHUNK)
+    except OSError as e:
+        raise _wrap("open", str(path), e) from None
+
+
+def size(path: str | Path) -> int:
+    """Size in bytes of a local file or a remote object."""
+    if not is_uri(str(path)):
+        return os.path.getsize(path)
+    return int(info(str(path)).size or 0)
+
+
 def read_bytes(uri: str) -> bytes:
     fs, path = resolve(uri)
     try:
-        with fs.open_input_stream(path) as f:
+        with fs.open_input_stream(path, compression=None) as f:
             return f.read()
     except OSError as e:
         raise _wrap("read", uri, e) from None
@@ -212,7 +232,7 @@ def download(uri: str, dest: Path) -> Path:
     fs, path = resolve(uri)
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with fs.open_input_stream(path) as src, open(dest, "wb") as out:
+        with fs.open_input_stream(path, compression=None) as src, open(dest, "wb") as out:
             shutil.copyfileobj(src, out, CHUNK)
     except OSError as e:
         dest.unlink(missing_ok=True)
@@ -238,7 +258,7 @@ def upload(src: Path, uri: str) -> None:
     parent = path.rsplit("/", 1)[0]
     try:
         fs.create_dir(parent, recursive=True)
-        out = fs.open_output_stream(target)
+        out = fs.open_output_stream(target, compression=None)
         try:
             with open(src, "rb") as f:
                 shutil.copyfileobj(f, out, CHUNK)
@@ -257,7 +277,7 @@ def write_bytes(uri: str, data: bytes) -> None:
     target = path if _atomic(fs) else f"{path}.tmp-upload"
     try:
         fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        with fs.open_output_stream(target) as out:
+        with fs.open_output_stream(target, compression=None) as out:
             out.write(data)
         if target != path:
             fs.move(target, path)

@@ -30,6 +30,8 @@ from curate.io.readers.jsonl import JsonlReader, _snippet
 class SFTJsonlReader(JsonlReader):
     """JSONL (plain/gz/zst) or a ``.json`` array; every object is a record (module docstring)."""
 
+    reads_uris = False  # a .json array is parsed whole from a local copy
+
     class Config(JsonlReader.Config):
         text_key: str | None = Field(None, description="null: no text field required (instruction data).")
 

@@ -32,9 +32,9 @@ class StreamError(Exception):
         self.detail = detail
 
 
-def compression_of(path: Path) -> str:
+def compression_of(path: Path | str) -> str:
     """``gzip``, ``zstd`` or ``none`` from the file name."""
-    name = path.name.lower()
+    name = str(path).lower()
     if name.endswith((".gz", ".gzip")):
         return "gzip"
     if name.endswith((".zst", ".zstd")):
@@ -42,13 +42,16 @@ def compression_of(path: Path) -> str:
     return "none"
 
 
-def iter_decompressed(path: Path, chunk: int = READ_CHUNK) -> Iterator[bytes]:
-    """Decompressed bytes of ``path`` in chunks; raises :class:`StreamError` where the stream breaks.
+def iter_decompressed(path: Path | str, chunk: int = READ_CHUNK) -> Iterator[bytes]:
+    """Decompressed bytes of ``path`` (a local path or a URI, streamed) in chunks; raises
+    :class:`StreamError` where the stream breaks.
 
     Multi-member gzip (pigz, bgzip, concatenated files) and multi-frame zstd are read to the end.
     """
+    from curate.io.storage import open_input
+
     kind = compression_of(path)
-    with open(path, "rb") as f:
+    with open_input(path) as f:
         if kind == "none":
             while data := f.read(chunk):
                 yield data

@@ -72,6 +72,9 @@ class Reader:
     Config: ClassVar[type[ReaderConfig]] = ReaderConfig
     # Globs match files; readers whose unit is "one file = one document" group files into tasks.
     files_per_task: ClassVar[int] = 1
+    # True: read() takes URIs too and streams them (overlapping download and parsing); otherwise
+    # the engine hands read() a local copy of a remote file.
+    reads_uris: ClassVar[bool] = False
 
     def __init__(self, config: ReaderConfig, source: str):
         self.config = config

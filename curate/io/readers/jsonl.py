@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 from pydantic import Field
 
+from curate.io import storage
 from curate.io.readers._decode import (
     READ_CHUNK,
     SchemaKeeper,
@@ -57,6 +58,8 @@ class JsonlReader(Reader):
     is the *compressed* byte offset. A file with no records at all is ``malformed:empty_file``.
     """
 
+    reads_uris = True
+
     class Config(ReaderConfig):
         text_key: str = Field("text", description="Field holding the document text (must be a string).")
         id_key: str | None = Field(
@@ -71,8 +74,8 @@ class JsonlReader(Reader):
             gt=0,
         )
 
-    def read(self, path: Path, relpath: str) -> Iterator[ReadBatch]:
-        if path.stat().st_size == 0:
+    def read(self, path: Path | str, relpath: str) -> Iterator[ReadBatch]:
+        if storage.size(path) == 0:
             yield ReadBatch(empty_table(_CORE_TYPES), [Malformed(relpath, 0, "empty_file", "zero-byte file")])
             return
         keeper = SchemaKeeper()
@@ -99,7 +102,7 @@ class JsonlReader(Reader):
 
     # -- cutting the stream into blocks of whole lines -----------------------------------------
 
-    def _blocks(self, path: Path, relpath: str, bad: list[Malformed]) -> Iterator[tuple[list[bytes], int]]:
+    def _blocks(self, path: Path | str, relpath: str, bad: list[Malformed]) -> Iterator[tuple[list[bytes], int]]:
         """Blocks of whole lines and the line number of each block's first line."""
         max_line = self.config.max_line_bytes
         chunk_size = READ_CHUNK if compression_of(path) == "none" else READ_CHUNK // 4

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from curate.io import storage
 from curate.io.readers._decode import SchemaKeeper, column_name, empty_table
 from curate.io.readers.base import (
     ID,
@@ -37,6 +38,8 @@ class ParquetReader(Reader):
     row and the following row groups are still read.
     """
 
+    reads_uris = True
+
     class Config(ReaderConfig):
         text_key: str = Field("text", description="Column holding the document text.")
         id_key: str | None = Field(
@@ -46,12 +49,13 @@ class ParquetReader(Reader):
             None, description="Metadata columns to keep (default: all). The text column is always read."
         )
 
-    def read(self, path: Path, relpath: str) -> Iterator[ReadBatch]:
-        if path.stat().st_size == 0:
+    def read(self, path: Path | str, relpath: str) -> Iterator[ReadBatch]:
+        if storage.size(path) == 0:
             yield ReadBatch(empty_table(_CORE_TYPES), [Malformed(relpath, 0, "empty_file", "zero-byte file")])
             return
         try:
-            pf = pq.ParquetFile(path)
+            # A remote file is read in place: the footer, then only the column chunks wanted.
+            pf = pq.ParquetFile(storage.open_input(path, seekable=True) if storage.is_uri(str(path)) else path)
         except Exception as e:  # ArrowInvalid, OSError: not Parquet / footer missing
             yield ReadBatch(empty_table(_CORE_TYPES), [Malformed(relpath, 0, "parquet", str(e)[:500])])
             return
