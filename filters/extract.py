@@ -110,8 +110,8 @@ class ExtractWorker:
 
 @register("extract")
 class Extract(Stage):
-    """HTML -> main text. Reasons: ``extract_not_html``, ``extract_too_large``, ``extract_timeout``,
-    ``extract_empty``, ``extract_error``.
+    """HTML -> main text. Reasons: ``extract_http_status``, ``extract_not_html``,
+    ``extract_too_large``, ``extract_timeout``, ``extract_empty``, ``extract_error``.
 
     Decoding: the charset from the HTTP ``Content-Type`` header, else a ``<meta>`` tag, else
     detection (resiliparse). ``url`` is kept from the record; ``title`` and ``date`` are added where
@@ -130,6 +130,11 @@ class Extract(Stage):
         timeout_s: float = Field(10.0, gt=0, description="Wall-clock limit per page; slower pages are rejected.")
         max_bytes: int = Field(5_000_000, gt=0, description="Pages with a larger HTTP body are rejected.")
         keep_html: bool = Field(False, description="Keep the raw html column after extraction (large shards).")
+        ok_status_only: bool = Field(
+            True,
+            description="Reject responses whose HTTP status is not 2xx (error pages, redirects) as "
+            "`extract_http_status`; records without a status (WET, resource records) are not affected.",
+        )
 
     def setup(self) -> None:
         self.worker = ExtractWorker()
@@ -152,6 +157,7 @@ class Extract(Stage):
         texts = df["text"].to_list() if "text" in df.columns else [None] * df.height
         titles = df["title"].to_list() if "title" in df.columns else [None] * df.height
         dates = df["date"].to_list() if "date" in df.columns else [None] * df.height
+        statuses = df["http_status"].to_list() if c.ok_status_only and "http_status" in df.columns else [None] * df.height
         reasons: list[str | None] = [None] * df.height
         opts = {"engine": c.engine, "favor_precision": c.favor_precision, "include_tables": c.include_tables,
                 "include_comments": c.include_comments, "include_links": c.include_links}
@@ -161,6 +167,9 @@ class Extract(Stage):
             if body is None or (c.only_for is not None and sources[i] not in c.only_for):
                 continue  # WET / text records, other sources: untouched
             counters["extract_pages"] += 1
+            if statuses[i] is not None and not 200 <= statuses[i] < 300:
+                reasons[i] = "extract_http_status"
+                continue
             if len(body) > c.max_bytes:
                 reasons[i] = "extract_too_large"
                 continue

@@ -81,3 +81,29 @@ def test_pathological_page_is_rejected_not_hung(ctx):
     assert res.kept.height + res.n_dropped == 1
     if res.dropped is not None:
         assert res.dropped["reason"][0] in {"extract_timeout", "extract_empty", "extract_error"}
+
+
+def test_non_2xx_responses_are_rejected(ctx):
+    """A 404 page is HTML with text in it, and a redirect has an HTML content type: neither is a
+    document. Records without a status (WET, resource) are not affected; the check can be off."""
+    df = pl.DataFrame(
+        {
+            "id": ["ok", "gone", "moved", "nostatus"],
+            "source": ["web"] * 4,
+            "text": [None] * 4,
+            "html": [PAGE.encode(), PAGE.encode(), b"", PAGE.encode()],
+            "content_type": ["text/html"] * 4,
+            "url": ["https://x.org/a", "https://x.org/old", "http://x.org/go", "https://x.org/r"],
+            "http_status": [200, 404, 301, None],
+        },
+        schema_overrides={"http_status": pl.Int32},
+    )
+    for on, want in ((True, {"gone": "extract_http_status", "moved": "extract_http_status"}), (False, {"moved": "extract_empty"})):
+        st = Extract(Extract.Config(engine="resiliparse", ok_status_only=on), ctx)
+        st.setup()
+        try:
+            res = st.process(df)
+        finally:
+            st.flush()
+        assert dict(zip(res.dropped["id"], res.dropped["reason"], strict=True)) == want
+        assert res.kept.height + res.dropped.height == df.height
