@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import __version__
+from curate.engine.compact import SMALL_FRACTION, compact
 from curate.engine.executor import make_executor
 from curate.engine.fingerprint import changes as fingerprint_changes
 from curate.engine.fingerprint import digest as fingerprint_digest
@@ -266,7 +267,12 @@ def _run(
             tasks = [PhaseTask(str(layout.root), payload, phase, u, len(units)) for u in units]
             ship = None
             if publisher is not None and phase.final:  # upload each task's shards as it finishes
-                ship = lambda r: publisher.send([layout.root / sh["path"] for sh in r["shards"]])  # noqa: E731
+                # (not the small ones finalize will merge: they go up, merged, at the end)
+                small = spec.output.shard_rows * SMALL_FRACTION if spec.output.merge_small_shards else 0
+
+                def ship(r: dict, small: float = small) -> None:
+                    publisher.send([layout.root / sh["path"] for sh in r["shards"] if sh["rows"] >= small])
+
             results += _run_tasks(ex, run_phase_task, tasks, layout, f"phase {phase.index}", quiet, log, ship)
             if phase.collect is not None:
                 rr, summary = _run_reduce(ex, spec, layout, phase, payload, len(units), quiet, log)
@@ -389,12 +395,23 @@ def _finalize(spec, layout: RunLayout, phases, results, reduce_results, summarie
     # A worker killed mid-write (and retried elsewhere, as Ray does) can leave a temp file behind.
     sweep_temp_files(layout.root)
     final = [r for r in results if r["phase"] == phases[-1].index]
-    shard_paths = [layout.root / s["path"] for r in final for s in r["shards"]]
+    rows = {layout.root / s["path"]: s["rows"] for r in final for s in r["shards"]}
     opts = parquet_options(spec)
-    unify_shards(shard_paths, opts)
+    o = spec.output
+
+    def settle(files: list[Path], rows: dict[Path, int], name: str) -> list[Path]:
+        """One schema for all of ``files``, small ones merged (``output.merge_small_shards``)."""
+        if o.merge_small_shards:
+            plan = layout.work / f"compact-{name}.json"
+            files = compact(files, rows, o.shard_rows, opts, plan, before=lambda fs: unify_shards(fs, opts))
+        unify_shards(files, opts)  # a no-op where compact's unification already ran
+        return files
+
+    shard_paths = settle(list(rows), rows, "data")
     if layout.rejects.exists():  # each stage's rejects read as one table too
         for d in sorted(p for p in layout.rejects.iterdir() if p.is_dir()):
-            unify_shards(sorted(d.glob("*.parquet")), opts)
+            files = sorted(d.glob("*.parquet"))
+            settle(files, {f: pq.ParquetFile(f).metadata.num_rows for f in files}, f"rejects-{d.name}")
     shards = []
     for p in shard_paths:
         shards.append({

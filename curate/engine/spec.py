@@ -51,7 +51,12 @@ class OutputSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     path: str | None = Field(default=None, description="Output folder (OUT); `curate run -o` overrides it.")
-    shard_rows: int = Field(default=100_000, gt=0, description="Rows per Parquet shard.")
+    shard_rows: int = Field(default=100_000, gt=0, description="Rows per Parquet shard (at most).")
+    merge_small_shards: bool = Field(
+        default=True,
+        description="At the end of a run, merge shards under half of shard_rows (each task writes its own, so "
+        "many small inputs give many small shards) into shards of up to shard_rows rows, per folder; reject files too.",
+    )
     row_group_rows: int = Field(default=8192, gt=0, description="Rows per Parquet row group.")
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = Field(default="zstd", description="Parquet codec.")
     compression_level: int | None = Field(default=3, description="Codec level (zstd 1-22); null for the default.")
