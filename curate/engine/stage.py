@@ -101,7 +101,10 @@ class Stage:
         return None
 
     def route_column(self) -> str | None:
-        """A column whose value names the output subfolder (``data/<value>/``), or None."""
+        """A column whose value names the output subfolder (``data/<value>/``), or None.
+
+        Answered from the config alone (the engine asks before any ``setup``, in whichever phase
+        writes the output); the last stage of a pipeline that routes decides."""
         return None
 
 

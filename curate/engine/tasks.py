@@ -108,6 +108,14 @@ def make_stage(spec: PipelineSpec, layout: RunLayout, index: int, task_id: str |
     return cls(cls.Config(**s.config), ctx)
 
 
+def output_route(spec: PipelineSpec, layout: RunLayout, n_tasks: int) -> str | None:
+    """The column that names output subfolders: the last stage of the pipeline that routes."""
+    route = None
+    for i in range(len(spec.stages)):
+        route = make_stage(spec, layout, i, None, n_tasks).route_column() or route
+    return route
+
+
 def parquet_options(spec: PipelineSpec) -> ParquetOptions:
     o = spec.output
     return ParquetOptions(o.compression, o.compression_level, o.row_group_rows)
@@ -225,7 +233,8 @@ def run_phase_task(task: PhaseTask) -> dict[str, Any]:
     read_stats = StageStats(READ_STAGE, -1)
     rejects = _Rejects(layout, tid, opts, spec.output.keep_rejects)
     if task.phase.final:
-        route = next((r for s in stages if (r := s.route_column())), None)
+        # The routing stage (langid route: true) often runs in an earlier phase than the writer.
+        route = output_route(spec, layout, task.n_tasks)
         out = ShardWriter(layout.data, f"part-{tid}", spec.output.shard_rows, opts, route=route)
     else:
         out = ShardWriter(layout.phase_output(task.phase.index), tid, 1 << 40, opts)

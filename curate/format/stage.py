@@ -115,7 +115,7 @@ class Format(Stage):
 
     def route_column(self) -> str | None:
         """SFT and preference rows have different columns: they go to data/sft/ and data/preference/."""
-        return self.sft.route_column() if self.sft is not None else None
+        return _sft_formatter(self.config).route_column() if self.config.kind == "sft" else None
 
     def process(self, df: pl.DataFrame) -> StageResult:
         c = self.config
