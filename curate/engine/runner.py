@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import __version__
-from curate.engine.compact import SMALL_FRACTION, compact
+from curate.engine.compact import after_merges, plan_folder
 from curate.engine.executor import make_executor
 from curate.engine.fingerprint import changes as fingerprint_changes
 from curate.engine.fingerprint import digest as fingerprint_digest
@@ -42,15 +41,24 @@ from curate.engine.publish import (
 from curate.engine.spec import PipelineSpec, load_spec
 from curate.engine.stage import GlobalStage
 from curate.engine.tasks import (
+    MergeTask,
     PhaseTask,
     ReduceTask,
     make_stage,
     parquet_options,
+    run_merge_task,
     run_phase_task,
     run_reduce_task,
 )
 from curate.io import storage
-from curate.io.writer import TMP_MARK, ParquetOptions, conform, sweep_temp_files, write_json_atomic
+from curate.io.writer import (
+    TMP_MARK,
+    ParquetOptions,
+    conform,
+    sha256_file,
+    sweep_temp_files,
+    write_json_atomic,
+)
 from curate.report import report_or_warn
 
 
@@ -267,20 +275,60 @@ def _run(
             tasks = [PhaseTask(str(layout.root), payload, phase, u, len(units)) for u in units]
             ship = None
             if publisher is not None and phase.final:  # upload each task's shards as it finishes
-                # (not the small ones finalize will merge: they go up, merged, at the end)
-                small = spec.output.shard_rows * SMALL_FRACTION if spec.output.merge_small_shards else 0
+                # (not the small ones that get merged: they go up, merged, at the end)
+                small = _min_shard_bytes(spec)
 
-                def ship(r: dict, small: float = small) -> None:
-                    publisher.send([layout.root / sh["path"] for sh in r["shards"] if sh["rows"] >= small])
+                def ship(r: dict, small: int = small) -> None:
+                    publisher.send([layout.root / sh["path"] for sh in r["shards"] if sh.get("bytes", 0) >= small])
 
             results += _run_tasks(ex, run_phase_task, tasks, layout, f"phase {phase.index}", quiet, log, ship)
             if phase.collect is not None:
                 rr, summary = _run_reduce(ex, spec, layout, phase, payload, len(units), quiet, log)
                 reduce_results += rr
                 summaries[spec.stages[phase.collect].stage] = summary
-    manifest, stats = _finalize(spec, layout, phases, results, reduce_results, summaries, time.perf_counter() - t0)
+        plans = _merge_small_shards(ex, spec, layout, _final_shards(layout, phases, results), payload, quiet, log)
+    manifest, stats = _finalize(spec, layout, phases, results, reduce_results, summaries, plans, time.perf_counter() - t0)
     log("run_done", rows=manifest["rows"], shards=len(manifest["shards"]), seconds=stats["throughput"]["wall_seconds"])
     return RunResult(layout.root, manifest, stats)
+
+
+def _min_shard_bytes(spec: PipelineSpec) -> int:
+    return int(spec.output.min_shard_mb * 1e6)
+
+
+def _final_shards(layout: RunLayout, phases: list[Phase], results: list[dict]) -> list[Path]:
+    return [layout.root / s["path"] for r in results if r["phase"] == phases[-1].index for s in r["shards"]]
+
+
+def _shard_folders(layout: RunLayout, shards: list[Path]) -> dict[str, list[Path]]:
+    """The run's shard lists by plan name: ``data`` and ``rejects-<stage folder>``."""
+    groups = {"data": shards}
+    if layout.rejects.exists():  # each stage's rejects read as one table too
+        for d in sorted(p for p in layout.rejects.iterdir() if p.is_dir()):
+            groups[f"rejects-{d.name}"] = sorted(d.glob("*.parquet"))
+    return groups
+
+
+def _merge_small_shards(ex, spec: PipelineSpec, layout: RunLayout, shards: list[Path], payload: dict, quiet: bool, log: _Log) -> dict[str, list[dict]]:
+    """Plan (in the driver, after unifying schemas) and run (as tasks) the merges of small shards."""
+    opts = parquet_options(spec)
+    min_bytes = _min_shard_bytes(spec)
+    plans: dict[str, list[dict]] = {}
+    if min_bytes <= 0:
+        return plans
+    for name, files in _shard_folders(layout, shards).items():
+        plan_file = layout.work / f"compact-{name}.json"
+        plans[name] = plan_folder(layout.root, files, spec.output.shard_rows, min_bytes, plan_file, before=lambda fs: unify_shards(fs, opts))
+    tasks = []
+    for b in (b for bins in plans.values() for b in bins):
+        if (layout.root / b["out"]).exists():  # merged before: members here now are re-run copies
+            for m in b["members"]:
+                (layout.root / m).unlink(missing_ok=True)
+        else:
+            tasks.append(MergeTask(str(layout.root), payload, b))
+    if tasks:
+        _run_tasks(ex, run_merge_task, tasks, layout, "merge small shards", quiet, log)
+    return plans
 
 
 def _run_tasks(ex, fn, tasks: list, layout: RunLayout, label: str, quiet: bool, log: _Log, on_result=None) -> list[dict]:
@@ -326,14 +374,6 @@ def _run_reduce(ex, spec, layout, phase: Phase, payload, n_tasks, quiet, log) ->
 
 
 # --------------------------------------------------------------------------- finalize
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _common_schema(schemas: list[pa.Schema]) -> pa.Schema:
@@ -391,34 +431,26 @@ def unify_shards(paths: list[Path], opts: ParquetOptions | None = None) -> pa.Sc
     return unified
 
 
-def _finalize(spec, layout: RunLayout, phases, results, reduce_results, summaries, wall: float):
+def _finalize(spec, layout: RunLayout, phases, results, reduce_results, summaries, plans: dict[str, list[dict]], wall: float):
     # A worker killed mid-write (and retried elsewhere, as Ray does) can leave a temp file behind.
     sweep_temp_files(layout.root)
     final = [r for r in results if r["phase"] == phases[-1].index]
-    rows = {layout.root / s["path"]: s["rows"] for r in final for s in r["shards"]}
     opts = parquet_options(spec)
-    o = spec.output
-
-    def settle(files: list[Path], rows: dict[Path, int], name: str) -> list[Path]:
-        """One schema for all of ``files``, small ones merged (``output.merge_small_shards``)."""
-        if o.merge_small_shards:
-            plan = layout.work / f"compact-{name}.json"
-            files = compact(files, rows, o.shard_rows, opts, plan, before=lambda fs: unify_shards(fs, opts))
-        unify_shards(files, opts)  # a no-op where compact's unification already ran
-        return files
-
-    shard_paths = settle(list(rows), rows, "data")
-    if layout.rejects.exists():  # each stage's rejects read as one table too
-        for d in sorted(p for p in layout.rejects.iterdir() if p.is_dir()):
-            files = sorted(d.glob("*.parquet"))
-            settle(files, {f: pq.ParquetFile(f).metadata.num_rows for f in files}, f"rejects-{d.name}")
+    groups = {k: after_merges(layout.root, v, plans.get(k, [])) for k, v in _shard_folders(layout, _final_shards(layout, phases, results)).items()}
+    for files in groups.values():
+        unify_shards(files, opts)  # a no-op where the merge step's unification already ran
+    shard_paths = groups["data"]
+    committed = {layout.root / s["path"]: s for r in final for s in r["shards"]}
     shards = []
     for p in shard_paths:
+        st, c = p.stat(), committed.get(p, {})
+        # The task's hash holds while the file is the one it wrote (finalize may have rewritten it).
+        same = c.get("sha256") and (c.get("bytes"), c.get("mtime_ns")) == (st.st_size, st.st_mtime_ns)
         shards.append({
             "path": str(p.relative_to(layout.root)),
             "rows": pq.ParquetFile(p).metadata.num_rows,
-            "bytes": p.stat().st_size,
-            "sha256": _sha256(p),
+            "bytes": st.st_size,
+            "sha256": c["sha256"] if same else sha256_file(p),
         })
     sources: dict[str, dict[str, int]] = {}
     for r in final:

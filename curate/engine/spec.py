@@ -52,10 +52,12 @@ class OutputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str | None = Field(default=None, description="Output folder (OUT); `curate run -o` overrides it.")
     shard_rows: int = Field(default=100_000, gt=0, description="Rows per Parquet shard (at most).")
-    merge_small_shards: bool = Field(
-        default=True,
-        description="At the end of a run, merge shards under half of shard_rows (each task writes its own, so "
-        "many small inputs give many small shards) into shards of up to shard_rows rows, per folder; reject files too.",
+    min_shard_mb: float = Field(
+        default=16.0,
+        ge=0,
+        description="Shards under this size are merged at the end of a run, in order, into shards of at least "
+        "this size where there is enough (and at most shard_rows rows), per folder; reject files too. Each task "
+        "writes its own shards, so without this many small inputs give many small shards. 0: no merging.",
     )
     row_group_rows: int = Field(default=8192, gt=0, description="Rows per Parquet row group.")
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = Field(default="zstd", description="Parquet codec.")

@@ -18,7 +18,9 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+import xxhash
 
+from curate.engine.compact import merge_bin
 from curate.engine.layout import RunLayout
 from curate.engine.plan import Phase, Unit
 from curate.engine.registry import resolve_stage
@@ -85,6 +87,27 @@ class ReduceTask:
     @property
     def name(self) -> str:
         return f"r{self.stage_index:02d}-{self.step_index}-{self.step_name}-{self.part:04d}"
+
+
+@dataclasses.dataclass(frozen=True)
+class MergeTask:
+    """Merge one bin of small shards (:mod:`curate.engine.compact`)."""
+
+    run_dir: str
+    spec: dict
+    bin: dict
+
+    @property
+    def name(self) -> str:
+        return "m-" + xxhash.xxh64_hexdigest(self.bin["out"].encode())
+
+
+def run_merge_task(task: MergeTask) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    rows = merge_bin(Path(task.run_dir), task.bin, parquet_options(spec_from_payload(task.spec)))
+    result = {"task": task.name, "out": task.bin["out"], "rows": rows, "seconds": round(time.perf_counter() - t0, 6)}
+    write_json_atomic(RunLayout(Path(task.run_dir)).done(task.name), result)
+    return result
 
 
 def spec_from_payload(d: dict) -> PipelineSpec:
@@ -274,7 +297,7 @@ def run_phase_task(task: PhaseTask) -> dict[str, Any]:
             t0 = time.perf_counter()
             collector.finish_collect()
             stats_collect.seconds += time.perf_counter() - t0
-        shards = out.commit()
+        shards = out.commit(checksum=task.phase.final)
         rejects.commit()
     except BaseException:
         out.abort()
@@ -286,7 +309,7 @@ def run_phase_task(task: PhaseTask) -> dict[str, Any]:
         "files": [f.relpath for f in task.unit.files],
         "stages": ([read_stats.to_dict()] if task.phase.index == 0 else []) + [s.to_dict() for s in stats],
         "collect": stats_collect.to_dict() if collector else None,
-        "shards": [{"path": str(p.relative_to(layout.root)), "rows": n} for p, n in shards] if task.phase.final else [],
+        "shards": [dict(sh, path=str(sh["path"].relative_to(layout.root))) for sh in shards] if task.phase.final else [],
         "sources": source_counts,
         "seconds": round(time.perf_counter() - t_start, 6),
     }

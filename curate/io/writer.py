@@ -143,14 +143,22 @@ class ShardWriter:
         f.close()
         self._closed.append(f)
 
-    def commit(self) -> list[tuple[Path, int]]:
-        """Close everything and rename temp files into place; returns (path, rows) per shard."""
+    def commit(self, checksum: bool = False) -> list[dict]:
+        """Close everything and rename temp files into place; returns ``{path, rows}`` per shard,
+        with ``sha256``, ``bytes`` and ``mtime_ns`` when ``checksum`` (hashed here, in the worker,
+        while the file is in the page cache, rather than all at once at the end of the run)."""
         for sub in list(self._open):
             self._close(sub)
         out = []
         for f in self._closed:
+            item: dict = {"path": f.final, "rows": f.rows}
+            if checksum:
+                item["sha256"] = sha256_file(f.tmp)
             os.replace(f.tmp, f.final)
-            out.append((f.final, f.rows))
+            if checksum:
+                st = f.final.stat()
+                item.update(bytes=st.st_size, mtime_ns=st.st_mtime_ns)
+            out.append(item)
         self._closed = []
         return out
 
@@ -160,6 +168,17 @@ class ShardWriter:
         for f in self._closed:
             f.tmp.unlink(missing_ok=True)
         self._closed = []
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _safe_dir(value: str) -> str:

@@ -26,7 +26,7 @@ def spec(folder: Path, merge: bool = True) -> object:
         "name": "small",
         "inputs": [{"source": "s", "reader": "jsonl", "paths": str(folder / "*.jsonl")}],
         "stages": [{"length": {"min": 10}}],
-        "output": {"shard_rows": 50, "keep_rejects": True, "merge_small_shards": merge},
+        "output": {"shard_rows": 50, "keep_rejects": True, "min_shard_mb": 16 if merge else 0},
     })
 
 
@@ -40,7 +40,7 @@ def test_merges_small_shards_keeping_rows_and_order(tmp_path):
     merged = run_pipeline(spec(tmp_path / "in"), tmp_path / "merged", quiet=True)
     plain = run_pipeline(spec(tmp_path / "in", merge=False), tmp_path / "plain", quiet=True)
     assert len(plain.manifest["shards"]) == 30
-    # 30 shards of 5 rows (< 25 = half of shard_rows): bins of 10 shards, 50 rows each
+    # 30 shards of 5 rows and ~1 KB (< 16 MB): bins of 10 shards, up to shard_rows (50) rows each
     rows = [s["rows"] for s in merged.manifest["shards"]]
     assert sum(rows) == plain.manifest["rows"] == 30 * 7 - 30 * 2
     assert rows == [50, 50, 50]
@@ -88,11 +88,16 @@ def test_plan_is_per_folder_and_in_order(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     files = [a / "p-0.parquet", a / "p-1.parquet", b / "p-2.parquet", a / "p-3.parquet", a / "p-4.parquet", b / "p-5.parquet"]
     rows = dict(zip(files, [10, 60, 10, 10, 45, 10], strict=True))
-    bins = compact_mod.plan_merges(files, rows, 100)
-    assert bins == [
+    sizes = dict(zip(files, [100, 5000, 100, 100, 450, 100], strict=True))
+    bins = compact_mod.plan_merges(files, rows, sizes, 100, 1000)
+    assert bins == [  # p-1 is big enough to stay; a bin closes before it would pass 100 rows
         {"out": str(a / "p-0+2.parquet"), "members": [str(a / "p-0.parquet"), str(a / "p-3.parquet"), str(a / "p-4.parquet")]},
         {"out": str(b / "p-2+1.parquet"), "members": [str(b / "p-2.parquet"), str(b / "p-5.parquet")]},
     ]
+    # a bin also closes once it holds min_bytes: [0, 3] reach 200, then [4, 5']
+    c = [a / f"q-{i}.parquet" for i in range(5)]
+    bins = compact_mod.plan_merges(c, dict.fromkeys(c, 1), dict.fromkeys(c, 100), 100, 200)
+    assert [len(b["members"]) for b in bins] == [2, 2]  # the fifth is left alone: nothing to merge with
 
 
 def test_crash_while_writing_a_merged_shard(tmp_path, monkeypatch):

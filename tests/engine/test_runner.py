@@ -234,14 +234,24 @@ def test_conflicting_metadata_types_across_shards_become_text(tmp_path, monkeypa
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "a.jsonl").write_text("".join(json.dumps({"text": f"a{i}", "x": i, "s": {"k": i}}) + "\n" for i in range(50)))
     (tmp_path / "corpus" / "b.jsonl").write_text("".join(json.dumps({"text": f"b{i}", "x": f"s{i}", "s": "flat"}) + "\n" for i in range(50)))
-    spec = spec_from_dict({"name": "t", "inputs": [{"source": "s", "reader": "jsonl", "paths": "corpus/*.jsonl"}]})
+    spec = spec_from_dict({
+        "name": "t",
+        "inputs": [{"source": "s", "reader": "jsonl", "paths": "corpus/*.jsonl"}],
+        "output": {"min_shard_mb": 0},  # two shards, one rewritten to the common schema
+    })
     res = run_pipeline(spec, tmp_path / "o", quiet=True)
+    assert len(res.shards) == 2
     schemas = {str(pq.read_schema(p).remove_metadata()) for p in res.shards}
     assert len(schemas) == 1
     df = res.frame().collect().sort("id")
     assert df.height == 100
     assert set(df["x"].to_list()) == {str(i) for i in range(50)} | {f"s{i}" for i in range(50)}
     assert json.loads(df.filter(pl.col("text") == "a7")["s"][0]) == {"k": 7}
+    # Shards are hashed by their tasks; the ones finalize rewrote (b's, to text) are hashed again,
+    # and a re-run, which finds them rewritten, does not trust the tasks' stale hashes.
+    for again in (res, run_pipeline(spec, tmp_path / "o", quiet=True)):
+        for sh in again.manifest["shards"]:
+            assert sh["sha256"] == hashlib.sha256((tmp_path / "o" / sh["path"]).read_bytes()).hexdigest()
 
 
 def test_changed_inputs_are_refused_with_the_files_named(tmp_path, corpus, stages_module, monkeypatch):
