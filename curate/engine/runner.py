@@ -140,6 +140,15 @@ def _check_or_record_spec(layout: RunLayout, spec: PipelineSpec, inputs: dict, f
                 f"{layout.root} holds a run with a different config (changed: {', '.join(keys) or '?'}); "
                 "use --force to start over, or another output folder"
             )
+        now = library_versions()
+        moved = [f"{k} {v} -> {now.get(k)}" for k, v in (old.get("versions") or {}).items() if now.get(k) != v]
+        if moved:
+            pins = " ".join(f"{k}=={v}" for k, v in old["versions"].items() if now.get(k) != v)
+            raise RunRefused(
+                f"{layout.root} was begun with other library versions ({', '.join(moved)}); finished tasks "
+                f"might not match new ones byte for byte. Reinstall them (pip install {pins}) to resume, "
+                "or use --force to start over"
+            )
         if old.get("inputs_sha256") not in (None, fingerprint_digest(inputs)):
             before = json.loads(inputs_file.read_text()) if inputs_file.exists() else {}
             what = "\n  ".join(fingerprint_changes(before, inputs)) or "?"
@@ -151,10 +160,33 @@ def _check_or_record_spec(layout: RunLayout, spec: PipelineSpec, inputs: dict, f
     if force:
         for p in (layout.data, layout.rejects, layout.work, layout.logs):
             shutil.rmtree(p, ignore_errors=True)
-        for p in (layout.manifest, layout.stats, layout.report):
+        for p in (layout.manifest, layout.stats, layout.report, layout.root / "chat_template.jinja"):
             p.unlink(missing_ok=True)
     write_json_atomic(inputs_file, inputs)
-    write_json_atomic(layout.spec, {"config": new, "config_sha256": spec.config_sha256(), "inputs_sha256": fingerprint_digest(inputs)})
+    write_json_atomic(layout.spec, {
+        "config": new,
+        "config_sha256": spec.config_sha256(),
+        "inputs_sha256": fingerprint_digest(inputs),
+        "versions": library_versions(),
+    })
+
+
+# Libraries whose version can change output bytes (hashing, parsing, writing, extraction, tokens).
+VERSIONED = ("curate", "polars", "pyarrow", "numpy", "orjson", "xxhash", "fastwarc", "trafilatura",
+             "resiliparse", "fasttext-predict", "tokenizers")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries a run's bytes depend on (recorded when a run begins)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 class _Log:
@@ -479,7 +511,7 @@ def _finalize(spec, layout: RunLayout, phases, results, reduce_results, summarie
     }
     manifest = {
         "name": spec.name,
-        "tool": {"name": "curate", "version": __version__},
+        "tool": {"name": "curate", "version": __version__, "libraries": library_versions()},
         "config": spec.hashed_dict(),
         "config_sha256": spec.config_sha256(),
         "origin": spec.origin,

@@ -280,3 +280,21 @@ def test_fingerprint_covers_files_named_in_stage_configs(tmp_path, monkeypatch):
     (tmp_path / "text").mkdir()  # a bare word that happens to name a folder is not a reference
     fp = fingerprint([], [{"tokenizer": "./tok", "template": "hf:./tok"}, {"domains": "lists/domains.txt", "text_column": "text"}])
     assert set(fp) == {str((tmp_path / "tok" / "tokenizer.json").resolve()), str((tmp_path / "lists" / "domains.txt").resolve())}
+
+
+def test_resume_after_a_library_upgrade_is_refused(tmp_path, monkeypatch):
+    """Byte-identical resume holds for the versions a run began with: another polars is named."""
+    from curate.engine import runner
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.jsonl").write_text('{"text": "hello there"}\n')
+    spec = spec_from_dict({"name": "v", "inputs": [{"source": "s", "reader": "jsonl", "paths": "a.jsonl"}]})
+    run_pipeline(spec, tmp_path / "o", quiet=True)
+    real = runner.library_versions()
+    monkeypatch.setattr(runner, "library_versions", lambda: {**real, "polars": "99.0.0"})
+    with pytest.raises(RunRefused, match=rf"polars {real['polars']} -> 99.0.0.*pip install polars=={real['polars']}"):
+        run_pipeline(spec, tmp_path / "o", quiet=True)
+    run_pipeline(spec, tmp_path / "o", quiet=True, force=True)  # --force starts over under the new versions
+    monkeypatch.setattr(runner, "library_versions", lambda: real)
+    with pytest.raises(RunRefused, match="99.0.0"):
+        run_pipeline(spec, tmp_path / "o", quiet=True)
