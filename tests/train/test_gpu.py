@@ -45,8 +45,8 @@ def _launcher(tmp_path):
     repo = Path(__file__).resolve().parents[2]
     p = tmp_path / "launch.py"
     p.write_text(
-        "import sys\nimport curate\ntry:\n    import curate.train\nexcept ImportError:\n"
-        f"    curate.__path__.append({str(repo)!r})\nfrom curate.train.cli import main\nmain()\n"
+        f"import sys\nsys.path.insert(0, {str(repo)!r})\nimport curate\ntry:\n    import curate.train\n"
+        f"except ImportError:\n    curate.__path__.append({str(repo)!r})\nfrom curate.train.cli import main\nmain()\n"
     )
     return p
 
