@@ -414,6 +414,13 @@ def _save_final(cfg, run_dir, model, tok, info, fsdp, lora, files, eval_files, s
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
         state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        if lora:
+            # peft can neither save nor merge sharded (DTensor) weights: rank 0 rebuilds the model
+            # unsharded on the CPU from the gathered state, then saves it as a single process would.
+            if info.main:
+                model = _apply_lora(build_model(cfg.preset, tok, cfg.init_from, max_positions=cfg.seq_len), parse_lora(cfg.lora))
+                model.load_state_dict(state)
+            state = None
     if info.main:
         out = model
         if lora:
