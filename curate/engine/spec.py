@@ -53,7 +53,7 @@ class OutputSpec(BaseModel):
     path: str | None = Field(default=None, description="Output folder (OUT); `curate run -o` overrides it.")
     shard_rows: int = Field(default=100_000, gt=0, description="Rows per Parquet shard (at most).")
     min_shard_mb: float = Field(
-        default=16.0,
+        default=4.0,
         ge=0,
         description="Shards under this size are merged at the end of a run, in order, into shards of at least "
         "this size where there is enough (and at most shard_rows rows), per folder; reject files too. Each task "

@@ -26,7 +26,7 @@ def spec(folder: Path, merge: bool = True) -> object:
         "name": "small",
         "inputs": [{"source": "s", "reader": "jsonl", "paths": str(folder / "*.jsonl")}],
         "stages": [{"length": {"min": 10}}],
-        "output": {"shard_rows": 50, "keep_rejects": True, "min_shard_mb": 16 if merge else 0},
+        "output": {"shard_rows": 50, "keep_rejects": True, "min_shard_mb": 4 if merge else 0},
     })
 
 
@@ -40,7 +40,7 @@ def test_merges_small_shards_keeping_rows_and_order(tmp_path):
     merged = run_pipeline(spec(tmp_path / "in"), tmp_path / "merged", quiet=True)
     plain = run_pipeline(spec(tmp_path / "in", merge=False), tmp_path / "plain", quiet=True)
     assert len(plain.manifest["shards"]) == 30
-    # 30 shards of 5 rows and ~1 KB (< 16 MB): bins of 10 shards, up to shard_rows (50) rows each
+    # 30 shards of 5 rows and ~1 KB (< 4 MB): bins of 10 shards, up to shard_rows (50) rows each
     rows = [s["rows"] for s in merged.manifest["shards"]]
     assert sum(rows) == plain.manifest["rows"] == 30 * 7 - 30 * 2
     assert rows == [50, 50, 50]
