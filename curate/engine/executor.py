@@ -38,6 +38,9 @@ class LocalExecutor:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def check_shared(self, folder) -> None:
+        """Every worker must see the run's folder; local workers share this machine's disk."""
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

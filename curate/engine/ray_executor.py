@@ -7,9 +7,10 @@ output folder itself, and results come back to the driver only as small stats di
 * with no ``address`` a local Ray instance with ``workers`` CPUs is started (and shut down after);
 * with an ``address`` (``ray://host:10001``, ``host:6379`` or ``auto``) the tasks run on that
   cluster, which is left running. Every node must have ``curate`` installed and see the input
-  files and the output folder **at the same paths** (a shared POSIX file system: NFS, Lustre, or an
-  object store mounted with FUSE). Tasks rename files into place, so the mount must support
-  rename.
+  files and the run folder **at the same paths** (a shared POSIX file system: NFS, Lustre; or,
+  for inputs and a URI output, object storage read directly). Tasks rename files into place, so the
+  mount must support rename. Before any task runs, one probe task per node checks that it can read
+  a file the driver wrote into the run folder; a node that cannot refuses the run.
 
 Global stages (dedup, mix) need no special support: their collect and apply halves run inside
 phase tasks and their reduce steps are ordinary tasks reading and writing hash-partitioned files
@@ -93,6 +94,20 @@ class RayExecutor:
         self._started = False
         self._ray = None
 
+    def check_shared(self, folder) -> None:
+        """Refuse a run whose folder some node of the cluster cannot see: tasks on that node would
+        write phase outputs and done markers where the driver and the other nodes never look."""
+        ray = self._connect()
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        blind = blind_nodes(ray, nodes, folder)
+        if blind:
+            from curate.engine.runner import RunRefused
+
+            raise RunRefused(
+                f"the run folder {folder} is not visible from Ray node(s) {', '.join(blind)}; put OUT (or "
+                "--work-dir, for a URI output) on storage that every node mounts at the same path (NFS, Lustre)"
+            )
+
     # -- running tasks -----------------------------------------------------------------------------
 
     def map(self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None]) -> None:
@@ -119,6 +134,39 @@ class RayExecutor:
             for ref in pending:
                 ray.cancel(ref)
             raise
+
+
+def _read_probe(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def blind_nodes(ray, nodes: list[dict], folder, token: str | None = None) -> list[str]:
+    """Addresses of the ``nodes`` on which a file written to ``folder`` here cannot be read back
+    (one zero-CPU task pinned to each node). ``token`` is what such a node must read (tests)."""
+    import uuid
+    from pathlib import Path
+
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    written = uuid.uuid4().hex
+    probe = Path(folder) / f".curate-probe-{written}"
+    probe.write_text(written, encoding="utf-8")
+    try:
+        read = ray.remote(num_cpus=0)(_read_probe)
+        refs = {
+            n.get("NodeManagerAddress", n["NodeID"]): read.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+            ).remote(str(probe))
+            for n in nodes
+        }
+        want = token or written
+        return sorted(addr for addr, ref in refs.items() if ray.get(ref, timeout=300) != want)
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _describe(ray, e: BaseException) -> str:

@@ -303,6 +303,7 @@ def _run(
     reduce_results: list[dict] = []
     summaries: dict[str, Any] = {}
     with make_executor(executor, workers, address) as ex:
+        ex.check_shared(layout.work)
         for phase in phases:
             tasks = [PhaseTask(str(layout.root), payload, phase, u, len(units)) for u in units]
             ship = None

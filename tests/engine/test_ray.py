@@ -12,7 +12,7 @@ import pytest
 
 from curate.engine.executor import TaskFailed
 from curate.engine.registry import builtin_stages
-from curate.engine.runner import run_pipeline
+from curate.engine.runner import RunRefused, run_pipeline
 from curate.engine.spec import spec_from_dict
 from tests.engine.conftest import write_corpus
 
@@ -167,3 +167,28 @@ def test_cli_ray_starts_and_stops_its_own_cluster(tmp_path, stages_module):
         )
         assert r.returncode == 0, r.stderr
     assert _hashes(tmp_path / "a") == _hashes(tmp_path / "b") != {}
+
+
+def test_every_node_must_see_the_run_folder(tmp_path, ray_cluster):
+    """The probe reads back on each node what the driver wrote; a node that reads something else
+    (another disk at that path) is named, and the run is refused before any task runs."""
+    from curate.engine.ray_executor import RayExecutor, blind_nodes
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    assert blind_nodes(ray, nodes, tmp_path) == []
+    assert blind_nodes(ray, nodes, tmp_path, token="what another disk holds") == [nodes[0]["NodeManagerAddress"]]
+    assert not list(tmp_path.iterdir())  # the probe file is removed
+    ex = RayExecutor(2)
+    ex.check_shared(tmp_path)  # one node, sees its own disk: no refusal
+    # a blind node refuses the run, naming it and what to do
+    import curate.engine.ray_executor as rx
+
+    (tmp_path / "a.jsonl").write_text('{"text": "hello"}\n')
+    spec = spec_from_dict({"name": "x", "inputs": [{"source": "s", "reader": "jsonl", "paths": str(tmp_path / "a.jsonl")}]})
+    real = rx.blind_nodes
+    try:
+        rx.blind_nodes = lambda *a, **k: ["10.0.0.7"]
+        with pytest.raises(RunRefused, match=r"not visible from Ray node\(s\) 10.0.0.7.*NFS"):
+            run_pipeline(spec, tmp_path / "out", workers=2, quiet=True, executor="ray")
+    finally:
+        rx.blind_nodes = real
