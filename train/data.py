@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
+
+from .storage import is_uri, list_parquet, open_parquet, read_schema
 
 IGNORE = -100
 
@@ -51,8 +52,14 @@ class Unit:
         return self.stop - self.start
 
 
-def list_shards(data: str | Path) -> list[Path]:
-    """The Parquet files of a shard directory (recursively, sorted), or the one file given."""
+def list_shards(data: str | Path) -> list[Path] | list[str]:
+    """The Parquet files of a shard directory (recursively, sorted), or the one file given; for a
+    URI (``s3://bucket/run/data``) the objects, as URIs."""
+    if is_uri(data):
+        files = list_parquet(str(data))
+        if not files:
+            raise FileNotFoundError(f"no .parquet shards under {data!r}")
+        return files
     p = Path(data)
     if p.is_file():
         return [p]
@@ -71,7 +78,7 @@ def detect_kind(files: list[Path], task: str | None = None) -> str:
     The SFT stage writes one schema for SFT and preference rows (the other kind's columns null),
     so the task decides when both are present.
     """
-    names = set(pq.read_schema(files[0]).names)
+    names = set(read_schema(files[0]).names)
     has_dpo = {"chosen_input_ids", "rejected_input_ids"} <= names
     has_sft = "input_ids" in names and "labels" in names
     if has_dpo and (task == "dpo" or not has_sft):
@@ -94,7 +101,7 @@ def scan_units(files: list[Path], kind: str | None = None) -> list[Unit]:
     units = []
     key = KEY_COLUMN.get(kind or "")
     for f in files:
-        md = pq.ParquetFile(f).metadata
+        md = open_parquet(f).metadata
         leaves = [j for j in range(md.num_columns) if key and md.schema.column(j).path.split(".")[0] == key]
         for i in range(md.num_row_groups):
             rg = md.row_group(i)
@@ -247,7 +254,7 @@ class ShardStream:
         self.seed, self.rank, self.world = seed, rank, world
         self.buffer, self.shuffle, self.loop = max(1, shuffle_buffer), shuffle, loop
         self.split_rows = split_rows
-        cols = set(pq.read_schema(units[0].path).names)
+        cols = set(read_schema(units[0].path).names)
         if kind == "tokens" and not converter.doc_attention:  # documents are not separated: skip reading
             cols -= {"position_ids", "doc_lens"}
         self.columns = [c for c in COLUMNS[kind] if c in cols]
@@ -275,7 +282,7 @@ class ShardStream:
     def _read(self, u: Unit) -> pa.Table:
         key = (u.path, u.row_group)
         if self._cache is None or self._cache[0] != key:
-            self._cache = (key, pq.ParquetFile(u.path).read_row_group(u.row_group, columns=self.columns))
+            self._cache = (key, open_parquet(u.path).read_row_group(u.row_group, columns=self.columns))
         return self._cache[1].slice(u.start, u.rows)
 
     def window_samples(self, epoch: int, w: int, units: list[Unit], row_split: bool) -> list[dict]:

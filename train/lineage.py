@@ -2,60 +2,83 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from . import storage
+
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
+    return storage.sha256(path, chunk)
 
 
-def find_manifest(data: str | Path) -> Path | None:
-    """OUT/manifest.json for --data OUT/data (or OUT itself, or a file inside OUT/data)."""
+def _candidates(data: str | Path) -> list[str | Path]:
+    """``data`` and up to three folders above it: where OUT (its manifest) may be."""
+    if storage.is_uri(data):
+        out, d = [str(data).rstrip("/")], str(data).rstrip("/")
+        for _ in range(3):
+            d = storage.parent(d)
+            if "://" not in d or d.endswith(":/"):
+                break
+            out.append(d)
+        return out
     p = Path(data).resolve()
-    for d in (p, *p.parents[:3]):
-        m = d / "manifest.json"
-        if m.is_file():
+    return [p, *p.parents[:3]]
+
+
+def _join(d: str | Path, name: str) -> str | Path:
+    return f"{d}/{name}" if isinstance(d, str) else d / name
+
+
+def find_manifest(data: str | Path) -> str | Path | None:
+    """OUT/manifest.json for --data OUT/data (or OUT itself, or a file inside OUT/data); a URI for
+    data behind one."""
+    for d in _candidates(data):
+        m = _join(d, "manifest.json")
+        if storage.is_file(m):
             return m
     return None
 
 
-def find_chat_template(data: str | Path) -> Path | None:
+def find_chat_template(data: str | Path) -> str | Path | None:
     """OUT/chat_template.jinja, written by the SFT stage next to its manifest."""
     m = find_manifest(data)
-    for d in ([m.parent] if m else []) + [Path(data).resolve().parent]:
-        if (d / "chat_template.jinja").is_file():
-            return d / "chat_template.jinja"
+    here = _candidates(data)[1:2]  # the folder above data
+    for d in ([storage.parent(str(m)) if storage.is_uri(m) else Path(m).parent] if m else []) + here:
+        t = _join(d, "chat_template.jinja")
+        if storage.is_file(t):
+            return t
     return None
 
 
-def data_lineage(data: str | Path, files: list[Path]) -> dict[str, Any]:
+def read_text(path: str | Path) -> str:
+    return storage.read_bytes(path).decode("utf-8")
+
+
+def data_lineage(data: str | Path, files: list) -> dict[str, Any]:
     """The manifest's hashes, and each shard used with the sha256 the manifest lists for it.
 
     Shards the manifest does not list (or data without a manifest) are hashed here.
     """
     man_path = find_manifest(data)
+    remote = storage.is_uri(data)
     listed: dict[str, dict] = {}
     out: dict[str, Any] = {"data": str(data), "manifest": None}
     root = None
     if man_path is not None:
-        man = json.loads(man_path.read_text())
-        root = man_path.parent
+        man = json.loads(read_text(man_path))
+        root = storage.parent(str(man_path)) if remote else Path(man_path).parent
         out["manifest"] = {"path": str(man_path), "sha256": sha256_file(man_path),
                            "config_sha256": man.get("config_sha256")}
         for s in man.get("shards", []):
-            listed[str((root / s["path"]).resolve())] = s
+            listed[f"{root}/{s['path']}" if remote else str((root / s["path"]).resolve())] = s
     shards = []
     for f in files:
-        key = str(Path(f).resolve())
+        key = str(f) if remote else str(Path(f).resolve())
         s = listed.get(key)
-        rel = str(Path(f).resolve().relative_to(root)) if root and key.startswith(str(root)) else str(f)
+        inside = root is not None and key.startswith(str(root) + "/")
+        rel = key[len(str(root)) + 1:] if inside else str(f)
         if s and s.get("sha256"):
             shards.append({"path": rel, "sha256": s["sha256"], "rows": s.get("rows"), "from": "manifest"})
         else:

@@ -40,7 +40,7 @@ from .data import (
     scan_units,
     split_holdout,
 )
-from .lineage import data_lineage, find_chat_template, write_lineage
+from .lineage import data_lineage, find_chat_template, read_text, write_lineage
 from .mfu import flops_per_token, peak_flops
 from .model import (
     CausalLMLoss,
@@ -204,9 +204,9 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
     files = list_shards(cfg.data)
     kind = detect_kind(files, cfg.task)
     data_template = find_chat_template(cfg.data) if kind in ("sft", "dpo") else None
-    if data_template is not None and data_template.read_text() != (tok.chat_template or ""):
+    if data_template is not None and read_text(data_template) != (tok.chat_template or ""):
         # the SFT stage writes the template that rendered its rows: the saved model must carry it
-        tok.chat_template = data_template.read_text()
+        tok.chat_template = read_text(data_template)
         if info.main:
             print(f"chat template: {data_template} (the template the rows were rendered with)")
     if kind not in TASK_KINDS[cfg.task]:
