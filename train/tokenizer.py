@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+from .storage import is_uri, open_parquet
 
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
@@ -46,13 +47,13 @@ def iter_sample_texts(
     batch_rows: int = 1024,
 ) -> Iterator[list[str]]:
     """Yield batches of texts: at most ``sample_bytes / n_shards`` UTF-8 bytes from each shard."""
-    paths = [Path(p) for p in shard_paths]
+    paths = [p if is_uri(p) else Path(p) for p in shard_paths]
     if not paths:
         raise ValueError("no shards given to train the tokenizer on")
     quota = max(1, sample_bytes // len(paths))
     for path in paths:
         taken = 0
-        pf = pq.ParquetFile(path)
+        pf = open_parquet(path)
         if text_column not in pf.schema_arrow.names:
             raise ValueError(f"{path}: no {text_column!r} column (columns: {pf.schema_arrow.names})")
         for batch in pf.iter_batches(batch_size=batch_rows, columns=[text_column]):

@@ -7,13 +7,21 @@ import os
 from pathlib import Path
 
 import click
+from curate.train.storage import is_uri, list_parquet
 from curate.train.tokenizer import DEFAULT_SAMPLE_BYTES, train_tokenizer
 
 
-def expand_shards(specs: tuple[str, ...]) -> list[Path]:
-    """Parquet files from files, folders (searched recursively) and globs (``**`` recurses), sorted."""
-    found: set[Path] = set()
+def expand_shards(specs: tuple[str, ...]) -> list[Path | str]:
+    """Parquet files from files, folders (searched recursively) and globs (``**`` recurses), sorted;
+    a URI (``s3://bucket/out/data``) names an object or everything under a prefix."""
+    found: set = set()
     for spec in specs:
+        if is_uri(spec):
+            try:
+                found.update(list_parquet(spec))
+            except (FileNotFoundError, OSError) as e:
+                raise click.BadParameter(f"{spec}: {e}", param_hint="SHARDS") from None
+            continue
         spec = os.path.expanduser(spec)
         if any(c in spec for c in "*?["):
             found.update(Path(p) for p in glob.glob(spec, recursive=True) if p.endswith(".parquet"))
@@ -25,7 +33,7 @@ def expand_shards(specs: tuple[str, ...]) -> list[Path]:
             raise click.BadParameter(f"{spec}: no such file, folder or glob match", param_hint="SHARDS")
     if not found:
         raise click.BadParameter(f"no .parquet files in {', '.join(specs)}", param_hint="SHARDS")
-    return sorted(found)
+    return sorted(found, key=str)
 
 
 @click.group()

@@ -49,3 +49,24 @@ def test_missing_remote_data_is_named(tmp_path, tokenizer_dir, s3_bucket):
     with pytest.raises(FileNotFoundError, match=f"{s3_bucket}/nothing/here"):
         pretrain(data=f"{s3_bucket}/nothing/here", out=str(tmp_path / "x"), tokenizer=str(tokenizer_dir), preset="tiny",
                  max_steps=1, device="cpu")
+
+
+def test_tokenizer_trains_from_a_bucket(tmp_path, s3_bucket):
+    """`curate tokenizer train s3://...`: the same sample, so the same vocabulary, as from disk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+    from conftest import synthetic_text
+    from curate.train.tokenizer_cli import tokenizer as tokenizer_cli
+
+    (tmp_path / "shards" / "data").mkdir(parents=True)
+    for i in range(3):
+        pq.write_table(pa.table({"text": synthetic_text(100, seed=i)}), tmp_path / "shards" / "data" / f"part-{i}.parquet")
+    upload(tmp_path / "shards", f"{s3_bucket}/shards")
+    cli = CliRunner()
+    for src, out in ((str(tmp_path / "shards" / "data"), "tok-local"), (f"{s3_bucket}/shards/data", "tok-s3")):
+        r = cli.invoke(tokenizer_cli, ["train", src, "-o", str(tmp_path / out), "--vocab-size", "300"])
+        assert r.exit_code == 0, r.output
+    assert (tmp_path / "tok-s3" / "tokenizer.json").read_text() == (tmp_path / "tok-local" / "tokenizer.json").read_text()
+    r = cli.invoke(tokenizer_cli, ["train", f"{s3_bucket}/none", "-o", str(tmp_path / "x"), "--vocab-size", "300"])
+    assert r.exit_code == 2 and "none" in r.output
