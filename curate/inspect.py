@@ -113,9 +113,14 @@ def run_status(out: Path) -> str:
             label = stage_names.get(ph["collect"], str(ph["collect"]))
             body = ", ".join(f"{s.split('-', 1)[-1]}: {c} partition(s) done" for s, c in sorted(steps.items())) or "not started"
             lines.append(f"  {label} (global reduce): {body}")
+    target = layout.work / "target.json"  # the URI a work folder publishes to
+    uri = json.loads(target.read_text()).get("output") if target.exists() else None
+    if uri:
+        published = any(e.get("event") == "published" for e in events)
+        lines.append(f"  publishes to {uri}" + (" (published)" if published else " (not yet published)"))
     if state == "finished":
         m = json.loads(layout.manifest.read_text())
-        lines.append(f"  output: {m['rows']:,} rows in {len(m['shards'])} shard(s); see `curate inspect {out}`")
+        lines.append(f"  output: {m['rows']:,} rows in {len(m['shards'])} shard(s); see `curate inspect {uri or out}`")
     else:
         lines.append(f"  left: {left} phase task(s) (+ global reduce steps not yet done)")
         if running and start:

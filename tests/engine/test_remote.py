@@ -170,7 +170,7 @@ def test_cli_inspect_schema_status_report(demo, s3_bucket, tmp_path, monkeypatch
     assert r.exit_code == 0, r.output
     assert f"-> {out}" in r.output
     r = cli.invoke(main, ["status", out])
-    assert r.exit_code == 0 and "finished" in r.output, r.output
+    assert r.exit_code == 0 and "finished" in r.output and f"publishes to {out} (published)" in r.output, r.output
     # On another machine (no work folder): inspect reads what was published.
     monkeypatch.setenv("CURATE_WORK_DIR", str(tmp_path / "elsewhere"))
     r = cli.invoke(main, ["inspect", out])
