@@ -96,9 +96,11 @@ def after_merges(root: Path, files: list[Path], bins: list[dict]) -> list[Path]:
     first = {root / b["members"][0]: root / b["out"] for b in bins}
     merged = {root / m for b in bins for m in b["members"]}
     out: list[Path] = []
+    seen: set[Path] = set()
     for f in files:
         g = first.get(f, f)
-        if (f in merged and f not in first) or g in out:
+        if (f in merged and f not in first) or g in seen:
             continue
+        seen.add(g)
         out.append(g)
     return out

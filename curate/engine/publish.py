@@ -106,12 +106,9 @@ class Publisher:
         root, t0 = self.layout.root, time.perf_counter()
         try:
             self._drain()
-            files = _contract_files(root)
-            todo = []
-            for p in files:
-                st = p.stat()
-                if self.sent.get(p) != (st.st_size, st.st_mtime_ns):
-                    todo.append(p)
+            stats = {p: p.stat() for p in _contract_files(root)}
+            files = list(stats)
+            todo = [p for p, st in stats.items() if self.sent.get(p) != (st.st_size, st.st_mtime_ns)]
             self.send(todo)
             self._drain()
         finally:
@@ -125,7 +122,7 @@ class Publisher:
         storage.upload(self.layout.manifest, storage.join(self.uri, "manifest.json"))
         return {
             "files": len(files) + 1,
-            "bytes": sum(p.stat().st_size for p in files) + self.layout.manifest.stat().st_size,
+            "bytes": sum(st.st_size for st in stats.values()) + self.layout.manifest.stat().st_size,
             "uploaded_at_finish": len(todo),
             "stale_deleted": len(stale),
             "seconds": round(time.perf_counter() - t0, 3),  # what publishing added after the work

@@ -141,11 +141,12 @@ def _check_or_record_spec(layout: RunLayout, spec: PipelineSpec, inputs: dict, f
                 "use --force to start over, or another output folder"
             )
         now = library_versions()
-        moved = [f"{k} {v} -> {now.get(k)}" for k, v in (old.get("versions") or {}).items() if now.get(k) != v]
+        moved = {k: v for k, v in (old.get("versions") or {}).items() if now.get(k) != v}
         if moved:
-            pins = " ".join(f"{k}=={v}" for k, v in old["versions"].items() if now.get(k) != v)
+            what = ", ".join(f"{k} {v} -> {now.get(k)}" for k, v in moved.items())
+            pins = " ".join(f"{k}=={v}" for k, v in moved.items())
             raise RunRefused(
-                f"{layout.root} was begun with other library versions ({', '.join(moved)}); finished tasks "
+                f"{layout.root} was begun with other library versions ({what}); finished tasks "
                 f"might not match new ones byte for byte. Reinstall them (pip install {pins}) to resume, "
                 "or use --force to start over"
             )
@@ -481,7 +482,7 @@ def _finalize(spec, layout: RunLayout, phases, results, reduce_results, summarie
         same = c.get("sha256") and (c.get("bytes"), c.get("mtime_ns")) == (st.st_size, st.st_mtime_ns)
         shards.append({
             "path": str(p.relative_to(layout.root)),
-            "rows": pq.ParquetFile(p).metadata.num_rows,
+            "rows": c["rows"] if same else pq.ParquetFile(p).metadata.num_rows,
             "bytes": st.st_size,
             "sha256": c["sha256"] if same else sha256_file(p),
         })

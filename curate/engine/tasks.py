@@ -213,7 +213,7 @@ def _input_batches(task: PhaseTask, spec: PipelineSpec, layout: RunLayout, read_
         for path, local in sources:
             f = files[path]
             read_stats.counters["files"] += 1
-            with contextlib.suppress(OSError, IsADirectoryError):
+            with contextlib.suppress(OSError):
                 read_stats.counters["bytes"] += storage.size(local)
             t0 = time.perf_counter()
             for batch in reader.read(local, f.relpath):

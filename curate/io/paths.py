@@ -84,9 +84,3 @@ def name_parts(path: str) -> list[str]:
     if storage.is_uri(path):
         return path.split("://", 1)[1].split("/")
     return list(Path(path).parts)
-
-
-def is_dir(path: str) -> bool:
-    if storage.is_uri(path):
-        return storage.info(path).type == storage.pafs.FileType.Directory
-    return os.path.isdir(path)

@@ -251,17 +251,17 @@ def _atomic(fs: pafs.FileSystem) -> bool:
     return fs.type_name in ATOMIC_PUT
 
 
-def upload(src: Path, uri: str) -> None:
-    """Copy a local file to ``uri`` so that readers see the old object or the whole new one."""
+def _put(uri: str, fill, what: str) -> None:
+    """Write an object with ``fill(stream)`` so that readers see the old object or the whole new
+    one: in place on object stores (an upload completes all at once), else under a temp name
+    renamed into place. A fill cut short leaves nothing behind."""
     fs, path = resolve(uri)
     target = path if _atomic(fs) else f"{path}.tmp-upload"
-    parent = path.rsplit("/", 1)[0]
     try:
-        fs.create_dir(parent, recursive=True)
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         out = fs.open_output_stream(target, compression=None)
         try:
-            with open(src, "rb") as f:
-                shutil.copyfileobj(f, out, CHUNK)
+            fill(out)
         except BaseException:
             _discard(fs, out, target)
             raise
@@ -269,20 +269,21 @@ def upload(src: Path, uri: str) -> None:
         if target != path:
             fs.move(target, path)
     except OSError as e:
-        raise _wrap("upload to", uri, e) from None
+        raise _wrap(what, uri, e) from None
+
+
+def upload(src: Path, uri: str) -> None:
+    """Copy a local file to ``uri`` so that readers see the old object or the whole new one."""
+
+    def fill(out) -> None:
+        with open(src, "rb") as f:
+            shutil.copyfileobj(f, out, CHUNK)
+
+    _put(uri, fill, "upload to")
 
 
 def write_bytes(uri: str, data: bytes) -> None:
-    fs, path = resolve(uri)
-    target = path if _atomic(fs) else f"{path}.tmp-upload"
-    try:
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        with fs.open_output_stream(target, compression=None) as out:
-            out.write(data)
-        if target != path:
-            fs.move(target, path)
-    except OSError as e:
-        raise _wrap("write", uri, e) from None
+    _put(uri, lambda out: out.write(data), "write")
 
 
 def _discard(fs: pafs.FileSystem, stream, path: str) -> None:

@@ -6,16 +6,17 @@ import sys
 
 import click
 
+from curate.cli import WORK_DIR_OPTION, local_run_dir
+
 
 @click.command()
 @click.argument("out")
 @click.option("-n", "--samples", default=3, show_default=True, help="Sample documents per drop reason (and kept).")
-@click.option("--work-dir", type=click.Path(file_okay=False), default=None, help="With a URI: the run's work folder, if not the default.")
+@WORK_DIR_OPTION
 def report(out, samples, work_dir) -> None:
     """Write OUT/report.html: funnel, drop reasons, lengths, languages, mix, dedup, samples.
 
     For a run published to a URI the report is built from its work folder and published beside it."""
-    from curate.cli import local_run_dir
     from curate.io import storage
     from curate.report import ReportError, build_report
 
