@@ -18,6 +18,8 @@ import re
 import struct
 import sys
 
+from curate.filters.tables import plain_table_rows
+
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 _META_CHARSET = re.compile(rb"<meta[^>]{0,300}?charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 
@@ -70,6 +72,8 @@ def extract(body: bytes, content_type: str | None, url: str | None, opts: dict) 
             return "empty", None, None, None
         d = json.loads(out)
         text = (d.get("text") or "").strip()
+        if opts.get("table_rows", "plain") == "plain":
+            text = plain_table_rows(text).strip()
         return ("ok" if text else "empty"), text, d.get("title"), d.get("date")
     if opts["engine"] == "resiliparse":
         from resiliparse.extract.html2text import extract_plain_text

@@ -125,6 +125,11 @@ class Extract(Stage):
         only_for: list[str] | None = Field(None, description="Only rows of these sources; others pass through untouched.")
         favor_precision: bool = Field(True, description="trafilatura: prefer leaving text out to keeping boilerplate.")
         include_tables: bool = Field(True, description="Keep the text of tables.")
+        table_rows: Literal["plain", "markdown"] = Field(
+            "plain",
+            description="trafilatura: table rows as plain lines (non-empty cells, tab-separated; see "
+            "filters/tables.py) or as trafilatura writes them (`| cell | cell |`, empty cells kept).",
+        )
         include_comments: bool = Field(False, description="Keep comment sections.")
         include_links: bool = Field(False, description="Keep link targets in the text.")
         timeout_s: float = Field(10.0, gt=0, description="Wall-clock limit per page; slower pages are rejected.")
@@ -160,6 +165,7 @@ class Extract(Stage):
         statuses = df["http_status"].to_list() if c.ok_status_only and "http_status" in df.columns else [None] * df.height
         reasons: list[str | None] = [None] * df.height
         opts = {"engine": c.engine, "favor_precision": c.favor_precision, "include_tables": c.include_tables,
+                "table_rows": c.table_rows,
                 "include_comments": c.include_comments, "include_links": c.include_links}
         counters = {"extract_pages": 0, "extract_seconds_ms": 0}
         t0 = time.perf_counter()

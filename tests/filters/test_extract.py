@@ -107,3 +107,21 @@ def test_non_2xx_responses_are_rejected(ctx):
             st.flush()
         assert dict(zip(res.dropped["id"], res.dropped["reason"], strict=True)) == want
         assert res.kept.height + res.dropped.height == df.height
+
+
+LAYOUT = ("<html><body><table><tr><td></td><td><p>" + ARTICLE + "</p></td><td></td></tr>"
+          "<tr><td>Price</td><td>4.60</td><td></td></tr></table></body></html>")
+
+
+@pytest.mark.parametrize("rows,expect_pipes", [("plain", False), ("markdown", True)])
+def test_table_rows_plain_by_default_or_as_trafilatura_writes_them(ctx, rows, expect_pipes):
+    df = _batch([("t", "web", None, LAYOUT.encode(), "text/html; charset=utf-8", "https://x.org/t")])
+    st = Extract(Extract.Config(table_rows=rows), ctx)
+    try:
+        text = st.process(df).kept["text"][0]
+    finally:
+        st.flush()
+    assert "committee discussed the new library budget" in text
+    assert ("|" in text) is expect_pipes
+    if not expect_pipes:
+        assert "Price\t4.60" in text.splitlines()
