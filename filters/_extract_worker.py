@@ -82,7 +82,7 @@ def extract(body: bytes, content_type: str | None, url: str | None, opts: dict) 
         tree = HTMLTree.parse(html)
         text = extract_plain_text(
             tree,
-            main_content=True,
+            main_content=opts.get("main_content", True),
             list_bullets=True,
             links=opts["include_links"],
             comments=opts["include_comments"],

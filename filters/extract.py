@@ -131,6 +131,11 @@ class Extract(Stage):
             "filters/tables.py) or as trafilatura writes them (`| cell | cell |`, empty cells kept).",
         )
         include_comments: bool = Field(False, description="Keep comment sections.")
+        main_content: bool = Field(
+            True,
+            description="resiliparse: main content only; false keeps all visible text (navigation and "
+            "footers too), as Common Crawl's WET files carry it.",
+        )
         include_links: bool = Field(False, description="Keep link targets in the text.")
         timeout_s: float = Field(10.0, gt=0, description="Wall-clock limit per page; slower pages are rejected.")
         max_bytes: int = Field(5_000_000, gt=0, description="Pages with a larger HTTP body are rejected.")
@@ -165,7 +170,7 @@ class Extract(Stage):
         statuses = df["http_status"].to_list() if c.ok_status_only and "http_status" in df.columns else [None] * df.height
         reasons: list[str | None] = [None] * df.height
         opts = {"engine": c.engine, "favor_precision": c.favor_precision, "include_tables": c.include_tables,
-                "table_rows": c.table_rows,
+                "table_rows": c.table_rows, "main_content": c.main_content,
                 "include_comments": c.include_comments, "include_links": c.include_links}
         counters = {"extract_pages": 0, "extract_seconds_ms": 0}
         t0 = time.perf_counter()

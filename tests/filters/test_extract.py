@@ -125,3 +125,16 @@ def test_table_rows_plain_by_default_or_as_trafilatura_writes_them(ctx, rows, ex
     assert ("|" in text) is expect_pipes
     if not expect_pipes:
         assert "Price\t4.60" in text.splitlines()
+
+
+def test_resiliparse_main_content_false_keeps_navigation(ctx):
+    df = _batch([("ok", "web", None, PAGE.encode(), "text/html; charset=utf-8", "https://x.org/a")])
+    texts = {}
+    for main in (True, False):
+        st = Extract(Extract.Config(engine="resiliparse", main_content=main), ctx)
+        try:
+            texts[main] = st.process(df).kept["text"][0]
+        finally:
+            st.flush()
+    assert "committee discussed" in texts[True] and "committee discussed" in texts[False]
+    assert "Home" in texts[False] and len(texts[False]) > len(texts[True])
