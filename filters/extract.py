@@ -146,8 +146,6 @@ class Extract(Stage):
 
     def process(self, df: pl.DataFrame) -> StageResult:
         c = self.config
-        if getattr(self, "worker", None) is None:
-            self.setup()
         if "html" not in df.columns or df.height == 0:
             return StageResult(kept=df)
         sources = df["source"].to_list() if "source" in df.columns else [None] * df.height

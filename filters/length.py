@@ -39,8 +39,6 @@ class Length(Filter):
             self.tok = Tokenizer.from_file(str(p / "tokenizer.json" if p.is_dir() else p))
 
     def prepare(self, df: pl.DataFrame) -> pl.DataFrame:
-        if not hasattr(self, "tok"):
-            self.setup()
         c = self.config
         if c.unit == "chars":
             return tv.ensure(df, "__n_chars").with_columns(pl.col("__n_chars").alias("__length"))
