@@ -23,7 +23,7 @@ _CLOSERS = r"[)\"'\x{201d}\x{2019}\]]*"
 # datatrove uses for English): "..." is not a sentence end; abbreviations (tokens that keep their
 # period, see textview) are not either.
 _SENTENCE_BREAK = rf"[^\s.](?:\.|[!?]+|\.[!?]+){_CLOSERS}\s"
-_ABBREVIATION_BREAK = rf"(?:(?:\p{{L}}\.){{2,}}|\b(?:{tv._ABBREVIATIONS}|\p{{L}})\.){_CLOSERS}\s"
+_ABBREVIATION_BREAK = rf"(?:(?:\p{{L}}\.){{2,}}|\b(?:{tv.ABBREVIATIONS}|\p{{L}})\.){_CLOSERS}\s"
 
 
 def sentence_count(line: pl.Expr) -> pl.Expr:
