@@ -27,7 +27,7 @@ from importlib import resources
 
 import polars as pl
 
-from curate.engine.stage import SCRATCH_PREFIX
+from curate.contract import SCRATCH_PREFIX
 
 _chars = json.loads(resources.files("curate.filters").joinpath("data/punctuation.json").read_text("utf-8"))
 #: datatrove's PUNCTUATION + TERMINAL_PUNCTUATION: a token made only of these is a "symbol", not a word.

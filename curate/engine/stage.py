@@ -25,16 +25,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+
+# StageConfig is defined in curate.contract (readers' configs share it, and io may not import the
+# engine) and is part of the stage contract, so stage modules keep importing it from here.
+from curate.contract import StageConfig
 
 REASON = "reason"
-SCRATCH_PREFIX = "__"
-
-
-class StageConfig(BaseModel):
-    """Base of every stage's config. Unknown keys are errors; field docs become the YAML reference."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclasses.dataclass

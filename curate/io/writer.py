@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from curate.train.storage import sha256_file
 
-from curate.engine.stage import SCRATCH_PREFIX
+from curate.contract import SCRATCH_PREFIX
 
 TMP_MARK = ".tmp-"
 # Columns where every value is unique and long: dictionary pages and min/max statistics cost
