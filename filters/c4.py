@@ -10,11 +10,11 @@ the rewritten text agree with it.
 from __future__ import annotations
 
 import polars as pl
-from curate.filters import textview as tv
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import REASON, Stage, StageConfig, StageResult, split_by_reason
+from curate.filters import textview as tv
 
 CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")

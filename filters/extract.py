@@ -21,11 +21,11 @@ import time
 from typing import Literal
 
 import polars as pl
-from curate.filters import textview as tv
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import REASON, Stage, StageConfig, StageResult, split_by_reason
+from curate.filters import textview as tv
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
 

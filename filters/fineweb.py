@@ -6,12 +6,12 @@ Quantities and order follow datatrove's ``FineWebQualityFilter`` at its defaults
 from __future__ import annotations
 
 import polars as pl
-from curate.filters import textview as tv
-from curate.filters.gopher import duplicate_stats
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import Filter, Rule, StageConfig
+from curate.filters import textview as tv
+from curate.filters.gopher import duplicate_stats
 
 _ENDS_TERMINAL = f"[{tv.char_class(tv.TERMINAL_PUNCTUATION)}]$"
 

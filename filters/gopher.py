@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from curate.filters import textview as tv
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import Filter, Rule, StageConfig
+from curate.filters import textview as tv
 
 #: The paper's stop words ("the, be, to, of, and, that, have, with").
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")

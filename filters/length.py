@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 import polars as pl
-from curate.filters import textview as tv
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import Filter, Rule, StageConfig
+from curate.filters import textview as tv
 
 
 @register("length")

@@ -17,9 +17,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from curate.train.storage import sha256_file
 
 from curate.contract import SCRATCH_PREFIX
+from curate.train.storage import sha256_file
 
 TMP_MARK = ".tmp-"
 # Columns where every value is unique and long: dictionary pages and min/max statistics cost
