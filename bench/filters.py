@@ -34,12 +34,12 @@ from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import polars as pl  # noqa: E402
+
+from curate.engine.stage import StageContext  # noqa: E402
 from curate.filters.c4 import C4  # noqa: E402
 from curate.filters.fineweb import FineWebQuality  # noqa: E402
 from curate.filters.gopher import GopherQuality, GopherRepetition  # noqa: E402
 from curate.filters.synthetic import corpus  # noqa: E402
-
-from curate.engine.stage import StageContext  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DT_PY = ROOT / ".venv-datatrove" / "bin" / "python"

@@ -26,11 +26,12 @@ import_curate_train()
 
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
+from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
+
 from curate.train.data import list_shards  # noqa: E402
 from curate.train.mfu import flops_per_token, peak_flops  # noqa: E402
 from curate.train.model import load_tokenizer  # noqa: E402
 from curate.train.presets import preset_config, round_vocab  # noqa: E402
-from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 
 class Rows(torch.utils.data.Dataset):

@@ -9,17 +9,12 @@ import errno
 import importlib
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from curate import __version__
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    click.echo(msg, err=True)
-    sys.exit(code)
+from curate.cli_args import WORK_DIR_OPTION, fail, local_run_dir
 
 
 def _load(pipeline: str, overrides: tuple[str, ...], check_inputs: bool = True):
@@ -28,7 +23,7 @@ def _load(pipeline: str, overrides: tuple[str, ...], check_inputs: bool = True):
     try:
         return load_spec(pipeline, list(overrides), check_inputs=check_inputs)
     except SpecError as e:
-        _fail("error: invalid pipeline\n" + "\n".join(f"  {p}" for p in e.problems))
+        fail("error: invalid pipeline\n" + "\n".join(f"  {p}" for p in e.problems))
 
 
 # Sub-commands that live with the code they drive. They are imported only when used, so
@@ -103,17 +98,17 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, q
             spec, out, workers=workers, force=force, quiet=quiet, executor=executor, address=address, work_dir=work_dir
         )
     except RunRefused as e:
-        _fail(f"error: {e}")
+        fail(f"error: {e}")
     except (TaskFailed, OSError) as e:
         if _disk_full(e):
-            _fail(
+            fail(
                 f"error: disk full (no space left on the device holding {out or spec.output.path}). Finished tasks are "
                 "kept and no partial shard has a final name: free some space and re-run the same command to resume.",
                 code=1,
             )
         if isinstance(e, OSError):
             raise
-        _fail(f"error: {e}", code=1)
+        fail(f"error: {e}", code=1)
     s = result.stats
     click.echo(
         f"{spec.name}: {s['totals']['input_records']:,} records in, {s['totals']['output_rows']:,} rows out "
@@ -157,25 +152,6 @@ def stages(markdown, name) -> None:
     click.echo(reference_markdown() if markdown else stage_summary(name))
 
 
-def local_run_dir(out: str, work_dir: str | None = None) -> Path:
-    """The local folder of a run: OUT itself, or for a URI the work folder that publishes there."""
-    from curate.io.storage import is_uri, strip_file_scheme
-
-    if is_uri(out):
-        from curate.engine.publish import default_work_dir
-
-        return Path(work_dir) if work_dir else default_work_dir(out)
-    path = Path(strip_file_scheme(out))
-    if not path.is_dir():
-        _fail(f"error: {out} is not a folder")
-    return path
-
-
-WORK_DIR_OPTION = click.option(
-    "--work-dir", type=click.Path(file_okay=False), default=None, help="With a URI: the run's work folder, if not the default."
-)
-
-
 @main.command()
 @click.argument("out")
 @click.option("-n", "--samples", default=3, show_default=True, help="Sample rows to show.")
@@ -195,7 +171,7 @@ def inspect(out, samples, work_dir) -> None:
             try:
                 local_copy_for_reading(out, Path(tmp), samples=samples > 0)
             except (FileNotFoundError, OSError) as e:
-                _fail(f"error: {e}")
+                fail(f"error: {e}")
             click.echo(inspect_run(Path(tmp), samples).replace(tmp, out))
         return
     click.echo(inspect_run(local, samples))
@@ -210,7 +186,7 @@ def status(out, work_dir) -> None:
 
     local = local_run_dir(out, work_dir)
     if not local.is_dir():
-        _fail(f"error: no run publishing to {out} has worked on this machine (looked in {local}); "
+        fail(f"error: no run publishing to {out} has worked on this machine (looked in {local}); "
               f"give --work-dir, or see `curate inspect {out}` for what was published")
     click.echo(run_status(local))
 
@@ -225,7 +201,7 @@ def schema_cmd(out) -> None:
         try:
             manifest = json.loads(read_bytes(join(out, "manifest.json")))
         except OSError as e:
-            _fail(f"error: {e}")
+            fail(f"error: {e}")
     else:
         manifest = json.loads((local_run_dir(out) / "manifest.json").read_text())
     click.echo(json.dumps(manifest, indent=2))

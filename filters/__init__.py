@@ -1,5 +1,5 @@
 """Quality-filter stages (installed as ``curate.filters``): extraction, language id, Gopher, C4,
-FineWeb, URL, PII, code, length, normalisation and the quality classifier.
+FineWeb, URL, PII, code, length, normalisation, sampling and the quality classifier.
 
 Importing this package registers every stage (the registry imports it by name).
 """
@@ -15,5 +15,6 @@ from curate.filters import (  # noqa: F401  (imported to register the stages)
     length,
     normalize,
     pii,
+    sample,
     url,
 )

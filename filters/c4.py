@@ -10,11 +10,11 @@ the rewritten text agree with it.
 from __future__ import annotations
 
 import polars as pl
-from curate.filters import textview as tv
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import REASON, Stage, StageConfig, StageResult, split_by_reason
+from curate.filters import textview as tv
 
 CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
@@ -23,7 +23,7 @@ _CLOSERS = r"[)\"'\x{201d}\x{2019}\]]*"
 # datatrove uses for English): "..." is not a sentence end; abbreviations (tokens that keep their
 # period, see textview) are not either.
 _SENTENCE_BREAK = rf"[^\s.](?:\.|[!?]+|\.[!?]+){_CLOSERS}\s"
-_ABBREVIATION_BREAK = rf"(?:(?:\p{{L}}\.){{2,}}|\b(?:{tv._ABBREVIATIONS}|\p{{L}})\.){_CLOSERS}\s"
+_ABBREVIATION_BREAK = rf"(?:(?:\p{{L}}\.){{2,}}|\b(?:{tv.ABBREVIATIONS}|\p{{L}})\.){_CLOSERS}\s"
 
 
 def sentence_count(line: pl.Expr) -> pl.Expr:

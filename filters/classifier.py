@@ -191,8 +191,6 @@ class QualityClassifier(Stage):
         self.scorer = load_scorer(self.config.model, self.config.label)
 
     def process(self, df: pl.DataFrame) -> StageResult:
-        if getattr(self, "scorer", None) is None:
-            self.setup()
         c = self.config
         scores = pl.Series(c.score_column, self.scorer(df["text"]), dtype=pl.Float64)
         out = df.with_columns(scores)

@@ -21,11 +21,11 @@ import time
 from typing import Literal
 
 import polars as pl
-from curate.filters import textview as tv
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import REASON, Stage, StageConfig, StageResult, split_by_reason
+from curate.filters import textview as tv
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
 
@@ -156,8 +156,6 @@ class Extract(Stage):
 
     def process(self, df: pl.DataFrame) -> StageResult:
         c = self.config
-        if getattr(self, "worker", None) is None:
-            self.setup()
         if "html" not in df.columns or df.height == 0:
             return StageResult(kept=df)
         sources = df["source"].to_list() if "source" in df.columns else [None] * df.height

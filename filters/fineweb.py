@@ -6,12 +6,12 @@ Quantities and order follow datatrove's ``FineWebQualityFilter`` at its defaults
 from __future__ import annotations
 
 import polars as pl
-from curate.filters import textview as tv
-from curate.filters.gopher import _duplicate_stats
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import Filter, Rule, StageConfig
+from curate.filters import textview as tv
+from curate.filters.gopher import duplicate_stats
 
 _ENDS_TERMINAL = f"[{tv.char_class(tv.TERMINAL_PUNCTUATION)}]$"
 
@@ -45,7 +45,7 @@ class FineWebQuality(Filter):
         n = lines.list.len()
         punct = lines.list.eval(pl.element().str.contains(_ENDS_TERMINAL)).list.sum() / n
         short = lines.list.eval(pl.element().str.len_chars() <= c.short_line_length).list.sum() / n
-        _, dup_chars = _duplicate_stats(lines)
+        _, dup_chars = duplicate_stats(lines)
         n_newlines = tv.TEXT.str.count_matches("\n", literal=True)
         punct_ok = ~(punct < c.line_punct_thr)
         if c.line_punct_exclude_zero:

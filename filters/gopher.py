@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from curate.filters import textview as tv
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import Filter, Rule, StageConfig
+from curate.filters import textview as tv
 
 #: The paper's stop words ("the, be, to, of, and, that, have, with").
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -89,7 +89,7 @@ class GopherQuality(Filter):
         return rules
 
 
-def _duplicate_stats(parts: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def duplicate_stats(parts: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(number of elements seen before in the same list, their total chars): datatrove's find_duplicates."""
     dup = pl.element().is_first_distinct().not_()
     n_dup = parts.list.eval(dup).list.sum()
@@ -272,8 +272,8 @@ class GopherRepetition(Filter):
         paras = tv.TEXT.str.strip_chars().str.replace_all(r"\n{2,}", "\ufdd0").str.split("\ufdd0")
         # re.split("\n+", text) == collapse the runs, then split on "\n" (same empty ends)
         lines = tv.TEXT.str.replace_all(r"\n+", "\n").str.split("\n")
-        n_para_dup, para_dup_chars = _duplicate_stats(paras)
-        n_line_dup, line_dup_chars = _duplicate_stats(lines)
+        n_para_dup, para_dup_chars = duplicate_stats(paras)
+        n_line_dup, line_dup_chars = duplicate_stats(lines)
         df = df.with_columns(
             (n_para_dup / paras.list.len()).alias("__rep_para_frac"),
             (para_dup_chars / pl.col("__n_chars")).alias("__rep_para_char_frac"),

@@ -71,8 +71,6 @@ class LangId(Stage):
 
     def process(self, df: pl.DataFrame) -> StageResult:
         c = self.config
-        if getattr(self, "model", None) is None:
-            self.setup()
         langs, scores = [], []
         for t in df["text"].to_list():
             lang, score = predict(self.model, t or "", c.max_chars)

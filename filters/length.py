@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 import polars as pl
-from curate.filters import textview as tv
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import Filter, Rule, StageConfig
+from curate.filters import textview as tv
 
 
 @register("length")
@@ -39,8 +39,6 @@ class Length(Filter):
             self.tok = Tokenizer.from_file(str(p / "tokenizer.json" if p.is_dir() else p))
 
     def prepare(self, df: pl.DataFrame) -> pl.DataFrame:
-        if not hasattr(self, "tok"):
-            self.setup()
         c = self.config
         if c.unit == "chars":
             return tv.ensure(df, "__n_chars").with_columns(pl.col("__n_chars").alias("__length"))

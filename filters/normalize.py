@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 import polars as pl
-from curate.filters import textview as tv
 from pydantic import Field
 
 from curate.engine.registry import register
 from curate.engine.stage import Stage, StageConfig, StageResult
+from curate.filters import textview as tv
 
 # C0/C1 controls except tab, newline, carriage return; plus zero-width / BOM / bidi controls
 CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\x{200b}\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}\x{feff}]"

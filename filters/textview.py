@@ -27,7 +27,7 @@ from importlib import resources
 
 import polars as pl
 
-from curate.engine.stage import SCRATCH_PREFIX
+from curate.contract import SCRATCH_PREFIX
 
 _chars = json.loads(resources.files("curate.filters").joinpath("data/punctuation.json").read_text("utf-8"))
 #: datatrove's PUNCTUATION + TERMINAL_PUNCTUATION: a token made only of these is a "symbol", not a word.
@@ -43,7 +43,7 @@ def char_class(chars) -> str:
 
 # spaCy's English tokenizer exceptions that keep a trailing period (the abbreviations of
 # spacy/lang/en/tokenizer_exceptions.py): "Mr. Smith" is two tokens, "etc." is two ("etc" ".").
-_ABBREVIATIONS = (
+ABBREVIATIONS = (
     "Adm|Ak|Ala|Apr|Ariz|Ark|Aug|Bros|Calif|Co|Colo|Conn|Corp|Dec|Del|Dr|Feb|Fla|Ga|Gen|Gov|Ia|Id|Ill|"
     "Inc|Ind|Jan|Jr|Jul|Jun|Kan|Kans|Ky|La|Ltd|Mar|Mass|Md|Messrs|Mich|Minn|Miss|Mo|Mont|Mr|Mrs|Ms|Mt|"
     "Neb|Nebr|Nev|Nov|Oct|Okla|Ore|Pa|Prof|Rep|Rev|Sen|Sep|Sept|St|Tenn|Va|Wash|Wis|co|vs"
@@ -54,7 +54,7 @@ TOKEN_PATTERN = "|".join(
     [
         r"(?:https?://|www\.)\S*[^\s.,;:!?)\]\"'\x{201d}\x{2019}]",  # URLs stay whole
         r"(?:\p{L}\.){2,}",  # U.S.  e.g.  a.m.
-        rf"\b(?:{_ABBREVIATIONS}|\p{{L}})\.",  # Mr.  Inc.  single initials "J."
+        rf"\b(?:{ABBREVIATIONS}|\p{{L}})\.",  # Mr.  Inc.  single initials "J."
         r"\d+(?:[.,:]\d+)+\w*",  # 3.50  1,000,000  10:30am
         r"\w+(?:\.[\p{Ll}\d]\w*)+",  # example.com  file.txt (a period before a lowercase letter)
         # text without spaces (Chinese, Japanese): spaCy's English tokenizer only splits at spaces,

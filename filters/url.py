@@ -74,8 +74,6 @@ class UrlFilter(Filter):
         self.words = set(read_list(pick(c.banned_words, "banned_words")))
 
     def rules(self, df: pl.DataFrame) -> list[Rule]:
-        if not hasattr(self, "domains"):
-            self.setup()
         if "url" not in df.columns:
             return []
         url = pl.col("url").str.to_lowercase()

@@ -7,10 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import storage
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    return storage.sha256(path, chunk)
+from .storage import sha256_file
 
 
 def _candidates(data: str | Path) -> list[str | Path]:

@@ -93,7 +93,9 @@ def read_bytes(path: str | Path) -> bytes:
     return Path(path).read_bytes()
 
 
-def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes (a local path or a URI), read in 1 MiB chunks. The one sha256
+    helper of the package: it lives here because training may import only pyarrow-level code."""
     h = hashlib.sha256()
     if is_uri(path):
         fs, p = resolve(str(path))

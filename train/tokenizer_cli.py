@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import click
+
 from curate.train.storage import is_uri, list_parquet
 from curate.train.tokenizer import DEFAULT_SAMPLE_BYTES, train_tokenizer
 

@@ -31,12 +31,12 @@ from curate.dedup.common import (
     size_histogram,
 )
 from curate.dedup.workfiles import (
-    atomic_write_json,
     atomic_write_parquet,
     mark_task_done,
     partition_files,
 )
 from curate.engine.stage import GlobalStage, ReduceStep, StageConfig, StageResult
+from curate.io.writer import write_json_atomic
 
 _KEY_SCHEMA = {
     "key_hi": pl.UInt64,
@@ -155,7 +155,7 @@ class KeyedDedup(GlobalStage):
         sizes = rows.filter(pl.col(CLUSTER_SIZE) > 1).group_by(grp).agg(pl.len())["len"].to_list()
         atomic_write_parquet(dups, self._dups_path(part))
         summary = {"groups": len(sizes), "duplicates": dups.height, "size_histogram": size_histogram(sizes)}
-        atomic_write_json(summary, self._dups_path(part).with_suffix(".json"))
+        write_json_atomic(self._dups_path(part).with_suffix(".json"), summary)
         return {"duplicate_groups": len(sizes), "duplicates": dups.height}
 
     def reduce_summary(self) -> dict[str, Any]:

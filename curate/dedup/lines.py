@@ -21,9 +21,10 @@ import polars as pl
 from pydantic import Field
 
 from curate.dedup.common import resolve_partitions
-from curate.dedup.workfiles import atomic_write_json, atomic_write_parquet, mark_task_done, partition_files
+from curate.dedup.workfiles import atomic_write_parquet, mark_task_done, partition_files
 from curate.engine.registry import register
 from curate.engine.stage import REASON, GlobalStage, ReduceStep, StageConfig, StageResult
+from curate.io.writer import write_json_atomic
 
 _LINE_SEED = 0x11E5
 
@@ -119,7 +120,7 @@ class LineDedup(GlobalStage):
             "frequent_lines": frequent.height,
             "frequent_occurrences": int(frequent["count"].sum() or 0),
         }
-        atomic_write_json(stats, out.with_suffix(".json"))
+        write_json_atomic(out.with_suffix(".json"), stats)
         return stats
 
     def reduce_summary(self) -> dict[str, Any]:

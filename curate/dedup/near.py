@@ -41,7 +41,6 @@ from curate.dedup.common import (
 from curate.dedup.minhash import MinHasher, choose_bands_rows, splitmix64
 from curate.dedup.union_find import components_of_pairs
 from curate.dedup.workfiles import (
-    atomic_write_json,
     atomic_write_parquet,
     mark_task_done,
     partition_files,
@@ -49,6 +48,7 @@ from curate.dedup.workfiles import (
 )
 from curate.engine.registry import register
 from curate.engine.stage import GlobalStage, ReduceStep, StageConfig, StageResult
+from curate.io.writer import write_json_atomic
 
 U64 = np.uint64
 _ALL_PAIRS_MAX = 64
@@ -318,7 +318,7 @@ class MinhashDedup(GlobalStage):
         out = self.wd / "pairs_verified" / f"p{part:03d}.parquet"
         atomic_write_parquet(pl.DataFrame({"a": a[ok], "b": b[ok]}), out)
         stats = {"candidate_pairs": len(a), "verified_pairs": int(ok.sum())}
-        atomic_write_json(stats, out.with_suffix(".json"))
+        write_json_atomic(out.with_suffix(".json"), stats)
         return stats
 
     def _clusters(self, _part: int) -> dict[str, Any]:
@@ -381,7 +381,7 @@ class MinhashDedup(GlobalStage):
             **verify_stats,
             "samples": _sample_clusters(docs, c.sample_clusters),
         }
-        atomic_write_json(summary, self.wd / "clusters.json")  # written last: the step's result
+        write_json_atomic(self.wd / "clusters.json", summary)  # written last: the step's result
         return {"clusters": len(sizes), "near_duplicates": drops.height}
 
     def reduce_summary(self) -> dict[str, Any]:

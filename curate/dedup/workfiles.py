@@ -7,14 +7,12 @@ new one, never a torn one; re-running overwrites with identical content (idempot
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
-from curate.io.writer import temp_path, write_bytes_atomic
+from curate.io.writer import temp_path, write_json_atomic
 
 
 def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
@@ -28,14 +26,9 @@ def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_json(obj: Any, path: Path) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically."""
-    write_bytes_atomic(path, json.dumps(obj, indent=1, sort_keys=True).encode())
-
-
 def mark_task_done(work_dir: Path, task_id: str, rows: int) -> None:
     """Record that ``task_id`` finished collecting; written last, after its side files."""
-    atomic_write_json({"rows": rows}, work_dir / "tasks" / f"{task_id}.json")
+    write_json_atomic(work_dir / "tasks" / f"{task_id}.json", {"rows": rows})
 
 
 def task_ids(work_dir: Path) -> list[str]:

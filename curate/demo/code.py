@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 from curate.demo.archive import png_bytes
-from curate.demo.code_templates import GEN, _camel, _name, gen_go, gen_js, gen_json, gen_md
+from curate.demo.code_templates import GEN, camel_case, gen_go, gen_js, gen_json, gen_md, verb_noun
 
 ROOT = "demo-repo"
 FILES_PER_DIR = 25
@@ -72,12 +72,12 @@ def write_sources(out: Path, ext: str, n: int, seed: int) -> list[str]:
     for k in range(n):
         d = "" if k < FILES_PER_DIR else f"_{k // FILES_PER_DIR}"
         folder = pattern.format(d=d)
-        v, m = _name(rng)
+        v, m = verb_noun(rng)
         if ext == "go":
             stem = f"{v}{m}{k}"
             folder = f"{folder}/{stem}"
         elif ext == "java":
-            stem = _camel(v, m) + str(k)
+            stem = camel_case(v, m) + str(k)
         else:
             stem = f"{v}_{m}_{k}"
         path = f"{folder}/{stem}.{ext}"

@@ -71,11 +71,13 @@ NOUNS = [
 ]
 
 
-def _name(rng: random.Random) -> tuple[str, str]:
+def verb_noun(rng: random.Random) -> tuple[str, str]:
+    """A random (verb, noun) pair, the parts of a plausible identifier."""
     return rng.choice(VERBS), rng.choice(NOUNS)
 
 
-def _camel(*parts: str) -> str:
+def camel_case(*parts: str) -> str:
+    """``camel_case("load", "user")`` -> ``loadUser``."""
     return parts[0] + "".join(p.capitalize() for p in parts[1:])
 
 
@@ -87,7 +89,7 @@ def gen_py(rng: random.Random, mod: str) -> str:
     out = [f'"""{_doc(rng)}"""', "", "from __future__ import annotations", "", "import math", ""]
     out.append(f"LIMIT = {rng.randint(2, 500)}")
     for _ in range(rng.randint(2, 5)):
-        v, n = _name(rng)
+        v, n = verb_noun(rng)
         out += [
             "",
             "",
@@ -100,7 +102,7 @@ def gen_py(rng: random.Random, mod: str) -> str:
             f"        total += math.{rng.choice(('sqrt', 'fabs', 'log1p'))}(abs(x)) * factor",
             "    return total",
         ]
-    v, n = _name(rng)
+    v, n = verb_noun(rng)
     cls = n.capitalize() + rng.choice(("Store", "Index", "Client", "Cache"))
     out += [
         "",
@@ -123,7 +125,7 @@ def gen_js(rng: random.Random, mod: str) -> str:
     out = ["'use strict';", "", f"// {_doc(rng)}", ""]
     names = []
     for _ in range(rng.randint(2, 5)):
-        fn = _camel(*_name(rng))
+        fn = camel_case(*verb_noun(rng))
         names.append(fn)
         out += [
             "/**",
@@ -157,7 +159,7 @@ def gen_ts(rng: random.Random, mod: str) -> str:
         "",
     ]
     for _ in range(rng.randint(2, 4)):
-        fn = _camel(*_name(rng))
+        fn = camel_case(*verb_noun(rng))
         out += [
             f"export function {fn}(items: {n}[], min = {rng.randint(0, 9)}): {n}[] {{",
             "  return items.filter((it) => it.score >= min).sort((a, b) => b.score - a.score);",
@@ -176,7 +178,7 @@ def gen_go(rng: random.Random, mod: str) -> str:
         "",
     ]
     for _ in range(rng.randint(2, 4)):
-        fn = _camel(*_name(rng)).capitalize()
+        fn = camel_case(*verb_noun(rng)).capitalize()
         out += [
             f"// {fn} {_doc(rng)}",
             f"func {fn}(parts []string) string {{",
@@ -208,7 +210,7 @@ def gen_rs(rng: random.Random, mod: str) -> str:
         f"impl {n} {{",
     ]
     for _ in range(rng.randint(1, 3)):
-        v, m = _name(rng)
+        v, m = verb_noun(rng)
         out += [
             f"    /// {_doc(rng)}",
             f"    pub fn {v}_{m}(&self, factor: f64) -> f64 {{",
@@ -249,7 +251,7 @@ def gen_java(rng: random.Random, mod: str) -> str:
         "",
     ]
     for _ in range(rng.randint(2, 4)):
-        fn = _camel(*_name(rng))
+        fn = camel_case(*verb_noun(rng))
         out += [
             f"    /** {_doc(rng)} */",
             f"    public int {fn}(String value) {{",
@@ -265,7 +267,7 @@ def gen_java(rng: random.Random, mod: str) -> str:
 def gen_c(rng: random.Random, mod: str) -> str:
     out = [f"/* {_doc(rng)} */", "#include <stdio.h>", "#include <stdlib.h>", f'#include "{mod}.h"', ""]
     for _ in range(rng.randint(2, 4)):
-        v, n = _name(rng)
+        v, n = verb_noun(rng)
         out += [
             f"/* {_doc(rng)} */",
             f"double {v}_{n}(const double *xs, size_t n) {{",
@@ -305,7 +307,7 @@ def gen_cpp(rng: random.Random, mod: str) -> str:
         "",
     ]
     for _ in range(rng.randint(1, 3)):
-        v, n = _name(rng)
+        v, n = verb_noun(rng)
         out += [
             f"int {v}_{n}(const std::vector<int>& xs) {{",
             "  int total = 0;",
@@ -319,7 +321,7 @@ def gen_cpp(rng: random.Random, mod: str) -> str:
 
 
 def gen_sh(rng: random.Random, mod: str) -> str:
-    v, n = _name(rng)
+    v, n = verb_noun(rng)
     return (
         f'#!/usr/bin/env bash\n# {_doc(rng)}\nset -euo pipefail\n\n{v}_{n}() {{\n  local dir="${{1:-.}}"\n'
         f"  find \"$dir\" -name '*.{rng.choice(('log', 'csv', 'json'))}' | sort | head -n {rng.randint(5, 50)}\n}}\n\n"

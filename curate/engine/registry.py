@@ -16,7 +16,6 @@ _STAGES: dict[str, type[Stage]] = {}
 # Packages whose import registers built-in stages. Each owns its stages; listed here so that
 # `curate stages` and spec validation see every built-in without importing the world up front.
 BUILTIN_MODULES = (
-    "curate.stages",
     "curate.filters",
     "curate.dedup",
     "curate.mix",

@@ -19,21 +19,18 @@ lists, line splits) and the writer never writes them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+
+# StageConfig is defined in curate.contract (readers' configs share it, and io may not import the
+# engine) and is part of the stage contract, so stage modules keep importing it from here.
+from curate.contract import StageConfig
 
 REASON = "reason"
-SCRATCH_PREFIX = "__"
-
-
-class StageConfig(BaseModel):
-    """Base of every stage's config. Unknown keys are errors; field docs become the YAML reference."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclasses.dataclass
@@ -78,7 +75,57 @@ class StageContext:
     n_tasks: int = 0
 
 
-class Stage:
+_SETUP_DONE = "_setup_done"
+
+
+class SetupOnce:
+    """Makes ``setup()`` lazy and idempotent for every subclass, so no stage guards it itself.
+
+    Each subclass's own ``setup`` is wrapped to run at most once per instance (a setup that raises
+    is not marked done, so the next call retries), and its ``process`` to run ``setup`` first. The
+    engine still calls ``setup`` eagerly before the first batch (errors surface before any work);
+    a stage used directly (tests, ``curate sft preview``) no longer needs to. The done flag lives in
+    the instance's ``__dict__``, so a stage pickled after setup arrives set up (with the state its
+    setup built) and one pickled before runs setup once where it lands.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "setup" in own and not getattr(own["setup"], "_setup_once", False):
+            cls.setup = _once(own["setup"])  # type: ignore[method-assign]
+        if "process" in own and not getattr(own["process"], "_after_setup", False):
+            cls.process = _after_setup(own["process"])  # type: ignore[method-assign]
+
+    def setup(self) -> None:
+        """Load models or open files; runs once, before the first batch."""
+
+
+def _once(setup: Callable[[Any], None]) -> Callable[[Any], None]:
+    @functools.wraps(setup)
+    def wrapper(self: Any) -> None:
+        if self.__dict__.get(_SETUP_DONE):
+            return
+        setup(self)
+        # Set after the body, so a subclass's setup calling super().setup() still runs its parent's.
+        self.__dict__[_SETUP_DONE] = True
+
+    wrapper._setup_once = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _after_setup(process: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(process)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.__dict__.get(_SETUP_DONE):
+            self.setup()
+        return process(self, *args, **kwargs)
+
+    wrapper._after_setup = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+class Stage(SetupOnce):
     """A map stage: one batch in, kept + dropped out. Subclass, set ``name`` and ``Config``."""
 
     name: ClassVar[str] = ""
@@ -90,7 +137,8 @@ class Stage:
         self.ctx = ctx
 
     def setup(self) -> None:
-        """Load models or open files; called once per task before the first batch."""
+        """Load models or open files; runs once per instance (see :class:`SetupOnce`): the engine
+        calls it before the first batch, and ``process`` calls it if nobody has."""
 
     def process(self, df: pl.DataFrame) -> StageResult:
         """Return kept and dropped rows for one batch."""

@@ -45,7 +45,7 @@ def strip_file_scheme(path: str) -> str:
     return path[len("file://") :] if path.lower().startswith("file://") else path
 
 
-def _split(uri: str) -> tuple[str, str, str]:
+def split_uri(uri: str) -> tuple[str, str, str]:
     """``s3://bucket/a/b`` -> ("s3", "bucket", "a/b")."""
     m = _SCHEME.match(uri)
     if not m:
@@ -78,7 +78,7 @@ def _filesystem(scheme: str, netloc: str) -> tuple[pafs.FileSystem, str, bool]:
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem serving ``uri`` and the path it knows the object by."""
-    scheme, netloc, key = _split(uri)
+    scheme, netloc, key = split_uri(uri)
     fs, root, _ = _filesystem(scheme, netloc)
     return fs, f"{root}/{key}" if key else root
 

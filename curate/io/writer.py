@@ -18,7 +18,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.engine.stage import SCRATCH_PREFIX
+from curate.contract import SCRATCH_PREFIX
+from curate.train.storage import sha256_file
 
 TMP_MARK = ".tmp-"
 # Columns where every value is unique and long: dictionary pages and min/max statistics cost
@@ -170,17 +171,6 @@ class ShardWriter:
         self._closed = []
 
 
-def sha256_file(path: Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB chunks."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _safe_dir(value: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in value)
     return cleaned.strip(".") or "unknown"
@@ -213,7 +203,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON to a temp file and rename it into place."""
+    """Write JSON to a temp file, fsync it and rename it into place: the one JSON writer for done
+    markers, manifests and side files (a reader sees the old file or the whole new one)."""
     import json
 
     path.parent.mkdir(parents=True, exist_ok=True)

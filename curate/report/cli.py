@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from curate.cli import WORK_DIR_OPTION, local_run_dir
+from curate.cli_args import WORK_DIR_OPTION, local_run_dir
 
 
 @click.command()

@@ -96,8 +96,6 @@ class SFTDecontaminate(Stage):
         return "\n".join(m["content"] for conv in convs for m in conv if m["role"] in roles)
 
     def process(self, df: pl.DataFrame) -> StageResult:
-        if not hasattr(self, "grams"):
-            self.setup()
         c = self.config
         cols = [k for k in ("prompt", "messages", "chosen_messages", "rejected_messages") if k in df.columns]
         counts = []

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
-from curate.engine.stage import REASON, StageConfig, StageResult
+from curate.engine.stage import REASON, SetupOnce, StageConfig, StageResult, split_by_reason
 from curate.sft.masks import IGNORE_INDEX, SegmentEncoder, assemble, check_conversation
 from curate.sft.packing import IDS_DTYPE, packed_frame, packed_row
 from curate.sft.templates import ChatTemplate, TemplateError, get_template
@@ -133,7 +133,7 @@ def _rounds(messages: list[dict]) -> tuple[list[dict], list[list[dict]]]:
     return head, rounds
 
 
-class SFTFormatter:
+class SFTFormatter(SetupOnce):
     """Formats batches of normalised conversations into SFT rows (see module docstring)."""
 
     def __init__(self, config: Any):
@@ -296,8 +296,6 @@ class SFTFormatter:
     # --- batches -----------------------------------------------------------------------------
     def process(self, df: pl.DataFrame) -> StageResult:
         """Format one batch; with packing, completed packed rows are emitted and the rest held."""
-        if self.encoder is None:
-            self.setup()
         preference = "chosen_messages" in df.columns
         if preference and self.config.packing:
             raise ValueError("packing is not supported for preference data (chosen/rejected pairs)")
@@ -349,10 +347,10 @@ class SFTFormatter:
             new_cols.append(pl.Series(k, vals, dtype=dtype))
         if new_cols:
             out = out.with_columns(new_cols)
-        kept = out.filter(pl.col(REASON).is_null()).drop(REASON)
-        dropped = out.filter(pl.col(REASON).is_not_null())
+        split = split_by_reason(out)
+        kept = split.kept
         # dropped rows keep their input columns only, plus the reason
-        dropped = dropped.select([*df.columns, REASON])
+        dropped = split.dropped.select([*df.columns, REASON])
         counters = {"sft_truncated_rows": truncated} if truncated else {}
         if self.config.diagnose_full_encoding and kept.height:
             sample = kept.head(DIAGNOSE_ROWS)

@@ -65,7 +65,7 @@ class HFChatTemplate:
                 if not span.startswith(content):
                     raise TemplateError("sft_template_content_changed", f"turn {i}")
             rest = span[len(content) :]
-            m = self.encoder._split.search(rest) if self.encoder._split else None
+            m = self.encoder.special_split.search(rest) if self.encoder.special_split else None
             if m is None or rest[: m.start()].strip():
                 raise TemplateError("sft_template_no_eot", f"turn {i}: no special end-of-turn token after the content")
             trained = train_on == "all" or i in trained_turns

@@ -58,7 +58,7 @@ class SegmentEncoder:
                 added[tok] = tokenizer.convert_tokens_to_ids(tok)
         self.added = added
         self.special_strings = sorted(added, key=len, reverse=True)
-        self._split = re.compile("(" + "|".join(re.escape(t) for t in self.special_strings) + ")") if added else None
+        self.special_split = re.compile("(" + "|".join(re.escape(t) for t in self.special_strings) + ")") if added else None
         self.bos_token = tokenizer.bos_token
         self.eos_token = tokenizer.eos_token
         self.bos_id = added.get(self.bos_token) if self.bos_token else None
@@ -76,7 +76,7 @@ class SegmentEncoder:
         return ids[0]
 
     def has_special(self, text: str) -> bool:
-        return bool(self._split and self._split.search(text))
+        return bool(self.special_split and self.special_split.search(text))
 
     def encode_segments(self, conversations: Sequence[Sequence[Segment]]) -> list[list[list[int]]]:
         """Token ids of every segment of every conversation (one ``encode_batch`` call in all)."""
@@ -85,7 +85,7 @@ class SegmentEncoder:
         for segs in conversations:
             conv_plan = []
             for seg in segs:
-                parts = self._split.split(seg.text) if self._split else [seg.text]
+                parts = self.special_split.split(seg.text) if self.special_split else [seg.text]
                 seg_plan: list = []
                 for j, part in enumerate(parts):
                     if not part:

@@ -127,8 +127,6 @@ class SFTQuality(Filter):
 
     def prepare(self, df: pl.DataFrame) -> pl.DataFrame:
         c = self.config
-        if not hasattr(self, "_lang"):
-            self.setup()
         placeholders = {p.lower() for p in c.placeholders}
         rows = df.select([k for k in ("messages", "chosen_messages", "rejected_messages", "prompt") if k in df.columns])
         placeholder, unfilled, n_tokens, answer_tokens, langs, scores = [], [], [], [], [], []

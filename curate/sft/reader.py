@@ -21,9 +21,9 @@ import orjson
 import pyarrow as pa
 from pydantic import Field
 
-from curate.io.readers._decode import SchemaKeeper, build_table
 from curate.io.readers.base import TEXT, Malformed, ReadBatch, register_reader
-from curate.io.readers.jsonl import JsonlReader, _snippet
+from curate.io.readers.decode import SchemaKeeper, build_table
+from curate.io.readers.jsonl import JsonlReader, snippet
 
 
 @register_reader("sft_jsonl")
@@ -67,7 +67,7 @@ class SFTJsonlReader(JsonlReader):
                 lines.append(n)
             else:
                 bad.append(Malformed(relpath, n, "not_an_object", f"a JSON {type(value).__name__}",
-                                     _snippet(orjson.dumps(value))))
+                                     snippet(orjson.dumps(value))))
         return rows, lines, bad
 
     def _parse(self, holder: list[bytes], first_line: int, relpath: str):
@@ -89,7 +89,7 @@ class SFTJsonlReader(JsonlReader):
                     what = "json"
                 except UnicodeDecodeError:
                     what = "utf8"
-                bad.append(Malformed(relpath, n, what, str(e), _snippet(line)))
+                bad.append(Malformed(relpath, n, what, str(e), snippet(line)))
         rows, row_lines, not_objects = self._objects(values, numbers, relpath)
         return rows, row_lines, bad + not_objects
 

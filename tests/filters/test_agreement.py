@@ -15,13 +15,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
+from curate.engine.stage import StageContext
 from curate.filters.c4 import C4
 from curate.filters.extract import Extract
 from curate.filters.fineweb import FineWebQuality
 from curate.filters.gopher import GopherQuality, GopherRepetition
 from curate.filters.synthetic import corpus
-
-from curate.engine.stage import StageContext
 
 ROOT = Path(__file__).resolve().parents[2]
 DT_PY = ROOT / ".venv-datatrove" / "bin" / "python"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 from conftest import run_stage
+
 from curate.filters.c4 import C4, sentence_count
 
 GOOD = [f"Sentence number {i} is a complete thought about the garden." for i in range(6)]

@@ -6,6 +6,7 @@ import time
 
 import polars as pl
 import pytest
+
 from curate.filters._extract_worker import decode
 from curate.filters.extract import Extract, ExtractWorker
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import run_stage
+
 from curate.filters.fineweb import FineWebQuality
 
 GOOD = "\n".join(f"This is line {i} of a document with enough words to pass every rule here." for i in range(8))

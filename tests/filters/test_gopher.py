@@ -7,9 +7,10 @@ from collections import Counter
 import numpy as np
 import polars as pl
 from conftest import run_stage
-from curate.filters.gopher import GopherQuality, GopherRepetition, ngram_failures
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from curate.filters.gopher import GopherQuality, GopherRepetition, ngram_failures
 
 _SUBJECTS = ["garden", "river", "teacher", "market", "village", "window", "journey", "library", "kitchen", "season"]
 GOOD = "\n".join([

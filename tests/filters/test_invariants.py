@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from curate.engine.stage import REASON, StageContext
 from curate.filters.c4 import C4
 from curate.filters.code_quality import CodeQuality
 from curate.filters.fineweb import FineWebQuality
@@ -14,10 +18,6 @@ from curate.filters.normalize import Normalize
 from curate.filters.pii import Pii
 from curate.filters.synthetic import document
 from curate.filters.url import UrlFilter
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from curate.engine.stage import REASON, StageContext
 
 STAGES = [
     (GopherQuality, {}), (GopherRepetition, {}), (C4, {}), (FineWebQuality, {}), (CodeQuality, {}),

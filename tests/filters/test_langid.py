@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import run_stage
+
 from curate.filters.langid import LangId, load_model
 
 

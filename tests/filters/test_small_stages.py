@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 from conftest import run_stage
+
 from curate.filters.classifier import QualityClassifier
 from curate.filters.cli import classifier as classifier_cli
 from curate.filters.code_quality import CodeQuality

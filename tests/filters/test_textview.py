@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import polars as pl
-from curate.filters import textview as tv
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from curate.filters import textview as tv
 
 
 def test_tokens_split_like_spacy_english():

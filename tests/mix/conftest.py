@@ -67,6 +67,7 @@ def tiny_tokenizer(tmp_path_factory):
     """A tiny byte-level BPE trained on generated text (offline, ~1 s)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from curate.train.tokenizer import train_tokenizer
 
     d = tmp_path_factory.mktemp("tok")

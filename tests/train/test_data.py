@@ -6,6 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from curate.train.data import (
     IGNORE,
     RowConverter,
@@ -17,8 +20,6 @@ from curate.train.data import (
     scan_units,
     split_holdout,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")

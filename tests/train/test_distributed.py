@@ -40,8 +40,9 @@ def test_lora_sft_under_fsdp_saves_what_ddp_saves(tmp_path, tokenizer, tokenizer
     """LoRA under FSDP2: same loss curve as DDP, and the adapter and merged weights are written
     (peft cannot save sharded weights itself; rank 0 rebuilds the model from the gathered state)."""
     from conftest import write_sft_shards
-    from curate.train.loop import pretrain
     from safetensors.torch import load_file
+
+    from curate.train.loop import pretrain
 
     pretrain(data=str(write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=32, n_docs=200)), out=str(tmp_path / "base"),
              tokenizer=str(tokenizer_dir), preset="tiny", max_steps=4, batch_size=8, log_interval=2, device="cpu")

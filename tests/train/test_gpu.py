@@ -26,6 +26,7 @@ def test_packed_logits_on_cuda_bf16(tokenizer):
 
 def test_compiled_pretrain_and_sft_on_gpu(tmp_path, tokenizer, tokenizer_dir):
     from conftest import write_pretrain_shards, write_sft_shards
+
     from curate.train.loop import pretrain, sft
 
     data = write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=64)
@@ -60,6 +61,7 @@ def test_lora_sft_under_fsdp_matches_ddp_on_two_gpus(tmp_path, tokenizer, tokeni
     import sys
 
     from conftest import write_pretrain_shards, write_sft_shards
+
     from curate.train.loop import pretrain
 
     pretrain(data=str(write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=64)), out=str(tmp_path / "base"),
@@ -83,6 +85,7 @@ def test_lora_sft_under_fsdp_matches_ddp_on_two_gpus(tmp_path, tokenizer, tokeni
 def test_1b_preset_trains(tmp_path, tokenizer, tokenizer_dir):
     """The largest preset builds, fits and learns on one GPU (bf16, compiled, fused AdamW)."""
     from conftest import write_pretrain_shards
+
     from curate.train.loop import pretrain
 
     data = write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=512, n_docs=3000)

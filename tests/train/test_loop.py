@@ -10,6 +10,7 @@ import textwrap
 import pytest
 import torch
 from conftest import WORDS, chat_example, encode_chat, write_pretrain_shards, write_sft_shards
+
 from curate.train.loop import pretrain, sft
 
 FAST = dict(num_threads=1, device="cpu", log_interval=1, warmup_steps=5)
@@ -128,8 +129,9 @@ def test_resume_after_sigkill_gives_the_same_loss_curve(tmp_path, tokenizer, tok
 
 
 def test_lora_sft_saves_a_merged_plain_model(chain, tmp_path):
-    from curate.train.loop import sft as run_sft
     from safetensors.torch import load_file
+
+    from curate.train.loop import sft as run_sft
 
     r = run_sft(data=str(chain["sft_data"]), out=str(tmp_path / "lora"), init_from=str(chain["dir"] / "run"),
                 max_steps=4, batch_size=8, lr=1e-2, lora="r=4,alpha=8", eval_interval=0, **FAST)
@@ -146,6 +148,7 @@ def test_lora_sft_saves_a_merged_plain_model(chain, tmp_path):
 @pytest.mark.parametrize("lora", [None, "r=8,alpha=16"])
 def test_dpo_prefers_chosen(chain, tmp_path, tokenizer, lora):
     from conftest import write_dpo_shards
+
     from curate.train.loop import dpo
 
     data = write_dpo_shards(tmp_path / "dpo", tokenizer, n=64)
@@ -159,6 +162,7 @@ def test_dpo_prefers_chosen(chain, tmp_path, tokenizer, lora):
 
 def test_cli_pretrain_with_yaml_config(tmp_path, tokenizer, tokenizer_dir):
     from click.testing import CliRunner
+
     from curate.train.cli import train
 
     data = write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=32, n_docs=60)
@@ -178,6 +182,7 @@ def test_cli_pretrain_with_yaml_config(tmp_path, tokenizer, tokenizer_dir):
 
 def test_generate_and_chat_commands(chain):
     from click.testing import CliRunner
+
     from curate.train.cli import chat, generate
 
     run = str(chain["dir"] / "sft_run")

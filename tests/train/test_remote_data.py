@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_pretrain_shards, write_sft_shards
+
 from curate.train.loop import pretrain, sft
 
 
@@ -57,6 +58,7 @@ def test_tokenizer_trains_from_a_bucket(tmp_path, s3_bucket):
     import pyarrow.parquet as pq
     from click.testing import CliRunner
     from conftest import synthetic_text
+
     from curate.train.tokenizer_cli import tokenizer as tokenizer_cli
 
     (tmp_path / "shards" / "data").mkdir(parents=True)

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+
 from curate.train.tokenizer import IM_END, IM_START, iter_sample_texts, train_tokenizer
 from curate.train.tokenizer_cli import tokenizer as tokenizer_cli
 

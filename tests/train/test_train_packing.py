@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+
 from curate.train.model import build_model, forward_logits
 
 

@@ -18,7 +18,7 @@ from typing import ClassVar
 import pyarrow as pa
 import xxhash
 
-from curate.engine.stage import StageConfig
+from curate.contract import StageConfig
 
 ID, SOURCE, TEXT = "id", "source", "text"
 CORE_COLUMNS = (ID, SOURCE, TEXT)

@@ -11,8 +11,8 @@ import pyarrow as pa
 from pydantic import Field
 
 from curate.io.paths import expand_glob, has_glob, name_parts, resolve, static_root
-from curate.io.readers._decode import build_table, empty_table
 from curate.io.readers.base import TEXT, Malformed, ReadBatch, Reader, ReaderConfig, register_reader
+from curate.io.readers.decode import build_table, empty_table
 from curate.io.storage import is_uri
 
 _CORE_TYPES = {TEXT: pa.large_string()}

@@ -16,8 +16,8 @@ import pyarrow as pa
 from pydantic import Field
 
 from curate.io.paths import has_glob, resolve
-from curate.io.readers._decode import SchemaKeeper, empty_table
 from curate.io.readers.base import TEXT, Malformed, ReadBatch, Reader, ReaderConfig, register_reader
+from curate.io.readers.decode import SchemaKeeper, empty_table
 from curate.io.readers.parquet import arrow_to_records
 from curate.io.storage import is_uri
 

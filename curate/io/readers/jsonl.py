@@ -19,15 +19,6 @@ import pyarrow as pa
 from pydantic import Field
 
 from curate.io import storage
-from curate.io.readers._decode import (
-    READ_CHUNK,
-    SchemaKeeper,
-    StreamError,
-    build_table,
-    compression_of,
-    empty_table,
-    iter_decompressed,
-)
 from curate.io.readers.base import (
     RAW_SNIPPET_CHARS,
     TEXT,
@@ -37,12 +28,22 @@ from curate.io.readers.base import (
     ReaderConfig,
     register_reader,
 )
+from curate.io.readers.decode import (
+    READ_CHUNK,
+    SchemaKeeper,
+    StreamError,
+    build_table,
+    compression_of,
+    empty_table,
+    iter_decompressed,
+)
 
 _CORE_TYPES = {TEXT: pa.large_string()}
 HUGE_BLOCK = 64 << 20
 
 
-def _snippet(raw: bytes) -> str:
+def snippet(raw: bytes) -> str:
+    """The first ``RAW_SNIPPET_CHARS`` characters of a raw line, for a Malformed record."""
     return raw[: RAW_SNIPPET_CHARS * 4].decode("utf-8", "replace")[:RAW_SNIPPET_CHARS]
 
 
@@ -129,7 +130,7 @@ class JsonlReader(Reader):
                                 line_no,
                                 "line_too_long",
                                 f"line longer than {max_line} bytes",
-                                _snippet(parts[0]),
+                                snippet(parts[0]),
                             )
                         )
                         parts, size, skipping = [], 0, True
@@ -195,7 +196,7 @@ class JsonlReader(Reader):
                         line.decode("utf-8")
                     except UnicodeDecodeError:
                         what = "utf8"
-                    bad.append(Malformed(relpath, n, what, str(e), _snippet(line)))
+                    bad.append(Malformed(relpath, n, what, str(e), snippet(line)))
         del lines
         key = self.config.text_key
         rows: list[dict] = []
@@ -210,7 +211,7 @@ class JsonlReader(Reader):
                     if type(value) is dict
                     else f"a JSON {type(value).__name__}, not an object"
                 )
-                bad.append(Malformed(relpath, n, "missing_text", detail, _snippet(orjson.dumps(value))))
+                bad.append(Malformed(relpath, n, "missing_text", detail, snippet(orjson.dumps(value))))
         return rows, row_lines, bad
 
     def _table(self, rows: list[dict], lines: list[int], relpath: str) -> pa.Table:

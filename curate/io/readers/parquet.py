@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from curate.io import storage
-from curate.io.readers._decode import SchemaKeeper, column_name, empty_table
 from curate.io.readers.base import (
     ID,
     SOURCE,
@@ -23,6 +22,7 @@ from curate.io.readers.base import (
     make_id,
     register_reader,
 )
+from curate.io.readers.decode import SchemaKeeper, column_name, empty_table
 
 _CORE_TYPES = {TEXT: pa.large_string()}
 

@@ -9,8 +9,8 @@ from typing import ClassVar, Literal
 import pyarrow as pa
 from pydantic import Field
 
-from curate.io.readers._decode import build_table, empty_table
 from curate.io.readers.base import TEXT, Malformed, ReadBatch, Reader, ReaderConfig, register_reader
+from curate.io.readers.decode import build_table, empty_table
 
 _CORE_TYPES = {TEXT: pa.large_string()}
 BINARY_SNIFF_BYTES = 8192

@@ -23,7 +23,6 @@ from fastwarc.stream_io import BrotliReader, ChunkedReader
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from pydantic import Field
 
-from curate.io.readers._decode import empty_table
 from curate.io.readers.base import (
     RAW_SNIPPET_CHARS,
     TEXT,
@@ -33,6 +32,7 @@ from curate.io.readers.base import (
     ReaderConfig,
     register_reader,
 )
+from curate.io.readers.decode import empty_table
 
 DOC_TYPES = ("response", "resource", "conversion")
 _DOC_TYPE_NAMES = {int(getattr(WarcRecordType, t)): t for t in DOC_TYPES}  # the enum is unhashable
