@@ -23,7 +23,8 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 def _load(pipeline: str, overrides: tuple[str, ...], check_inputs: bool = True):
-    from curate.engine.spec import SpecError, load_spec
+    from curate.engine.errors import SpecError
+    from curate.engine.spec import load_spec
 
     try:
         return load_spec(pipeline, list(overrides), check_inputs=check_inputs)
@@ -91,8 +92,8 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def run(pipeline, out, workers, overrides, force, executor, address, work_dir, quiet) -> None:
     """Run PIPELINE (a YAML file); re-running the same command resumes an interrupted run."""
-    from curate.engine.executor import TaskFailed
-    from curate.engine.runner import RunRefused, run_pipeline
+    from curate.engine.errors import RunRefused, TaskFailed
+    from curate.engine.runner import run_pipeline
     from curate.engine.spec import custom_stage_names
 
     spec = _load(pipeline, overrides)

@@ -12,9 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
-
-class TaskFailed(RuntimeError):
-    """A task raised; carries the task's name so the user knows which input to look at."""
+from curate.engine.errors import TaskFailed
 
 
 def _worker_init(threads: int) -> None:

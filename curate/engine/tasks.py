@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from curate.engine.compact import merge_bin
+from curate.engine.errors import StageContractError
 from curate.engine.layout import RunLayout
 from curate.engine.plan import Phase, Unit
 from curate.engine.registry import resolve_stage
@@ -31,10 +32,6 @@ from curate.io.readers.base import RAW_SNIPPET_CHARS, Malformed, make_id, reader
 from curate.io.writer import ParquetOptions, ShardWriter, write_json_atomic
 
 READ_STAGE = "read"
-
-
-class StageContractError(RuntimeError):
-    """A stage returned rows that do not add up (``in != out + dropped``): a bug in that stage."""
 
 
 @dataclasses.dataclass

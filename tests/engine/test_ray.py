@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from curate.engine.executor import TaskFailed
+from curate.engine.errors import RunRefused, TaskFailed
 from curate.engine.registry import builtin_stages
-from curate.engine.runner import RunRefused, run_pipeline
+from curate.engine.runner import run_pipeline
 from curate.engine.spec import spec_from_dict
 from tests.engine.conftest import write_corpus
 
@@ -52,8 +52,8 @@ def _spec(mod: str, root: str = "corpus", **output):
 
 def test_unreachable_cluster_refuses_the_run_clearly(monkeypatch):
     """ray.init failing (bad address, no loopback) is a RunRefused naming the address, no traceback."""
+    from curate.engine.errors import RunRefused
     from curate.engine.ray_executor import RayExecutor
-    from curate.engine.runner import RunRefused
 
     def fail(*a, **k):
         raise ConnectionError("Could not find any running Ray instance")
