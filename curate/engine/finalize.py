@@ -19,6 +19,7 @@ from curate.engine.layout import RunLayout
 from curate.engine.plan import Phase
 from curate.engine.resume import library_versions, sweep
 from curate.engine.spec import PipelineSpec
+from curate.engine.stats import TaskResult
 from curate.engine.tasks import parquet_options
 from curate.io.writer import TMP_MARK, ParquetOptions, conform, sha256_file, write_json_atomic
 from curate.report import report_or_warn
@@ -125,13 +126,10 @@ def finalize(
             "bytes": st.st_size,
             "sha256": c["sha256"] if same else sha256_file(p),
         })
-    sources: dict[str, dict[str, int]] = {}
-    for r in final:
-        for src, c in r["sources"].items():
-            agg = sources.setdefault(src, {"rows": 0, "tokens": 0})
-            agg["rows"] += c["rows"]
-            agg["tokens"] += c["tokens"]
-    stages = _merge_stage_stats(spec, results, reduce_results)
+    total = sum((TaskResult.from_dict(r) for r in results + reduce_results), start=TaskResult())
+    total.check_balance()
+    stages = [s.to_dict(digits=3) for s in total.stage_list()]
+    sources = total.sources
     read = next((s for s in stages if s["name"] == "read"), None)
     n_in = read["in"] if read else 0
     n_bytes = read["counters"].get("bytes", 0) if read else 0
@@ -159,48 +157,10 @@ def finalize(
         "overrides": spec.overrides,
         "rows": sum(s["rows"] for s in shards),
         "shards": shards,
-        "sources": dict(sorted(sources.items())),
+        "sources": sources,
         "global": summaries,
     }
     write_json_atomic(layout.stats, stats)
     write_json_atomic(layout.manifest, manifest)
     report_or_warn(layout.root)  # OUT/report.html; a report failure is a warning, never a failed run
     return manifest, stats
-
-
-def _merge_stage_stats(spec: PipelineSpec, results: list[dict], reduce_results: list[dict]) -> list[dict]:
-    merged: dict[int, dict] = {}
-
-    def slot(index: int, name: str) -> dict:
-        return merged.setdefault(index, {"name": name, "index": index, "in": 0, "out": 0, "emitted": 0, "dropped": {}, "counters": {}, "seconds": 0.0})
-
-    for r in results:
-        for s in r["stages"]:
-            m = slot(s["index"], s["name"])
-            for k in ("in", "out", "emitted"):
-                m[k] += s[k]
-            m["seconds"] += s["seconds"]
-            for k, v in s["dropped"].items():
-                m["dropped"][k] = m["dropped"].get(k, 0) + v
-            for k, v in s["counters"].items():
-                m["counters"][k] = m["counters"].get(k, 0) + v
-        if r.get("collect"):
-            c = r["collect"]
-            slot(c["index"], c["name"])["seconds"] += c["seconds"]
-    for r in reduce_results:
-        m = merged.get(r["stage_index"])
-        if m is not None:
-            m["seconds"] += r["seconds"]
-            for k, v in (r.get("counters") or {}).items():
-                if isinstance(v, int | float):
-                    m["counters"][k] = m["counters"].get(k, 0) + v
-    out = []
-    for index in sorted(merged):
-        m = merged[index]
-        m["seconds"] = round(m["seconds"], 3)
-        m["dropped"] = dict(sorted(m["dropped"].items()))
-        m["counters"] = dict(sorted(m["counters"].items()))
-        if m["in"] != m["out"] + sum(m["dropped"].values()):
-            raise RuntimeError(f"stage {m['name']} does not balance: {m}")
-        out.append(m)
-    return out
