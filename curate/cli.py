@@ -105,6 +105,8 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, q
         )
     except RunRefused as e:
         _fail(f"error: {e}")
+    except KeyboardInterrupt:
+        _fail("interrupted: finished tasks are kept; re-run the same command to resume", code=130)
     except (TaskFailed, OSError) as e:
         if _disk_full(e):
             _fail(

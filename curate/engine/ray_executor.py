@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from curate.engine.errors import RunRefused, TaskFailed
+from curate.engine.executor import describe
 
 
 class RayExecutor:
@@ -122,7 +123,7 @@ class RayExecutor:
                     try:
                         result = ray.get(ref)
                     except Exception as e:
-                        raise TaskFailed(f"task {getattr(t, 'name', t)} failed: {_describe(ray, e)}") from e
+                        raise TaskFailed(f"{describe(t)} failed: {_describe(ray, e)}") from e
                     on_done(t, result)
         except BaseException:
             # Stop the rest: queued tasks never start, running ones get KeyboardInterrupt and

@@ -8,6 +8,7 @@ library versions) are :mod:`curate.engine.resume`; the end of a run (schemas, st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -137,8 +138,15 @@ def run_pipeline(
                     print(f"published {info['files']} files ({info['bytes'] / 1e6:.1f} MB) to {remote}; {info['seconds']:.1f} s after the run")
             result.location = remote or str(layout.root)
             return result
+        except KeyboardInterrupt:
+            log("run_interrupted")
+            with contextlib.suppress(OSError):  # the stopped tasks' temp files (done markers stay)
+                sweep(layout)
+            raise
         except BaseException as e:
             log("run_failed", error=f"{type(e).__name__}: {e}")
+            with contextlib.suppress(OSError):  # e.g. the partial files of a write that hit a full disk
+                sweep(layout)
             raise
         finally:
             if publisher is not None:
@@ -244,7 +252,10 @@ def _run_tasks(ctx: RunContext, fn, tasks: list, label: str, on_result=None) -> 
             bar.advance(rows)
             ctx.log("task_done", task=t.name, seconds=r.get("seconds"), rows=rows)
 
+        before = len(getattr(ctx.executor, "retried", []))
         ctx.executor.map(fn, pending, on_done)
+        for name in getattr(ctx.executor, "retried", [])[before:]:
+            ctx.log("task_retried", task=name, why="its worker process died")
     return [done[t.name] for t in tasks]
 
 

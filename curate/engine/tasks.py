@@ -46,6 +46,11 @@ class PhaseTask:
     def name(self) -> str:
         return f"p{self.phase.index}-{self.unit.task_id}"
 
+    @property
+    def inputs(self) -> list[str]:
+        """The input files of this task's unit (named when the task fails)."""
+        return [f.path for f in self.unit.files]
+
 
 @dataclasses.dataclass(frozen=True)
 class ReduceTask:

@@ -142,7 +142,7 @@ def test_ray_task_error_names_the_task(tmp_path, ray_stages, monkeypatch):
         "stages": [{"stage": f"{ray_stages}:MinChars", "config": {"min_chars": 5, "sleep": -1.0}}],
         "output": {},
     })
-    with pytest.raises(TaskFailed, match=r"task p0-0000\d failed: ValueError"):
+    with pytest.raises(TaskFailed, match=r"task p0-0000\d \(input \S*corpus/web/part\d\.jsonl\) failed: ValueError"):
         run_pipeline(spec, tmp_path / "out", workers=2, quiet=True, executor="ray")
 
 
