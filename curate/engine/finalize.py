@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 
 from curate import __version__
 from curate.engine.compact import after_merges
+from curate.engine.empty import empty_inputs
 from curate.engine.layout import RunLayout
-from curate.engine.plan import Phase
+from curate.engine.plan import Phase, Unit
 from curate.engine.resume import library_versions, sweep
 from curate.engine.spec import PipelineSpec
 from curate.engine.stats import TaskResult
@@ -98,6 +99,7 @@ def finalize(
     spec: PipelineSpec,
     layout: RunLayout,
     phases: list[Phase],
+    units: list[Unit],
     results: list[dict],
     reduce_results: list[dict],
     summaries: dict[str, Any],
@@ -137,6 +139,7 @@ def finalize(
         "pipeline": spec.name,
         "stages": stages,
         "global": summaries,
+        "empty": empty_inputs(spec, units, results, phases[-1].index),
         "totals": {
             "input_records": n_in,
             "output_rows": sum(s["rows"] for s in shards),

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from curate.engine.errors import RunRefused
@@ -71,35 +72,47 @@ def changed_keys(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
 
 
+def refusal(layout: RunLayout, spec: PipelineSpec, inputs: dict | None) -> str | None:
+    """Why a run of ``spec`` over ``inputs`` (a fingerprint; None: not checked) may not resume in
+    this folder: another config, other library versions, changed input files. None: it may."""
+    if not layout.spec.exists():
+        return None
+    old = json.loads(layout.spec.read_text())
+    if old.get("config_sha256") != spec.config_sha256():
+        keys = changed_keys(old.get("config", {}), spec.hashed_dict())
+        return (
+            f"{layout.root} holds a run with a different config (changed: {', '.join(keys) or '?'}); "
+            "use --force to start over, or another output folder"
+        )
+    now = library_versions()
+    moved = {k: v for k, v in (old.get("versions") or {}).items() if now.get(k) != v}
+    if moved:
+        what = ", ".join(f"{k} {v} -> {now.get(k)}" for k, v in moved.items())
+        pins = " ".join(f"{k}=={v}" for k, v in moved.items())
+        return (
+            f"{layout.root} was begun with other library versions ({what}); finished tasks "
+            f"might not match new ones byte for byte. Reinstall them (pip install {pins}) to resume, "
+            "or use --force to start over"
+        )
+    if inputs is not None and old.get("inputs_sha256") not in (None, fingerprint_digest(inputs)):
+        inputs_file = layout.work / "inputs.json"
+        before = json.loads(inputs_file.read_text()) if inputs_file.exists() else {}
+        what = "\n  ".join(fingerprint_changes(before, inputs)) or "?"
+        return (
+            f"{layout.root} was built from files that have changed since (finished tasks would be stale):\n  {what}\n"
+            "use --force to start over, or another output folder"
+        )
+    return None
+
+
 def check_or_record_spec(layout: RunLayout, spec: PipelineSpec, inputs: dict, force: bool) -> None:
     """Refuse to resume a folder whose run had another config or read other files; else record ours."""
     new = spec.hashed_dict()
     inputs_file = layout.work / "inputs.json"
     if layout.spec.exists() and not force:
-        old = json.loads(layout.spec.read_text())
-        if old.get("config_sha256") != spec.config_sha256():
-            keys = changed_keys(old.get("config", {}), new)
-            raise RunRefused(
-                f"{layout.root} holds a run with a different config (changed: {', '.join(keys) or '?'}); "
-                "use --force to start over, or another output folder"
-            )
-        now = library_versions()
-        moved = {k: v for k, v in (old.get("versions") or {}).items() if now.get(k) != v}
-        if moved:
-            what = ", ".join(f"{k} {v} -> {now.get(k)}" for k, v in moved.items())
-            pins = " ".join(f"{k}=={v}" for k, v in moved.items())
-            raise RunRefused(
-                f"{layout.root} was begun with other library versions ({what}); finished tasks "
-                f"might not match new ones byte for byte. Reinstall them (pip install {pins}) to resume, "
-                "or use --force to start over"
-            )
-        if old.get("inputs_sha256") not in (None, fingerprint_digest(inputs)):
-            before = json.loads(inputs_file.read_text()) if inputs_file.exists() else {}
-            what = "\n  ".join(fingerprint_changes(before, inputs)) or "?"
-            raise RunRefused(
-                f"{layout.root} was built from files that have changed since (finished tasks would be stale):\n  {what}\n"
-                "use --force to start over, or another output folder"
-            )
+        why = refusal(layout, spec, inputs)
+        if why:
+            raise RunRefused(why)
         return
     if force:
         for p in (layout.data, layout.rejects, layout.work, layout.logs):
@@ -112,6 +125,10 @@ def check_or_record_spec(layout: RunLayout, spec: PipelineSpec, inputs: dict, fo
         "config_sha256": spec.config_sha256(),
         "inputs_sha256": fingerprint_digest(inputs),
         "versions": library_versions(),
+        # where the run came from, so `curate status` can tell whether re-running it would resume
+        "origin": str(Path(spec.origin).resolve()) if Path(spec.origin).is_file() else spec.origin,
+        "overrides": spec.overrides,
+        "cwd": os.getcwd(),
     })
 
 
@@ -149,3 +166,41 @@ def library_versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             out[name] = None
     return out
+
+
+def resume_advice(layout: RunLayout) -> str:
+    """What to run to finish a stopped or failed run in this folder, checked the way a re-run would
+    check it: the pipeline file it came from, loaded again, against the config, library versions
+    and input files the folder's run began with."""
+    import shlex
+
+    from curate.engine.errors import SpecError
+    from curate.engine.fingerprint import fingerprint
+    from curate.engine.plan import plan_units
+    from curate.engine.spec import load_spec
+
+    layout = RunLayout(layout.root.resolve())  # the advice must work from any directory
+    old = json.loads(layout.spec.read_text()) if layout.spec.exists() else {}
+    origin, overrides = old.get("origin"), old.get("overrides") or []
+    if not origin or not Path(origin).is_file():
+        return ("re-run the same command to resume (if the pipeline changed since, that run is refused: "
+                "add --force to start over, or use another -o)")
+    sets = "".join(f" --set {shlex.quote(o)}" for o in overrides)
+    command = f"curate run {shlex.quote(origin)} -o {shlex.quote(str(layout.root))}{sets}"
+    here = os.getcwd()
+    try:
+        os.chdir(old.get("cwd") or here)  # input globs are relative to where the run started
+        spec = load_spec(origin, overrides, check_inputs=False)
+        try:
+            units = plan_units(spec)
+            inputs = fingerprint([f.path for u in units for f in u.files], [s.config for s in spec.stages])
+        except Exception:  # inputs gone or unreadable: the re-run will say so itself
+            inputs = None
+        why = refusal(layout, spec, inputs)
+    except SpecError as e:
+        return f"{origin} no longer loads ({e.problems[0]}); fix it, then resume with: {command}"
+    finally:
+        os.chdir(here)
+    if why:
+        return f"re-running {origin} here is refused: {why} (e.g. {command} --force)"
+    return f"fix the cause, then resume with: {command}"

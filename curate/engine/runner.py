@@ -195,8 +195,10 @@ def _run(
                 reduce_results += rr
                 summaries[spec.stages[phase.collect].stage] = summary
         plans = _merge_small_shards(ctx, final_shards(layout, phases, results))
-    manifest, stats = finalize(spec, layout, phases, results, reduce_results, summaries, plans, time.perf_counter() - t0)
-    log("run_done", rows=manifest["rows"], shards=len(manifest["shards"]), seconds=stats["throughput"]["wall_seconds"])
+    manifest, stats = finalize(spec, layout, phases, units, results, reduce_results, summaries, plans, time.perf_counter() - t0)
+    empty = stats["empty"]
+    log("run_done", rows=manifest["rows"], shards=len(manifest["shards"]), seconds=stats["throughput"]["wall_seconds"],
+        empty_sources=len(empty["sources"]), empty_files=len(empty["files"]))
     return RunResult(layout.root, manifest, stats)
 
 
