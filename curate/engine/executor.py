@@ -103,15 +103,17 @@ class _Pool:
         self.pool = ProcessPoolExecutor(
             workers, mp_context=ctx, initializer=_worker_init, initargs=(threads, os.getpid(), self.started)
         )
+        self._began: set[int] = set()
 
     def processes(self) -> list:
         return list((getattr(self.pool, "_processes", None) or {}).values())
 
     def began(self) -> set[int]:
-        keys = set()
+        """Keys of the tasks its workers have begun. Called after every finished task, so the
+        pipe (64 KB) never fills and blocks a worker."""
         while not self.started.empty():
-            keys.add(self.started.get())
-        return keys
+            self._began.add(self.started.get())
+        return self._began
 
     def close(self, abort: bool = False) -> None:
         if abort:  # stop running tasks now (their temp files are swept; done markers are atomic)
@@ -185,12 +187,19 @@ class LocalExecutor:
         """Run ``tasks`` on the pool. Returns ([], []) when all finished, or, when a worker died,
         (tasks begun but not finished, tasks never begun)."""
         pool = self._get_pool()
-        futures = {pool.pool.submit(_call, fn, i, t): i for i, t in enumerate(tasks)}
-        pending = set(futures)
+        futures: dict = {}
         lost: list[int] = []
+        for i, t in enumerate(tasks):
+            try:
+                futures[pool.pool.submit(_call, fn, i, t)] = i
+            except BrokenProcessPool:  # a worker died while tasks were still being handed out
+                lost += range(i, len(tasks))
+                break
+        pending = set(futures)
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)  # report each task as it ends
+                pool.began()
                 for f in sorted(done, key=futures.__getitem__):
                     i = futures[f]
                     exc = f.exception()
