@@ -230,6 +230,8 @@ class LocalExecutor:
                 _, t = futures[f]
                 exc = f.exception()
                 if isinstance(exc, BrokenProcessPool):
+                    # The pool's own thread reaps the dead worker: once it is done, the exit code is there.
+                    futures[f][0].pool.shutdown(wait=True)
                     code = next((pr.exitcode for pr in procs[f] if pr.exitcode is not None), None)
                     raise TaskFailed(f"{describe(t)} failed: {_exit_text(code)}, twice (it was retried once on a fresh worker)")
                 if exc is not None:
