@@ -18,11 +18,11 @@ __version__ = "0.1.0"
 _API = {
     "load_spec": "curate.engine.spec",
     "spec_from_dict": "curate.engine.spec",
-    "SpecError": "curate.engine.spec",
+    "SpecError": "curate.engine.errors",
     "PipelineSpec": "curate.engine.spec",
     "run_pipeline": "curate.engine.runner",
     "RunResult": "curate.engine.runner",
-    "RunRefused": "curate.engine.runner",
+    "RunRefused": "curate.engine.errors",
     "Stage": "curate.engine.stage",
     "Filter": "curate.engine.stage",
     "GlobalStage": "curate.engine.stage",

@@ -18,7 +18,8 @@ from curate.cli_args import WORK_DIR_OPTION, fail, local_run_dir
 
 
 def _load(pipeline: str, overrides: tuple[str, ...], check_inputs: bool = True):
-    from curate.engine.spec import SpecError, load_spec
+    from curate.engine.errors import SpecError
+    from curate.engine.spec import load_spec
 
     try:
         return load_spec(pipeline, list(overrides), check_inputs=check_inputs)
@@ -84,10 +85,12 @@ def main() -> None:
               help="With a URI output: the local folder the run works in before it publishes (default: "
               "$CURATE_WORK_DIR or ~/.cache/curate/work, one folder per output).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def run(pipeline, out, workers, overrides, force, executor, address, work_dir, quiet) -> None:
+@click.option("--strict", is_flag=True, help="Exit 1 when an input file or source ended with 0 rows through reader or "
+              "format rejections (malformed:*, sft_missing_key:*, ...), not through quality filters.")
+def run(pipeline, out, workers, overrides, force, executor, address, work_dir, quiet, strict) -> None:
     """Run PIPELINE (a YAML file); re-running the same command resumes an interrupted run."""
-    from curate.engine.executor import TaskFailed
-    from curate.engine.runner import RunRefused, run_pipeline
+    from curate.engine.errors import RunRefused, TaskFailed
+    from curate.engine.runner import run_pipeline
     from curate.engine.spec import custom_stage_names
 
     spec = _load(pipeline, overrides)
@@ -99,6 +102,8 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, q
         )
     except RunRefused as e:
         fail(f"error: {e}")
+    except KeyboardInterrupt:
+        fail("interrupted: finished tasks are kept; re-run the same command to resume", code=130)
     except (TaskFailed, OSError) as e:
         if _disk_full(e):
             fail(
@@ -109,11 +114,19 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, q
         if isinstance(e, OSError):
             raise
         fail(f"error: {e}", code=1)
+    from curate.engine.empty import describe, format_losses
+
     s = result.stats
     click.echo(
         f"{spec.name}: {s['totals']['input_records']:,} records in, {s['totals']['output_rows']:,} rows out "
         f"in {len(result.manifest['shards'])} shard(s), {s['throughput']['wall_seconds']:.1f} s -> {result.location}"
     )
+    empty = s.get("empty") or {}
+    for line in describe(empty):
+        click.secho(line, err=True, fg="yellow" if line.startswith("warning") else None)
+    if strict and format_losses(empty):
+        fail(f"error: --strict: {len(format_losses(empty))} input(s) ended with 0 rows through reader/format "
+              "rejections (see the warnings above; the rejected rows are in OUT/rejects/)", code=1)
 
 
 def _disk_full(e: BaseException | None) -> bool:

@@ -62,6 +62,8 @@ def run_status(out: Path) -> str:
     """
     import time
 
+    from curate.engine.resume import resume_advice
+
     layout = RunLayout(out)
     plan_file = layout.work / "plan.json"
     if not plan_file.exists():
@@ -81,9 +83,9 @@ def run_status(out: Path) -> str:
         pid = layout.lock.read_text().strip() if layout.lock.exists() else "?"
         state = f"running (pid {pid})"
     elif failed:
-        state = f"failed: {failed.get('error')} - fix the cause and re-run the same command to resume"
+        state = f"failed: {failed.get('error')}\n  next: {resume_advice(layout)}"
     else:
-        state = "stopped (killed or interrupted) - re-run the same command to resume"
+        state = f"stopped (killed or interrupted)\n  next: {resume_advice(layout)}"
     lines = [f"{out}:", f"  state: {state}"]
     if start:
         ago = time.time() - start["t"]

@@ -2,22 +2,61 @@
 
 They are interchangeable because a task is a plain function of a picklable payload whose outputs
 are committed atomically with a done marker; an executor only decides where the call happens.
+
+The local pool's workers die with their driver (a parent-death signal on Linux, and a thread that
+watches the parent everywhere), ignore Ctrl-C (the driver stops them), and a worker that dies
+mid-task (OOM killer, ``kill -9``) costs one retry: the tasks it may have been running are run
+again, each alone on a fresh one-worker pool, and the one whose worker dies again fails the run
+naming the task and its input files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from curate.engine.errors import TaskFailed
 
-class TaskFailed(RuntimeError):
-    """A task raised; carries the task's name so the user knows which input to look at."""
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCH_SECONDS = 0.5  # how often a worker checks that its driver is still its parent
+
+_started = None  # in a worker: the queue on which it says which task it begins
 
 
-def _worker_init(threads: int) -> None:
+def _die_with_driver(driver_pid: int) -> None:
+    """Make this worker end when the driver does, however the driver ends (``kill -9`` too)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != driver_pid:  # the driver died before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:  # where prctl is missing (macOS) or failed: a reparented worker exits
+        while True:
+            time.sleep(WATCH_SECONDS)
+            if os.getppid() != driver_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="curate-driver-watch", daemon=True).start()
+
+
+def _worker_init(threads: int, driver_pid: int, started) -> None:
+    global _started
+    _die_with_driver(driver_pid)
+    # Ctrl-C reaches the whole process group; the driver alone handles it (and stops the workers),
+    # so a terminal shows one line, not a traceback per worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _started = started
     # Each worker gets its share of the cores; Polars/Arrow would otherwise each start one thread
     # per core in every worker and fight over them.
     os.environ["POLARS_MAX_THREADS"] = str(threads)
@@ -25,34 +64,101 @@ def _worker_init(threads: int) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _call(fn: Callable[[Any], dict], key: int, task: Any) -> dict:
+    """``fn(task)`` in a worker, having told the driver it began (to know whom a dead worker held)."""
+    if _started is not None:
+        _started.put(key)
+    return fn(task)
+
+
+def describe(task: Any) -> str:
+    """A task's name and, where it has them, its input files (``task p0-00001 (input a.jsonl)``)."""
+    name = f"task {getattr(task, 'name', task)}"
+    files = list(getattr(task, "inputs", None) or [])
+    if not files:
+        return name
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return f"{name} (input {shown})"
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "its worker process died"
+    if code < 0:
+        try:
+            sig = signal.Signals(-code).name
+        except ValueError:
+            sig = str(-code)
+        hint = " - out of memory? (the OOM killer sends SIGKILL)" if -code == signal.SIGKILL else ""
+        return f"its worker process was killed by {sig}{hint}"
+    return f"its worker process exited with code {code}"
+
+
+class _Pool:
+    """A spawn-based process pool plus the queue on which its workers report the tasks they begin."""
+
+    def __init__(self, workers: int, threads: int):
+        ctx = mp.get_context("spawn")  # spawn, not fork: forking a process with Polars/Arrow thread pools can deadlock
+        self.started = ctx.SimpleQueue()
+        self.pool = ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_worker_init, initargs=(threads, os.getpid(), self.started)
+        )
+        self._began: set[int] = set()
+
+    def processes(self) -> list:
+        return list((getattr(self.pool, "_processes", None) or {}).values())
+
+    def began(self) -> set[int]:
+        """Keys of the tasks its workers have begun. Called after every finished task, so the
+        pipe (64 KB) never fills and blocks a worker."""
+        while not self.started.empty():
+            self._began.add(self.started.get())
+        return self._began
+
+    def close(self, abort: bool = False) -> None:
+        if abort:  # stop running tasks now (their temp files are swept; done markers are atomic)
+            procs = self.processes()
+            for p in procs:
+                with contextlib.suppress(Exception):
+                    p.terminate()
+            for p in procs:
+                with contextlib.suppress(Exception):
+                    p.join(10)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            self.started.close()
+
+
 class LocalExecutor:
     """A process pool (``workers > 1``) or plain in-process calls (``workers == 1``)."""
 
     def __init__(self, workers: int = 1):
         self.workers = max(1, workers)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: _Pool | None = None
+        self.retried: list[str] = []  # tasks run again after their worker died (for the log)
 
     def __enter__(self) -> LocalExecutor:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # A failed task lets the others running finish (their done markers save work for the
+        # re-run); Ctrl-C or any other error stops them at once.
+        self.close(abort=exc_type is not None and not issubclass(exc_type, TaskFailed))
 
     def check_shared(self, folder) -> None:
         """Every worker must see the run's folder; local workers share this machine's disk."""
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close(abort)
             self._pool = None
 
-    def _get_pool(self) -> ProcessPoolExecutor:
+    def _threads(self) -> int:
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
+    def _get_pool(self) -> _Pool:
         if self._pool is None:
-            threads = max(1, (os.cpu_count() or 1) // self.workers)
-            # spawn, not fork: forking a process that has Polars/Arrow thread pools can deadlock.
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(threads,)
-            )
+            self._pool = _Pool(self.workers, self._threads())
         return self._pool
 
     def map(self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None]) -> None:
@@ -64,22 +170,79 @@ class LocalExecutor:
                 try:
                     r = fn(t)
                 except Exception as e:
-                    raise TaskFailed(f"task {getattr(t, 'name', t)} failed: {type(e).__name__}: {e}") from e
+                    raise TaskFailed(f"{describe(t)} failed: {type(e).__name__}: {e}") from e
                 on_done(t, r)
             return
+        todo = list(tasks)
+        while todo:
+            held, todo = self._run_on_pool(fn, todo, on_done)
+            if held:  # a worker died: its pool is gone; retry what it may have held, one by one
+                self.close(abort=True)
+                names = [getattr(t, "name", str(t)) for t in held]
+                self.retried += names
+                print(f"warning: a worker process died; running {', '.join(names)} again, each on a fresh worker", file=sys.stderr)
+                self._retry_alone(fn, held, on_done)
+
+    def _run_on_pool(self, fn, tasks: list, on_done) -> tuple[list, list]:
+        """Run ``tasks`` on the pool. Returns ([], []) when all finished, or, when a worker died,
+        (tasks begun but not finished, tasks never begun)."""
         pool = self._get_pool()
-        futures = {pool.submit(fn, t): t for t in tasks}
+        futures: dict = {}
+        lost: list[int] = []
+        for i, t in enumerate(tasks):
+            try:
+                futures[pool.pool.submit(_call, fn, i, t)] = i
+            except BrokenProcessPool:  # a worker died while tasks were still being handed out
+                lost += range(i, len(tasks))
+                break
         pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)  # report each task as it ends
-            for f in done:
-                t = futures[f]
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)  # report each task as it ends
+                pool.began()
+                for f in sorted(done, key=futures.__getitem__):
+                    i = futures[f]
+                    exc = f.exception()
+                    if isinstance(exc, BrokenProcessPool):
+                        lost.append(i)
+                    elif exc is not None:
+                        raise TaskFailed(f"{describe(tasks[i])} failed: {type(exc).__name__}: {exc}") from exc
+                    else:
+                        on_done(tasks[i], f.result())
+        except BaseException:
+            for p in pending:
+                p.cancel()
+            raise
+        if not lost:
+            return [], []
+        began = pool.began()
+        lost.sort()
+        return [tasks[i] for i in lost if i in began], [tasks[i] for i in lost if i not in began]
+
+    def _retry_alone(self, fn, tasks: list, on_done) -> None:
+        """Run each task once more, each on its own one-worker pool (at once): a worker that dies
+        now was killed by that task, which fails the run."""
+        pools = [_Pool(1, self._threads()) for _ in tasks]
+        try:
+            futures = {p.pool.submit(_call, fn, 0, t): (p, t) for p, t in zip(pools, tasks, strict=True)}
+            procs = {f: p.processes() for f, (p, _) in futures.items()}
+            for f in futures:  # in task order, so the error names the first task that failed
+                _, t = futures[f]
                 exc = f.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    # The pool's own thread reaps the dead worker: once it is done, the exit code is there.
+                    futures[f][0].pool.shutdown(wait=True)
+                    code = next((pr.exitcode for pr in procs[f] if pr.exitcode is not None), None)
+                    raise TaskFailed(f"{describe(t)} failed: {_exit_text(code)}, twice (it was retried once on a fresh worker)")
                 if exc is not None:
-                    for p in pending:
-                        p.cancel()
-                    raise TaskFailed(f"task {getattr(t, 'name', t)} failed: {type(exc).__name__}: {exc}") from exc
+                    raise TaskFailed(f"{describe(t)} failed: {type(exc).__name__}: {exc}") from exc
                 on_done(t, f.result())
+        except BaseException as e:
+            for p in pools:
+                p.close(abort=not isinstance(e, TaskFailed))
+            raise
+        for p in pools:
+            p.close()
 
 
 def make_executor(kind: str, workers: int, address: str | None = None):

@@ -25,7 +25,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from curate.engine.executor import TaskFailed
+from curate.engine.errors import RunRefused, TaskFailed
+from curate.engine.executor import describe
 
 
 class RayExecutor:
@@ -33,7 +34,7 @@ class RayExecutor:
 
     ``workers`` sizes the local instance started when no ``address`` is given; on an existing
     cluster every free CPU runs a task (each task asks for one CPU). A cluster that cannot be
-    started or reached refuses the run (:class:`curate.engine.runner.RunRefused`, exit code 2).
+    started or reached refuses the run (:class:`curate.engine.errors.RunRefused`, exit code 2).
     """
 
     def __init__(self, workers: int = 1, address: str | None = None, max_retries: int = 3):
@@ -79,8 +80,6 @@ class RayExecutor:
                     runtime_env={"env_vars": env},
                 )
         except Exception as e:
-            from curate.engine.runner import RunRefused
-
             self._ray = None
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
             hint = "check the address (ray status on the head node)" if self.address else "Ray needs the loopback interface and /tmp"
@@ -101,8 +100,6 @@ class RayExecutor:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         blind = blind_nodes(ray, nodes, folder)
         if blind:
-            from curate.engine.runner import RunRefused
-
             raise RunRefused(
                 f"the run folder {folder} is not visible from Ray node(s) {', '.join(blind)}; put OUT (or "
                 "--work-dir, for a URI output) on storage that every node mounts at the same path (NFS, Lustre)"
@@ -126,7 +123,7 @@ class RayExecutor:
                     try:
                         result = ray.get(ref)
                     except Exception as e:
-                        raise TaskFailed(f"task {getattr(t, 'name', t)} failed: {_describe(ray, e)}") from e
+                        raise TaskFailed(f"{describe(t)} failed: {_describe(ray, e)}") from e
                     on_done(t, result)
         except BaseException:
             # Stop the rest: queued tasks never start, running ones get KeyboardInterrupt and

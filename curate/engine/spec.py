@@ -20,20 +20,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from curate.engine.errors import SpecError
 from curate.engine.registry import builtin_stages, is_import_path, resolve_stage
 from curate.engine.stage import StageConfig
 from curate.io.paths import expand_glob, has_glob, resolve
 
 INPUT_KEYS = ("source", "reader", "paths")
 TOP_KEYS = ("name", "seed", "inputs", "stages", "output", "batch_rows")
-
-
-class SpecError(Exception):
-    """A pipeline file that cannot run; ``problems`` are ``FILE:LINE: message`` strings."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 class InputSpec(BaseModel):

@@ -7,7 +7,6 @@ only then writes its done marker (with its stats), so a task killed at any point
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import time
@@ -21,44 +20,18 @@ import pyarrow.parquet as pq
 import xxhash
 
 from curate.engine.compact import merge_bin
+from curate.engine.errors import StageContractError
 from curate.engine.layout import RunLayout
 from curate.engine.plan import Phase, Unit
 from curate.engine.registry import resolve_stage
 from curate.engine.spec import PipelineSpec
 from curate.engine.stage import REASON, GlobalStage, Stage, StageContext, StageResult
+from curate.engine.stats import StageStats
 from curate.io import storage
 from curate.io.readers.base import RAW_SNIPPET_CHARS, Malformed, make_id, readers
 from curate.io.writer import ParquetOptions, ShardWriter, write_json_atomic
 
 READ_STAGE = "read"
-
-
-class StageContractError(RuntimeError):
-    """A stage returned rows that do not add up (``in != out + dropped``): a bug in that stage."""
-
-
-@dataclasses.dataclass
-class StageStats:
-    name: str
-    index: int
-    rows_in: int = 0
-    rows_out: int = 0  # input rows accounted as kept
-    emitted: int = 0  # rows handed on (differs from rows_out for packing/upsampling stages)
-    dropped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    counters: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "index": self.index,
-            "in": self.rows_in,
-            "out": self.rows_out,
-            "emitted": self.emitted,
-            "dropped": dict(sorted(self.dropped.items())),
-            "counters": dict(sorted(self.counters.items())),
-            "seconds": round(self.seconds, 6),
-        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +45,11 @@ class PhaseTask:
     @property
     def name(self) -> str:
         return f"p{self.phase.index}-{self.unit.task_id}"
+
+    @property
+    def inputs(self) -> list[str]:
+        """The input files of this task's unit (named when the task fails)."""
+        return [f.path for f in self.unit.files]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,28 @@ STAGES_MODULE = textwrap.dedent('''
             return [Rule("too_short", pl.col("text").str.len_chars() >= self.config.min_chars)]
 
 
+    class DieInTask(Stage):
+        """Kill its own process (os._exit(3)) in task `task_id`, `times` times in all: each death
+        leaves a file in the folder `deaths`, so a retry knows how often it has died."""
+
+        class Config(StageConfig):
+            task_id: str = "00001"
+            times: int = 1
+            deaths: str = "deaths"
+
+        def process(self, df):
+            import os
+
+            if self.ctx.task_id == self.config.task_id:
+                d = Path(self.config.deaths)
+                d.mkdir(parents=True, exist_ok=True)
+                n = len(list(d.iterdir()))
+                if n < self.config.times:
+                    (d / f"death-{n}").write_text(str(os.getpid()))
+                    os._exit(3)
+            return StageResult(kept=df)
+
+
     class Upper(Stage):
         """Upper-case the text (a map stage that rewrites a column)."""
 

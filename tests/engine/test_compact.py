@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from curate.engine import compact as compact_mod
+from curate.engine import runner as runner_mod
 from curate.engine.runner import run_pipeline
 from curate.engine.spec import spec_from_dict
 
@@ -115,9 +116,13 @@ def test_crash_while_writing_a_merged_shard(tmp_path, monkeypatch):
         return real_replace(src, dst)
 
     monkeypatch.setattr(compact_mod.os, "replace", flaky_replace)
+    # A kill runs no cleanup: the driver's sweep on the way out (of an interrupted run) is skipped.
+    real_sweep = runner_mod.sweep
+    monkeypatch.setattr(runner_mod, "sweep", lambda layout: 0)
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(spec(tmp_path / "in"), tmp_path / "out", quiet=True)
     monkeypatch.setattr(compact_mod.os, "replace", real_replace)
+    monkeypatch.setattr(runner_mod, "sweep", real_sweep)
     assert any(".tmp-" in p.name for p in (tmp_path / "out" / "data").iterdir())
     run_pipeline(spec(tmp_path / "in"), tmp_path / "out", quiet=True)
     assert hashes(tmp_path / "out") == hashes(tmp_path / "clean")

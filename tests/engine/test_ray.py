@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from curate.engine.executor import TaskFailed
+from curate.engine.errors import RunRefused, TaskFailed
 from curate.engine.registry import builtin_stages
-from curate.engine.runner import RunRefused, run_pipeline
+from curate.engine.runner import run_pipeline
 from curate.engine.spec import spec_from_dict
 from tests.engine.conftest import write_corpus
 
@@ -52,8 +52,8 @@ def _spec(mod: str, root: str = "corpus", **output):
 
 def test_unreachable_cluster_refuses_the_run_clearly(monkeypatch):
     """ray.init failing (bad address, no loopback) is a RunRefused naming the address, no traceback."""
+    from curate.engine.errors import RunRefused
     from curate.engine.ray_executor import RayExecutor
-    from curate.engine.runner import RunRefused
 
     def fail(*a, **k):
         raise ConnectionError("Could not find any running Ray instance")
@@ -142,7 +142,7 @@ def test_ray_task_error_names_the_task(tmp_path, ray_stages, monkeypatch):
         "stages": [{"stage": f"{ray_stages}:MinChars", "config": {"min_chars": 5, "sleep": -1.0}}],
         "output": {},
     })
-    with pytest.raises(TaskFailed, match=r"task p0-0000\d failed: ValueError"):
+    with pytest.raises(TaskFailed, match=r"task p0-0000\d \(input \S*corpus/web/part\d\.jsonl\) failed: ValueError"):
         run_pipeline(spec, tmp_path / "out", workers=2, quiet=True, executor="ray")
 
 

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from curate.cli import main
 from curate.demo import generate
-from curate.engine.runner import RunRefused, run_pipeline
+from curate.engine.errors import RunRefused
+from curate.engine.runner import run_pipeline
 from curate.engine.spec import spec_from_dict
 from curate.io import storage
 from curate.io.paths import expand_glob, relative_name

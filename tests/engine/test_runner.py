@@ -17,8 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from curate.engine.errors import RunRefused
 from curate.engine.layout import RunLayout
-from curate.engine.runner import RunRefused, run_lock, run_pipeline
+from curate.engine.resume import run_lock
+from curate.engine.runner import run_pipeline
 from curate.engine.spec import spec_from_dict
 from tests.engine.conftest import write_corpus
 
@@ -284,17 +286,17 @@ def test_fingerprint_covers_files_named_in_stage_configs(tmp_path, monkeypatch):
 
 def test_resume_after_a_library_upgrade_is_refused(tmp_path, monkeypatch):
     """Byte-identical resume holds for the versions a run began with: another polars is named."""
-    from curate.engine import runner
+    from curate.engine import resume
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a.jsonl").write_text('{"text": "hello there"}\n')
     spec = spec_from_dict({"name": "v", "inputs": [{"source": "s", "reader": "jsonl", "paths": "a.jsonl"}]})
     run_pipeline(spec, tmp_path / "o", quiet=True)
-    real = runner.library_versions()
-    monkeypatch.setattr(runner, "library_versions", lambda: {**real, "polars": "99.0.0"})
+    real = resume.library_versions()
+    monkeypatch.setattr(resume, "library_versions", lambda: {**real, "polars": "99.0.0"})
     with pytest.raises(RunRefused, match=rf"polars {real['polars']} -> 99.0.0.*pip install polars=={real['polars']}"):
         run_pipeline(spec, tmp_path / "o", quiet=True)
     run_pipeline(spec, tmp_path / "o", quiet=True, force=True)  # --force starts over under the new versions
-    monkeypatch.setattr(runner, "library_versions", lambda: real)
+    monkeypatch.setattr(resume, "library_versions", lambda: real)
     with pytest.raises(RunRefused, match="99.0.0"):
         run_pipeline(spec, tmp_path / "o", quiet=True)

@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.engine.spec import SpecError, load_spec, spec_from_dict
+from curate.engine.errors import SpecError
+from curate.engine.spec import load_spec, spec_from_dict
 
 
 def _write(tmp_path, text: str):

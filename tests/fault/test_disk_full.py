@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.fault.conftest import make_random_corpus, output_hashes, pipeline_yaml, run_cli
+from tests.fault.conftest import make_corpus, make_random_corpus, output_hashes, pipeline_yaml, run_cli
 
 pytestmark = pytest.mark.fault
 
@@ -64,3 +64,51 @@ def test_disk_full_clear_error_nothing_corrupt_then_resume(tmp_path, small_disk,
     assert r.returncode == 0, r.stderr
     assert output_hashes(out) == output_hashes(tmp_path / "reference")
     _all_committed_files_are_whole(out)
+
+
+def test_temp_files_left_by_a_full_disk_are_swept_before_the_run_exits(tmp_path, monkeypatch, fault_mods):
+    """ENOSPC from the writer mid-task (faked: no mount needed): the run fails as a full disk, no
+    temp file is left behind when it exits, and the same run afterwards gives the reference bytes."""
+    import errno
+
+    from curate.cli import _disk_full
+    from curate.engine.errors import TaskFailed
+    from curate.engine.runner import run_pipeline
+    from curate.engine.spec import load_spec
+    from curate.io import writer
+
+    monkeypatch.chdir(tmp_path)
+    make_corpus(tmp_path / "corpus", n_files=2, rows=600)  # bad lines and short ones: rejects are written too
+    spec = load_spec(str(pipeline_yaml(tmp_path, batch_rows=100)))
+    run_pipeline(spec, tmp_path / "reference", quiet=True)
+
+    real_write, real_close = writer.ShardWriter.write, writer._File.close
+    disk = {"writes": 0, "full": False}
+
+    def no_space():
+        return OSError(errno.ENOSPC, "No space left on device")
+
+    def write(self, df):  # the 4th write fills the disk; every write and close after it fails
+        if disk["full"]:
+            raise no_space()
+        real_write(self, df)
+        disk["writes"] += 1
+        if disk["writes"] == 4:
+            disk["full"] = True
+            raise no_space()
+
+    def close(self):
+        if disk["full"]:
+            raise no_space()
+        real_close(self)
+
+    monkeypatch.setattr(writer.ShardWriter, "write", write)
+    monkeypatch.setattr(writer._File, "close", close)
+    with pytest.raises(TaskFailed) as e:
+        run_pipeline(spec, tmp_path / "out", quiet=True)
+    assert _disk_full(e.value)
+    assert not list((tmp_path / "out").rglob(f"*{writer.TMP_MARK}*"))
+    monkeypatch.setattr(writer.ShardWriter, "write", real_write)
+    monkeypatch.setattr(writer._File, "close", real_close)
+    run_pipeline(spec, tmp_path / "out", quiet=True)
+    assert output_hashes(tmp_path / "out") == output_hashes(tmp_path / "reference")
