@@ -15,10 +15,9 @@ import contextlib
 import copy
 import json
 import math
-import os
 import random
-import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import torch._dynamo
 
 from . import checkpoint as C
 from . import distributed as D
+from .callbacks import Callback, StepInfo
 from .config import TrainConfig, parse_lora
 from .data import (
     Prefetcher,
@@ -58,7 +58,7 @@ TASK_KINDS = {"pretrain": ("tokens", "text"), "sft": ("sft",), "dpo": ("dpo",)}
 
 
 @dataclass
-class RunResult:
+class TrainResult:
     """What a finished run reports (also in RUN/log.jsonl and RUN/lineage.json)."""
 
     run_dir: Path
@@ -71,19 +71,20 @@ class RunResult:
     elapsed_s: float = 0.0
 
 
-def pretrain(config: TrainConfig | dict | None = None, **kw: Any) -> RunResult:
-    """Pretrain from tokenized (or text) shards. `config` fields can also be given as keywords."""
-    return run(_config(config, kw, "pretrain"))
+def pretrain(config: TrainConfig | dict | None = None, callbacks: Sequence[Callback] = (), **kw: Any) -> TrainResult:
+    """Pretrain from tokenized (or text) shards. `config` fields can also be given as keywords;
+    each of `callbacks` gets a `StepInfo` after every optimizer step."""
+    return run(_config(config, kw, "pretrain"), callbacks)
 
 
-def sft(config: TrainConfig | dict | None = None, **kw: Any) -> RunResult:
+def sft(config: TrainConfig | dict | None = None, callbacks: Sequence[Callback] = (), **kw: Any) -> TrainResult:
     """Supervised fine-tuning on SFT shards (`input_ids`, `labels`), usually with init_from=a run dir."""
-    return run(_config(config, kw, "sft"))
+    return run(_config(config, kw, "sft"), callbacks)
 
 
-def dpo(config: TrainConfig | dict | None = None, **kw: Any) -> RunResult:
+def dpo(config: TrainConfig | dict | None = None, callbacks: Sequence[Callback] = (), **kw: Any) -> TrainResult:
     """DPO on preference shards, with a frozen copy of init_from (or the LoRA-free base) as reference."""
-    return run(_config(config, kw, "dpo"))
+    return run(_config(config, kw, "dpo"), callbacks)
 
 
 def _config(config, kw, task) -> TrainConfig:
@@ -159,8 +160,9 @@ class _Logger:
             self.tb.close()
 
 
-def run(cfg: TrainConfig) -> RunResult:
-    """Run one training job to cfg.max_steps (resuming from RUN/checkpoints/latest when present)."""
+def run(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Run one training job to cfg.max_steps (resuming from RUN/checkpoints/latest when present),
+    calling each of `callbacks` with a `StepInfo` after every optimizer step."""
     if cfg.task not in TASK_KINDS:
         raise ValueError(f"unknown task {cfg.task!r}; choose pretrain, sft or dpo")
     if not cfg.data or not cfg.out:
@@ -170,7 +172,7 @@ def run(cfg: TrainConfig) -> RunResult:
     # must leave the caller's process as it found it.
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     try:
-        return _run(cfg, info)
+        return _run(cfg, info, list(callbacks))
     finally:
         D.teardown()
         torch.set_num_threads(threads)
@@ -178,7 +180,7 @@ def run(cfg: TrainConfig) -> RunResult:
         torch.set_flush_denormal(False)
 
 
-def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
+def _run(cfg: TrainConfig, info: D.DistInfo, callbacks: list[Callback]) -> TrainResult:
     t_start = time.perf_counter()
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -331,9 +333,8 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
     pad_multiple = 128 if use_compile and kind in ("sft", "dpo") else 8
     it = Prefetcher(batches(stream, cfg.batch_size, tok.pad_token_id, data_state, multiple=pad_multiple),
                     depth=max(4, 2 * cfg.grad_accum), pin=cuda)
-    result = RunResult(run_dir=run_dir, steps=step)
+    result = TrainResult(run_dir=run_dir, steps=step)
     params = [p for p in model.parameters() if p.requires_grad]
-    kill_after = cfg.extra.get("kill_after_step")  # fault injection for the resume test (SIGKILL)
     wrapped.train()
     t_last, tok_last, step_last = time.perf_counter(), 0, step
     tokens_this_run, last_T = 0, cfg.seq_len
@@ -361,6 +362,7 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
             step += 1
             tokens_seen += int(sum(b["input_ids"].numel() for b, _ in mbs)) * info.world
             last = step == cfg.max_steps
+            records, loss, ev, ck_path = [], None, None, None
             if step % max(1, cfg.log_interval) == 0 or last:
                 loss = float(D.all_reduce(step_loss) / n_global)
                 if cuda:
@@ -373,7 +375,7 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
                 rec = {"kind": "train", "step": step, "loss": loss, "lr": lr, "grad_norm": gn,
                        "tokens": tokens_seen, "tokens_per_s": tps, "mfu": mfu,
                        "step_ms": 1000 * dt / max(1, step - step_last)}
-                log(rec)
+                records.append(rec)
                 result.losses.append((step, loss))
                 if info.main:
                     m = f" mfu {100 * mfu:.1f}%" if mfu is not None else ""
@@ -385,17 +387,30 @@ def _run(cfg: TrainConfig, info: D.DistInfo) -> RunResult:
             if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
                 ev = evaluate()
                 if ev is not None:
-                    log({"kind": "eval", "step": step, "loss": ev})
+                    records.append({"kind": "eval", "step": step, "loss": ev})
                     result.eval_losses.append((step, ev))
                     if info.main:
                         print(f"step {step:6d} eval loss {ev:.4f} (ppl {math.exp(min(ev, 50)):.2f})", flush=True)
                 t_last = time.perf_counter()  # keep eval time out of tokens/s
             if (cfg.ckpt_interval and step % cfg.ckpt_interval == 0) or last:
-                C.save(run_dir, step, model, optimizer, data_state=data_state, info=info, fsdp=fsdp,
-                       meta={"tokens": tokens_seen}, keep=cfg.keep_checkpoints)
-                if kill_after is not None and step >= int(kill_after):
-                    os.kill(os.getpid(), signal.SIGKILL)
+                ck_path = C.save(run_dir, step, model, optimizer, data_state=data_state, info=info, fsdp=fsdp,
+                                 meta={"tokens": tokens_seen}, keep=cfg.keep_checkpoints)
                 t_last = time.perf_counter()
+            if callbacks:
+                si = StepInfo(step=step, max_steps=cfg.max_steps, lr=lr, tokens=tokens_seen, loss=loss,
+                              eval_loss=ev, checkpoint=ck_path, run_dir=run_dir, model=model, tokenizer=tok,
+                              device=info.device, rank=info.rank, world=info.world,
+                              _set_inference=None if packed else lambda on: set_causal_only(hf_model, not on))
+                for cb in callbacks:
+                    cb(si)
+                if si.fields:
+                    if records and records[0]["kind"] == "train":
+                        records[0].update(si.fields)
+                    else:
+                        records.insert(0, {"kind": "callback", "step": step, **si.fields})
+                t_last = time.perf_counter()  # keep callback time out of tokens/s
+            for rec in records:
+                log(rec)
     finally:
         it.close()
         log.close()
