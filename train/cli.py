@@ -13,6 +13,13 @@ import click
 
 from .config import TrainConfig
 
+
+class Refused(click.ClickException):
+    """A run folder or input we will not use as it is (exit 2: fix the command, as for a usage error)."""
+
+    exit_code = 2
+
+
 # flag name -> TrainConfig field
 _FLAGS = {
     "data": "data", "out": "out", "tokenizer": "tokenizer", "preset": "preset", "init_from": "init_from",
@@ -73,10 +80,14 @@ def _run(task: str):
         @functools.wraps(f)
         def cmd(config_file, **flags):
             from . import loop
+            from .checkpoint import CheckpointRefused
+            from .model import UnsafeModelFile
 
             cfg = _config(task, config_file, flags)
             try:
                 res = loop.run(cfg)
+            except (CheckpointRefused, UnsafeModelFile) as e:
+                raise Refused(str(e)) from None
             except (ValueError, FileNotFoundError) as e:
                 raise click.ClickException(str(e)) from e
             last = res.losses[-1][1] if res.losses else float("nan")
@@ -113,6 +124,17 @@ def dpo_cmd(**kw):
     """DPO on preference shards (chosen_/rejected_ input_ids + labels): --from SFT_RUN --beta 0.1 -o RUN3."""
 
 
+def _load_run(run_dir: str, device: str):
+    """(model, tokenizer) from RUN_DIR; a weights file that could run code is refused (exit 2)."""
+    from .generate import load_run
+    from .model import UnsafeModelFile
+
+    try:
+        return load_run(run_dir, device)
+    except UnsafeModelFile as e:
+        raise Refused(str(e)) from None
+
+
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--prompt", "prompts", multiple=True, required=True, help="Prompt text (repeatable).")
@@ -126,11 +148,10 @@ def generate(run_dir, prompts, max_new_tokens, temperature, top_k, seed, device)
     from transformers.utils import logging as hf_logging
 
     from .generate import generate as gen
-    from .generate import load_run
 
     hf_logging.disable_progress_bar()
 
-    model, tok = load_run(run_dir, device)
+    model, tok = _load_run(run_dir, device)
     for p in prompts:
         click.echo(p + gen(model, tok, p, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                            seed=seed))
@@ -148,11 +169,11 @@ def chat(run_dir, system, messages, max_new_tokens, temperature, top_k, device):
     """Chat with the model in RUN_DIR through its chat template (empty line or EOF ends)."""
     from transformers.utils import logging as hf_logging
 
-    from .generate import chat_reply, load_run
+    from .generate import chat_reply
 
     hf_logging.disable_progress_bar()
 
-    model, tok = load_run(run_dir, device)
+    model, tok = _load_run(run_dir, device)
     history = [{"role": "system", "content": system}] if system else []
 
     def turn(text):
