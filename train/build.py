@@ -21,6 +21,7 @@ from .data import RowConverter, ShardStream, Unit, detect_kind, list_shards, sca
 from .lineage import find_chat_template, read_text
 from .model import CausalLMLoss, build_model, compile_losses, dpo_loss_sum, load_tokenizer, set_causal_only
 from .presets import FSDP_PRESETS
+from .vocab import check_vocab
 
 TASK_KINDS = {"pretrain": ("tokens", "text"), "sft": ("sft",), "dpo": ("dpo",)}
 
@@ -131,6 +132,8 @@ def build_train_model(cfg: TrainConfig, data: TrainData, info: distributed.DistI
     """Build (or load) the model, add LoRA, wrap it for DDP/FSDP and compile it as the config says."""
     seed_all(cfg.seed)  # identical initial weights on every rank
     model = build_model(cfg.preset, data.tokenizer, cfg.init_from, max_positions=cfg.seq_len)
+    check_vocab(cfg, data.stream.units + data.eval_units, data.kind, data.tokenizer,
+                model.get_input_embeddings().num_embeddings)
     lora = parse_lora(cfg.lora)
     if lora:
         model = apply_lora(model, lora)
