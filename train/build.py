@@ -17,7 +17,16 @@ import torch._dynamo
 
 from . import distributed
 from .config import TrainConfig, parse_lora
-from .data import RowConverter, ShardStream, Unit, detect_kind, list_shards, scan_units, split_holdout
+from .data import (
+    RowConverter,
+    ShardStream,
+    Unit,
+    detect_kind,
+    first_source,
+    list_shards,
+    scan_units,
+    split_holdout,
+)
 from .lineage import find_chat_template, read_text
 from .model import CausalLMLoss, build_model, compile_losses, dpo_loss_sum, load_tokenizer, set_causal_only
 from .presets import FSDP_PRESETS
@@ -52,7 +61,7 @@ def build_data(cfg: TrainConfig, info: distributed.DistInfo) -> TrainData:
     tok = load_tokenizer(tok_src)
     files = list_shards(cfg.data)
     kind = detect_kind(files, cfg.task)
-    data_template = find_chat_template(cfg.data) if kind in ("sft", "dpo") else None
+    data_template = find_chat_template(first_source(cfg.data)) if kind in ("sft", "dpo") else None
     if data_template is not None and read_text(data_template) != (tok.chat_template or ""):
         # the SFT stage writes the template that rendered its rows: the saved model must carry it
         tok.chat_template = read_text(data_template)

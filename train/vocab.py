@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from .config import TrainConfig
-from .data import Unit
+from .data import Unit, first_source
 from .lineage import find_manifest, read_text
 from .storage import open_parquet
 
@@ -88,7 +88,7 @@ def check_vocab(cfg: TrainConfig, units: list[Unit], kind: str, tokenizer: Any, 
     n_tok = len(tokenizer)
     if hi < n_tok and hi < embeddings:
         return
-    hint = manifest_tokenizer(cfg.data)
+    hint = manifest_tokenizer(first_source(cfg.data))
     same = hint is not None and tok_src is not None and Path(hint).resolve() == Path(tok_src).resolve()
     where = f" (the pipeline that wrote them used --tokenizer {hint})" if hint and not same else ""
     if hi >= n_tok:
