@@ -34,6 +34,7 @@ def test_every_preset_has_a_learning_rate_shown_in_help():
 
 @pytest.mark.slow
 @pytest.mark.external
+@pytest.mark.timeout(1800)  # ~1 min on a free CPU; much longer on a shared one
 @pytest.mark.skipif(not GUTENBERG.is_dir(), reason="needs ../shared/data/clean_text")
 def test_tiny_default_lr_learns_real_english_in_150_steps(tmp_path):
     from curate.train.loop import pretrain
