@@ -21,12 +21,12 @@ from pydantic import Field
 from curate.io import storage
 from curate.io.readers._decode import (
     READ_CHUNK,
+    DecompressedStream,
     SchemaKeeper,
     StreamError,
     build_table,
     compression_of,
     empty_table,
-    iter_decompressed,
 )
 from curate.io.readers.base import (
     RAW_SNIPPET_CHARS,
@@ -44,6 +44,12 @@ HUGE_BLOCK = 64 << 20
 
 def _snippet(raw: bytes) -> str:
     return raw[: RAW_SNIPPET_CHARS * 4].decode("utf-8", "replace")[:RAW_SNIPPET_CHARS]
+
+
+def _near(stream: DecompressedStream) -> str:
+    """Where the stream is in the file, for a message about the line that starts here."""
+    unit = "byte" if stream.kind == "none" else f"compressed ({stream.kind}) byte"
+    return f"; it starts before {unit} {stream.offset}"
 
 
 @register_reader("jsonl")
@@ -111,8 +117,10 @@ class JsonlReader(Reader):
         size = 0
         skipping = False  # inside an over-long line: drop bytes up to its newline
         error: StreamError | None = None
+        stream = DecompressedStream(path, chunk_size)
+        where = ""  # the compressed offset near the start of the current line, for messages
         try:
-            for chunk in iter_decompressed(path, chunk_size):
+            for chunk in stream:
                 if skipping:
                     i = chunk.find(b"\n")
                     if i < 0:
@@ -120,6 +128,8 @@ class JsonlReader(Reader):
                     chunk, skipping, line_no = chunk[i + 1 :], False, line_no + 1
                 i = chunk.rfind(b"\n")
                 if i < 0:
+                    if not parts:
+                        where = _near(stream)
                     parts.append(chunk)
                     size += len(chunk)
                     if size > max_line:
@@ -128,7 +138,7 @@ class JsonlReader(Reader):
                                 relpath,
                                 line_no,
                                 "line_too_long",
-                                f"line longer than {max_line} bytes",
+                                f"line longer than {max_line} bytes{where}",
                                 _snippet(parts[0]),
                             )
                         )
@@ -138,6 +148,8 @@ class JsonlReader(Reader):
                 rest = chunk[i + 1 :]
                 block = b"".join(parts)
                 parts, size = ([rest] if rest else []), len(rest)
+                if rest:
+                    where = _near(stream)
                 n_lines = block.count(b"\n")
                 # Handed over in a list the parser empties, so that this suspended generator does
                 # not keep a second reference alive: a 100 MB line must not cost 100 MB twice.
