@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from curate.engine.registry import builtin_stages, is_import_path, resolve_stage
 from curate.engine.stage import StageConfig
-from curate.io.paths import expand_glob, has_glob, resolve
+from curate.io.paths import expand_glob, has_glob, resolve, suggest_path
 
 INPUT_KEYS = ("source", "reader", "paths")
 TOP_KEYS = ("name", "seed", "inputs", "stages", "output", "batch_rows")
@@ -397,7 +397,9 @@ class _Validator:
                     continue
                 if not found:
                     what = "matches no file" if has_glob(pattern) else "does not exist"
-                    self.err(p, f"{pattern!r} {what} (looked in {resolve(pattern, Path.cwd())})")
+                    near = suggest_path(pattern, Path.cwd())
+                    hint = f"; did you mean {near!r}?" if near else ""
+                    self.err(p, f"{pattern!r} {what} (looked in {resolve(pattern, Path.cwd())}){hint}")
 
 
 def _fmt_path(path: tuple) -> str:

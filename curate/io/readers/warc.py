@@ -55,7 +55,7 @@ _CORE_TYPES = {
 }
 _WARC_START = re.compile(rb"\n(WARC/\d\.\d+)\r?\n")
 # A block that holds the start of another record: its Content-Length ran past its end.
-_NEXT_RECORD = re.compile(rb"\r?\n\r?\nWARC/1\.[01]\r?\nWARC-[A-Za-z-]+: ")
+_NEXT_RECORD = re.compile(rb"WARC/1\.[01]\r?\nWARC-[A-Za-z-]+: ")
 _COLUMNS = ("id", *_CORE_TYPES)
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 _SCAN_CHUNK = 1 << 20
@@ -165,7 +165,7 @@ class WarcReader(Reader):
             out.hold_bad(Malformed(out.relpath, pos, "too_large", f"Content-Length {rec.content_length}"))
             return False
         body = rec.reader.read()
-        if _NEXT_RECORD.search(body):
+        if _holds_next_record(body):
             out.hold_bad(None, pos)
             return True
         relpath = out.relpath
@@ -229,6 +229,18 @@ class WarcReader(Reader):
         for name, typ in _CORE_TYPES.items():
             arrays[name] = pa.array(cols[name], typ)
         return pa.table(arrays)
+
+
+def _holds_next_record(body: bytes) -> bool:
+    """Whether a block holds another record's header (bytes.find first: a regex over every body
+    doubled the reader's CPU time)."""
+    i = body.find(b"\nWARC/1.")
+    while i >= 0:
+        blank = body[max(i - 2, 0) : i].endswith((b"\n", b"\n\r"))  # a blank line closes the block
+        if blank and _NEXT_RECORD.match(body, i + 1):
+            return True
+        i = body.find(b"\nWARC/1.", i + 1)
+    return False
 
 
 def _int(value: str | None) -> int:
