@@ -73,11 +73,15 @@ class WarcReader(Reader):
     * ``request``, ``metadata``, ``warcinfo``, ``revisit`` records are not documents and yield nothing.
 
     ``id`` position = the record's byte offset in the file (for ``.gz``, the offset of its gzip member,
-    where a reader would seek to; records sharing one member get that offset + 1, + 2, ...). A record whose block is shorter than its Content-Length is
-    ``malformed:warc_truncated``; a break in the record stream (bad header, wrong Content-Length,
-    corrupt gzip member) is ``malformed:warc`` at the offset where reading resumed from; a WET
-    record that is not UTF-8 is ``malformed:utf8``; a file with no records ``malformed:empty_file``,
-    one whose records are none of them documents ``malformed:no_documents`` (never nothing).
+    where a reader would seek to; records sharing one member get that offset + 1, + 2, ...). A record
+    whose block is shorter than its Content-Length (the file ends inside it), or a ``.gz`` cut
+    anywhere in its last member, is one ``malformed:warc_truncated``. A record whose Content-Length
+    does not end it (too short: the stream breaks after it; too long: its block holds the next
+    record's header) is ``malformed:warc`` at its own offset and reading resumes at the next record,
+    which is kept; other breaks (garbage between records, a bad header, a corrupt gzip member) are
+    ``malformed:warc`` where reading resumed. LF framing is read like CRLF. A WET record that is not
+    UTF-8 is ``malformed:utf8``; a file with no records ``malformed:empty_file``, one whose records
+    are none of them documents ``malformed:no_documents`` (a file never gives nothing).
     """
 
     class Config(ReaderConfig):
