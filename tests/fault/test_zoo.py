@@ -105,6 +105,11 @@ def test_full_zoo_table(tmp_path, fault_mods):
         lost = good_rows(kind, "full", root / "zoo") - got["rows"]
         rows.append((kind.name, kind.reason or "(none: read)", ",".join(got["reasons"]) or "-", lost, got["peak_rss_mb"]))
 
+    print("\n\nmalformed-input zoo (full scale; one fresh process per kind)")
+    print(f"{'kind':<28}{'expected reason':<28}{'reasons given':<34}{'rows lost':>10}{'peak RSS MB':>13}")
+    for name, reason, given, lost, rss in rows:
+        print(f"{name:<28}{reason:<28}{given:<34}{lost:>10}{rss:>13.0f}")
+
     # the whole zoo through `curate run`: a clean reference, then kill -9 of the driver and resume
     _zoo_pipeline(root)
     t0 = time.monotonic()
@@ -126,20 +131,18 @@ def test_full_zoo_table(tmp_path, fault_mods):
             os.kill(p.pid, signal.SIGKILL)  # the driver only: do its workers die with it?
         except ProcessLookupError:
             pass
-        p.communicate(timeout=60)
+        p.wait(timeout=60)  # the driver; its pipes stay open while a worker lives
         time.sleep(2)
         left = _group_left(p.pid)
         left_counts.append(len(left))
         if left:
             os.killpg(p.pid, signal.SIGKILL)  # our own leftovers, before the resume
+        p.communicate(timeout=60)
         r = run_cli(["run", "zoo.yaml", "-o", target.name, "-w", "2", "-q"], root, fault_mods, timeout=900)
         assert r.returncode == 0, r.stderr
         identical += output_hashes(target) == ref
+        print(f"trial {t}: killed the driver, {len(left)} processes left, resumed identical: {output_hashes(target) == ref}")
 
-    print("\n\nmalformed-input zoo (full scale; one fresh process per kind)")
-    print(f"{'kind':<28}{'expected reason':<28}{'reasons given':<34}{'rows lost':>10}{'peak RSS MB':>13}")
-    for name, reason, given, lost, rss in rows:
-        print(f"{name:<28}{reason:<28}{given:<34}{lost:>10}{rss:>13.0f}")
     print(
         f"\ncurate run over the zoo: {len(KINDS)} kinds, read in={stats['in']} out={stats['out']} "
         f"(expected out {expected_rows}, got {out.height} rows in data/)\n"

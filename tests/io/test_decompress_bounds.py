@@ -71,3 +71,18 @@ def test_round_trip_multi_member_and_truncation(tmp_path, ext):
     assert [m.what for m in bad] in ([kind], ["json", kind])
     assert 0 < bad[-1].position <= len(whole) // 2
     assert table.num_rows > 0
+
+
+def test_a_line_just_over_the_cap_ending_in_a_later_chunk_is_rejected(tmp_path):
+    """The cap holds for a line whose newline arrives in the chunk that takes it over the cap (it was
+    parsed as a record), and for lines inside one chunk."""
+    p = tmp_path / "edge.jsonl.gz"
+    p.write_bytes(gzip.compress(b'{"text": "' + b"a" * (9 << 20) + b'"}\n{"text": "ok"}\n'))
+    table, bad, _ = read_all("jsonl", p, max_line_bytes=(9 << 20) + 5)
+    assert [(m.what, m.position) for m in bad] == [("line_too_long", 1)]
+    assert table.column("text").to_pylist() == ["ok"]
+    q = tmp_path / "small.jsonl"
+    q.write_bytes(b'{"text": "' + b"b" * 500 + b'"}\n{"text": "ok"}\n')
+    table, bad, _ = read_all("jsonl", q, max_line_bytes=100)
+    assert [(m.what, m.position) for m in bad] == [("line_too_long", 1)]
+    assert table.column("text").to_pylist() == ["ok"]

@@ -172,6 +172,7 @@ class JsonlReader(Reader):
         self, holder: list[bytes], first_line: int, relpath: str
     ) -> tuple[list[dict], list[int], list[Malformed]]:
         block = holder.pop()
+        block_bytes = len(block)
         if len(block) > HUGE_BLOCK and block.count(b"\n") < 64:
             # A few huge lines: parse zero-copy slices instead of split()'s copies.
             view = memoryview(block)
@@ -189,6 +190,15 @@ class JsonlReader(Reader):
             lines.pop()
         loads = orjson.loads
         bad: list[Malformed] = []
+        max_line = self.config.max_line_bytes
+        if block_bytes > max_line:  # a line within one chunk can be over the cap too
+            for k, line in enumerate(lines):
+                if len(line) > max_line:
+                    bad.append(
+                        Malformed(relpath, first_line + k, "line_too_long", f"line of {len(line)} bytes, "
+                                  f"over max_line_bytes={max_line}", _snippet(bytes(line[:4096])))
+                    )  # fmt: skip
+                    lines[k] = b""  # a blank line: not parsed, not a record
         try:  # fast path: every line is a JSON value (no blank lines, no errors)
             values = [loads(line) for line in lines]
             numbers: list[int] = list(range(first_line, first_line + len(lines)))
