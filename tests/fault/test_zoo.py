@@ -91,6 +91,7 @@ def _group_left(pgid: int) -> list[int]:
 
 
 @pytest.mark.fault
+@pytest.mark.timeout(3600)  # multi-GB bombs and kill/resume trials: minutes on a loaded machine
 def test_full_zoo_table(tmp_path, fault_mods):
     root = tmp_path
     build_zoo(root / "zoo", "full")
