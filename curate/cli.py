@@ -146,10 +146,18 @@ def _disk_full(e: BaseException | None) -> bool:
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
 def validate(pipeline, overrides) -> None:
-    """Check PIPELINE without running it (stages, keys, types, inputs)."""
+    """Check PIPELINE without running it (stages, keys, types, inputs).
+
+    Nothing is read or written and no stage runs. A custom stage named by import path
+    (`stage: package.module:Class`) is imported to check its options against its Config, which
+    runs that module's top-level code: name only modules you trust.
+    """
     from curate.engine.plan import plan_phases, plan_units
+    from curate.engine.spec import custom_stage_names
 
     spec = _load(pipeline, overrides)
+    for name in custom_stage_names(spec):
+        click.echo(f"note: imported custom stage module for {name} to check its options (named in {pipeline})", err=True)
     units = plan_units(spec)
     phases = plan_phases(spec)
     click.echo(f"{pipeline}: ok - {len(spec.inputs)} input(s), {len(units)} task(s), {len(spec.stages)} stage(s) in {len(phases)} phase(s)")

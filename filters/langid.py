@@ -52,7 +52,7 @@ class LangId(Stage):
 
     Reasons: ``langid_not_kept`` (a language outside ``keep``), ``langid_low_score``. With
     ``route: true`` the engine writes one output folder per language (``data/<lang>/``).
-    Empty texts get ``und`` with score 0.
+    Empty texts get ``und`` with score 0. An input column ``lang`` is kept as ``lang_input``.
     """
 
     class Config(StageConfig):
@@ -84,5 +84,11 @@ class LangId(Stage):
         reason = pl.when(pl.col("lang_score") < threshold).then(pl.lit("langid_low_score")).otherwise(reason)
         if c.keep is not None:
             reason = pl.when(~lang.is_in(c.keep)).then(pl.lit("langid_not_kept")).otherwise(reason)
+        if "lang" in df.columns and "lang_score" not in df.columns:
+            # The input's own `lang` (not one an earlier langid wrote with its score): kept, not overwritten.
+            keep_as = "lang_input"
+            while keep_as in df.columns:
+                keep_as += "_"
+            df = df.rename({"lang": keep_as})
         out = df.with_columns(pl.Series("lang", langs, dtype=pl.Utf8), pl.Series("lang_score", scores, dtype=pl.Float64))
         return split_by_reason(out.with_columns(reason.alias(REASON)))

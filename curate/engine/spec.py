@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from curate.engine.errors import SpecError
 from curate.engine.registry import builtin_stages, is_import_path, resolve_stage
 from curate.engine.stage import StageConfig
-from curate.io.paths import expand_glob, has_glob, resolve
+from curate.io.paths import expand_glob, has_glob, resolve, suggest_path
 
 INPUT_KEYS = ("source", "reader", "paths")
 TOP_KEYS = ("name", "seed", "inputs", "stages", "output", "batch_rows")
@@ -122,7 +122,14 @@ def _compose(text: str, origin: str) -> tuple[Any, dict[tuple, int]]:
         if isinstance(n, yaml.SequenceNode):
             return [walk(v, path + (i,)) for i, v in enumerate(n.value)]
         loader = yaml.SafeLoader("")
-        return loader.construct_object(n, deep=True)
+        try:
+            return loader.construct_object(n, deep=True)
+        except yaml.YAMLError as e:  # an unknown tag (`!foo`, `!!python/...`): never constructed
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+            raise SpecError(
+                [f"{origin}:{n.start_mark.line + 1}: {where + ': ' if where else ''}unknown YAML tag {n.tag!r} "
+                 f"({getattr(e, 'problem', e)}); only plain YAML values are allowed"]
+            ) from None
 
     return walk(node, ()), lines
 
@@ -144,8 +151,9 @@ def _expand_env(value: Any) -> Any:
 # --------------------------------------------------------------------------- overrides
 
 
-def apply_override(doc: dict, assignment: str) -> None:
-    """Apply ``a.b.c=value`` (value parsed as YAML) to the raw document in place.
+def apply_override(doc: dict, assignment: str) -> tuple:
+    """Apply ``a.b.c=value`` (value parsed as YAML) to the raw document in place; returns the
+    path it set in the document (so a problem there is reported against the override).
 
     Path parts are mapping keys, list indices, or - inside ``stages`` - a stage name
     (``stages.langid.min_score=0.5`` sets the first ``langid`` stage's option).
@@ -156,33 +164,39 @@ def apply_override(doc: dict, assignment: str) -> None:
     value = yaml.safe_load(raw) if raw.strip() else ""
     parts = key.strip().split(".")
     cur: Any = doc
+    where: list = []  # the path set, in document terms
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(cur, list):
             idx = _list_index(cur, part, key)
+            where.append(idx)
             if last:
                 cur[idx] = value
-                return
+                return tuple(where)
             cur = cur[idx]
             if isinstance(cur, dict) and "stage" in cur:  # {stage: mod:Class, config: {...}}
                 if cur.get("config") is None:
                     cur["config"] = {}
                 cur = cur["config"]
+                where.append("config")
             elif isinstance(cur, dict) and len(cur) == 1:  # {name: {...}}; `stages.0.name.key` also works
                 name = next(iter(cur))
                 if parts[i + 1] != name:
                     if cur[name] is None:
                         cur[name] = {}
                     cur = cur[name]
+                    where.append(name)
             continue
         if not isinstance(cur, dict):
             raise SpecError([f"--set {assignment}: {'.'.join(parts[:i])} is not a mapping"])
+        where.append(part)
         if last:
             cur[part] = value
-            return
+            return tuple(where)
         if cur.get(part) is None:
             cur[part] = {}
         cur = cur[part]
+    return tuple(where)
 
 
 def _list_index(items: list, part: str, key: str) -> int:
@@ -225,10 +239,11 @@ def spec_from_dict(
     if not isinstance(doc, dict):
         raise SpecError([f"{origin}:1: a pipeline file must be a mapping with keys {', '.join(TOP_KEYS)}"])
     doc = copy.deepcopy(doc)
+    overridden: dict[tuple, str] = {}
     for ov in overrides or []:
-        apply_override(doc, ov)
+        overridden[apply_override(doc, ov)] = ov
     doc = _expand_env(doc)
-    v = _Validator(origin, lines)
+    v = _Validator(origin, lines, overridden)
     spec = v.validate(doc)
     if check_inputs:
         v.check_inputs(v.inputs)
@@ -246,9 +261,10 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
 
 
 class _Validator:
-    def __init__(self, origin: str, lines: dict[tuple, int]):
+    def __init__(self, origin: str, lines: dict[tuple, int], overridden: dict[tuple, str] | None = None):
         self.origin = origin
         self.lines = lines
+        self.overridden = overridden or {}  # document path -> the --set that put it there
         self.problems: list[str] = []
         self.inputs: list[tuple[int, InputSpec]] = []
 
@@ -259,6 +275,10 @@ class _Validator:
 
     def err(self, path: tuple, msg: str) -> None:
         where = _fmt_path(path)
+        for set_path, ov in self.overridden.items():
+            if path[: len(set_path)] == set_path:  # the override put it there, not a line of the file
+                self.problems.append(f"--set {ov}: {where + ': ' if where else ''}{msg}")
+                return
         self.problems.append(f"{self.origin}:{self.line(path)}: {where + ': ' if where else ''}{msg}")
 
     def pydantic(self, base: tuple, e: ValidationError, model: type[BaseModel]) -> None:
@@ -354,7 +374,13 @@ class _Validator:
             name = next(iter(x))
             config, cpath = x[name] or {}, path + (name,)
         else:
-            self.err(path, f"a stage entry has one key (the stage name), got {list(x)}")
+            empty = [k for k, v in x.items() if v is None]
+            if len(empty) == 1:  # `- sft_normalize:` with its options at the same indentation
+                name = empty[0]
+                opts = ", ".join(str(k) for k in x if k != name)
+                self.err(path, f"indent options under {name!r}: {opts} sit beside the stage name, not under it")
+            else:
+                self.err(path, f"a stage entry has one key (the stage name), got {list(x)}")
             return None
         if not isinstance(config, dict):
             self.err(cpath, "stage options must be a mapping")
@@ -390,7 +416,9 @@ class _Validator:
                     continue
                 if not found:
                     what = "matches no file" if has_glob(pattern) else "does not exist"
-                    self.err(p, f"{pattern!r} {what} (looked in {resolve(pattern, Path.cwd())})")
+                    near = suggest_path(pattern, Path.cwd())
+                    hint = f"; did you mean {near!r}?" if near else ""
+                    self.err(p, f"{pattern!r} {what} (looked in {resolve(pattern, Path.cwd())}){hint}")
 
 
 def _fmt_path(path: tuple) -> str:

@@ -196,13 +196,13 @@ def _input_batches(task: PhaseTask, spec: PipelineSpec, layout: RunLayout, read_
             t0 = time.perf_counter()
             for batch in reader.read(local, f.relpath):
                 read_stats.seconds += time.perf_counter() - t0
-                n_bad = len(batch.malformed)
+                n_bad = sum(m.rows for m in batch.malformed)  # a bad row group stands for its rows
                 read_stats.rows_in += batch.table.num_rows + n_bad
                 read_stats.rows_out += batch.table.num_rows
                 read_stats.emitted += batch.table.num_rows
                 if n_bad:
                     for m in batch.malformed:
-                        read_stats.dropped[m.reason] += 1
+                        read_stats.dropped[m.reason] += m.rows
                     rejects.write(-1, READ_STAGE, malformed_frame(batch.malformed, inp.source, f.relpath))
                 if batch.table.num_rows:
                     yield pl.from_arrow(batch.table)

@@ -101,3 +101,43 @@ def test_env_expansion(tmp_path, corpus, monkeypatch):
     spec = spec_from_dict({"name": "x", "inputs": [{"source": "a", "reader": "jsonl", "paths": "${MYDATA}/*.jsonl"}],
                            "output": {"path": "${UNSET_VAR_XYZ:-out/x}"}})
     assert spec.inputs[0].paths == ["corpus/*.jsonl"] and spec.output.path == "out/x"
+
+
+def test_unknown_yaml_tag_is_file_line_exit_2(tmp_path, monkeypatch):
+    """issue 14 item 9: a tag on a scalar is a FILE:LINE problem, never constructed, exit 2."""
+    monkeypatch.chdir(tmp_path)
+    p = _write(tmp_path, "name: x\ninputs:\n  - {source: a, reader: jsonl, paths: !!python/name:os.system x}\n")
+    (problem,) = _problems(p)
+    assert problem.startswith(f"{p}:3: inputs[0].paths: unknown YAML tag 'tag:yaml.org,2002:python/name:os.system'")
+    p = _write(tmp_path, "name: !custom x\ninputs: []\n")
+    r = CliRunner().invoke(main, ["validate", str(p)])
+    assert r.exit_code == 2 and f"{p}:1: name: unknown YAML tag '!custom'" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_set_typos_point_at_the_override(tmp_path, corpus, monkeypatch):
+    """issue 15 item 11: a problem an override made is reported against the --set, not a YAML line."""
+    monkeypatch.chdir(tmp_path)
+    p = _write(
+        tmp_path,
+        "name: x\ninputs:\n  - {source: a, reader: jsonl, paths: corpus/*.jsonl}\n"
+        "stages:\n  - langid: {keep: [en]}\noutput:\n  shard_rows: 100\n",
+    )
+    with pytest.raises(SpecError) as e:
+        load_spec(p, overrides=["output.shard_rowz=5", "stages.langid.min_scor=0.5", "output.shard_rows=many"])
+    problems = e.value.problems
+    assert any(s.startswith("--set output.shard_rowz=5: output.shard_rowz: unknown key") for s in problems), problems
+    assert any(s.startswith("--set stages.langid.min_scor=0.5: stages[0].langid.min_scor: unknown key") for s in problems)
+    assert any(s.startswith("--set output.shard_rows=many: output.shard_rows:") for s in problems), problems
+    assert not any(s.startswith(str(p)) for s in problems), problems
+
+
+def test_options_beside_the_stage_name_say_indent(tmp_path, corpus, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = _write(
+        tmp_path,
+        "name: x\ninputs:\n  - {source: a, reader: jsonl, paths: corpus/*.jsonl}\n"
+        "stages:\n  - langid:\n    keep: [en]\n    min_score: 0.5\n",
+    )
+    (problem,) = _problems(p)
+    assert problem.startswith(f"{p}:5: stages[0]: indent options under 'langid': keep, min_score")

@@ -92,3 +92,18 @@ def test_import_path_to_a_non_stage_is_refused_without_calling_it(evil):
     r = run_cli(["validate", "p.yaml"], root, mods)
     assert r.returncode == 2 and "not a curate Stage subclass" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert marker.read_text() == "imported"  # named explicitly, so imported - but never called
+
+
+def test_validate_says_it_imports_custom_stage_modules(evil):
+    """issue 14 item 10: validate imports a named custom module (its Config checks the options), and
+    the README, --help and its own output say so rather than 'runs nothing'."""
+    root, marker, mods = evil
+    _pipeline(root, "stages:\n  - stage: evil_stage:Evil\n")
+    r = run_cli(["validate", "p.yaml"], root, mods)
+    assert r.returncode == 0, r.stderr
+    assert marker.read_text() == "imported"
+    assert "imported custom stage module for evil_stage:Evil" in r.stderr
+    help_text = run_cli(["validate", "--help"], root, mods).stdout
+    assert "top-level code" in help_text
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "run nothing" not in readme and "`curate validate` imports them too" in readme

@@ -34,3 +34,19 @@ def test_keep_scores_and_route(ctx):
     assert res.kept["lang"].to_list() == ["en"] and 0 < res.kept["lang_score"][0] <= 1
     assert LangId(LangId.Config(route=True), ctx).route_column() == "lang"
     assert LangId(LangId.Config(), ctx).route_column() is None
+
+
+def test_an_input_lang_column_is_kept_as_lang_input(ctx):
+    """issue 14 item 12: the input's own `lang` is not silently overwritten."""
+    import polars as pl
+
+    df = pl.DataFrame({"id": ["0", "1"], "source": ["web"] * 2, "lang": ["fr", None],
+                       "text": ["This is an English sentence about the weather.", "Das ist ein deutscher Satz über das Wetter."]})
+    stage = LangId(LangId.Config(), ctx)
+    stage.setup()
+    res = stage.process(df)
+    assert res.kept["lang"].to_list() == ["en", "de"]
+    assert res.kept["lang_input"].to_list() == ["fr", None]
+    again = LangId(LangId.Config(), ctx)  # a second langid re-labels; it does not stack lang_input_
+    again.setup()
+    assert "lang_input_" not in again.process(res.kept).kept.columns

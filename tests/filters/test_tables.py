@@ -1,8 +1,9 @@
 """Table rows from trafilatura become plain lines (filters/tables.py)."""
 
-from curate.filters.tables import plain_row, plain_table_rows
 from hypothesis import given
 from hypothesis import strategies as st
+
+from curate.filters.tables import plain_row, plain_table_rows
 
 
 def test_layout_table_row_keeps_the_cell_text():

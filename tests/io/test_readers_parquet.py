@@ -63,3 +63,41 @@ def test_missing_column_wrong_type_corrupt_and_empty(tmp_path):
     p5 = tmp_path / "norows.parquet"
     pq.write_table(pa.table({"text": pa.array([], pa.string())}), p5)
     assert [m.what for m in read_all("parquet", p5)[1]] == ["empty_file"]
+
+
+def _corrupt_middle_row_group(tmp_path):
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "rg.parquet"
+    texts = [f"document number {i} " + "x" * 50 for i in range(3000)]
+    pq.write_table(pa.table({"text": texts}), p, row_group_size=1000, compression="none", use_dictionary=False)
+    col = pq.ParquetFile(p).metadata.row_group(1).column(0)
+    start = col.data_page_offset
+    data = bytearray(p.read_bytes())
+    data[start : start + 64] = b"\xff" * 64  # the page header of row group 1: undecodable
+    p.write_bytes(bytes(data))
+    return p
+
+
+def test_a_row_group_that_fails_counts_its_rows(tmp_path):
+    """issue 14 item 12: a Parquet row group that fails to decode stands for its rows, not 1."""
+    p = _corrupt_middle_row_group(tmp_path)
+    t, bad, _ = read_all("parquet", p)
+    assert [(m.what, m.rows) for m in bad] == [("parquet", 1000)]
+    assert t.num_rows + sum(m.rows for m in bad) == 3000
+
+
+def test_read_stats_count_a_failed_row_group_as_its_rows(tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from curate.cli import main
+
+    _corrupt_middle_row_group(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text("name: rg\ninputs:\n  - {source: s, reader: parquet, paths: rg.parquet}\n")
+    r = CliRunner().invoke(main, ["run", "p.yaml", "-o", "out", "-q", "-w", "1"])
+    assert r.exit_code == 0, r.output
+    read = json.loads((tmp_path / "out" / "stats.json").read_text())["stages"][0]
+    assert read["name"] == "read" and read["in"] == 3000 and read["dropped"] == {"malformed:parquet": 1000}

@@ -256,6 +256,7 @@ def test_callbacks_see_every_step_and_log_into_its_record(tmp_path, tokenizer, t
 
 def test_data_takes_globs_and_several_folders(tmp_path, tokenizer, tokenizer_dir):
     from click.testing import CliRunner
+
     from curate.train.cli import train
     from curate.train.data import list_shards
 

@@ -20,6 +20,7 @@ GUTENBERG = SHARED / "clean_text" / "gutenberg"
 
 def test_every_preset_has_a_learning_rate_shown_in_help():
     from click.testing import CliRunner
+
     from curate.train.cli import train
     from curate.train.presets import PRESET_LR, PRESETS, default_lr
 

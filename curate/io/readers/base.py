@@ -45,6 +45,9 @@ class Malformed:
     what: str  # short kind: json, utf8, gzip, warc_truncated, empty_file, missing_text...
     detail: str = ""
     raw: str = ""  # up to RAW_SNIPPET_CHARS of the offending input, for the rejects file
+    # Input records this entry stands for: 1, or e.g. the rows of a Parquet row group that fails to
+    # decode (from the file's metadata), so that read's `in` counts records, not entries.
+    rows: int = 1
 
     @property
     def reason(self) -> str:

@@ -1,13 +1,15 @@
 """Small pieces the readers share: streaming decompression, table building, schema conformance.
 
-Decompression is done by hand with ``zlib`` / ``zstandard`` decompress objects rather than
-``gzip.open``: we need the *compressed* byte offset where a stream breaks off (truncated download,
+Decompression is done by hand with decompress objects (``zlib``, ``bz2``, ``lzma``, and
+``compression.zstd`` or its backport ``backports.zstd``) rather than ``gzip.open``: we need the *compressed* byte offset where a stream breaks off (truncated download,
 corrupt member) to report it, and we must keep every byte decoded before that point.
 """
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import lzma
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ import pyarrow as pa
 from curate.io.readers.base import ID, RENAMED_ON_COLLISION, SOURCE, TEXT
 
 READ_CHUNK = 4 << 20  # compressed bytes per read() call
+WINDOW = 4 << 20  # at most this many decompressed bytes per chunk handed out (bounded memory)
 # A metadata column named like a core column is kept under another name (base.py owns id/source;
 # ``text`` can collide when the text comes from another key, e.g. text_key="content").
 _RENAMES = {**RENAMED_ON_COLLISION, TEXT: "text_orig"}
@@ -32,66 +35,116 @@ class StreamError(Exception):
         self.detail = detail
 
 
+_SUFFIXES = {
+    "gzip": (".gz", ".gzip"),
+    "zstd": (".zst", ".zstd"),
+    "bz2": (".bz2",),
+    "xz": (".xz", ".lzma"),
+}
+
+
 def compression_of(path: Path | str) -> str:
-    """``gzip``, ``zstd`` or ``none`` from the file name."""
+    """``gzip``, ``zstd``, ``bz2``, ``xz`` or ``none`` from the file name."""
     name = str(path).lower()
-    if name.endswith((".gz", ".gzip")):
-        return "gzip"
-    if name.endswith((".zst", ".zstd")):
-        return "zstd"
-    return "none"
+    return next((kind for kind, ends in _SUFFIXES.items() if name.endswith(ends)), "none")
 
 
-def iter_decompressed(path: Path | str, chunk: int = READ_CHUNK) -> Iterator[bytes]:
-    """Decompressed bytes of ``path`` (a local path or a URI, streamed) in chunks; raises
-    :class:`StreamError` where the stream breaks.
+def _zstd_module():
+    """The standard library's ``compression.zstd`` (3.14+) or its backport: a decompressor with
+    ``max_length``, which python-zstandard's ``decompressobj`` lacks (its output is unbounded)."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found]
+    except ImportError:
+        from backports import zstd  # type: ignore[no-redef]
+    return zstd
 
-    Multi-member gzip (pigz, bgzip, concatenated files) and multi-frame zstd are read to the end.
+
+def _new_decoder(kind: str):
+    """A fresh decoder for one member/frame/stream. Each has ``decompress(data, max_length)``,
+    ``eof`` and ``unused_data``; zlib keeps input it had no room for in ``unconsumed_tail``, the
+    others buffer it inside and say so with ``needs_input``."""
+    if kind == "gzip":
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    if kind == "zstd":
+        return _zstd_module().ZstdDecompressor()
+    if kind == "bz2":
+        return bz2.BZ2Decompressor()
+    return lzma.LZMADecompressor()
+
+
+def _decode_errors() -> tuple[type[BaseException], ...]:
+    return (zlib.error, OSError, EOFError, lzma.LZMAError, _zstd_module().ZstdError, ValueError)
+
+
+class DecompressedStream:
+    """Decompressed bytes of ``path`` (a local path or a URI, streamed), in chunks of at most
+    ``window`` bytes; raises :class:`StreamError` where the stream breaks.
+
+    Memory is bounded by ``chunk + window`` whatever the compression ratio: an 86 KB zstd file
+    that inflates to 10 GB is handed out 4 MB at a time, so a reader can reject the over-long line
+    it holds without ever holding it. ``offset`` is the compressed byte offset consumed so far
+    (for messages: where in the file a line or a break is). Multi-member gzip (pigz, bgzip,
+    concatenated files), multi-frame zstd and multi-stream bz2/xz are read to the end.
     """
-    from curate.io.storage import open_input
 
-    kind = compression_of(path)
-    with open_input(path) as f:
-        if kind == "none":
-            while data := f.read(chunk):
-                yield data
-            return
-        new = (lambda: zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)) if kind == "gzip" else _zstd_obj
-        dec = new()
-        consumed = 0  # compressed bytes fed to decoders so far
+    def __init__(self, path: Path | str, chunk: int = READ_CHUNK, window: int = WINDOW):
+        self.path, self.chunk, self.window = path, chunk, window
+        self.kind = compression_of(path)
+        self.offset = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        from curate.io.storage import open_input
+
+        with open_input(self.path) as f:
+            if self.kind == "none":
+                while data := f.read(self.chunk):
+                    self.offset += len(data)
+                    yield data
+                return
+            yield from self._inflate(f)
+
+    def _inflate(self, f) -> Iterator[bytes]:
+        kind, window = self.kind, self.window
+        errors = _decode_errors()
+        dec = _new_decoder(kind)
+        is_zlib = kind == "gzip"
+        data = b""  # compressed input not yet handed to the decoder
         started = False  # the current member has received input
-        pending = b""
+        starved = False  # the decoder gave nothing without new input: give it some
         while True:
-            data = pending or f.read(chunk)
-            pending = b""
-            if not data:
-                break
+            feed = b""
+            if is_zlib or starved or dec.needs_input:
+                if not data and not (data := f.read(self.chunk)):
+                    break
+                feed, data = data, b""
             try:
-                out = dec.decompress(data)
-            except Exception as e:  # zlib.error, zstandard.ZstdError
-                raise StreamError(kind, consumed, f"corrupt {kind} data: {e}") from None
+                out = dec.decompress(feed, window)
+            except errors as e:
+                raise StreamError(kind, self.offset, f"corrupt {kind} data: {e}") from None
+            self.offset += len(feed)
             started = True
+            starved = not feed and not out
+            if is_zlib and dec.unconsumed_tail:  # no room for it in this window: feed it next
+                data = dec.unconsumed_tail
+                self.offset -= len(data)
             if out:
                 yield out
             if dec.eof:  # member/frame finished: the rest (if any) is the next member
                 rest = dec.unused_data
-                consumed += len(data) - len(rest)
-                if kind == "gzip" and (tail := dec.flush()):
+                self.offset -= len(rest)
+                if is_zlib and (tail := dec.flush()):
                     yield tail
-                dec, started = new(), False
-                pending = rest
-                if not pending and not (pending := f.read(chunk)):
-                    return
-            else:
-                consumed += len(data)
+                dec, started = _new_decoder(kind), False
+                data = rest + data
+        if is_zlib and (tail := dec.flush()):
+            yield tail
         if started and not dec.eof:
-            raise StreamError(kind, consumed, f"{kind} stream ends before its end marker (truncated file)")
+            raise StreamError(kind, self.offset, f"{kind} stream ends before its end marker (truncated file)")
 
 
-def _zstd_obj():
-    import zstandard
-
-    return zstandard.ZstdDecompressor().decompressobj()
+def iter_decompressed(path: Path | str, chunk: int = READ_CHUNK, window: int = WINDOW) -> Iterator[bytes]:
+    """The chunks of :class:`DecompressedStream` (at most ``window`` bytes each)."""
+    return iter(DecompressedStream(path, chunk, window))
 
 
 def column_name(key: str, taken: set[str]) -> str:

@@ -30,12 +30,12 @@ from curate.io.readers.base import (
 )
 from curate.io.readers.decode import (
     READ_CHUNK,
+    DecompressedStream,
     SchemaKeeper,
     StreamError,
     build_table,
     compression_of,
     empty_table,
-    iter_decompressed,
 )
 
 _CORE_TYPES = {TEXT: pa.large_string()}
@@ -45,6 +45,12 @@ HUGE_BLOCK = 64 << 20
 def snippet(raw: bytes) -> str:
     """The first ``RAW_SNIPPET_CHARS`` characters of a raw line, for a Malformed record."""
     return raw[: RAW_SNIPPET_CHARS * 4].decode("utf-8", "replace")[:RAW_SNIPPET_CHARS]
+
+
+def _near(stream: DecompressedStream) -> str:
+    """Where the stream is in the file, for a message about the line that starts here."""
+    unit = "byte" if stream.kind == "none" else f"compressed ({stream.kind}) byte"
+    return f"; it starts before {unit} {stream.offset}"
 
 
 @register_reader("jsonl")
@@ -112,8 +118,10 @@ class JsonlReader(Reader):
         size = 0
         skipping = False  # inside an over-long line: drop bytes up to its newline
         error: StreamError | None = None
+        stream = DecompressedStream(path, chunk_size)
+        where = ""  # the compressed offset near the start of the current line, for messages
         try:
-            for chunk in iter_decompressed(path, chunk_size):
+            for chunk in stream:
                 if skipping:
                     i = chunk.find(b"\n")
                     if i < 0:
@@ -121,6 +129,8 @@ class JsonlReader(Reader):
                     chunk, skipping, line_no = chunk[i + 1 :], False, line_no + 1
                 i = chunk.rfind(b"\n")
                 if i < 0:
+                    if not parts:
+                        where = _near(stream)
                     parts.append(chunk)
                     size += len(chunk)
                     if size > max_line:
@@ -129,7 +139,7 @@ class JsonlReader(Reader):
                                 relpath,
                                 line_no,
                                 "line_too_long",
-                                f"line longer than {max_line} bytes",
+                                f"line longer than {max_line} bytes{where}",
                                 snippet(parts[0]),
                             )
                         )
@@ -139,6 +149,8 @@ class JsonlReader(Reader):
                 rest = chunk[i + 1 :]
                 block = b"".join(parts)
                 parts, size = ([rest] if rest else []), len(rest)
+                if rest:
+                    where = _near(stream)
                 n_lines = block.count(b"\n")
                 # Handed over in a list the parser empties, so that this suspended generator does
                 # not keep a second reference alive: a 100 MB line must not cost 100 MB twice.
@@ -161,6 +173,7 @@ class JsonlReader(Reader):
         self, holder: list[bytes], first_line: int, relpath: str
     ) -> tuple[list[dict], list[int], list[Malformed]]:
         block = holder.pop()
+        block_bytes = len(block)
         if len(block) > HUGE_BLOCK and block.count(b"\n") < 64:
             # A few huge lines: parse zero-copy slices instead of split()'s copies.
             view = memoryview(block)
@@ -178,6 +191,15 @@ class JsonlReader(Reader):
             lines.pop()
         loads = orjson.loads
         bad: list[Malformed] = []
+        max_line = self.config.max_line_bytes
+        if block_bytes > max_line:  # a line within one chunk can be over the cap too
+            for k, line in enumerate(lines):
+                if len(line) > max_line:
+                    bad.append(
+                        Malformed(relpath, first_line + k, "line_too_long", f"line of {len(line)} bytes, "
+                                  f"over max_line_bytes={max_line}", snippet(bytes(line[:4096])))
+                    )  # fmt: skip
+                    lines[k] = b""  # a blank line: not parsed, not a record
         try:  # fast path: every line is a JSON value (no blank lines, no errors)
             values = [loads(line) for line in lines]
             numbers: list[int] = list(range(first_line, first_line + len(lines)))

@@ -92,9 +92,11 @@ class ParquetReader(Reader):
                     yield ReadBatch(keeper.conform(table), bad)
             except Exception as e:  # a corrupt page/row group: report it, go on with the next one
                 start = sum(pf.metadata.row_group(i).num_rows for i in range(rg))
+                lost = start + rg_rows - row  # the group's rows not yielded before the break
+                detail = f"row group {rg} (rows {start}..{start + rg_rows - 1}, {lost} unread): {str(e)[:400]}"
                 yield ReadBatch(
                     keeper.conform(empty_table(_CORE_TYPES)),
-                    [Malformed(relpath, row, "parquet", f"row group {rg} (rows {start}..): {str(e)[:400]}")],
+                    [Malformed(relpath, row, "parquet", detail, rows=max(lost, 1))],
                 )
                 row = start + rg_rows
         if not any_rows and pf.metadata.num_rows == 0:
