@@ -85,7 +85,7 @@ class Mix(GlobalStage):
             None, description="unit: tokens - tokenizer folder, used when there is no n_tokens column."
         )
         tokens_column: str = Field("n_tokens", description="unit: tokens - a column of token counts, if present.")
-        text_column: str = "text"
+        text_column: str = Field("text", description="Column whose bytes (unit: bytes) or tokens are counted.")
 
         @field_validator("weights", "caps")
         @classmethod

@@ -44,20 +44,36 @@ MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
 class SFTFormatConfig(StageConfig):
     """Options of ``format: {kind: sft}`` / the ``sft_format`` stage."""
 
-    template: str = "chatml"
-    """A built-in (chatml, llama3, llama2, mistral, alpaca, vicuna, chatglm, human_assistant) or hf:DIR."""
-    tokenizer: str | None = None
-    """Local tokenizer directory (transformers format); for hf:DIR templates DIR's own tokenizer is used."""
-    max_len: int = Field(2048, gt=0)
-    train_on: Literal["assistant", "all", "last_turn"] = "assistant"
-    preference_train_on: Literal["assistant", "all", "last_turn"] = "last_turn"
-    """Preference pairs: the ranked response only (DPO / reward models), unless set otherwise."""
-    truncation: Literal["drop", "left", "right"] = "drop"
-    packing: bool = False
-    check_saved_template: bool = True
-    """Refuse a built-in template that differs from the chat_template saved with the tokenizer."""
-    diagnose_full_encoding: bool = True
-    """On the first rows of each batch, count ids that differ from encoding the whole text (stats)."""
+    template: str = Field(
+        "chatml",
+        description="Chat template: a built-in (chatml, llama3, llama2, mistral, alpaca, vicuna, chatglm, "
+        "human_assistant) or hf:DIR (the chat_template saved with the tokenizer in DIR).",
+    )
+    tokenizer: str | None = Field(
+        None, description="Local tokenizer folder (transformers format); for hf:DIR templates DIR's own is used."
+    )
+    max_len: int = Field(2048, gt=0, description="Most tokens per row (a whole templated conversation).")
+    train_on: Literal["assistant", "all", "last_turn"] = Field(
+        "assistant", description="Turns that carry loss: every assistant turn, every token, or the last assistant turn."
+    )
+    preference_train_on: Literal["assistant", "all", "last_turn"] = Field(
+        "last_turn", description="Preference pairs: the ranked response only (DPO / reward models), unless set otherwise."
+    )
+    truncation: Literal["drop", "left", "right"] = Field(
+        "drop",
+        description="A row over max_len: drop it (sft_too_long), or drop whole leading (left) / trailing (right) "
+        "rounds until it fits.",
+    )
+    packing: bool = Field(
+        False, description="Pack whole conversations of one source into rows of at most max_len tokens."
+    )
+    check_saved_template: bool = Field(
+        True, description="Refuse a built-in template that renders differently from the chat_template saved "
+        "with the tokenizer.",
+    )
+    diagnose_full_encoding: bool = Field(
+        True, description="On the first rows of each batch, count ids that differ from encoding the whole text (stats)."
+    )
 
     @field_validator("template")
     @classmethod
@@ -334,6 +350,7 @@ class SFTFormatter:
                         for k, v in fields.items():
                             results.setdefault(k, [None] * df.height)[r] = v
         out = df.with_columns(pl.Series(REASON, reasons, dtype=pl.Utf8))
+        _keep_input_values(results, df, reasons)
         if results:
             results["sft_kind"] = ["preference" if preference else "sft"] * df.height
         new_cols = []
@@ -396,6 +413,16 @@ class SFTFormatter:
         if not rows:
             return None
         return StageResult(kept=packed_frame(rows), consumed=0)
+
+
+def _keep_input_values(results: dict[str, list], df: pl.DataFrame, reasons: list[str | None]) -> None:
+    """Output columns that replace input columns (``messages``, ``text``, ``chosen_messages``) keep
+    the input value on rejected rows, so a rejected row (``sft_too_long``, ...) keeps its content
+    in rejects/ instead of a null where the formatted conversation would have been."""
+    for k, vals in results.items():
+        if k in df.columns and any(r is not None for r in reasons):
+            orig = df[k].to_list()
+            results[k] = [o if reason is not None else v for v, o, reason in zip(vals, orig, reasons, strict=True)]
 
 
 def _parse_tools(value):

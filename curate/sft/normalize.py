@@ -105,7 +105,18 @@ class SFTNormalizeConfig(StageConfig):
 
 @register("sft_normalize")
 class SFTNormalize(Stage):
-    """Read instruction data in any of four layouts into canonical ``messages`` (module docstring)."""
+    """Instruction data (Alpaca, Dolly, ShareGPT, OpenAI ``messages``, preference pairs, HH-RLHF) -> canonical ``messages``.
+
+    Writes ``messages`` (for preference rows the shared prompt, plus ``chosen_messages`` /
+    ``rejected_messages``), ``system``, ``tools``, ``prompt`` (user turns joined; also in ``text``
+    with ``prompt_to_text``), ``n_turns`` and ``sft_format`` (the layout each row was read as).
+    ``format: auto`` decides per row from the columns that are set; an input's own ``columns:``
+    mapping (in ``inputs[]``) applies to that input's rows. Invalid rows are rejected with
+    ``sft_missing_key:<key>``, ``sft_not_a_list:<column>``, ``sft_bad_type:<key>``,
+    ``sft_empty_turn``, ``sft_unknown_role:<role>``, ``sft_system_not_first``,
+    ``sft_roles_out_of_order``, ``sft_last_turn_not_assistant``, ``sft_no_assistant_turn``,
+    ``sft_non_text_content``, ``sft_unknown_format`` or ``sft_no_shared_prompt``.
+    """
 
     Config = SFTNormalizeConfig
 

@@ -28,7 +28,12 @@ from curate.io.readers.jsonl import JsonlReader, _snippet
 
 @register_reader("sft_jsonl")
 class SFTJsonlReader(JsonlReader):
-    """JSONL (plain/gz/zst) or a ``.json`` array; every object is a record (module docstring)."""
+    """Instruction data: JSONL (plain/gz/zst) or a LLaMA-Factory ``.json`` array; every JSON object is a record.
+
+    No ``text`` field is required (``sft_normalize`` fills it). A value that is not an object is
+    ``malformed:not_an_object``; a ``.json`` file that is not an array of objects is
+    ``malformed:not_a_json_array``; broken JSON is ``malformed:json``.
+    """
 
     reads_uris = False  # a .json array is parsed whole from a local copy
 
