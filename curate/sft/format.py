@@ -26,7 +26,9 @@ conversation is -100 so no token is predicted across a boundary.
 
 from __future__ import annotations
 
+import functools
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
@@ -91,6 +93,30 @@ class SFTFormatConfig(StageConfig):
             raise ValueError(f"template {self.template} needs tokenizer: (a local HF tokenizer folder)")
         return self
 
+    @model_validator(mode="after")
+    def _tokenizer_fits_template(self):
+        """At validation (``curate validate``, the start of ``curate run``), before any work: the
+        tokenizer has every marker of the template as one token, and its saved chat_template
+        renders like the built-in (``check_saved_template``). A folder that is not there yet is
+        left to setup, which names it."""
+        folder = self.template[3:] if self.template.startswith("hf:") else self.tokenizer
+        if folder and Path(folder).is_dir():
+            _check_tokenizer(self.template, str(Path(folder).resolve()), _stamp(Path(folder)), self.check_saved_template)
+        return self
+
+
+def _stamp(folder: Path) -> tuple:
+    """Names, sizes and mtimes of a tokenizer folder's files: the check is redone when they change."""
+    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
+
+
+@functools.lru_cache(maxsize=16)
+def _check_tokenizer(template: str, folder: str, stamp: tuple, check_saved: bool) -> None:
+    """Load the tokenizer once per (template, folder state) and run the formatter's setup checks."""
+    tokenizer = None if template.startswith("hf:") else folder
+    cfg = SFTFormatConfig.model_construct(template=template, tokenizer=tokenizer, check_saved_template=check_saved)
+    SFTFormatter(cfg).setup()
+
 
 class _Builtin:
     """Adapts a built-in :class:`ChatTemplate` to the segments interface the formatter uses."""
@@ -106,8 +132,20 @@ class _Builtin:
         if template.uses_eos and not encoder.eos_token:
             raise ValueError(f"template {template.name} ends turns with EOS but the tokenizer has no eos_token")
         self.eot = template.eot.replace("{eos}", self.eos)
-        for marker in {*template.special_tokens, self.eot, *([self.bos] if template.uses_bos else [])}:
-            encoder.single_id(marker)  # raises with a clear message when missing
+        problems = []
+        for marker in dict.fromkeys([*template.special_tokens, self.eot, *([self.bos] if template.uses_bos else [])]):
+            try:
+                encoder.single_id(marker)
+            except ValueError:
+                n = len(encoder.backend.encode(marker, add_special_tokens=False).ids)
+                problems.append(f"{marker!r} as {n} tokens")
+        if problems:
+            raise ValueError(
+                f"check template_tokens: the tokenizer encodes {', '.join(problems)}; the chat template needs it as "
+                f"one special token each (template {template.name}). Train the tokenizer with "
+                f"`curate tokenizer train --template {template.name} ...` (adds them and saves the template), "
+                "or use a tokenizer that has them"
+            )
         self.eot_id = encoder.single_id(self.eot)
         self.starts_with_bos = "{bos}" in template.start
 
@@ -190,7 +228,7 @@ class SFTFormatter:
                 theirs = tok.apply_chat_template(probe, tokenize=False)
                 if theirs != self.template.render(probe):
                     raise ValueError(
-                        f"the tokenizer at {c.tokenizer} saves a chat_template that renders differently from "
+                        f"check check_saved_template: the tokenizer at {c.tokenizer} saves a chat_template that renders differently from "
                         f"template {c.template!r}; a model trained on these rows would be prompted differently at "
                         f"inference. Use template: hf:{c.tokenizer}, save {c.template}'s Jinja with the tokenizer, "
                         "or set check_saved_template: false"
