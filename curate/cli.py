@@ -119,6 +119,14 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, q
         f"{spec.name}: {s['totals']['input_records']:,} records in, {s['totals']['output_rows']:,} rows out "
         f"in {len(result.manifest['shards'])} shard(s), {s['throughput']['wall_seconds']:.1f} s -> {result.location}"
     )
+    _echo_global_warnings(s)
+
+
+def _echo_global_warnings(stats: dict) -> None:
+    """Warnings of global stages (a mix share missed by more than its tolerance, ...) at the end of a run."""
+    for name, summary in (stats.get("global") or {}).items():
+        for w in (summary.get("warnings") or []) if isinstance(summary, dict) else []:
+            click.echo(click.style(f"warning: {name}: {w}", fg="yellow"), err=True)
 
 
 def _disk_full(e: BaseException | None) -> bool:
