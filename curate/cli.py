@@ -124,9 +124,17 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, q
     empty = s.get("empty") or {}
     for line in describe(empty):
         click.secho(line, err=True, fg="yellow" if line.startswith("warning") else None)
+    _echo_global_warnings(s)
     if strict and format_losses(empty):
         fail(f"error: --strict: {len(format_losses(empty))} input(s) ended with 0 rows through reader/format "
               "rejections (see the warnings above; the rejected rows are in OUT/rejects/)", code=1)
+
+
+def _echo_global_warnings(stats: dict) -> None:
+    """Warnings of global stages (a mix share missed by more than its tolerance, ...) at the end of a run."""
+    for name, summary in (stats.get("global") or {}).items():
+        for w in (summary.get("warnings") or []) if isinstance(summary, dict) else []:
+            click.echo(click.style(f"warning: {name}: {w}", fg="yellow"), err=True)
 
 
 def _disk_full(e: BaseException | None) -> bool:

@@ -49,7 +49,9 @@ def inspect_run(out: Path, samples: int = 3) -> str:
             for row in df.iter_rows(named=True):
                 text = row.get("text") or row.get("raw") or ""
                 text = text[:120] if isinstance(text, str) else ""
-                lines.append(f"  {stage:<18} {row.get('reason'):<28} {text!r}")
+                # a reader reject says what was wrong in `detail` (its raw bytes may be empty)
+                detail = f" ({row['detail']})" if row.get("detail") else ""
+                lines.append(f"  {stage:<18} {row.get('reason'):<28} {text!r}{detail}")
     return "\n".join(lines)
 
 

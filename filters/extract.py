@@ -1,7 +1,10 @@
 """HTML -> main text (trafilatura or resiliparse), one page at a time in a killable subprocess.
 
 Rows with an ``html`` body (WARC response records) get ``text``, ``title`` and ``date``; rows that
-already have text and no body (WET records, other sources) pass through untouched. Each page runs in
+already have text and no body (WET records, other sources) pass through untouched. ``html_column``
+names another column holding the page, from any reader: HTML kept in a JSONL/Parquet/HF column is
+read with ``text_key: html`` (the reader puts it in ``text``) and ``extract: {html_column: text}``,
+which replaces the page by its main text. String values are taken as decoded HTML (UTF-8). Each page runs in
 :mod:`curate.filters._extract_worker` under a wall-clock limit: a page that hangs the parser is
 killed with its worker (which is restarted) and rejected as ``extract_timeout``. A subprocess, not
 ``signal.alarm``: alarms only work in the main thread and cannot interrupt C code that never
@@ -140,6 +143,11 @@ class Extract(Stage):
         timeout_s: float = Field(10.0, gt=0, description="Wall-clock limit per page; slower pages are rejected.")
         max_bytes: int = Field(5_000_000, gt=0, description="Pages with a larger HTTP body are rejected.")
         keep_html: bool = Field(False, description="Keep the raw html column after extraction (large shards).")
+        html_column: str = Field(
+            "html",
+            description="The column holding the page (bytes or text). `text` for HTML a JSONL/Parquet/HF reader "
+            "read with `text_key: <its column>`: the page is replaced by its main text.",
+        )
         ok_status_only: bool = Field(
             True,
             description="Reject responses whose HTTP status is not 2xx (error pages, redirects) as "
@@ -156,11 +164,21 @@ class Extract(Stage):
 
     def process(self, df: pl.DataFrame) -> StageResult:
         c = self.config
-        if "html" not in df.columns or df.height == 0:
+        col = c.html_column
+        if col not in df.columns and "html_column" in c.model_fields_set and df.height:
+            raise ValueError(
+                f"extract: no column {col!r} (columns: {df.columns}); a jsonl/parquet/hf reader puts its text_key "
+                "column in `text`: read the page with text_key: <its column> and set html_column: text"
+            )
+        if col not in df.columns or df.height == 0:
             return StageResult(kept=df)
         sources = df["source"].to_list() if "source" in df.columns else [None] * df.height
-        bodies = df["html"].to_list()
+        bodies = df[col].to_list()
         ctypes = df["content_type"].to_list() if "content_type" in df.columns else [None] * df.height
+        for i, body in enumerate(bodies):
+            if isinstance(body, str):  # HTML kept as text in a column: already decoded
+                bodies[i] = body.encode("utf-8")
+                ctypes[i] = "text/html; charset=utf-8"
         urls = df["url"].to_list() if "url" in df.columns else [None] * df.height
         texts = df["text"].to_list() if "text" in df.columns else [None] * df.height
         titles = df["title"].to_list() if "title" in df.columns else [None] * df.height
@@ -203,7 +221,7 @@ class Extract(Stage):
         )
         out = tv.invalidate(out)
         res = split_by_reason(out)
-        if not c.keep_html:
-            res.kept = res.kept.drop("html")  # rejects keep the body: it explains the drop
+        if not c.keep_html and col != "text":
+            res.kept = res.kept.drop(col)  # rejects keep the body: it explains the drop
         res.counters = counters
         return res

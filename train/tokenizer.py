@@ -11,6 +11,9 @@ The result is a ``transformers`` tokenizer directory (``PreTrainedTokenizerFast`
 * ``<s>`` bos, ``</s>`` eos (the separator between packed documents), ``<pad>`` pad;
 * ``<|im_start|>``, ``<|im_end|>``: the ChatML markers. The default chat template is ChatML and
   each marker must be a single token so that assistant-only loss masks line up with turns.
+* ``extra_special_tokens`` (``curate tokenizer train --template llama3`` passes the template's
+  markers, e.g. ``<|start_header_id|>``, ``<|end_header_id|>``, ``<|eot_id|>``): single ids after
+  the five above, and ``chat_template`` replaces ChatML as the template saved with the tokenizer.
 
 This module imports only the standard library, pyarrow, tokenizers and transformers: a training
 box must be able to use it without the curation stack.
@@ -70,10 +73,13 @@ def iter_sample_texts(
                 break
 
 
-def build_bpe_trainer(vocab_size: int, min_frequency: int = 2) -> tuple[Tokenizer, trainers.BpeTrainer]:
+def build_bpe_trainer(
+    vocab_size: int, min_frequency: int = 2, extra_special_tokens: Iterable[str] = ()
+) -> tuple[Tokenizer, trainers.BpeTrainer]:
     """An untrained byte-level BPE tokenizer (GPT-2 style pre-tokenizer) and its trainer."""
-    if vocab_size < 256 + len(SPECIAL_TOKENS):
-        raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)} (256 bytes + specials)")
+    specials = special_tokens(extra_special_tokens)
+    if vocab_size < 256 + len(specials):
+        raise ValueError(f"vocab_size must be at least {256 + len(specials)} (256 bytes + specials)")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -81,11 +87,20 @@ def build_bpe_trainer(vocab_size: int, min_frequency: int = 2) -> tuple[Tokenize
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # every byte: no <unk> ever needed
         show_progress=False,
     )
     return tok, trainer
+
+
+def special_tokens(extra: Iterable[str] = ()) -> list[str]:
+    """The five built-in special tokens, then ``extra`` ones not among them (order kept, ids follow)."""
+    out = list(SPECIAL_TOKENS)
+    for t in extra:
+        if t and t not in out:
+            out.append(t)
+    return out
 
 
 def train_tokenizer(
@@ -95,16 +110,20 @@ def train_tokenizer(
     sample_bytes: int = DEFAULT_SAMPLE_BYTES,
     text_column: str = "text",
     min_frequency: int = 2,
+    extra_special_tokens: Iterable[str] = (),
+    chat_template: str | None = None,
 ) -> Path:
     """Train a byte-level BPE on a sample of ``shard_paths`` and save it as an HF tokenizer dir.
 
     Returns ``out_dir``. The directory holds ``tokenizer.json`` (loadable by
     ``tokenizers.Tokenizer.from_file``) and the ``transformers`` config files with bos/eos/pad and
-    the ChatML chat template.
+    the chat template (``chat_template``, ChatML by default); ``extra_special_tokens`` become single
+    ids (a chat template's markers).
     """
     from transformers import PreTrainedTokenizerFast  # heavy import, only when saving
 
-    tok, trainer = build_bpe_trainer(vocab_size, min_frequency)
+    extra = [t for t in special_tokens(extra_special_tokens) if t not in SPECIAL_TOKENS]
+    tok, trainer = build_bpe_trainer(vocab_size, min_frequency, extra)
 
     def texts() -> Iterator[str]:
         for batch in iter_sample_texts(shard_paths, sample_bytes, text_column):
@@ -118,8 +137,8 @@ def train_tokenizer(
         bos_token=BOS,
         eos_token=EOS,
         pad_token=PAD,
-        additional_special_tokens=[IM_START, IM_END],
+        additional_special_tokens=[IM_START, IM_END, *extra],
     )
-    fast.chat_template = CHATML_TEMPLATE
+    fast.chat_template = chat_template if chat_template is not None else CHATML_TEMPLATE
     fast.save_pretrained(str(out))
     return out

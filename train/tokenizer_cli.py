@@ -55,10 +55,39 @@ def tokenizer() -> None:
 )
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--min-frequency", type=int, default=2, show_default=True)
+@click.option(
+    "--template",
+    default="chatml",
+    show_default=True,
+    help="Built-in chat template (chatml, llama3, llama2, mistral, alpaca, vicuna, chatglm, human_assistant): "
+    "its special tokens are added as single ids and its Jinja is saved as the tokenizer's chat_template.",
+)
 def train_cmd(
-    shards: tuple[str, ...], out_dir: str, vocab_size: int, sample_bytes: int, text_column: str, min_frequency: int
+    shards: tuple[str, ...], out_dir: str, vocab_size: int, sample_bytes: int, text_column: str, min_frequency: int,
+    template: str,
 ) -> None:
     """Train a byte-level BPE on a sample of SHARDS (Parquet files, folders or globs)."""
+    markers, jinja = template_markers(template)
     paths = expand_shards(shards)
-    out = train_tokenizer(paths, out_dir, vocab_size, sample_bytes, text_column, min_frequency)
-    click.echo(f"tokenizer trained on {len(paths)} shard(s) -> {out}")
+    out = train_tokenizer(paths, out_dir, vocab_size, sample_bytes, text_column, min_frequency, markers, jinja)
+    click.echo(f"tokenizer trained on {len(paths)} shard(s) -> {out} (chat template: {template})")
+
+
+def template_markers(name: str) -> tuple[list[str], str]:
+    """(special tokens, Jinja) of a built-in chat template.
+
+    The templates live in ``curate.sft.templates`` (plain data, no curation stack), imported only
+    when this command runs so that ``curate.train`` imports nothing outside the training stack.
+    """
+    import importlib
+
+    try:
+        templates = importlib.import_module("curate.sft.templates")
+    except ImportError as e:
+        raise click.ClickException(f"--template needs the curate package's chat templates (curate.sft): {e}") from None
+    try:
+        t = templates.get_template(name)
+    except KeyError as e:
+        raise click.BadParameter(e.args[0], param_hint="--template") from None
+    eot = [] if "{" in t.eot else [t.eot]  # "{eos}" is the tokenizer's own </s>
+    return [*t.special_tokens, *eot], t.jinja

@@ -37,6 +37,12 @@ class InputSpec(BaseModel):
     reader: str = Field(description="Reader: jsonl, parquet, text, code, hf, warc.")
     paths: list[str] = Field(description="Files, folders or globs (`**` recurses), relative to the current directory.")
     options: dict[str, Any] = Field(default_factory=dict, description="Reader options (the other keys of the entry).")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="This input's column mapping (canonical name -> column in its files, LLaMA-Factory style), "
+        "applied to its rows by stages that take one (sft_normalize), so inputs in different layouts share one "
+        "pipeline.",
+    )
 
 
 class OutputSpec(BaseModel):
@@ -306,6 +312,7 @@ class _Validator:
         if "inputs" in doc and not doc.get("inputs"):
             self.err(("inputs",), "at least one input is required")
         stages = [self.stage(i, x) for i, x in enumerate(doc.get("stages") or [])]
+        self.input_columns(inputs, stages)
         out = None
         try:
             out = OutputSpec(**(doc.get("output") or {}))
@@ -345,7 +352,11 @@ class _Validator:
         if reader not in all_readers:
             self.err(path + ("reader",), f"unknown reader {reader!r}{_did_you_mean(str(reader), list(all_readers))}; valid readers: {', '.join(all_readers)}")
             return None
-        options = {k: v for k, v in x.items() if k not in INPUT_KEYS}
+        options = {k: v for k, v in x.items() if k not in (*INPUT_KEYS, "columns")}
+        columns = x.get("columns") or {}
+        if not isinstance(columns, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in columns.items()):
+            self.err(path + ("columns",), "columns must map names to column names, e.g. {query: context, response: answer}")
+            return None
         cfg_cls = all_readers[reader].Config
         try:
             cfg_cls(**options)
@@ -356,7 +367,7 @@ class _Validator:
         if not all(isinstance(p, str) for p in paths):
             self.err(path + ("paths",), "paths must be a string or a list of strings")
             return None
-        return InputSpec(source=str(x["source"]), reader=reader, paths=paths, options=options)
+        return InputSpec(source=str(x["source"]), reader=reader, paths=paths, options=options, columns=columns)
 
     def stage(self, i: int, x: Any) -> StageSpec | None:
         path = ("stages", i)
@@ -401,6 +412,26 @@ class _Validator:
             self.pydantic(cpath, e, cls.Config)
             return None
         return StageSpec(stage=str(name), config=config)
+
+    def input_columns(self, inputs: list[InputSpec | None], stages: list[StageSpec | None]) -> None:
+        """Hand each input's ``columns:`` to the stages that apply them per source (``input_columns``)."""
+        by_source: dict[str, dict[str, str]] = {}
+        first = None
+        for i, inp in enumerate(inputs):
+            if inp is None or not inp.columns:
+                continue
+            first = first if first is not None else i
+            if by_source.setdefault(inp.source, inp.columns) != inp.columns:
+                self.err(("inputs", i, "columns"), f"another input of source {inp.source!r} has other columns; "
+                         "give inputs in different layouts their own source names")
+        if not by_source:
+            return
+        takers = [s for s in stages if s is not None and "input_columns" in resolve_stage(s.stage).Config.model_fields]
+        if not takers:
+            self.err(("inputs", first, "columns"), "columns: on an input is applied by sft_normalize, "
+                     "and this pipeline has no sft_normalize stage")
+        for s in takers:
+            s.config = {**s.config, "input_columns": {**by_source, **(s.config.get("input_columns") or {})}}
 
     def check_inputs(self, inputs: list[tuple[int, InputSpec]]) -> None:
         for i, inp in inputs:

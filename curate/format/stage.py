@@ -24,7 +24,7 @@ from curate.engine.stage import REASON, Stage, StageConfig, StageResult
 from curate.format.packing import Packer
 from curate.format.tokenizer import LoadedTokenizer, load_tokenizer
 
-SFT_ONLY = ("template", "max_len", "train_on", "truncation", "packing")
+SFT_ONLY = ("template", "max_len", "train_on", "truncation", "packing", "check_saved_template")
 TOKENIZED_ONLY = ("seq_len", "add_bos", "remainder", "boundaries", "loss_mask")
 
 
@@ -67,6 +67,10 @@ class Format(Stage):
             "drop", description="kind: sft - what to do with an example longer than max_len."
         )
         packing: bool = Field(False, description="kind: sft - pack several examples per row.")
+        check_saved_template: bool = Field(
+            True, description="kind: sft - refuse a built-in template that renders differently from the "
+            "chat_template saved with the tokenizer."
+        )
 
         @model_validator(mode="after")
         def _check_kind_options(self):

@@ -40,6 +40,8 @@ class SourcePlan:
     units: int = 0  # units selected (exact)
     rows: int = 0  # rows emitted (documents * copies)
     docs_kept: int = 0  # documents kept at least once
+    smallest_doc: int = 0  # units of the source's smallest / median document (why a budget can be missed)
+    median_doc: float = 0.0
 
     @property
     def epochs(self) -> float:
@@ -118,6 +120,8 @@ def select(units: np.ndarray, hashes: np.ndarray, plan: SourcePlan) -> None:
 
     ``units`` and ``hashes`` are the source's documents in any order (the ranking sorts them).
     """
+    if len(units):
+        plan.smallest_doc, plan.median_doc = int(units.min()), float(np.median(units))
     if plan.size == 0 or plan.budget <= 0:
         plan.copies, plan.threshold = 0, 0
         return
@@ -133,3 +137,47 @@ def select(units: np.ndarray, hashes: np.ndarray, plan: SourcePlan) -> None:
     plan.units = int(k * plan.size + cum[n])
     plan.rows = int(k * len(units) + n)
     plan.docs_kept = len(units) if k > 0 else n
+
+
+def share_warnings(plans: dict[str, SourcePlan], tolerance: float, unit: str, caps: dict[str, float],
+                   max_epochs: dict[str, float]) -> list[str]:
+    """A warning for every group whose achieved share misses its requested share by more than
+    ``tolerance`` (absolute: 0.01 = one percentage point), with the reason: documents too large for
+    the budget (selection keeps whole documents), a cap, ``max_epochs``, or other groups falling
+    short (which raises the share of the rest)."""
+    achieved_total = sum(p.units for p in plans.values())
+    if not achieved_total:
+        return []
+    share = {g: p.units / achieved_total for g, p in plans.items()}
+    short = sorted(g for g, p in plans.items() if share[g] < p.weight - tolerance)
+    over_budget = sorted(g for g, p in plans.items() if p.units > p.budget * (1 + 1e-6) + 1e-9)
+    out = []
+    for g, p in sorted(plans.items()):
+        got, want = share[g], p.weight
+        if abs(got - want) <= tolerance or p.binding == "excluded":
+            continue
+        head = (f"group {g!r}: achieved share {got:.1%}, requested {want:.1%} (more than "
+                f"share_tolerance {tolerance:.1%} apart): ")
+        docs = f"(smallest document {p.smallest_doc:,}, median {p.median_doc:,.0f} {unit})"
+        at_limit = p.size > 0 and p.budget >= p.limit * (1 - 1e-9)
+        if got < want:
+            if p.size == 0:
+                why = "it has no data"
+            elif p.binding == "cap" and at_limit:
+                why = f"its cap is {caps.get(g, math.inf):,.0f} {unit}"
+            elif p.binding == "max_epochs" and at_limit:
+                why = (f"all its data x max_epochs {max_epochs.get(g, 1.0):g} is {p.limit:,.0f} {unit} "
+                       f"({p.size:,} {unit} in one epoch)")
+            elif p.units < p.budget * (1 - 1e-6):
+                why = (f"its budget is {p.budget:,.0f} {unit} but selection keeps whole documents and its "
+                       f"documents are large for that {docs}: {p.units:,} {unit} selected")
+            else:
+                others = ", ".join(repr(x) for x in over_budget if x != g) or "other groups"
+                why = f"its budget of {p.budget:,.0f} {unit} was met, but {others} got more than theirs"
+        elif p.units > p.budget * (1 + 1e-6) + 1e-9:
+            why = (f"selection keeps whole documents: {p.units:,} {unit} for a budget of {p.budget:,.0f} {docs}")
+        else:
+            others = ", ".join(repr(x) for x in short if x != g) or "other groups"
+            why = f"{others} fell short of their share, which raises the share of the rest"
+        out.append(head + why)
+    return out

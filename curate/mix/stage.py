@@ -18,7 +18,9 @@ The summary (stats.json / manifest.json under ``global.mix``) has, per group: ``
 ``docs_kept`` and ``binding`` - what set its budget: ``weight`` (its share of the total),
 ``max_epochs`` (all its data times max_epochs; with no ``total`` this group set the total),
 ``cap``, or ``excluded``; plus ``warnings`` (a group too small for its weight, a weight without
-data, data without a weight).
+data, data without a weight, and every group whose achieved share misses its requested share by
+more than ``share_tolerance``, with why: documents larger than its budget, a cap, ``max_epochs``,
+or other groups falling short). ``curate run`` prints the warnings at the end of the run.
 
 The choice of hash-ranked selection over independent per-document coin flips: flips give shares
 that are right only in expectation (a source of 1,000 long documents can miss by several percent);
@@ -44,7 +46,7 @@ from pydantic import Field, field_validator, model_validator
 from curate.engine.registry import register
 from curate.engine.stage import REASON, GlobalStage, ReduceStep, StageConfig, StageResult
 from curate.io.writer import write_bytes_atomic
-from curate.mix.plan import HASH_SPACE, SourcePlan, derive_weights, plan_budgets, select
+from curate.mix.plan import HASH_SPACE, SourcePlan, derive_weights, plan_budgets, select, share_warnings
 
 log = logging.getLogger("curate.mix")
 NULL_GROUP = "<null>"
@@ -85,7 +87,12 @@ class Mix(GlobalStage):
             None, description="unit: tokens - tokenizer folder, used when there is no n_tokens column."
         )
         tokens_column: str = Field("n_tokens", description="unit: tokens - a column of token counts, if present.")
-        text_column: str = "text"
+        share_tolerance: float = Field(
+            0.01, ge=0, le=1,
+            description="Warn (CLI, stats, report) when a group's achieved share differs from its requested share "
+            "by more than this (absolute: 0.01 = one percentage point), saying why.",
+        )
+        text_column: str = Field("text", description="Column whose bytes (unit: bytes) or tokens are counted.")
 
         @field_validator("weights", "caps")
         @classmethod
@@ -195,6 +202,7 @@ class Mix(GlobalStage):
         for g, part in frame.partition_by("group", as_dict=True).items():
             g = g[0] if isinstance(g, tuple) else g
             select(part["units"].to_numpy(), part["hash"].to_numpy(), plans[g])
+        warnings += share_warnings(plans, c.share_tolerance, c.unit, c.caps, self._max_epochs(plans))
         summary = self._summary(plans, warnings)
         write_bytes_atomic(Path(self.ctx.work_dir) / PLAN_FILE, json.dumps(summary, indent=1).encode())
         for w in warnings:

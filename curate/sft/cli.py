@@ -18,7 +18,7 @@ def sft() -> None:
               help="Local tokenizer folder: colour real tokens by their labels (default: template segments).")
 @click.option("-n", "n", default=3, show_default=True, help="Rows to show.")
 @click.option("--format", "fmt", default="auto", show_default=True,
-              type=click.Choice(["auto", "alpaca", "sharegpt", "openai", "preference"]))
+              type=click.Choice(["auto", "alpaca", "dolly", "sharegpt", "openai", "preference", "hh_rlhf"]))
 @click.option("--train-on", default="assistant", show_default=True, type=click.Choice(["assistant", "all", "last_turn"]))
 def preview(file: str, template: str, tokenizer: str | None, n: int, fmt: str, train_on: str) -> None:
     """Render the first N rows of FILE (.json / .jsonl[.gz]) with trained spans highlighted."""

@@ -52,14 +52,19 @@ def _strings(value, fields: list[str] | None) -> list[str]:
 class SFTDecontaminateConfig(StageConfig):
     eval_path: str = Field(description="Local JSONL (or .jsonl.gz) of evaluation items.")
     eval_fields: list[str] | None = Field(None, description="Keys of eval objects to use (default: all strings).")
-    ngram: int = Field(13, ge=1)
-    min_matches: int = Field(1, ge=1)
+    ngram: int = Field(13, ge=1, description="Word n-gram length (13: GPT-3 / Llama decontamination).")
+    min_matches: int = Field(1, ge=1, description="Matching n-grams that make a row contaminated.")
     check: Literal["prompt", "all"] = Field("prompt", description="Compare the prompt only, or every turn.")
 
 
 @register("sft_decontaminate")
 class SFTDecontaminate(Stage):
-    """N-gram overlap against a local eval set (module docstring)."""
+    """Drop training rows whose word n-grams overlap a local evaluation set (``sft_contaminated``).
+
+    Texts are lowercased and split into ``\\w+`` words; a row is contaminated when at least
+    ``min_matches`` of its ``ngram``-grams occur in the eval set (eval texts shorter than ``ngram``
+    words match as a whole). Kept rows get ``contamination_ngrams``.
+    """
 
     Config = SFTDecontaminateConfig
 

@@ -26,7 +26,9 @@ conversation is -100 so no token is predicted across a boundary.
 
 from __future__ import annotations
 
+import functools
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
@@ -44,20 +46,36 @@ MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
 class SFTFormatConfig(StageConfig):
     """Options of ``format: {kind: sft}`` / the ``sft_format`` stage."""
 
-    template: str = "chatml"
-    """A built-in (chatml, llama3, llama2, mistral, alpaca, vicuna, chatglm, human_assistant) or hf:DIR."""
-    tokenizer: str | None = None
-    """Local tokenizer directory (transformers format); for hf:DIR templates DIR's own tokenizer is used."""
-    max_len: int = Field(2048, gt=0)
-    train_on: Literal["assistant", "all", "last_turn"] = "assistant"
-    preference_train_on: Literal["assistant", "all", "last_turn"] = "last_turn"
-    """Preference pairs: the ranked response only (DPO / reward models), unless set otherwise."""
-    truncation: Literal["drop", "left", "right"] = "drop"
-    packing: bool = False
-    check_saved_template: bool = True
-    """Refuse a built-in template that differs from the chat_template saved with the tokenizer."""
-    diagnose_full_encoding: bool = True
-    """On the first rows of each batch, count ids that differ from encoding the whole text (stats)."""
+    template: str = Field(
+        "chatml",
+        description="Chat template: a built-in (chatml, llama3, llama2, mistral, alpaca, vicuna, chatglm, "
+        "human_assistant) or hf:DIR (the chat_template saved with the tokenizer in DIR).",
+    )
+    tokenizer: str | None = Field(
+        None, description="Local tokenizer folder (transformers format); for hf:DIR templates DIR's own is used."
+    )
+    max_len: int = Field(2048, gt=0, description="Most tokens per row (a whole templated conversation).")
+    train_on: Literal["assistant", "all", "last_turn"] = Field(
+        "assistant", description="Turns that carry loss: every assistant turn, every token, or the last assistant turn."
+    )
+    preference_train_on: Literal["assistant", "all", "last_turn"] = Field(
+        "last_turn", description="Preference pairs: the ranked response only (DPO / reward models), unless set otherwise."
+    )
+    truncation: Literal["drop", "left", "right"] = Field(
+        "drop",
+        description="A row over max_len: drop it (sft_too_long), or drop whole leading (left) / trailing (right) "
+        "rounds until it fits.",
+    )
+    packing: bool = Field(
+        False, description="Pack whole conversations of one source into rows of at most max_len tokens."
+    )
+    check_saved_template: bool = Field(
+        True, description="Refuse a built-in template that renders differently from the chat_template saved "
+        "with the tokenizer.",
+    )
+    diagnose_full_encoding: bool = Field(
+        True, description="On the first rows of each batch, count ids that differ from encoding the whole text (stats)."
+    )
 
     @field_validator("template")
     @classmethod
@@ -75,6 +93,30 @@ class SFTFormatConfig(StageConfig):
             raise ValueError(f"template {self.template} needs tokenizer: (a local HF tokenizer folder)")
         return self
 
+    @model_validator(mode="after")
+    def _tokenizer_fits_template(self):
+        """At validation (``curate validate``, the start of ``curate run``), before any work: the
+        tokenizer has every marker of the template as one token, and its saved chat_template
+        renders like the built-in (``check_saved_template``). A folder that is not there yet is
+        left to setup, which names it."""
+        folder = self.template[3:] if self.template.startswith("hf:") else self.tokenizer
+        if folder and Path(folder).is_dir():
+            _check_tokenizer(self.template, str(Path(folder).resolve()), _stamp(Path(folder)), self.check_saved_template)
+        return self
+
+
+def _stamp(folder: Path) -> tuple:
+    """Names, sizes and mtimes of a tokenizer folder's files: the check is redone when they change."""
+    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
+
+
+@functools.lru_cache(maxsize=16)
+def _check_tokenizer(template: str, folder: str, stamp: tuple, check_saved: bool) -> None:
+    """Load the tokenizer once per (template, folder state) and run the formatter's setup checks."""
+    tokenizer = None if template.startswith("hf:") else folder
+    cfg = SFTFormatConfig.model_construct(template=template, tokenizer=tokenizer, check_saved_template=check_saved)
+    SFTFormatter(cfg).setup()
+
 
 class _Builtin:
     """Adapts a built-in :class:`ChatTemplate` to the segments interface the formatter uses."""
@@ -90,8 +132,20 @@ class _Builtin:
         if template.uses_eos and not encoder.eos_token:
             raise ValueError(f"template {template.name} ends turns with EOS but the tokenizer has no eos_token")
         self.eot = template.eot.replace("{eos}", self.eos)
-        for marker in {*template.special_tokens, self.eot, *([self.bos] if template.uses_bos else [])}:
-            encoder.single_id(marker)  # raises with a clear message when missing
+        problems = []
+        for marker in dict.fromkeys([*template.special_tokens, self.eot, *([self.bos] if template.uses_bos else [])]):
+            try:
+                encoder.single_id(marker)
+            except ValueError:
+                n = len(encoder.backend.encode(marker, add_special_tokens=False).ids)
+                problems.append(f"{marker!r} as {n} tokens")
+        if problems:
+            raise ValueError(
+                f"check template_tokens: the tokenizer encodes {', '.join(problems)}; the chat template needs it as "
+                f"one special token each (template {template.name}). Train the tokenizer with "
+                f"`curate tokenizer train --template {template.name} ...` (adds them and saves the template), "
+                "or use a tokenizer that has them"
+            )
         self.eot_id = encoder.single_id(self.eot)
         self.starts_with_bos = "{bos}" in template.start
 
@@ -174,7 +228,7 @@ class SFTFormatter(SetupOnce):
                 theirs = tok.apply_chat_template(probe, tokenize=False)
                 if theirs != self.template.render(probe):
                     raise ValueError(
-                        f"the tokenizer at {c.tokenizer} saves a chat_template that renders differently from "
+                        f"check check_saved_template: the tokenizer at {c.tokenizer} saves a chat_template that renders differently from "
                         f"template {c.template!r}; a model trained on these rows would be prompted differently at "
                         f"inference. Use template: hf:{c.tokenizer}, save {c.template}'s Jinja with the tokenizer, "
                         "or set check_saved_template: false"
@@ -332,6 +386,7 @@ class SFTFormatter(SetupOnce):
                         for k, v in fields.items():
                             results.setdefault(k, [None] * df.height)[r] = v
         out = df.with_columns(pl.Series(REASON, reasons, dtype=pl.Utf8))
+        _keep_input_values(results, df, reasons)
         if results:
             results["sft_kind"] = ["preference" if preference else "sft"] * df.height
         new_cols = []
@@ -394,6 +449,16 @@ class SFTFormatter(SetupOnce):
         if not rows:
             return None
         return StageResult(kept=packed_frame(rows), consumed=0)
+
+
+def _keep_input_values(results: dict[str, list], df: pl.DataFrame, reasons: list[str | None]) -> None:
+    """Output columns that replace input columns (``messages``, ``text``, ``chosen_messages``) keep
+    the input value on rejected rows, so a rejected row (``sft_too_long``, ...) keeps its content
+    in rejects/ instead of a null where the formatted conversation would have been."""
+    for k, vals in results.items():
+        if k in df.columns and any(r is not None for r in reasons):
+            orig = df[k].to_list()
+            results[k] = [o if reason is not None else v for v, o, reason in zip(vals, orig, reasons, strict=True)]
 
 
 def _parse_tools(value):

@@ -1,4 +1,19 @@
-"""``sft_normalize``: Alpaca, ShareGPT, OpenAI ``messages`` and preference pairs -> one canonical form.
+"""``sft_normalize``: Alpaca, Dolly, ShareGPT, OpenAI ``messages`` and preference pairs -> one canonical form.
+
+Formats (``format: auto`` decides per row from the columns that are set; ``sft_format`` names the
+one used and the stage counts rows per format in stats as ``sft_format_<name>``):
+
+* ``alpaca`` - ``instruction`` / ``input`` / ``output`` (+ ``history``, ``system``);
+* ``dolly`` - ``instruction`` / ``context`` / ``response`` (databricks-dolly-15k; ``context`` is
+  joined to the instruction like Alpaca's ``input``);
+* ``sharegpt`` - ``conversations`` of ``{from, value}``; ``openai`` - ``messages`` of ``{role, content}``;
+* ``preference`` - ``prompt`` (or a conversation) + ``chosen`` / ``rejected`` (strings, one
+  message, or message lists; full conversations without a prompt share their common prefix);
+* ``hh_rlhf`` - Anthropic HH-RLHF: ``chosen`` / ``rejected`` are whole transcripts
+  (``\n\nHuman: ...\n\nAssistant: ...``). The prompt is everything up to the last
+  ``\n\nAssistant:`` boundary both transcripts share, cut at that boundary and never inside a
+  reply; what follows it on each side is that side's response. A pair with no shared boundary
+  is rejected with ``sft_no_shared_prompt``.
 
 Output columns (input rows keep their other columns; the source columns that were read are
 dropped unless ``keep_input_columns``):
@@ -22,12 +37,18 @@ user_tag, assistant_tag, observation_tag, function_tag, system_tag}``.
 Every invalid row is rejected with a precise reason: ``sft_missing_key:<key>``,
 ``sft_not_a_list:<column>``, ``sft_bad_type:<key>``, ``sft_empty_turn``, ``sft_unknown_role:<role>``,
 ``sft_system_not_first``, ``sft_roles_out_of_order``, ``sft_last_turn_not_assistant``,
-``sft_no_assistant_turn``, ``sft_non_text_content``, ``sft_unknown_format``.
+``sft_no_assistant_turn``, ``sft_non_text_content``, ``sft_unknown_format``, ``sft_no_shared_prompt``.
+
+``columns`` here apply to every row; an input's own ``columns:`` (``inputs[].columns`` in the
+pipeline) apply to that input's rows only, over these, so an Alpaca file and a file with other
+column names share one pipeline. The spec hands them to this stage as ``input_columns``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +70,7 @@ ROLE_ALIASES = {
 # Defaults per format, LLaMA-Factory names -> input column.
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "history": "history",
                   "system": "system", "tools": "tools"}
+DOLLY_COLUMNS = {**ALPACA_COLUMNS, "query": "context", "response": "response"}
 CHAT_COLUMNS = {"messages": "conversations", "system": "system", "tools": "tools"}
 OPENAI_COLUMNS = {"messages": "messages", "system": "system", "tools": "tools"}
 PREFERENCE_COLUMNS = {"messages": "conversations", "prompt": "prompt", "chosen": "chosen", "rejected": "rejected",
@@ -63,11 +85,16 @@ class Invalid(Exception):
 
 
 class SFTNormalizeConfig(StageConfig):
-    format: Literal["alpaca", "sharegpt", "openai", "preference", "auto"] = Field(
+    format: Literal["alpaca", "dolly", "sharegpt", "openai", "preference", "hh_rlhf", "auto"] = Field(
         "auto", description="Input format; auto decides per row from the columns that are set."
     )
     columns: dict[str, str] = Field(
         default_factory=dict, description="LLaMA-Factory style column mapping (canonical name -> input column)."
+    )
+    input_columns: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Per source: that input's own `columns:` mapping, applied over `columns` to its rows "
+        "(filled from inputs[].columns by the pipeline spec; rarely set by hand).",
     )
     tags: dict[str, str] = Field(default_factory=dict, description="ShareGPT tags (role_tag, user_tag, ...).")
     strip: bool = Field(True, description="Strip whitespace around every turn's content.")
@@ -105,7 +132,18 @@ class SFTNormalizeConfig(StageConfig):
 
 @register("sft_normalize")
 class SFTNormalize(Stage):
-    """Read instruction data in any of four layouts into canonical ``messages`` (module docstring)."""
+    """Instruction data (Alpaca, Dolly, ShareGPT, OpenAI ``messages``, preference pairs, HH-RLHF) -> canonical ``messages``.
+
+    Writes ``messages`` (for preference rows the shared prompt, plus ``chosen_messages`` /
+    ``rejected_messages``), ``system``, ``tools``, ``prompt`` (user turns joined; also in ``text``
+    with ``prompt_to_text``), ``n_turns`` and ``sft_format`` (the layout each row was read as).
+    ``format: auto`` decides per row from the columns that are set; an input's own ``columns:``
+    mapping (in ``inputs[]``) applies to that input's rows. Invalid rows are rejected with
+    ``sft_missing_key:<key>``, ``sft_not_a_list:<column>``, ``sft_bad_type:<key>``,
+    ``sft_empty_turn``, ``sft_unknown_role:<role>``, ``sft_system_not_first``,
+    ``sft_roles_out_of_order``, ``sft_last_turn_not_assistant``, ``sft_no_assistant_turn``,
+    ``sft_non_text_content``, ``sft_unknown_format`` or ``sft_no_shared_prompt``.
+    """
 
     Config = SFTNormalizeConfig
 
@@ -116,10 +154,15 @@ class SFTNormalize(Stage):
                                                 "tools", "prompt", "sft_format")}
         reasons: list[str | None] = []
         used: set[str] = set()
-        fallback = _majority_format(rows, c)
+        per_source = _configs_by_source(rows, c)
+        fallbacks = {src: _majority_format([r for r in rows if r.get("source") == src], cfg) if src is not None
+                     else _majority_format(rows, cfg) for src, cfg in per_source.items()}
+        formats: dict[str, int] = {}
         for row in rows:
+            src = row.get("source") if row.get("source") in per_source else None
             try:
-                rec = normalize_row(row, c, used, fallback)
+                rec = normalize_row(row, per_source[src], used, fallbacks[src])
+                formats[rec["sft_format"]] = formats.get(rec["sft_format"], 0) + 1
                 reasons.append(None)
             except Invalid as e:
                 rec = {}
@@ -148,7 +191,18 @@ class SFTNormalize(Stage):
         base = df if c.keep_input_columns else df.drop([k for k in used if k in df.columns and k not in names])
         base = base.drop([n for n in names if n in base.columns])
         kept = base.with_columns(kept_cols).filter(reason.is_null())
-        return StageResult(kept=kept, dropped=dropped if dropped.height else None)
+        counters = {f"sft_format_{f}": n for f, n in sorted(formats.items())}
+        return StageResult(kept=kept, dropped=dropped if dropped.height else None, counters=counters)
+
+
+def _configs_by_source(rows: list[dict], c: SFTNormalizeConfig) -> dict[str | None, SFTNormalizeConfig]:
+    """The config for each source's rows: ``columns`` with that input's own mapping on top.
+    Key None is the stage's own config (sources without a mapping of their own)."""
+    out: dict[str | None, SFTNormalizeConfig] = {None: c}
+    sources = {r.get("source") for r in rows} & set(c.input_columns)
+    for src in sources:
+        out[src] = c.model_copy(update={"columns": {**c.columns, **c.input_columns[src]}})
+    return out
 
 
 # --- one row ---------------------------------------------------------------------------------
@@ -171,11 +225,17 @@ def detect(row: dict, mapping: dict[str, str]) -> str:
         return _present(row, mapping.get(key, default))
 
     if has("chosen", "chosen") and has("rejected", "rejected"):
+        no_prompt = not any(has(k, d) for k, d in (("prompt", "prompt"), ("messages", "conversations"),
+                                                   ("messages", "messages"), ("prompt", "instruction")))
+        if no_prompt and is_hh_transcript(row.get(mapping.get("chosen", "chosen"))):
+            return "hh_rlhf"
         return "preference"
     if has("messages", "conversations"):
         return "sharegpt"
     if has("messages", "messages"):
         return "openai"
+    if has("prompt", "instruction") and has("response", "response") and not has("response", "output"):
+        return "dolly"
     if has("prompt", "instruction") or has("response", "output"):
         return "alpaca"
     raise Invalid("sft_unknown_format")
@@ -198,7 +258,7 @@ def _majority_format(rows: list[dict], c: SFTNormalizeConfig) -> str | None:
 def _decode_json_columns(df: pl.DataFrame, c: SFTNormalizeConfig) -> pl.DataFrame:
     """Columns the reader kept as JSON text (values of mixed types, e.g. a prompt that is a string
     in some rows and a message list in others) are decoded back, when *every* value is JSON."""
-    names = set(c.columns.values()) | {"conversations", "messages", "prompt", "chosen", "rejected", "history",
+    names = set(c.columns.values()) | {v for m in c.input_columns.values() for v in m.values()} | {"conversations", "messages", "prompt", "chosen", "rejected", "history",
                                        "tools", "instruction", "input", "output", "system"}
     out = []
     for name in names & set(df.columns):
@@ -235,14 +295,16 @@ def normalize_row(row: dict, c: SFTNormalizeConfig, used: set[str], fallback: st
             if fallback is None:
                 raise
             fmt = fallback  # normalising as the batch's format names the missing key precisely
-    if fmt == "alpaca":
-        msgs = _alpaca(row, c, used)
-        defaults = ALPACA_COLUMNS
+    if fmt in ("alpaca", "dolly"):
+        defaults = ALPACA_COLUMNS if fmt == "alpaca" else DOLLY_COLUMNS
+        msgs = _alpaca(row, c, used, defaults)
     elif fmt in ("sharegpt", "openai"):
         defaults = CHAT_COLUMNS if fmt == "sharegpt" else OPENAI_COLUMNS
         msgs = _conversation(_col(row, c.columns, defaults, "messages", used),
                              c.columns.get("messages", defaults["messages"]), c)
         msgs = _with_system(msgs, _col(row, c.columns, defaults, "system", used), c)
+    elif fmt == "hh_rlhf":
+        return _hh_rlhf(row, c, used)
     else:
         return _preference(row, c, used)
     validate(msgs, final="assistant")
@@ -280,8 +342,8 @@ def _text(value: Any, key: str, c: SFTNormalizeConfig) -> str:
     return value.strip() if c.strip else value
 
 
-def _alpaca(row: dict, c: SFTNormalizeConfig, used: set[str]) -> list[dict]:
-    m, d = c.columns, ALPACA_COLUMNS
+def _alpaca(row: dict, c: SFTNormalizeConfig, used: set[str], defaults: dict[str, str] = ALPACA_COLUMNS) -> list[dict]:
+    m, d = c.columns, defaults
     instruction = _text(_col(row, m, d, "prompt", used), m.get("prompt", d["prompt"]), c)
     query = _col(row, m, d, "query", used)
     query = _text(query, m.get("query", d["query"]), c) if query is not None else ""
@@ -446,4 +508,67 @@ def _preference(row: dict, c: SFTNormalizeConfig, used: set[str]) -> dict:
     validate(rejected, final="assistant")
     rec = _record(prompt, "preference", _tools(_col(row, m, d, "tools", used)), c)
     rec.update(chosen_messages=chosen, rejected_messages=rejected)
+    return rec
+
+
+# --- Anthropic HH-RLHF transcripts ------------------------------------------------------------
+HUMAN, ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
+_HH_TURN = re.compile(r"\n\n(Human|Assistant):")
+
+
+def is_hh_transcript(value: Any) -> bool:
+    """A string in HH-RLHF's transcript form: Human and Assistant turns marked by ``\\n\\nRole:``."""
+    if not isinstance(value, str):
+        return False
+    text = _hh_canonical(value)
+    return text.startswith(HUMAN) and ASSISTANT in text
+
+
+def _hh_canonical(text: str) -> str:
+    """HH transcripts start with ``\\n\\nHuman:``; a few copies lost the leading blank line."""
+    return "\n\n" + text.lstrip("\n") if text.lstrip("\n").startswith("Human:") else text
+
+
+def _hh_turns(text: str, c: SFTNormalizeConfig, key: str) -> list[dict]:
+    """``\\n\\nHuman: a\\n\\nAssistant: b`` -> messages (text before the first marker is not allowed)."""
+    parts = _HH_TURN.split(text)
+    if parts[0].strip():
+        raise Invalid(f"sft_bad_type:{key}")
+    msgs = []
+    for role, content in zip(parts[1::2], parts[2::2], strict=True):
+        msgs.append({"role": "user" if role == "Human" else "assistant", "content": _text(content, key, c)})
+    return msgs
+
+
+def _hh_rlhf(row: dict, c: SFTNormalizeConfig, used: set[str]) -> dict:
+    """Split an HH-RLHF pair at the last ``\\n\\nAssistant:`` boundary both transcripts share."""
+    m = c.columns
+    keys = m.get("chosen", "chosen"), m.get("rejected", "rejected")
+    sides = []
+    for key in keys:
+        value = row.get(key)
+        if value is None:
+            raise Invalid(f"sft_missing_key:{key}")
+        if not isinstance(value, str):
+            raise Invalid(f"sft_bad_type:{key}")
+        used.add(key)
+        sides.append(_hh_canonical(value))
+    chosen, rejected = sides
+    common = len(os.path.commonprefix([chosen, rejected]))
+    # the last Assistant marker that lies wholly inside the shared prefix: a cut at a turn boundary,
+    # never inside a reply that merely starts with the same words on both sides
+    cut = chosen.rfind(ASSISTANT, 0, common)
+    if cut < 0:
+        raise Invalid("sft_no_shared_prompt")
+    prompt = _hh_turns(chosen[:cut], c, keys[0])
+    prompt = _with_system(prompt, _col(row, m, PREFERENCE_COLUMNS, "system", used), c)
+    validate(prompt, final="user")
+    pair = []
+    for key, text in zip(keys, sides, strict=True):
+        reply = _hh_turns(text[cut:], c, key)
+        msgs = prompt + reply
+        validate(msgs, final="assistant")
+        pair.append(msgs)
+    rec = _record(prompt, "hh_rlhf", None, c)
+    rec.update(chosen_messages=pair[0], rejected_messages=pair[1])
     return rec

@@ -20,7 +20,14 @@ from curate.sft.masks import IGNORE_INDEX
 
 def read_records(path: str | Path, limit: int | None = None) -> list[dict]:
     """Rows of a ``.json`` array or a ``.jsonl`` / ``.jsonl.gz`` file (the first ``limit``)."""
+    from curate.sft.reader import not_an_array_message
+
     p = Path(path)
+    if p.suffix == ".json":  # one array, like the sft_jsonl reader reads it
+        values = json.loads(p.read_text(encoding="utf-8"))
+        if not isinstance(values, list):
+            raise ValueError(f"{p}: {not_an_array_message(values)}")
+        return values[:limit] if limit is not None else values
     opener = gzip.open if p.suffix == ".gz" else open
     with opener(p, "rt", encoding="utf-8") as f:
         head = f.read(1)

@@ -39,14 +39,19 @@ _EDGE_PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$", re.UNICODE)
 
 
 class SFTQualityConfig(StageConfig):
-    placeholders: list[str] = Field(default_factory=lambda: list(DEFAULT_PLACEHOLDERS))
+    placeholders: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PLACEHOLDERS),
+        description="Answers that count as empty (case-insensitive, surrounding punctuation ignored).",
+    )
     unfilled_template: bool = Field(True, description="Drop answers with {{variables}} left in them.")
     tokenizer: str | None = Field(None, description="Local HF tokenizer folder for the token rules.")
-    min_tokens: int | None = None
-    max_tokens: int | None = None
-    min_answer_tokens: int | None = None
+    min_tokens: int | None = Field(None, description="Drop conversations with fewer content tokens (needs tokenizer).")
+    max_tokens: int | None = Field(None, description="Drop conversations with more content tokens (needs tokenizer).")
+    min_answer_tokens: int | None = Field(
+        None, description="Drop rows whose last assistant turn has fewer tokens (needs tokenizer)."
+    )
     prompt_langs: list[str] | None = Field(None, description="Keep prompts in these languages (ISO 639-1).")
-    min_lang_score: float = 0.5
+    min_lang_score: float = Field(0.5, description="Least fastText score for a prompt language in prompt_langs.")
     lang_min_words: int = Field(
         5, description="Prompts with fewer words are not judged (language id on a few words is noise)."
     )
@@ -112,7 +117,13 @@ def _conversations(row: dict) -> list[list[dict]]:
 
 @register("sft_quality")
 class SFTQuality(Filter):
-    """Answer, length and prompt-language rules for SFT rows (module docstring)."""
+    """Drop SFT rows with placeholder or unfilled-template answers, bad token lengths or an unwanted prompt language.
+
+    Rules in order, the first failing one names the drop: ``sft_placeholder_answer``,
+    ``sft_unfilled_template``, ``sft_too_few_tokens`` / ``sft_too_many_tokens`` (content tokens,
+    no template markup), ``sft_answer_too_short``, ``sft_prompt_lang`` (fastText lid.176; writes
+    ``prompt_lang`` / ``prompt_lang_score``). Preference rows are judged on both sides.
+    """
 
     Config = SFTQualityConfig
 

@@ -5,8 +5,10 @@ sets (Alpaca, ShareGPT, OpenAI ``messages``, preference pairs) have none. This r
 reader with ``text_key: null`` meaning "every JSON object is a record" (``text`` is null until
 ``sft_normalize`` fills it), and it also reads LLaMA-Factory's ``.json`` files (one JSON array of
 objects; loaded whole, so meant for files that fit in memory; ``id`` position = 1-based index).
-A value that is not an object is ``malformed:not_an_object``; a ``.json`` file that is not an array
-of objects is ``malformed:json``.
+A value that is not an object is ``malformed:not_an_object``; a ``.json`` file that holds one
+object (or any other non-array value) is ``malformed:not_a_json_array`` with the message
+:func:`not_an_array_message` gives (``curate sft preview`` says the same); broken JSON is
+``malformed:json``.
 
 It is registered when ``curate.sft`` is imported. If the ``jsonl`` reader learns ``text_key: null``
 this reader only adds the ``.json`` arrays.
@@ -21,14 +23,28 @@ import orjson
 import pyarrow as pa
 from pydantic import Field
 
-from curate.io.readers.base import TEXT, Malformed, ReadBatch, register_reader
+from curate.io.readers.base import RAW_SNIPPET_CHARS, TEXT, Malformed, ReadBatch, register_reader
 from curate.io.readers.decode import SchemaKeeper, build_table
 from curate.io.readers.jsonl import JsonlReader, snippet
+
+NOT_AN_ARRAY = "not a JSON array of objects"
+
+
+def not_an_array_message(value: object) -> str:
+    """What is wrong with a ``.json`` file whose top level is ``value`` (not a list): one message for
+    the reader's reject and for ``curate sft preview``."""
+    kind = {dict: "one JSON object", str: "a JSON string", type(None): "null"}.get(type(value), f"a JSON {type(value).__name__}")
+    return f"{NOT_AN_ARRAY}: the file holds {kind} (a .json file is one [...] array; one object per line is .jsonl)"
 
 
 @register_reader("sft_jsonl")
 class SFTJsonlReader(JsonlReader):
-    """JSONL (plain/gz/zst) or a ``.json`` array; every object is a record (module docstring)."""
+    """Instruction data: JSONL (plain/gz/zst) or a LLaMA-Factory ``.json`` array; every JSON object is a record.
+
+    No ``text`` field is required (``sft_normalize`` fills it). A value that is not an object is
+    ``malformed:not_an_object``; a ``.json`` file that is not an array of objects is
+    ``malformed:not_a_json_array``; broken JSON is ``malformed:json``.
+    """
 
     reads_uris = False  # a .json array is parsed whole from a local copy
 
@@ -48,7 +64,8 @@ class SFTJsonlReader(JsonlReader):
             yield ReadBatch(pa.table({}), [Malformed(relpath, 0, "json", str(e))])
             return
         if not isinstance(values, list):
-            yield ReadBatch(pa.table({}), [Malformed(relpath, 0, "json", "not a JSON array of objects")])
+            raw = snippet(path.read_bytes()[:RAW_SNIPPET_CHARS * 4])
+            yield ReadBatch(pa.table({}), [Malformed(relpath, 0, "not_a_json_array", not_an_array_message(values), raw)])
             return
         rows, lines, bad = self._objects(values, list(range(1, len(values) + 1)), relpath)
         keeper = SchemaKeeper()

@@ -26,7 +26,14 @@ def write_chat_template(run_dir: Path, jinja: str) -> Path:
 
 @register("sft_format")
 class SFTFormat(Stage):
-    """Chat template + ids + assistant-only labels (+ packing); see :mod:`curate.sft.format`."""
+    """Chat-templated ``text``, ``input_ids`` and assistant-only ``labels`` (-100 elsewhere), optionally packed.
+
+    Same options as ``format: {kind: sft}``. Each turn is encoded by construction, so the mask is
+    exact and a kept row renders exactly like ``apply_chat_template(messages)``; truncation drops
+    whole rounds, never part of a turn. A row that fails a check is rejected with the check's name
+    (``sft_too_long``, ``sft_special_token_in_content``, ``sft_render_mismatch``, ...) and keeps its
+    content in rejects/. Preference rows get ``chosen_*`` / ``rejected_*`` columns.
+    """
 
     Config = SFTFormatConfig
 

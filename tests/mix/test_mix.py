@@ -212,3 +212,48 @@ def test_invariants(drive, sizes, weights, max_epochs, cap, total, n_tasks, seed
         assert summary["groups"][s]["units"] == got.get(s, 0)
     if cap:
         assert got.get("a", 0) <= cap
+
+
+def _large_docs_corpus() -> pl.DataFrame:
+    """web: 2,000 documents of ~400 tokens; books: 20 documents of 50,000 tokens each."""
+    web = pl.DataFrame({"id": [f"web-{i:06d}" for i in range(2000)], "source": ["web"] * 2000,
+                        "n_tokens": [400] * 2000})
+    books = pl.DataFrame({"id": [f"books-{i:04d}" for i in range(20)], "source": ["books"] * 20,
+                          "n_tokens": [50_000] * 20})
+    return pl.concat([web, books]).with_columns(pl.lit("x").alias("text"))
+
+
+def test_missed_share_is_warned_with_the_reason(drive):
+    """A token-weighted mix once gave books 0% of its 30% with `"warnings": []` (issue 15)."""
+    config = cfg(weights={"web": 0.7, "books": 0.3}, unit="tokens", total=50_000, seed=0)
+    kept, _, summary, _ = drive(Mix, config, _large_docs_corpus(), n_tasks=2)
+    assert summary["groups"]["books"]["achieved_share"] == 0.0
+    books = [w for w in summary["warnings"] if "'books'" in w]
+    assert books, summary["warnings"]
+    assert "achieved share 0.0%, requested 30.0%" in books[0]
+    assert "whole documents" in books[0] and "smallest document 50,000" in books[0]
+    # web is over its 70% because books fell short: said too
+    web = [w for w in summary["warnings"] if w.startswith("group 'web'")]
+    assert web and "'books' fell short" in web[0]
+
+
+def test_cap_and_epochs_name_themselves(drive):
+    df = corpus()
+    size = units_by_source(df)
+    capped = cfg(weights={"web": 0.4, "books": 0.3, "code": 0.3}, unit="tokens", total=sum(size.values()) // 2,
+                 caps={"books": 100_000}, seed=0)
+    _, _, summary, _ = drive(Mix, capped, df)
+    assert any(w.startswith("group 'books'") and "its cap is 100,000 tokens" in w for w in summary["warnings"])
+    epochs = cfg(weights={"web": 0.4, "books": 0.3, "code": 0.3}, unit="tokens", total=2 * sum(size.values()),
+                 max_epochs={"books": 1.5, "code": 4, "web": 3}, seed=3)
+    _, _, summary, _ = drive(Mix, epochs, df)
+    assert any(w.startswith("group 'books'") and "max_epochs 1.5" in w for w in summary["warnings"])
+
+
+def test_shares_within_tolerance_give_no_share_warning(drive):
+    config = cfg(weights={"web": 0.5, "books": 0.2, "code": 0.3}, unit="tokens", seed=0)
+    _, _, summary, _ = drive(Mix, config, corpus())
+    assert not [w for w in summary["warnings"] if "achieved share" in w]
+    loose = cfg(weights={"web": 0.7, "books": 0.3}, unit="tokens", total=50_000, seed=0, share_tolerance=0.5)
+    _, _, summary, _ = drive(Mix, loose, _large_docs_corpus())
+    assert not [w for w in summary["warnings"] if "achieved share" in w]

@@ -90,3 +90,28 @@ def test_mix_then_pack_end_to_end(corpus, tiny_tokenizer):
     out2 = corpus / "out2"
     run_pipeline(spec(tiny_tokenizer), out2, workers=2, quiet=True)
     assert shard_hashes(out1) == shard_hashes(out2)
+
+
+def test_missed_share_warned_on_the_cli_in_stats_and_report(tmp_path, monkeypatch):
+    """Token-weighted: books documents are larger than books' budget, so books gets 0% of 30%."""
+    from click.testing import CliRunner
+
+    from curate.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src").mkdir()
+    pq.write_table(pa.table({"text": ["w"] * 500, "n_tokens": [100] * 500}), tmp_path / "src" / "web.parquet")
+    pq.write_table(pa.table({"text": ["b"] * 5, "n_tokens": [40_000] * 5}), tmp_path / "src" / "books.parquet")
+    (tmp_path / "p.yaml").write_text(json.dumps({
+        "name": "m",
+        "inputs": [{"source": s, "reader": "parquet", "paths": f"src/{s}.parquet"} for s in ("web", "books")],
+        "stages": [{"mix": {"weights": {"web": 0.7, "books": 0.3}, "unit": "tokens", "total": 30_000}}],
+    }))
+    res = CliRunner().invoke(main, ["run", "p.yaml", "-o", "out", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "warning: mix: group 'books': achieved share 0.0%, requested 30.0%" in res.output
+    assert "whole documents" in res.output
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert any("group 'books'" in w for w in stats["global"]["mix"]["warnings"])
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "group &#x27;books&#x27;: achieved share 0.0%" in report or "group 'books': achieved share 0.0%" in report

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+# ../shared/data from the repo root; CURATE_SHARED_DATA points elsewhere (a git worktree one level deeper)
+SHARED = Path(os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
 SPECIALS = [
     "<s>", "</s>", "<pad>", "<|im_start|>", "<|im_end|>", "<|begin_of_text|>",
     "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "[INST]", "[/INST]",

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 import xxhash
+from pydantic import Field
 
 from curate.contract import StageConfig
 
@@ -65,7 +66,7 @@ class ReadBatch:
 class ReaderConfig(StageConfig):
     """Options shared by every reader."""
 
-    batch_rows: int = 2048
+    batch_rows: int = Field(2048, gt=0, description="Records per batch the reader hands on.")
 
 
 class Reader:
