@@ -9,9 +9,10 @@ SPEC syntax (``--text NAME=SPEC``)::
 * ``.jsonl`` / ``.jsonl.gz`` / ``.parquet``: one document per row, the text in ``#COLUMN``
   (default ``text``); ``KEY=VALUE`` keeps only rows whose field ``KEY`` equals ``VALUE`` (compared
   as text; ``true``/``false`` for booleans). All filters must hold.
-* Flags: ``strip_markup`` removes CleanEval-style markup: a leading ``URL:`` line and the
-  ``<p>``, ``<h>``, ``<l>`` line markers (any case, with or without attributes), as the web_real
-  gold text carries them.
+* Flags: ``strip_markup`` removes the markup that hand-cleaned gold text carries (web_real's
+  ``gold_text``): a leading ``URL:`` line, CleanEval's ``<p>``/``<h>``/``<l>`` markers and any
+  other HTML tag (inline ones such as ``<a>``, ``<span>``, ``<b>`` vanish, block ones become a line
+  break), then HTML entities are unescaped (``&#039;`` -> ``'``) and runs of blank lines collapse.
 
 Example: ``gold=/data/web_real/gold.jsonl.gz#gold_text?split=heldout&lang=en&strip_markup``.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import html
 import io
 import re
 from dataclasses import dataclass, field
@@ -32,8 +34,10 @@ from pathlib import Path
 import orjson
 
 FLAGS = {"strip_markup"}
-_MARKUP = re.compile(r"^[ \t]*<(?:p|h|l)(?:\s[^>]*)?>[ \t]*", re.IGNORECASE | re.MULTILINE)
 _URL_LINE = re.compile(r"\A\s*URL:[^\n]*\n?")
+_TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*>")
+_INLINE = {"a", "abbr", "b", "big", "cite", "code", "em", "font", "i", "img", "small", "span", "strong", "sub", "sup", "u"}
+_BLANKS = re.compile(r"[ \t]*\n(?:[ \t]*\n)+")
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,10 @@ def parse_spec(spec: str) -> TextSpec:
 
 
 def strip_markup(text: str) -> str:
-    """Drop a leading ``URL:`` line and CleanEval ``<p>``/``<h>``/``<l>`` line markers."""
-    return _MARKUP.sub("", _URL_LINE.sub("", text)).strip()
+    """Gold text without its markup: the ``URL:`` line, tags (block ones as line breaks), entities."""
+    text = _URL_LINE.sub("", text)
+    text = _TAG.sub(lambda m: "" if m.group(1).lower() in _INLINE else "\n", text)
+    return _BLANKS.sub("\n\n", html.unescape(text)).strip()
 
 
 def _files(path: str) -> list[Path]:

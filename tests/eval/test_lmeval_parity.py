@@ -26,7 +26,7 @@ lm_eval = pytest.importorskip("lm_eval")
 from curate.eval import TextSet, score_bpb, score_tasks  # noqa: E402
 from curate.eval.tasks import TASKS  # noqa: E402
 
-SHARED_EVALS = Path(__file__).resolve().parents[3] / "shared" / "data" / "evals"
+SHARED_EVALS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "evals"
 L = 48  # context length for both: short enough that rolling documents need several windows
 
 
