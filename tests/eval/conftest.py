@@ -41,6 +41,15 @@ def corrupt(text: str, seed: int = 0) -> str:
     return " ".join(out)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models on a shared 2-core box: two threads thrash (5 s a step), one takes 0.1 s."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory) -> Path:
     from curate.train.tokenizer import train_tokenizer
@@ -64,7 +73,7 @@ def tiny_model(tokenizer, max_positions: int = 64, seed: int = 0):
     return build_model("tiny", tokenizer, max_positions=max_positions).eval()
 
 
-def train_on(model, tokenizer, docs: list[str], steps: int = 60, seq_len: int = 48, lr: float = 3e-3, seed: int = 0):
+def train_on(model, tokenizer, docs: list[str], steps: int = 40, seq_len: int = 32, lr: float = 3e-3, seed: int = 0):
     """A few AdamW steps of next-token loss on `docs` joined with EOS (as curate packs them)."""
     ids: list[int] = []
     for d in docs:

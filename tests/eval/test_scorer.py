@@ -62,7 +62,7 @@ def test_bpb_of_a_repeated_text_falls_after_training_on_it(tokenizer):
     text = " ".join(["The quiet river runs past the silver stone."] * 12)
     model = tiny_model(tokenizer, max_positions=64, seed=1)
     before = score_bpb(model, tokenizer, [TextSet("t", [text])], progress=False)["t"]["bpb"]
-    train_on(model, tokenizer, [text] * 20, steps=40)
+    train_on(model, tokenizer, [text] * 20, steps=25)
     after = score_bpb(model, tokenizer, [TextSet("t", [text])], progress=False)["t"]["bpb"]
     assert after < 0.5 * before, (before, after)
 
