@@ -1,6 +1,6 @@
 """Scorer throughput of `curate.eval.score_bpb` (tokens/s), on real held-out text.
 
-    python bench/eval_speed.py [--preset tiny] [--vocab 8192] [--max-bytes 300000] [--batch-sizes 1 8 16]
+    python bench/eval_speed.py [--preset tiny] [--vocab 8192] [--max-bytes 300000] [--batch-sizes 1 8 16] [--threads N]
 
 Trains a byte-level BPE tokenizer on the gold text of web_real's train pages (../shared/data),
 builds the preset with random weights (speed does not depend on training) and scores the English
@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--max-bytes", type=int, default=300_000)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     a = ap.parse_args()
     import_curate_train()
     import pyarrow as pa

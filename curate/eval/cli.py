@@ -14,7 +14,7 @@ def _prefix(value: str) -> int | str:
 @click.command("eval")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("--text", "texts", multiple=True, metavar="NAME=SPEC",
-              help="A text set for bits per byte (repeatable). SPEC: PATH_OR_GLOB[#COLUMN][?KEY=VALUE&...&strip_markup]; "
+              help="A text set for bits per byte (repeatable). SPEC: PATH_OR_GLOB[|PATH_OR_GLOB...][#COLUMN][?KEY=VALUE&...&strip_markup]; "
                    ".txt[.gz] = one document per file, .jsonl[.gz]/.parquet = one per row (column default 'text', "
                    "rows kept where every KEY equals VALUE).")
 @click.option("--tasks-dir", type=click.Path(exists=True, file_okay=False),
@@ -43,7 +43,7 @@ def eval_cmd(run, texts, tasks_dir, tasks, max_bytes, limit, device, batch_size,
     Tasks are scored by log-likelihood (acc, acc_norm as lm-eval defines them; LAMBADA: greedy
     match of the whole continuation and its perplexity). Example:
       curate eval runs/web --text gold='gold.jsonl.gz#gold_text?split=heldout&lang=en&strip_markup' \\
-        --text books='books/*.txt.gz' --tasks-dir ../shared/data/evals --max-bytes 2000000
+        --text books='books/Joy*.txt.gz|books/[K-Z]*.txt.gz' --tasks-dir ../shared/data/evals --max-bytes 2000000
     """
     from .run import evaluate, format_table, load_run, write_json
     from .tasks import TaskFormatError

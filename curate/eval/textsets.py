@@ -2,7 +2,7 @@
 
 SPEC syntax (``--text NAME=SPEC``)::
 
-    PATH_OR_GLOB[#COLUMN][?KEY=VALUE&KEY=VALUE&FLAG]
+    PATH_OR_GLOB[|PATH_OR_GLOB...][#COLUMN][?KEY=VALUE&KEY=VALUE&FLAG]
 
 * ``.txt`` / ``.txt.gz`` files (a glob or a folder of them): one document per file, UTF-8
   (undecodable bytes replaced), files in sorted order.
@@ -14,7 +14,9 @@ SPEC syntax (``--text NAME=SPEC``)::
   other HTML tag (inline ones such as ``<a>``, ``<span>``, ``<b>`` vanish, block ones become a line
   break), then HTML entities are unescaped (``&#039;`` -> ``'``) and runs of blank lines collapse.
 
-Example: ``gold=/data/web_real/gold.jsonl.gz#gold_text?split=heldout&lang=en&strip_markup``.
+Several paths or globs join with ``|`` (files in the order given, each glob sorted). Examples:
+``gold=/data/web_real/gold.jsonl.gz#gold_text?split=heldout&lang=en&strip_markup``;
+``books=/data/gutenberg/Joy*.txt.gz|/data/gutenberg/[K-Z]*.txt.gz`` (the held-out authors).
 
 ``max_bytes`` bounds a set deterministically and spreads it over every document: each document
 keeps its first ``c`` bytes (cut back to a UTF-8 character boundary) with the largest cap ``c``
@@ -155,9 +157,12 @@ def _rows(spec: TextSpec, f: Path, kind: str) -> list[str]:
 
 def read_spec(spec: TextSpec) -> list[str]:
     """The documents a SPEC names (markup stripped if asked, empty documents dropped)."""
-    files = _files(spec.path)
-    if not files or not all(f.exists() for f in files):
-        raise TextSpecError(f"text set {spec.name!r}: no file matches {spec.path!r}")
+    files: list[Path] = []
+    for part in spec.path.split("|"):
+        found = _files(part)
+        if not found or not all(f.exists() for f in found):
+            raise TextSpecError(f"text set {spec.name!r}: no file matches {part!r}")
+        files.extend(found)
     docs: list[str] = []
     for f in files:
         kind = _kind(f)

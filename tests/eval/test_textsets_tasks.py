@@ -46,6 +46,7 @@ def test_load_text_sets_all_formats(tmp_path):
     sets = load_text_sets([f"books={tmp_path}/*.txt*", f"j={tmp_path}/p.jsonl#t?split=heldout&lang=en&strip_markup",
                            f"pq={tmp_path}/p.parquet#t?ok=true"])
     assert sets[0].docs == ["first book", "second book"]
+    assert load_text_sets([f"x={tmp_path}/b.txt.gz|{tmp_path}/a.txt"])[0].docs == ["second book", "first book"]
     assert sets[1].docs == ["kept en\n\nTitle"]
     assert [d.startswith("URL:") for d in sets[2].docs] == [True, False]
     with pytest.raises(TextSpecError, match="no column"):
@@ -108,6 +109,9 @@ def test_shared_eval_files_and_gold_spec_load(shared_data):
         assert len(items) == 50
     _, lam = load_task(shared_data / "evals", "lambada_openai")
     assert len(lam) == 5153
+    g = f"{shared_data}/clean_text/gutenberg"
+    books = load_text_sets([f"books={g}/Joy*.txt.gz|{g}/[K-Z]*.txt.gz"])[0]
+    assert len(books.docs) > 30 and books.n_bytes > 10_000_000
     gold = load_text_sets([f"gold={shared_data}/web_real/gold.jsonl.gz#gold_text?split=heldout&lang=en&strip_markup"])[0]
     # 446 English held-out pages; one gold text is only its URL line, so 445 documents
     assert len(gold.docs) == 445 and not any(d.startswith("URL:") or "<p>" in d or "&#039;" in d for d in gold.docs)
