@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from .textsets import TextSet
+from .textsets import TextSet, bound_bytes
 from .windows import rolling_requests
 
 LN2 = math.log(2.0)
@@ -144,14 +144,17 @@ def loglikelihood_tokens(model: Any, requests: list[tuple[list[int], list[int]]]
 
 @torch.no_grad()
 def score_bpb(model: Any, tokenizer: Any, text_sets: list[TextSet], *, batch_size: int = 8,
-              max_length: int | None = None, context_len: int = 1, prefix_token_id: int | str = "eos",
-              progress: bool = True) -> dict[str, dict[str, float | int]]:
+              max_bytes: int | None = None, max_length: int | None = None, context_len: int = 1,
+              prefix_token_id: int | str = "eos", progress: bool = True) -> dict[str, dict[str, float | int]]:
     """Bits per byte of each text set: -sum(token log-prob) / ln 2 / UTF-8 bytes of its documents.
 
     Each document is scored on its own with lm-eval's rolling windows of the model's context
     (`context_len=1`: disjoint windows, as `loglikelihood_rolling`; larger values overlap them).
-    Returns {name: {bpb, bits, bytes, tokens, docs, nll_per_token}}. The model is put back in
-    training mode afterwards if it was in it, so a training loop can call this between steps.
+    `max_bytes` bounds each set as `textsets.bound_bytes` does (the same sample every call).
+    Returns {name: {bpb, bits, bytes, tokens, docs, nll_per_token}}. It runs on the model's own
+    device and puts the model back in training mode if it was in it, so a training loop can call
+    it between steps (pass the plain module, not a torch.compile'd or FSDP-wrapped one: windows
+    have varying shapes).
     """
     L = max_length or model_max_length(model)
     prefix = resolve_prefix_token(tokenizer, prefix_token_id)
@@ -159,7 +162,7 @@ def score_bpb(model: Any, tokenizer: Any, text_sets: list[TextSet], *, batch_siz
     for ts in text_sets:
         reqs: list[tuple[list[int], list[int]]] = []
         n_bytes = n_docs = 0
-        for doc in ts.docs:
+        for doc in bound_bytes(ts.docs, max_bytes):
             if not doc:
                 continue
             n_docs += 1

@@ -75,10 +75,10 @@ def test_corrupted_text_scores_worse_than_clean(tokenizer, trained):
     assert r["clean"]["bpb"] < 0.7 * r["corrupt"]["bpb"], r
 
 
-def test_score_bpb_restores_training_mode(tokenizer):
+def test_score_bpb_restores_training_mode_and_bounds_bytes(tokenizer):
     model = tiny_model(tokenizer).train()
-    score_bpb(model, tokenizer, [TextSet("a", ["hello there"])], progress=False)
-    assert model.training
+    r = score_bpb(model, tokenizer, [TextSet("a", ["hello there", "x" * 500])], max_bytes=100, progress=False)
+    assert model.training and r["a"]["bytes"] <= 100 and r["a"]["docs"] == 2
 
 
 def test_tokenizers_object_scores_the_same(tokenizer, tokenizer_dir):
