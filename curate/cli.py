@@ -38,6 +38,7 @@ _PLUGINS = {
     "train": ("curate.train.cli", "train"),
     "generate": ("curate.train.cli", "generate"),
     "chat": ("curate.train.cli", "chat"),
+    "eval": ("curate.eval.cli", "eval_cmd"),
 }
 
 
