@@ -42,6 +42,7 @@ _PLUGINS = {
     "train": ("curate.train.cli", "train"),
     "generate": ("curate.train.cli", "generate"),
     "chat": ("curate.train.cli", "chat"),
+    "ablate": ("curate.ablate.cli", "ablate"),
 }
 
 
