@@ -5,13 +5,15 @@ Python API (the CLI is a thin layer over it)::
     from curate.train import pretrain, sft, dpo, TrainConfig
     res = pretrain(data="out/web/data", tokenizer="out/tok", preset="small", out="runs/pt", max_steps=2000)
     sft(data="out/sft/data/sft", init_from="runs/pt", out="runs/sft", max_steps=500)
+    pretrain(..., callbacks=[fn])   # fn(info: StepInfo) after every optimizer step (train/callbacks.py)
 
 Imports only torch, transformers, tokenizers, pyarrow and numpy (peft for LoRA), lazily.
 """
 
 from __future__ import annotations
 
-_API = {"pretrain": "loop", "sft": "loop", "dpo": "loop", "run": "loop", "RunResult": "loop",
+_API = {"pretrain": "loop", "sft": "loop", "dpo": "loop", "run": "loop", "TrainResult": "loop",
+        "StepInfo": "callbacks", "Callback": "callbacks",
         "TrainConfig": "config", "load_run": "generate", "chat_reply": "generate",
         "PRESETS": "presets"}
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import distributed as D
+from . import distributed
 
 
 def _rng_state() -> dict[str, Any]:
@@ -48,7 +48,7 @@ def _full_state(model, optimizer, fsdp: bool) -> tuple[dict, dict]:
     return model.state_dict(), optimizer.state_dict()
 
 
-def save(run_dir: str | Path, step: int, model, optimizer, *, data_state, info: D.DistInfo, fsdp: bool = False,
+def save(run_dir: str | Path, step: int, model, optimizer, *, data_state, info: distributed.DistInfo, fsdp: bool = False,
          meta: dict | None = None, keep: int = 2) -> Path:
     """Write checkpoint `step` (collective under FSDP: every rank must call it)."""
     ck = Path(run_dir) / "checkpoints"
@@ -60,9 +60,9 @@ def save(run_dir: str | Path, step: int, model, optimizer, *, data_state, info: 
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         torch.save({"step": step, "model": msd, "optimizer": osd, "meta": meta or {}}, tmp / "state.pt")
-    D.barrier()
+    distributed.barrier()
     torch.save({"rng": _rng_state(), "data_state": tuple(data_state)}, tmp / f"rank{info.rank}.pt")
-    D.barrier()
+    distributed.barrier()
     if info.main:
         if final.exists():
             shutil.rmtree(final)
@@ -73,7 +73,7 @@ def save(run_dir: str | Path, step: int, model, optimizer, *, data_state, info: 
         old = sorted(p for p in ck.glob("step_*") if p != final)
         for p in old[: max(0, len(old) - (keep - 1))] if keep > 0 else []:
             shutil.rmtree(p, ignore_errors=True)
-    D.barrier()
+    distributed.barrier()
     return final
 
 
@@ -85,7 +85,7 @@ def latest(run_dir: str | Path) -> Path | None:
     return d if (d / "state.pt").is_file() else None
 
 
-def load(path: Path, model, optimizer, *, info: D.DistInfo, fsdp: bool = False) -> tuple[int, tuple, dict]:
+def load(path: Path, model, optimizer, *, info: distributed.DistInfo, fsdp: bool = False) -> tuple[int, tuple, dict]:
     """Restore model, optimizer and this rank's RNG; return (step, data_state, meta)."""
     st = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
     if fsdp:

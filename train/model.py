@@ -130,17 +130,8 @@ def set_causal_only(model, enable: bool) -> None:
 
 
 def forward_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The model's logits for a batch (`input_ids`, optional `position_ids`); used by the packing tests."""
     return model(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False).logits
-
-
-def lm_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum of next-token losses over the batch's trained targets (normalised by the caller)."""
-    return _losses(forward_logits(model, batch), batch["targets"]).sum()
-
-
-def sequence_logps(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum of log p(target) over each row's trained tokens, shape (B,)."""
-    return -_losses(forward_logits(model, batch), batch["targets"]).sum(-1)
 
 
 def dpo_loss_sum(policy_logps: torch.Tensor, ref_logps: torch.Tensor, beta: float) -> tuple[torch.Tensor, dict]:

@@ -112,8 +112,10 @@ def test_resume_after_sigkill_gives_the_same_loss_curve(tmp_path, tokenizer, tok
               grad_accum=2, lr=3e-3, eval_interval=7, ckpt_interval=4, shuffle_buffer=16, **FAST)
     ref = pretrain(out=str(tmp_path / "ref"), **kw)
     killed = tmp_path / "killed"
-    code = (f"from curate.train.loop import pretrain; pretrain(out={str(killed)!r}, "
-            f"extra={{'kill_after_step': 8}}, **{kw!r})")
+    # the kill is a callback: SIGKILL in step 9, after checkpoint 8 and before step 9's records
+    code = ("import os, signal\nfrom curate.train.loop import pretrain\n"
+            "def kill(info):\n    if info.step == 9: os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"pretrain(out={str(killed)!r}, callbacks=[kill], **{kw!r})")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == -9, r.stderr[-2000:]
     assert (killed / "checkpoints" / "latest").read_text().strip() == "step_0000008"
@@ -216,3 +218,32 @@ def test_sft_saves_the_template_the_rows_were_rendered_with(tmp_path, tokenizer,
     from transformers import AutoTokenizer
 
     assert AutoTokenizer.from_pretrained(str(tmp_path / "run")).chat_template == tpl
+
+
+def test_callbacks_see_every_step_and_log_into_its_record(tmp_path, tokenizer, tokenizer_dir):
+    from curate.train import StepInfo, TrainResult
+
+    data = write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=32, n_docs=60)
+    seen: list[StepInfo] = []
+
+    def note(info: StepInfo) -> None:
+        seen.append(info)
+        if info.step % 2 == 0:
+            with info.inference() as m:
+                assert not m.training and not torch.is_grad_enabled()
+            info.log({"even": info.step})
+
+    r = pretrain(data=str(data), out=str(tmp_path / "run"), tokenizer=str(tokenizer_dir), preset="tiny",
+                 max_steps=5, batch_size=4, eval_interval=2, ckpt_interval=4, callbacks=[note],
+                 **{**FAST, "log_interval": 2})
+    assert isinstance(r, TrainResult) and [i.step for i in seen] == [1, 2, 3, 4, 5]
+    assert all(i.max_steps == 5 and i.rank == 0 and i.world == 1 and i.run_dir == tmp_path / "run" for i in seen)
+    assert [i.loss is not None for i in seen] == [False, True, False, True, True]  # log_interval 2 + last
+    assert [i.eval_loss is not None for i in seen] == [False, True, False, True, True]
+    assert [i.checkpoint.name if i.checkpoint else None for i in seen] == [
+        None, None, None, "step_0000004", "step_0000005"]
+    assert seen[-1].tokens == 5 * 4 * 32 and seen[0].model.training and seen[0].tokenizer is not None
+    recs = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    train_recs = [x for x in recs if x["kind"] == "train"]
+    assert [(x["step"], x.get("even")) for x in train_recs] == [(2, 2), (4, 4), (5, None)]
+    assert not [x for x in recs if x["kind"] == "callback"]  # every log() fell on a logged step
