@@ -100,23 +100,31 @@ def count_tokens(arm: Arm, tokenizer: Any, batch_rows: int = 1024) -> None:
 
 
 def sample_for_tokenizer(arms: list[Arm], folder: Path, sample_bytes: int) -> list[Path]:
-    """One Parquet file per arm with (up to) the same number of text bytes from each arm.
+    """One Parquet file per arm, each with the same number of text bytes.
 
-    The bytes of an arm are spread over its shards (`iter_sample_texts`), so an arm of many shards
-    is not represented by its first files only.
+    Each arm gives up to `sample_bytes / n_arms`, spread over its shards (`iter_sample_texts`, so
+    an arm of many shards is not represented by its first files only); then every sample is cut to
+    the smallest one, so a small arm is not outweighed by a large one.
     """
     import pyarrow as pa
 
     from curate.train.tokenizer import iter_sample_texts
 
+    from .scoring import bounded
+
     folder.mkdir(parents=True, exist_ok=True)
     per_arm = max(1, sample_bytes // len(arms))
-    out = []
+    samples = {}
     for arm in arms:
         if arm.kind != "text":
             raise AblationError(f"arm {arm.name} holds tokenized rows: give `tokenizer:` the directory they were tokenized with")
-        texts = [t for b in iter_sample_texts(shard_files(arm), per_arm) for t in b]
-        p = folder / f"{arm.name}.parquet"
-        pq.write_table(pa.table({"text": texts}), p)
+        samples[arm.name] = [t for b in iter_sample_texts(shard_files(arm), per_arm) for t in b]
+    even = min(sum(len(t.encode("utf-8")) for t in texts) for texts in samples.values())
+    if even == 0:
+        raise AblationError("an arm has no text to train the tokenizer on")
+    out = []
+    for name, texts in samples.items():
+        p = folder / f"{name}.parquet"
+        pq.write_table(pa.table({"text": bounded(texts, even)}), p)
         out.append(p)
     return out

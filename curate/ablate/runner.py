@@ -244,7 +244,7 @@ def run_ablation(cfg: AblationConfig, *, force: bool = False, quiet: bool = Fals
     for a in arms:
         count_tokens(a, tok)
     bud = budget(cfg, arms)
-    full_sets = {n: load_text_set(s, cfg.resolve) for n, s in cfg.eval.text.items()}
+    full_sets = {n: load_text_set(s, cfg.resolve, n) for n, s in cfg.eval.text.items()}
     curve_sets = {n: bounded(d, cfg.eval.max_bytes) for n, d in full_sets.items()}
     text_info = {n: {"docs": len(d), "bytes": sum(len(x.encode("utf-8")) for x in d),
                      "curve_bytes": sum(len(x.encode("utf-8")) for x in curve_sets[n]),

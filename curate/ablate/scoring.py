@@ -1,11 +1,12 @@
 """Held-out scores for the ablation: bits per byte on text sets, accuracy on tasks.
 
 This is the thin seam between `curate ablate` and `curate eval` (curate/eval/). When curate.eval
-provides its in-process API (`score_bpb`, `score_tasks`) it is used; until then the bits-per-byte
-scorer below stands in, with the same definition: the summed next-token NLL of every token of a
-document (in nats, converted to bits) divided by the document's UTF-8 bytes, long documents scored
-in windows of the model's context that each predict fresh tokens (lm-eval's rolling
-log-likelihood with disjoint windows).
+is installed its in-process API is used (`load_text_sets`, `score_bpb`, `score_tasks`), so both
+commands score alike; without it the reader and the bits-per-byte scorer below stand in, with the
+same definition: the summed next-token NLL of every token of a document (nats, converted to bits)
+divided by the document's UTF-8 bytes, long documents scored in windows of the model's context
+that each predict fresh tokens (lm-eval's rolling log-likelihood with disjoint windows). Tasks
+need curate.eval.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _eval_api() -> Any | None:
         import curate.eval as ev  # noqa: PLC0415 - optional until the eval branch lands
     except ImportError:
         return None
-    return ev if hasattr(ev, "score_bpb") else None
+    return ev if all(hasattr(ev, n) for n in ("score_bpb", "load_text_sets", "TextSpec", "TextSet")) else None
 
 
 def _files(paths: str) -> list[Path]:
@@ -67,8 +68,16 @@ def _rows(f: Path, column: str, where: dict[str, Any]) -> list[str]:
     return out
 
 
-def load_text_set(spec: TextSetSpec, resolve=lambda p: p) -> list[str]:
+def load_text_set(spec: TextSetSpec, resolve=lambda p: p, name: str = "text") -> list[str]:
     """The documents of one held-out text set, in file order."""
+    api = _eval_api()
+    if api is not None:
+        ts = api.TextSpec(name, resolve(spec.paths), spec.column, {k: str(v) for k, v in spec.where.items()},
+                          spec.strip_markup)
+        try:
+            return [d for d in api.load_text_sets([ts])[0].docs if d.strip()]
+        except ValueError as e:  # TextSpecError
+            raise AblationError(str(e)) from None
     docs = []
     for f in _files(resolve(spec.paths)):
         docs.extend(_rows(f, spec.column, spec.where))
@@ -100,8 +109,9 @@ def score_bpb(model, tokenizer, text_sets: dict[str, list[str]], *, device, seq_
     """Bits per byte of `model` on each text set (documents), optionally the first `max_bytes`."""
     api = _eval_api()
     if api is not None:
-        return api.score_bpb(model, tokenizer, {k: bounded(v, max_bytes) for k, v in text_sets.items()},
-                             device=device, max_bytes=None)
+        sets = [api.TextSet(k, bounded(v, max_bytes)) for k, v in text_sets.items()]
+        res = api.score_bpb(model, tokenizer, sets, batch_size=batch_size, max_length=seq_len, progress=False)
+        return {k: float(r["bpb"]) for k, r in res.items()}
     return {name: _bpb(model, tokenizer, bounded(docs, max_bytes), device, seq_len, batch_size)
             for name, docs in text_sets.items()}
 
@@ -142,4 +152,8 @@ def score_tasks(model, tokenizer, tasks_dir: str, *, device, batch_size: int = 1
     if api is None or not hasattr(api, "score_tasks"):
         raise AblationError("eval.tasks_dir needs curate.eval's score_tasks (the `curate eval` package); "
                             "leave tasks_dir out to score bits per byte only")
-    return api.score_tasks(model, tokenizer, tasks_dir, device=device, batch_size=batch_size)
+    names = api.available_tasks(tasks_dir)
+    if not names:
+        raise AblationError(f"eval.tasks_dir {tasks_dir}: no task files")
+    res = api.score_tasks(model, tokenizer, names, tasks_dir, batch_size=batch_size, progress=False)
+    return {t: {k: float(v) for k, v in r.items() if isinstance(v, int | float)} for t, r in res.items()}
