@@ -92,3 +92,19 @@ def test_a_different_ablation_in_the_same_folder_is_refused(killed_and_resumed, 
     p.write_text(yaml.safe_dump(d))
     with pytest.raises(AblationError, match="different ablation"):
         run_ablation(load_ablation(p))
+
+
+def test_cli_rebuilds_the_page_and_prints_the_table(killed_and_resumed, capsys):
+    from click.testing import CliRunner
+
+    from curate.ablate.cli import print_table
+    from curate.cli import main
+
+    root, out = killed_and_resumed["root"], killed_and_resumed["out"]
+    (out / "ablation.html").unlink()
+    r = CliRunner().invoke(main, ["ablate", str(root / "ablation.yaml"), "--report-only"])
+    assert r.exit_code == 0, r.output
+    assert (out / "ablation.html").is_file()
+    print_table(killed_and_resumed["json"])
+    text = capsys.readouterr().out
+    assert "bpb/held" in text and "shuffled−clean" in text and "epochs" in text
