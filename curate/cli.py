@@ -42,6 +42,7 @@ _PLUGINS = {
     "train": ("curate.train.cli", "train"),
     "generate": ("curate.train.cli", "generate"),
     "chat": ("curate.train.cli", "chat"),
+    "eval": ("curate.eval.cli", "eval_cmd"),
     "ablate": ("curate.ablate.cli", "ablate"),
 }
 
