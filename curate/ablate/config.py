@@ -88,7 +88,8 @@ class EvalSpec(_Strict):
     points: int = Field(default=10, ge=1, description="Evaluations along each run (the curves).")
     max_bytes: int = Field(default=200_000, gt=0, description="Bytes of each text set scored at a curve point.")
     final_max_bytes: int | None = Field(default=None, description="Bytes per set for the final eval (default: all).")
-    tasks_dir: str | None = Field(default=None, description="Multiple-choice task files for the final eval.")
+    tasks_dir: str | None = Field(default=None, description="Task files (curate eval's) for the final eval.")
+    task_limit: int | None = Field(default=None, gt=0, description="First N items of each task (default: all).")
     batch_size: int = Field(default=16, ge=1)
 
     @field_validator("text", mode="before")

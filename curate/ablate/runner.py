@@ -120,8 +120,7 @@ def curve_callback(text_sets: dict[str, list[str]], every: int, seq_len: int, ba
     def cb(info) -> None:
         if info.step % every and info.step != info.max_steps:
             return
-        bpb = score_bpb(info.model, info.tokenizer, text_sets, device=info.device, seq_len=seq_len,
-                        batch_size=batch_size)
+        bpb = score_bpb(info.model, info.tokenizer, text_sets, seq_len=seq_len, batch_size=batch_size)
         info.log({"ablate_bpb": bpb})
         if info.rank == 0:
             with open(Path(info.run_dir) / CURVE, "a") as f:
@@ -164,11 +163,11 @@ def final_eval(run_dir: Path, text_sets: dict[str, list[str]], cfg: AblationConf
     dev = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
     model = AutoModelForCausalLM.from_pretrained(str(run_dir), dtype=torch.float32).to(dev).eval()
     tok = load_tokenizer(run_dir)
-    out: dict[str, Any] = {"bpb": score_bpb(model, tok, text_sets, device=dev, seq_len=seq_len,
-                                            batch_size=cfg.eval.batch_size, max_bytes=cfg.eval.final_max_bytes)}
+    out: dict[str, Any] = {"bpb": score_bpb(model, tok, text_sets, seq_len=seq_len, batch_size=cfg.eval.batch_size,
+                                            max_bytes=cfg.eval.final_max_bytes)}
     if cfg.eval.tasks_dir:
-        out["tasks"] = score_tasks(model, tok, cfg.resolve(cfg.eval.tasks_dir), device=dev,
-                                   batch_size=cfg.eval.batch_size)
+        out["tasks"] = score_tasks(model, tok, cfg.resolve(cfg.eval.tasks_dir), batch_size=cfg.eval.batch_size,
+                                   limit=cfg.eval.task_limit)
     del model
     return out
 
@@ -189,7 +188,7 @@ def train_one(cfg: AblationConfig, arm: Arm, seed: int, run_dir: Path, tok_path:
            "curve": {"text": {k: v.model_dump() for k, v in ev.text.items()}, "points": ev.points,
                      "max_bytes": ev.max_bytes, "batch_size": ev.batch_size}}
     final_key = _sha({"text": {k: v.model_dump() for k, v in ev.text.items()}, "final_max_bytes": ev.final_max_bytes,
-                      "tasks_dir": ev.tasks_dir, "batch_size": ev.batch_size})
+                      "tasks_dir": ev.tasks_dir, "task_limit": ev.task_limit, "batch_size": ev.batch_size})
     key_sha = _sha(key)
     kf = run_dir / KEY
     if kf.is_file() and json.loads(kf.read_text()).get("sha256") != key_sha:

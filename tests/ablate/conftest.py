@@ -47,6 +47,12 @@ def ablation_yaml(root: Path, seeds: list[int] = (0,), tokens: int = STEPS * TOK
     held.mkdir(exist_ok=True)
     for i in range(3):
         (held / f"doc{i}.txt").write_text("\n".join(synthetic_text(10, seed=100 + i)))
+    tasks = root / "tasks"
+    tasks.mkdir(exist_ok=True)
+    words = ["apple", "river", "stone", "cloud", "green", "music"]
+    (tasks / "copa.jsonl").write_text("".join(
+        json.dumps({"query": f"The {a} is near the", "choices": [f" {b}.", " qzx vbk."], "gold": 0}) + "\n"
+        for a in words for b in words[:2]))
     cfg = {
         "name": "tiny-ablation",
         "out": "out",
@@ -57,7 +63,8 @@ def ablation_yaml(root: Path, seeds: list[int] = (0,), tokens: int = STEPS * TOK
                   "device": "cpu", "log_interval": 20, "num_threads": 1, "shuffle_buffer": 256},
         "tokens": tokens,
         "seeds": list(seeds),
-        "eval": {"text": {"held": "heldout/*.txt"}, "points": STEPS // EVERY, "max_bytes": 2000},
+        "eval": {"text": {"held": "heldout/*.txt"}, "points": STEPS // EVERY, "max_bytes": 2000,
+                 "tasks_dir": "tasks"},
         **extra,
     }
     p = root / "ablation.yaml"

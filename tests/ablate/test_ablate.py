@@ -12,7 +12,8 @@ from tests.ablate.conftest import EVERY, KILL_AT, STEPS, TOKENS_PER_STEP
 def test_corrupted_arm_ranks_last_on_heldout_bpb(killed_and_resumed):
     doc = killed_and_resumed["json"]
     s = doc["summary"]
-    assert s["metrics"] == ["bpb/held"]
+    assert s["metrics"][0] == "bpb/held" and "copa/acc" in s["metrics"] and "copa/acc_norm" in s["metrics"]
+    assert s["table"]["clean"]["copa/acc"]["mean"] >= s["table"]["shuffled"]["copa/acc"]["mean"]
     assert s["ranking"]["bpb/held"] == ["clean", "shuffled"]
     clean = s["table"]["clean"]["bpb/held"]["mean"]
     bad = s["table"]["shuffled"]["bpb/held"]["mean"]
