@@ -77,7 +77,7 @@ class TokenizerSpec(_Strict):
 class TextSetSpec(_Strict):
     """Held-out text: plain .txt[.gz] files, or JSONL/Parquet with a text column and row filters."""
 
-    paths: str = Field(description="File, folder or glob.")
+    paths: str | list[str] = Field(description="File, folder or glob, or a list of them (read in order).")
     column: str = "text"
     where: dict[str, Any] = Field(default_factory=dict, description="Keep rows whose columns equal these values.")
     strip_markup: bool = False
@@ -117,6 +117,9 @@ class AblationConfig(_Strict):
     train: dict[str, Any] = Field(default_factory=dict, description="`curate train` keys shared by every run.")
     tokens: int = Field(gt=0, description="Training tokens per run (the same for every arm).")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    checkpoint_interval: int | None = Field(default=None, ge=0, description=(
+        "Steps between checkpoints (what a killed run resumes from); default: every curve point, "
+        "0: only at the end of each run."))
     eval: EvalSpec
     base_dir: str = Field(default=".", exclude=True)
 

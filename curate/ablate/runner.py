@@ -180,7 +180,7 @@ def train_one(cfg: AblationConfig, arm: Arm, seed: int, run_dir: Path, tok_path:
 
     train_cfg = {**cfg.train, "task": "pretrain", "data": arm.data, "out": str(run_dir), "tokenizer": tok_path,
                  "max_steps": bud["steps"], "seed": seed, "eval_rows": 0, "eval_interval": 0,
-                 "ckpt_interval": bud["eval_every"], "keep_checkpoints": cfg.train.get("keep_checkpoints", 1),
+                 "ckpt_interval": bud["eval_every"] if cfg.checkpoint_interval is None else cfg.checkpoint_interval, "keep_checkpoints": cfg.train.get("keep_checkpoints", 1),
                  "resume": True}
     ev = cfg.eval
     key = {"train": train_cfg, "shards": [s["sha256"] for s in arm.lineage.get("shards", [])],

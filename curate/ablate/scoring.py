@@ -19,12 +19,15 @@ from .config import AblationError, TextSetSpec
 
 def load_text_set(spec: TextSetSpec, resolve=lambda p: p, name: str = "text") -> list[str]:
     """The documents of one held-out text set (.txt[.gz], or JSONL/Parquet with a column and filters)."""
-    ts = TextSpec(name, resolve(spec.paths), spec.column, {k: str(v) for k, v in spec.where.items()},
-                  spec.strip_markup)
-    try:
-        return [d for d in load_text_sets([ts])[0].docs if d.strip()]
-    except (TextSpecError, FileNotFoundError) as e:
-        raise AblationError(f"held-out text {name!r}: {e}") from None
+    paths = [spec.paths] if isinstance(spec.paths, str) else spec.paths
+    docs: list[str] = []
+    for p in paths:
+        ts = TextSpec(name, resolve(p), spec.column, {k: str(v) for k, v in spec.where.items()}, spec.strip_markup)
+        try:
+            docs.extend(d for d in load_text_sets([ts])[0].docs if d.strip())
+        except (TextSpecError, FileNotFoundError) as e:
+            raise AblationError(f"held-out text {name!r}: {e}") from None
+    return docs
 
 
 def bounded(docs: list[str], max_bytes: int | None) -> list[str]:

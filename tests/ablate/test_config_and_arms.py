@@ -107,3 +107,22 @@ def test_help_names_the_command_and_its_outputs():
 def test_cli_reports_a_bad_config_without_a_traceback(tmp_path):
     r = CliRunner().invoke(main, ["ablate", _write(tmp_path, {**BASE, "baseline": "nope"})])
     assert r.exit_code == 2 and "not an arm" in r.output and "Traceback" not in r.output
+
+
+def test_a_text_set_reads_a_list_of_paths_with_filters(tmp_path):
+    import gzip
+
+    from curate.ablate.config import TextSetSpec
+    from curate.ablate.scoring import load_text_set
+
+    (tmp_path / "b1.txt").write_text("first book")
+    with gzip.open(tmp_path / "b2.txt.gz", "wt") as f:
+        f.write("second book")
+    spec = TextSetSpec(paths=[str(tmp_path / "b2.txt.gz"), str(tmp_path / "b1.txt")])
+    assert load_text_set(spec) == ["second book", "first book"]
+    rows = [{"t": "keep me", "split": "heldout"}, {"t": "train row", "split": "train"}]
+    (tmp_path / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = TextSetSpec(paths=str(tmp_path / "g.jsonl"), column="t", where={"split": "heldout"})
+    assert load_text_set(spec) == ["keep me"]
+    with pytest.raises(AblationError, match="held-out text"):
+        load_text_set(TextSetSpec(paths=str(tmp_path / "missing-*.txt")), name="held")
