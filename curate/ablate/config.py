@@ -147,6 +147,9 @@ class AblationConfig(_Strict):
         owned = sorted(OWNED_TRAIN_KEYS & set(self.train))
         if owned:
             raise ValueError(f"train: {owned} are set by the ablation itself (tokens, seeds, arms), not per run")
+        from curate.train.config import TrainConfig  # a dataclass: no torch needed
+
+        TrainConfig.from_dict(dict(self.train))  # unknown keys: one message naming the valid ones
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds {self.seeds} repeat a seed")
         return self

@@ -38,6 +38,7 @@ def test_config_defaults_and_paths(tmp_path):
     ({"baseline": "zzz"}, "not an arm"),
     ({"train": {"max_steps": 10}}, "set by the ablation"),
     ({"seeds": [0, 0]}, "repeat"),
+    ({"train": {"presett": "tiny"}}, "unknown config key"),
     ({"eval": {"text": {}}}, "at least one"),
     ({"tokens": 0}, "greater than 0"),
     ({"arms": {"a": {"data": "x", "bogus": 1}}}, "Extra inputs"),
