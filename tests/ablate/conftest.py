@@ -4,7 +4,11 @@ shuffled (corrupted), killed part-way through the second arm and resumed."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -72,33 +76,42 @@ def ablation_yaml(root: Path, seeds: list[int] = (0,), tokens: int = STEPS * TOK
     return p
 
 
-class Killed(RuntimeError):
-    pass
-
-
 def kill_after(arm: str, step: int):
-    """A training callback that ends the run of `arm` after `step` (its checkpoint is written)."""
+    """A training callback that SIGKILLs the process in `arm`'s run after `step` (its checkpoint
+    is written): no finally block, no flush, as a preempted machine would."""
 
     def cb(info) -> None:
         if f"/runs/{arm}/" in str(info.run_dir) and info.step == step:
-            raise Killed(f"killed {arm} at step {step}")
+            os.kill(os.getpid(), signal.SIGKILL)
 
     return cb
 
 
+KILLED_RUN = """
+import sys
+from curate.ablate import load_ablation, run_ablation
+from tests.ablate.conftest import kill_after
+run_ablation(load_ablation(sys.argv[1]), callbacks=[kill_after(sys.argv[2], int(sys.argv[3]))])
+"""
+
+
 @pytest.fixture(scope="session")
 def killed_and_resumed(tmp_path_factory) -> dict:
-    """Run the ablation, kill it during the corrupted arm, run it again; what each pass did."""
+    """Run the ablation in a child process SIGKILLed during the corrupted arm, then run it again
+    here; what each pass did."""
     from curate.ablate import load_ablation, run_ablation
 
     root = tmp_path_factory.mktemp("ablate")
-    cfg = load_ablation(ablation_yaml(root))
-    with pytest.raises(Killed):
-        run_ablation(cfg, callbacks=[kill_after("shuffled", KILL_AT)])
+    yml = ablation_yaml(root)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.run([sys.executable, "-c", KILLED_RUN, str(yml), "shuffled", str(KILL_AT)], cwd=repo,
+                           env=env, capture_output=True, text=True, timeout=500)
+    assert child.returncode == -signal.SIGKILL, child.stdout[-2000:] + child.stderr[-3000:]
     out = root / "out"
     first = {"clean_result_mtime": (out / "runs/clean/seed0/ablate_result.json").stat().st_mtime_ns,
              "shuffled_finished": (out / "runs/shuffled/seed0/ablate_result.json").exists(),
              "shuffled_checkpoint": (out / "runs/shuffled/seed0/checkpoints/latest").read_text().strip()}
-    doc = run_ablation(load_ablation(root / "ablation.yaml"))
+    doc = run_ablation(load_ablation(yml))
     return {"root": root, "out": out, "first": first, "doc": doc,
             "json": json.loads((out / "ablation.json").read_text())}
