@@ -17,10 +17,20 @@ import torch._dynamo
 
 from . import distributed
 from .config import TrainConfig, parse_lora
-from .data import RowConverter, ShardStream, Unit, detect_kind, list_shards, scan_units, split_holdout
+from .data import (
+    RowConverter,
+    ShardStream,
+    Unit,
+    detect_kind,
+    first_source,
+    list_shards,
+    scan_units,
+    split_holdout,
+)
 from .lineage import find_chat_template, read_text
 from .model import CausalLMLoss, build_model, compile_losses, dpo_loss_sum, load_tokenizer, set_causal_only
 from .presets import FSDP_PRESETS
+from .vocab import check_vocab
 
 TASK_KINDS = {"pretrain": ("tokens", "text"), "sft": ("sft",), "dpo": ("dpo",)}
 
@@ -51,7 +61,7 @@ def build_data(cfg: TrainConfig, info: distributed.DistInfo) -> TrainData:
     tok = load_tokenizer(tok_src)
     files = list_shards(cfg.data)
     kind = detect_kind(files, cfg.task)
-    data_template = find_chat_template(cfg.data) if kind in ("sft", "dpo") else None
+    data_template = find_chat_template(first_source(cfg.data)) if kind in ("sft", "dpo") else None
     if data_template is not None and read_text(data_template) != (tok.chat_template or ""):
         # the SFT stage writes the template that rendered its rows: the saved model must carry it
         tok.chat_template = read_text(data_template)
@@ -131,6 +141,8 @@ def build_train_model(cfg: TrainConfig, data: TrainData, info: distributed.DistI
     """Build (or load) the model, add LoRA, wrap it for DDP/FSDP and compile it as the config says."""
     seed_all(cfg.seed)  # identical initial weights on every rank
     model = build_model(cfg.preset, data.tokenizer, cfg.init_from, max_positions=cfg.seq_len)
+    check_vocab(cfg, data.stream.units + data.eval_units, data.kind, data.tokenizer,
+                model.get_input_embeddings().num_embeddings)
     lora = parse_lora(cfg.lora)
     if lora:
         model = apply_lora(model, lora)

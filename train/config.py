@@ -19,7 +19,7 @@ class TrainConfig:
     """Everything a pretrain / SFT / DPO run needs. Field names are the YAML keys and CLI flags."""
 
     task: str = "pretrain"                 # pretrain | sft | dpo
-    data: str = ""                         # a shard directory (OUT/data) or one Parquet file
+    data: str | list[str] = ""             # shard directories (OUT/data), Parquet files or globs
     out: str = ""                          # the run directory
     tokenizer: str | None = None           # tokenizer directory (defaults to init_from's)
     preset: str | None = "tiny"            # model preset, used when init_from is not given
@@ -30,7 +30,7 @@ class TrainConfig:
     batch_size: int = 8                    # rows per micro-batch (per rank)
     grad_accum: int = 1                    # micro-batches per optimizer step (per rank)
     max_steps: int = 100
-    lr: float = 3e-4
+    lr: float | None = None                # None: the preset's (presets.PRESET_LR), 3e-4 with init_from
     min_lr_ratio: float = 0.1              # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 10
     weight_decay: float = 0.1

@@ -21,6 +21,7 @@ A background thread reads, converts and collates ahead of the training loop.
 
 from __future__ import annotations
 
+import glob
 import queue
 import threading
 from collections.abc import Iterator
@@ -52,14 +53,28 @@ class Unit:
         return self.stop - self.start
 
 
-def list_shards(data: str | Path) -> list[Path] | list[str]:
-    """The Parquet files of a shard directory (recursively, sorted), or the one file given; for a
-    URI (``s3://bucket/run/data``) the objects, as URIs."""
+def list_shards(data: str | Path | list) -> list[Path] | list[str]:
+    """The Parquet files of a shard directory (recursively, sorted), or the one file given; a glob
+    (``out/*/data``, ``out/data/part-*.parquet``) stands for what it matches; a list for the files of
+    each entry in turn (each file once). For a URI (``s3://bucket/run/data``) the objects, as URIs."""
+    if isinstance(data, list | tuple):
+        seen, out = set(), []
+        for d in data:
+            for f in list_shards(d):
+                if str(f) not in seen:
+                    seen.add(str(f))
+                    out.append(f)
+        return out
     if is_uri(data):
         files = list_parquet(str(data))
         if not files:
             raise FileNotFoundError(f"no .parquet shards under {data!r}")
         return files
+    if any(c in str(data) for c in "*?["):
+        matches = sorted(glob.glob(str(data), recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"training data {str(data)!r} matches nothing")
+        return list_shards([m for m in matches if Path(m).is_dir() or m.endswith(".parquet")] or matches)
     p = Path(data)
     if p.is_file():
         return [p]
@@ -70,6 +85,11 @@ def list_shards(data: str | Path) -> list[Path] | list[str]:
     if not files:
         raise FileNotFoundError(f"no .parquet shards under {str(p)!r}")
     return files
+
+
+def first_source(data: str | Path | list) -> str | Path:
+    """The first entry of a --data list (where the manifest and chat template are looked for)."""
+    return data[0] if isinstance(data, list | tuple) else data
 
 
 def detect_kind(files: list[Path], task: str | None = None) -> str:

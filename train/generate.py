@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
-from .model import stop_token_ids
+from .model import load_pretrained, stop_token_ids
 
 
 def load_run(run_dir: str | Path, device: str = "auto") -> tuple[Any, Any]:
@@ -16,7 +16,7 @@ def load_run(run_dir: str | Path, device: str = "auto") -> tuple[Any, Any]:
     dev = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
     tok = AutoTokenizer.from_pretrained(str(run_dir))
     dtype = torch.bfloat16 if dev.startswith("cuda") else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(str(run_dir), dtype=dtype).to(dev).eval()
+    model = load_pretrained(run_dir, dtype=dtype).to(dev).eval()
     return model, tok
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,25 @@ def read_text(path: str | Path) -> str:
     return storage.read_bytes(path).decode("utf-8")
 
 
-def data_lineage(data: str | Path, files: list) -> dict[str, Any]:
+def data_lineage(data: str | Path | list, files: list) -> dict[str, Any]:
     """The manifest's hashes, and each shard used with the sha256 the manifest lists for it.
 
-    Shards the manifest does not list (or data without a manifest) are hashed here.
+    Shards the manifest does not list (or data without a manifest) are hashed here. Several
+    --data entries (or a glob) give one lineage per entry under "sources".
     """
+    if isinstance(data, list | tuple) or any(c in str(data) for c in "*?["):
+        from .data import list_shards
+
+        entries = list(data) if isinstance(data, list | tuple) else sorted(glob.glob(str(data), recursive=True))
+        if len(entries) == 1 and isinstance(data, list | tuple):
+            return data_lineage(entries[0], files)
+        used, parts = {str(f) for f in files}, []
+        for d in entries:
+            mine = [f for f in list_shards(d) if str(f) in used]
+            if mine:
+                parts.append(data_lineage(d, mine))
+        return {"data": data if isinstance(data, str) else list(data), "manifest": None,
+                "shards": [s for p in parts for s in p["shards"]], "sources": parts}
     man_path = find_manifest(data)
     remote = storage.is_uri(data)
     listed: dict[str, dict] = {}

@@ -20,6 +20,7 @@ RUN/log.jsonl. Callbacks run on every rank, after the step's eval and checkpoint
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from .heldout import HeldOut, to_device
 from .logger import MetricsLog, Throughput, print_eval, print_train
 from .mfu import peak_flops
 from .model import set_causal_only
+from .presets import default_lr
 from .schedule import cosine_lr
 
 
@@ -98,6 +100,8 @@ def run(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> TrainResult:
         raise ValueError(f"unknown task {cfg.task!r}; choose pretrain, sft or dpo")
     if not cfg.data or not cfg.out:
         raise ValueError("data and out are required")
+    if cfg.lr is None:
+        cfg = dataclasses.replace(cfg, lr=default_lr(cfg.preset, cfg.init_from))
     info = distributed.setup(cfg.device)
     # the run sets process-wide torch switches (threads, determinism, flush-denormal); a library
     # call must leave the caller's process as it found it.

@@ -9,6 +9,7 @@ without restarts get no mask at all, so SDPA runs `is_causal` (flash attention o
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,21 @@ CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
     " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+
+class UnsafeModelFile(ValueError):
+    """A model folder whose weights file would run code to load (a pickle with more than tensors)."""
+
+
+def load_pretrained(path: str | Path, **kw: Any):
+    """AutoModelForCausalLM.from_pretrained, with a weights file that is not plain tensors refused
+    in one line (transformers loads `pytorch_model.bin` with torch.load(weights_only=True), which
+    stops such a file before it runs anything, with a long message and a traceback)."""
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(path), **kw)
+    except pickle.UnpicklingError:
+        raise UnsafeModelFile(f"{path}: the weights file (pytorch_model.bin) holds more than tensors, so loading "
+                              f"it could run code; not loading it. Use a model saved as model.safetensors") from None
 
 
 def load_tokenizer(path: str | Path) -> Any:
@@ -51,8 +67,7 @@ def stop_token_ids(tok: Any) -> list[int]:
 def build_model(preset: str | None, tok: Any, init_from: str | None = None, max_positions: int | None = None):
     """A fresh model from `preset` sized to the tokenizer, or the HF model in `init_from`."""
     if init_from:
-        model = AutoModelForCausalLM.from_pretrained(str(init_from), dtype=torch.float32,
-                                                     attn_implementation="sdpa")
+        model = load_pretrained(init_from, dtype=torch.float32, attn_implementation="sdpa")
         if len(tok) > model.get_input_embeddings().weight.shape[0]:
             model.resize_token_embeddings(round_vocab(len(tok)))
         return model

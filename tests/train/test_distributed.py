@@ -22,18 +22,25 @@ def _torchrun(tmp_path, data, tok_dir, mode):
            "--log-interval", "1", "--ckpt-interval", "3", "--device", "cpu", "--parallel", mode]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert r.returncode == 0, r.stderr[-3000:]
-    return out
+    return out, r.stdout
 
 
 def test_ddp_and_fsdp_agree(tmp_path, tokenizer, tokenizer_dir):
     data = write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=32, n_docs=200, row_group_size=8)
-    runs = {m: _torchrun(tmp_path, data, tokenizer_dir, m) for m in ("ddp", "fsdp")}
+    runs = {m: _torchrun(tmp_path, data, tokenizer_dir, m)[0] for m in ("ddp", "fsdp")}
     curves = {m: [json.loads(x) for x in (d / "log.jsonl").read_text().splitlines()] for m, d in runs.items()}
     assert [c["loss"] for c in curves["ddp"]] == pytest.approx([c["loss"] for c in curves["fsdp"]], rel=1e-5)
     for d in runs.values():
         assert (d / "model.safetensors").is_file() and (d / "lineage.json").is_file()
         assert sorted(p.name for p in (d / "checkpoints" / "step_0000006").iterdir()) == [
-            "rank0.pt", "rank1.pt", "state.pt"]
+            "checkpoint.json", "model.safetensors", "optimizer.pt", "rank0.pt", "rank1.pt"]
+    # resume under torchrun: back to checkpoint 3, and the run repeats steps 4-6 exactly
+    for mode, d in runs.items():
+        (d / "checkpoints" / "latest").write_text("step_0000003\n")
+        assert "at step 3" in _torchrun(tmp_path, data, tokenizer_dir, mode)[1]
+        again = [json.loads(x) for x in (d / "log.jsonl").read_text().splitlines()]
+        assert [(c["kind"], c["step"], c["loss"]) for c in again] == [(c["kind"], c["step"], c["loss"])
+                                                                     for c in curves[mode]]
 
 
 def test_lora_sft_under_fsdp_saves_what_ddp_saves(tmp_path, tokenizer, tokenizer_dir):

@@ -10,7 +10,9 @@ from pathlib import Path
 TRAIN = Path(__file__).resolve().parents[2] / "train"
 ALLOWED = {"torch", "transformers", "tokenizers", "pyarrow", "numpy", "peft",
            # PyYAML is a hard requirement of transformers, so it is there wherever transformers is.
-           "yaml"}
+           "yaml",
+           # safetensors too (transformers saves and loads weights with it); checkpoints use it.
+           "safetensors"}
 CLI_ONLY = {"click"}
 CLI_FILES = {"cli.py", "tokenizer_cli.py"}
 

@@ -247,3 +247,25 @@ def test_callbacks_see_every_step_and_log_into_its_record(tmp_path, tokenizer, t
     train_recs = [x for x in recs if x["kind"] == "train"]
     assert [(x["step"], x.get("even")) for x in train_recs] == [(2, 2), (4, 4), (5, None)]
     assert not [x for x in recs if x["kind"] == "callback"]  # every log() fell on a logged step
+
+
+def test_data_takes_globs_and_several_folders(tmp_path, tokenizer, tokenizer_dir):
+    from click.testing import CliRunner
+    from curate.train.cli import train
+    from curate.train.data import list_shards
+
+    a = write_pretrain_shards(tmp_path / "a", tokenizer, seq_len=32, n_docs=60)
+    b = write_pretrain_shards(tmp_path / "b", tokenizer, seq_len=32, n_docs=60, seed=1)
+    both = list_shards([str(a), str(b)])
+    assert len(both) == 4 and list_shards(str(tmp_path / "*" / "data")) == both
+    assert list_shards([str(a), str(a / "part-00000.parquet")]) == list_shards(str(a))  # each file once
+    base = ["pretrain", "--tokenizer", str(tokenizer_dir), "--preset", "tiny", "--steps", "1", "--batch-size", "4",
+            "--device", "cpu"]
+    for name, data in (("two", ["--data", str(a), "--data", str(b)]), ("glob", ["--data", str(tmp_path / "*" / "data")])):
+        r = CliRunner().invoke(train, [*base, *data, "-o", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output + repr(r.exception)
+        lin = json.loads((tmp_path / name / "lineage.json").read_text())
+        assert [len(s["shards"]) for s in lin["train_data"]["sources"]] == [2, 2]
+        assert all(s["manifest"] for s in lin["train_data"]["sources"])
+    r = CliRunner().invoke(train, [*base, "--data", str(tmp_path / "nope*"), "-o", str(tmp_path / "x")])
+    assert r.exit_code == 1 and "matches nothing" in r.output
