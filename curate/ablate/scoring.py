@@ -31,7 +31,8 @@ def load_text_set(spec: TextSetSpec, resolve=lambda p: p, name: str = "text") ->
 
 
 def bounded(docs: list[str], max_bytes: int | None) -> list[str]:
-    """The first documents up to `max_bytes` UTF-8 bytes (the same sample for every run)."""
+    """At most `max_bytes` UTF-8 bytes of the documents, spread over all of them (curate.eval's
+    deterministic bound: the same sample for every run)."""
     return bound_bytes(docs, max_bytes)
 
 
