@@ -39,6 +39,7 @@ _PLUGINS = {
     "generate": ("curate.train.cli", "generate"),
     "chat": ("curate.train.cli", "chat"),
     "eval": ("curate.eval.cli", "eval_cmd"),
+    "ablate": ("curate.ablate.cli", "ablate"),
 }
 
 
