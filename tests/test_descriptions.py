@@ -70,6 +70,9 @@ def _config_keys() -> dict[str, set[str]]:
     for prefix, model in (("output", OutputSpec), ("inputs", InputSpec)):
         keys[""] |= {f"{prefix}.{k}" for k in model.model_fields}
     keys[""] |= set(PipelineSpec.model_fields)
+    from curate.ablate.config import AblationConfig  # ABLATION.yaml's keys (curate ablate's messages)
+
+    keys[""] |= set(AblationConfig.model_fields)
     return keys
 
 

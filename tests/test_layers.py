@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     # engine.layout: the two are one layer.
     ("engine", {"curate.engine", "curate.report"}),
     ("stages", {"curate.filters", "curate.dedup", "curate.mix", "curate.format", "curate.sft"}),
-    ("tools", {"curate.docs", "curate.inspect", "curate.demo"}),
+    # jobs built over the layers below: docs, inspection, demo data, evaluation, ablations
+    ("tools", {"curate.docs", "curate.inspect", "curate.demo", "curate.eval", "curate.ablate"}),
     # sub-commands that live with their code, and what they share with the root command
     ("commands", {"curate.cli_args"}),
     # the root command loads the sub-commands (by name, lazily); none may import it back

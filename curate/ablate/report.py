@@ -14,7 +14,7 @@ from typing import Any
 
 from curate import __version__
 from curate.io.writer import write_bytes_atomic
-from curate.report.build import _CSS, _PAGE
+from curate.report.page import _CSS, _PAGE
 from curate.report.svg import PALETTE, fmt
 
 W, H, LEFT, RIGHT, TOP, BOTTOM = 760, 300, 60, 150, 14, 40

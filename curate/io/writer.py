@@ -13,13 +13,16 @@ import dataclasses
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.contract import SCRATCH_PREFIX
 from curate.train.storage import sha256_file
+
+if TYPE_CHECKING:  # Polars only for the shard writer's frames: the atomic writers stay importable without it
+    import polars as pl
 
 TMP_MARK = ".tmp-"
 # Columns where every value is unique and long: dictionary pages and min/max statistics cost
@@ -104,6 +107,8 @@ class ShardWriter:
         if df.height == 0:
             return
         if self.route and self.route in df.columns:
+            import polars as pl
+
             keys = df[self.route].cast(pl.Utf8).fill_null("unknown")
             for value in sorted(keys.unique().to_list()):
                 self._write_to(_safe_dir(value), df.filter(keys == value))
