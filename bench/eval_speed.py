@@ -38,10 +38,10 @@ def main() -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
     import torch
-    from curate.train.model import build_model, load_tokenizer
-    from curate.train.tokenizer import train_tokenizer
 
     from curate.eval import load_text_sets, score_bpb
+    from curate.train.model import build_model, load_tokenizer
+    from curate.train.tokenizer import train_tokenizer
 
     gold = f"{a.shared}/web_real/gold.jsonl.gz#gold_text"
     train_docs = load_text_sets([f"t={gold}?split=train&lang=en&strip_markup"], max_bytes=3_000_000)[0].docs
