@@ -35,13 +35,21 @@ def synthetic_tokenizer(out: Path, vocab: int = 50257) -> Path:
     v.update({f"t{i}": i for i in range(len(specials), vocab)})
     tk = Tokenizer(WordLevel(v, unk_token="<unk>"))
     tk.pre_tokenizer = WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                   unk_token="<unk>", additional_special_tokens=["<|im_start|>", "<|im_end|>"])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+    )
     fast.save_pretrained(str(out))
     return out
 
 
-def synthetic_shards(out: Path, rows: int, seq_len: int, vocab: int = 50257, files: int = 4, seed: int = 0) -> Path:
+def synthetic_shards(
+    out: Path, rows: int, seq_len: int, vocab: int = 50257, files: int = 4, seed: int = 0
+) -> Path:
     """Tokenized pretrain shards (`input_ids` uint16, seq_len+1 per row) of random tokens."""
     import numpy as np
     import pyarrow as pa
@@ -55,6 +63,8 @@ def synthetic_shards(out: Path, rows: int, seq_len: int, vocab: int = 50257, fil
     per = -(-rows // files)
     for k in range(files):
         a = rng.integers(6, vocab, size=(per, seq_len + 1), dtype=np.uint16)
-        col = pa.FixedSizeListArray.from_arrays(pa.array(a.reshape(-1)), seq_len + 1).cast(pa.list_(pa.uint16()))
+        col = pa.FixedSizeListArray.from_arrays(pa.array(a.reshape(-1)), seq_len + 1).cast(
+            pa.list_(pa.uint16())
+        )
         pq.write_table(pa.table({"input_ids": col}), data / f"part-{k:05d}.parquet", row_group_size=512)
     return data

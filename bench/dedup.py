@@ -56,7 +56,7 @@ t = time.perf_counter()
 for text in texts:
     step.get_signature(step.get_shingles(text))
 print(json.dumps({"docs": len(texts), "seconds": time.perf_counter() - t}))
-"""
+"""  # noqa: E501
 
 
 def make_docs(n: int, words: int = 504, seed: int = 0) -> list[str]:
@@ -152,7 +152,8 @@ def signatures_table(n_docs: int, num_perm: int, rounds: int) -> None:
                 best.setdefault(name, None)
     ours = best[contenders[0][0]]
     print(
-        f"\nMinHash signatures, {num_perm} permutations, ~500 word 5-gram shingles/doc, one core, best of {rounds} rounds\n"
+        f"\nMinHash signatures, {num_perm} permutations, ~500 word 5-gram shingles/doc, one core, best of "
+        f"{rounds} rounds\n"
     )
     print(f"{'implementation':34s} {'docs':>6s} {'docs/s':>10s} {'ours is':>9s}")
     for name, _fn, n in contenders:
@@ -193,7 +194,8 @@ def accuracy(n_docs: int) -> None:
                 df["id"].to_list(), run.dropped["id"].to_list(), run.dropped["duplicate_of"].to_list(), truth
             )
             print(
-                f"{cname:28s} {label:24s} {s['true_pairs']:6d} {s['precision']:7.4f} {s['recall']:7.4f} {s['edge_precision']:7.4f}"
+                f"{cname:28s} {label:24s} {s['true_pairs']:6d} {s['precision']:7.4f} {s['recall']:7.4f} "
+                f"{s['edge_precision']:7.4f}"
             )
         exact_truth = (
             df.group_by("text")
@@ -208,7 +210,8 @@ def accuracy(n_docs: int) -> None:
         got = dict(zip(run.dropped["id"], run.dropped["duplicate_of"], strict=True))
         tp = sum(got.get(i) == k for i, k in expected.items())
         print(
-            f"{cname:28s} {'exact_dedup':24s} {len(expected):6d} {tp / max(len(got), 1):7.4f} {tp / max(len(expected), 1):7.4f}"
+            f"{cname:28s} {'exact_dedup':24s} {len(expected):6d} {tp / max(len(got), 1):7.4f} "
+            f"{tp / max(len(expected), 1):7.4f}"
         )
     print(
         "prec/recall: pairs within one output cluster (transitive); edge P: dropped doc vs its duplicate_of"
@@ -235,11 +238,13 @@ def e2e(n_docs: int, workers: int, shards: int, verify: bool) -> None:
     print(f"  docs in           {n_docs:,}")
     print(f"  exact dropped     {res['exact_dropped']:,}")
     print(
-        f"  near dropped      {res['near_dropped']:,}  clusters {res['clusters']:,}  candidate pairs {res['candidate_pairs']:,}"
+        f"  near dropped      {res['near_dropped']:,}  clusters {res['clusters']:,}  candidate pairs "
+        f"{res['candidate_pairs']:,}"
     )
     print(f"  wall              {wall:,.1f} s  -> {n_docs / wall:,.0f} docs/s")
     print(
-        f"  peak RSS          driver {res['rss_driver']:,.0f} MiB, largest worker {res['rss_worker']:,.0f} MiB"
+        f"  peak RSS          driver {res['rss_driver']:,.0f} MiB, largest worker {res['rss_worker']:,.0f} "
+        "MiB"
     )
     print(f"  work files        {res['work_mib']:,.0f} MiB   (folder {root}; delete when done)")
 

@@ -1,6 +1,7 @@
 """Engine overhead: JSONL read -> Parquet write with no stages, against raw library ceilings.
 
-    python -m bench.engine --size-mb 2000 --workers 1 2   (run as a module: bench/tokenize.py would shadow the stdlib)
+    python -m bench.engine --size-mb 2000 --workers 1 2
+    (run as a module: bench/tokenize.py would shadow the stdlib)
 
 Generates a JSONL corpus (random words, ~2 KB docs, with a metadata column) unless --input is
 given, then times, on the same files:
@@ -30,7 +31,9 @@ def generate(folder: Path, size_mb: int, files: int, seed: int = 0) -> tuple[int
     """Write ``files`` JSONL files totalling ~size_mb; returns (docs, bytes)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    vocab = np.array(["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), rng.integers(2, 10))) for _ in range(5000)])
+    vocab = np.array(
+        ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), rng.integers(2, 10))) for _ in range(5000)]
+    )
     per_file = size_mb * 1_000_000 // files
     docs = 0
     total = 0
@@ -43,7 +46,15 @@ def generate(folder: Path, size_mb: int, files: int, seed: int = 0) -> tuple[int
                 cuts = np.cumsum(lens)[:-1]
                 lines = []
                 for i, chunk in enumerate(np.split(words, cuts)):
-                    lines.append(json.dumps({"text": " ".join(chunk.tolist()), "url": f"https://example.com/{f}/{docs + i}", "score": float(i % 7)}))
+                    lines.append(
+                        json.dumps(
+                            {
+                                "text": " ".join(chunk.tolist()),
+                                "url": f"https://example.com/{f}/{docs + i}",
+                                "score": float(i % 7),
+                            }
+                        )
+                    )
                 blob = "\n".join(lines) + "\n"
                 fh.write(blob)
                 written += len(blob)
@@ -71,10 +82,16 @@ def timed(fn, *args) -> tuple[float, float]:
 
 def run_curate(inp: Path, out: Path, workers: int) -> float:
     spec = out.parent / f"bench-{workers}.yaml"
-    spec.write_text(f"name: bench\ninputs:\n  - {{source: bench, reader: jsonl, paths: '{inp}/*.jsonl'}}\noutput: {{shard_rows: 100000}}\n")
+    spec.write_text(
+        f"name: bench\ninputs:\n  - {{source: bench, reader: jsonl, paths: '{inp}/*.jsonl'}}\noutput: "
+        "{shard_rows: 100000}\n"
+    )
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "curate.cli", "run", str(spec), "-o", str(out), "-q", "-w", str(workers)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "curate.cli", "run", str(spec), "-o", str(out), "-q", "-w", str(workers)],
+        check=True,
+    )
     return time.perf_counter() - t
 
 
@@ -95,7 +112,8 @@ def run_pyarrow(inp: Path, out: Path) -> float:
 def run_polars(inp: Path, out: Path) -> float:
     code = (
         "import sys,polars as pl\n"
-        "pl.scan_ndjson(sys.argv[1]+'/*.jsonl').sink_parquet(sys.argv[2], compression='zstd', compression_level=3)\n"
+        "pl.scan_ndjson(sys.argv[1]+'/*.jsonl').sink_parquet(sys.argv[2], compression='zstd', "
+        "compression_level=3)\n"
     )
     Path(out).unlink(missing_ok=True)
     t = time.perf_counter()
@@ -121,18 +139,34 @@ def main() -> None:
             inp = tmp / "in"
             t = time.perf_counter()
             docs, size = generate(inp, args.size_mb, args.files)
-            print(f"generated {docs:,} docs, {size / 1e6:,.0f} MB in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+            print(
+                f"generated {docs:,} docs, {size / 1e6:,.0f} MB in {time.perf_counter() - t:.1f} s",
+                file=sys.stderr,
+            )
         rows = []
         ref, ref_cpu = timed(run_pyarrow, inp, tmp / "pa")
         rows.append(("pyarrow read_json -> write_table (1 proc)", ref, ref_cpu))
-        rows.append((f"polars scan_ndjson -> sink_parquet ({os.cpu_count()} thr)", *timed(run_polars, inp, tmp / "pl.parquet")))
+        rows.append(
+            (
+                f"polars scan_ndjson -> sink_parquet ({os.cpu_count()} thr)",
+                *timed(run_polars, inp, tmp / "pl.parquet"),
+            )
+        )
         for w in args.workers:
-            rows.append((f"curate run, no stages, {w} worker(s)", *timed(run_curate, inp, tmp / f"out{w}", w)))
+            rows.append(
+                (f"curate run, no stages, {w} worker(s)", *timed(run_curate, inp, tmp / f"out{w}", w))
+            )
         # MB per CPU-second is the per-core figure; it holds up when other work shares the machine.
         print(f"\nJSONL -> Parquet, {size / 1e6:,.0f} MB, {docs:,} docs, {os.cpu_count()} cores")
-        print(f"{'what':<50} {'wall s':>7} {'CPU s':>7} {'MB/s':>7} {'MB/CPU-s':>9} {'docs/s':>9} {'vs pyarrow (CPU)':>17}")
+        print(
+            f"{'what':<50} {'wall s':>7} {'CPU s':>7} {'MB/s':>7} {'MB/CPU-s':>9} {'docs/s':>9} "
+            f"{'vs pyarrow (CPU)':>17}"
+        )
         for name, secs, cpu in rows:
-            print(f"{name:<50} {secs:>7.1f} {cpu:>7.1f} {size / 1e6 / secs:>7.1f} {size / 1e6 / cpu:>9.1f} {docs / secs:>9,.0f} {ref_cpu / cpu:>16.2f}x")
+            print(
+                f"{name:<50} {secs:>7.1f} {cpu:>7.1f} {size / 1e6 / secs:>7.1f} {size / 1e6 / cpu:>9.1f} "
+                f"{docs / secs:>9,.0f} {ref_cpu / cpu:>16.2f}x"
+            )
         print(f"peak RSS of any child process: {peak_rss_mb(True):,.0f} MB")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,7 @@
 """Scorer throughput of `curate.eval.score_bpb` (tokens/s), on real held-out text.
 
-    python bench/eval_speed.py [--preset tiny] [--vocab 8192] [--max-bytes 300000] [--batch-sizes 1 8 16] [--threads N]
+    python bench/eval_speed.py [--preset tiny] [--vocab 8192] [--max-bytes 300000] [--batch-sizes 1 8 16] \\
+        [--threads N]
 
 Trains a byte-level BPE tokenizer on the gold text of web_real's train pages (../shared/data),
 builds the preset with random weights (speed does not depend on training) and scores the English
@@ -17,7 +18,8 @@ import time
 from pathlib import Path
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [_HERE]  # bench/tokenize.py shadows stdlib
+# bench/tokenize.py shadows stdlib
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [_HERE]
 
 from _bench_common import import_curate_train  # noqa: E402
 

@@ -6,10 +6,10 @@
 Prints one table: docs/s of gopher_quality -> gopher_repetition -> c4 -> fineweb_quality on the same
 generated corpus, ours (one Polars thread) vs datatrove's filters at their defaults (one process),
 and the ratio. Rates are per CPU second of the process (``time.process_time``): per core, and
-steady on a shared machine where wall time depends on the neighbours; with ``--agreement`` the keep/drop agreement per filter (each
-filter alone on the same documents) and how often the same rule fires where both drop; langid
-docs/s; extraction pages/s and token precision/recall/F1 per engine on html_aeb. datatrove runs in
-its own venv (bench/make_datatrove_venv.sh) through bench/datatrove_ref.py.
+steady on a shared machine where wall time depends on the neighbours; with ``--agreement`` the keep/drop
+agreement per filter (each filter alone on the same documents) and how often the same rule fires where both
+drop; langid docs/s; extraction pages/s and token precision/recall/F1 per engine on html_aeb. datatrove runs
+in its own venv (bench/make_datatrove_venv.sh) through bench/datatrove_ref.py.
 """
 
 from __future__ import annotations
@@ -44,7 +44,12 @@ from curate.filters.synthetic import corpus  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DT_PY = ROOT / ".venv-datatrove" / "bin" / "python"
 CTX = StageContext(run_dir=Path("."), work_dir=Path("."), stage_index=0, stage_name="bench")
-CHAIN = {"gopher_quality": GopherQuality, "gopher_repetition": GopherRepetition, "c4": C4, "fineweb_quality": FineWebQuality}
+CHAIN = {
+    "gopher_quality": GopherQuality,
+    "gopher_repetition": GopherRepetition,
+    "c4": C4,
+    "fineweb_quality": FineWebQuality,
+}
 
 # our reason -> datatrove's (docs/filters.md has the table)
 def to_datatrove(stage: str, reason: str | None) -> str | None:
@@ -159,28 +164,50 @@ def main() -> None:
     texts = corpus(args.docs, seed=args.seed)
     rows = []
     ours_s, ours_kept, ours_alone = run_ours(texts)
-    rows.append(("gopher+c4+fineweb docs/CPU-s, ours (1 thread)", f"{len(texts) / ours_s:,.0f}", f"kept {ours_kept}"))
+    rows.append(
+        ("gopher+c4+fineweb docs/CPU-s, ours (1 thread)", f"{len(texts) / ours_s:,.0f}", f"kept {ours_kept}")
+    )
     if not args.no_datatrove:
         dt = run_datatrove(texts, decisions=args.agreement)
         dt_rate = len(texts) / dt["chain_seconds"]
-        rows.append(("gopher+c4+fineweb docs/CPU-s, datatrove", f"{dt_rate:,.1f}", f"kept {dt['chain_kept']}"))
+        rows.append(
+            ("gopher+c4+fineweb docs/CPU-s, datatrove", f"{dt_rate:,.1f}", f"kept {dt['chain_kept']}")
+        )
         rows.append(("ratio ours / datatrove (per core)", f"{(len(texts) / ours_s) / dt_rate:,.1f}x", ""))
         if args.agreement:
             for name, (frac, same, both) in agreement(ours_alone, dt["decisions"]).items():
-                rows.append((f"agreement {name} (generated, n={len(texts)})", f"{frac:.2%}", f"same rule {same}/{both}"))
+                rows.append(
+                    (
+                        f"agreement {name} (generated, n={len(texts)})",
+                        f"{frac:.2%}",
+                        f"same rule {same}/{both}",
+                    )
+                )
     rows.append(("langid docs/CPU-s (lid.176)", f"{bench_langid(texts):,.0f}", ""))
     if args.aeb.exists():
         aeb_texts: list[str] = []
         for engine in ("trafilatura", "resiliparse"):
             rate, p, r, f1, got = bench_extract(args.aeb, engine, args.aeb_limit)
-            rows.append((f"extract {engine} pages/s wall (html_aeb)", f"{rate:,.1f}", f"P {p:.3f} R {r:.3f} F1 {f1:.3f}"))
+            rows.append(
+                (
+                    f"extract {engine} pages/s wall (html_aeb)",
+                    f"{rate:,.1f}",
+                    f"P {p:.3f} R {r:.3f} F1 {f1:.3f}",
+                )
+            )
             if engine == "trafilatura":
                 aeb_texts = got
         if args.agreement and not args.no_datatrove and aeb_texts:
             _, _, alone = run_ours(aeb_texts)
             dt = run_datatrove(aeb_texts, decisions=True)
             for name, (frac, same, both) in agreement(alone, dt["decisions"]).items():
-                rows.append((f"agreement {name} (html_aeb, n={len(aeb_texts)})", f"{frac:.2%}", f"same rule {same}/{both}"))
+                rows.append(
+                    (
+                        f"agreement {name} (html_aeb, n={len(aeb_texts)})",
+                        f"{frac:.2%}",
+                        f"same rule {same}/{both}",
+                    )
+                )
     w = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{w}}  {'value':>10}  note")
     for name, val, note in rows:

@@ -6,9 +6,10 @@
 
 (run as a module: bench/tokenize.py would shadow the stdlib if run as a script.)
 Each measurement runs in a fresh subprocess so its peak RSS (VmHWM) is its own. Prints, per
-reader: input MB, wall and CPU seconds, MB/s, MB and docs per CPU-second (= per core), peak RSS; then JSONL read -> Parquet (zstd) write, the
-engine's per-core target (>= 50 MB/s); then records/s of FastWARC vs warcio iterating every record
-and reading its body, on the generated WARC and on ../shared/data's Common Crawl excerpt.
+reader: input MB, wall and CPU seconds, MB/s, MB and docs per CPU-second (= per core), peak RSS; then JSONL
+read -> Parquet (zstd) write, the engine's per-core target (>= 50 MB/s); then records/s of FastWARC vs warcio
+iterating every record and reading its body, on the generated WARC and on ../shared/data's Common Crawl
+excerpt.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def gen_warc(path: Path, records: int, seed: int = 0) -> None:
             words = " ".join(vocab[rng.integers(0, len(vocab), int(rng.integers(200, 1200)))].tolist())
             body = f"<html><head><title>p{i}</title></head><body><p>{words}</p></body></html>".encode()
             http = (
-                f"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n"
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: "
+                f"{len(body)}\r\n\r\n"
             ).encode() + body
             req = f"GET /{i} HTTP/1.1\r\nHost: example.com\r\n\r\n".encode()
             for kind, block, ctype in (("request", req, "request"), ("response", http, "response")):
@@ -281,11 +283,13 @@ def _bench(args: argparse.Namespace, tmp: Path) -> None:
             f"{r['peak_rss_mb']:>8.0f}"
         )
     print(
-        "\n(jsonl .gz: MB/s of the compressed input; jsonl -> parquet: the engine's >= 50 MB/s per core target)"
+        "\n(jsonl .gz: MB/s of the compressed input; jsonl -> parquet: the engine's >= 50 MB/s per core "
+        "target)"
     )
     warcs = [("generated", warc)] + ([("shared warcfile", SHARED_WARC)] if SHARED_WARC.exists() else [])
     print(
-        f"\n{'WARC library':<14}{'file':<18}{'records':>9}{'wall s':>8}{'cpu s':>8}{'records/cpu-s':>15}{'ratio':>7}"
+        f"\n{'WARC library':<14}{'file':<18}{'records':>9}{'wall s':>8}{'cpu s':>8}{'records/cpu-s':>15}"
+        f"{'ratio':>7}"
     )
     for label, path in warcs:
         fw = run_one("warclib:fastwarc", path)
@@ -297,7 +301,8 @@ def _bench(args: argparse.Namespace, tmp: Path) -> None:
                 f"{lib:<14}{label:<18}{r['docs']:>9}{r['seconds']:>8.3f}{r['cpu']:>8.3f}{rate:>15.0f}{ratio:>7.1f}"
             )
     print(
-        "(MB/cpu-s and records/cpu-s are per core: on a shared machine wall-clock figures mostly measure the load)"
+        "(MB/cpu-s and records/cpu-s are per core: on a shared machine wall-clock figures mostly measure the "
+        "load)"
     )
 
 

@@ -39,12 +39,21 @@ r = run_pipeline(spec, sys.argv[2], workers=1, quiet=True, force=True, work_dir=
 print(json.dumps({"seconds": time.perf_counter() - t, "rows": r.manifest["rows"],
                   # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent
                   "rss_mb": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024}))
-"""
+"""  # noqa: E501
 
 
 def curate_run(inputs: str, out: str, work_dir: str = "") -> dict:
-    spec = {"name": "bench-remote", "inputs": [{"source": "b", "reader": "jsonl", "paths": inputs}], "output": {"shard_rows": 100_000}}
-    res = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(spec), out, work_dir], capture_output=True, text=True, check=False)
+    spec = {
+        "name": "bench-remote",
+        "inputs": [{"source": "b", "reader": "jsonl", "paths": inputs}],
+        "output": {"shard_rows": 100_000},
+    }
+    res = subprocess.run(
+        [sys.executable, "-c", RUNNER, json.dumps(spec), out, work_dir],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if res.returncode != 0:
         raise SystemExit(f"curate run failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -54,7 +63,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=200)
     ap.add_argument("--files", type=int, default=8)
-    ap.add_argument("--endpoint-env", action="store_true", help="use the S3 that AWS_* variables name instead of moto")
+    ap.add_argument(
+        "--endpoint-env", action="store_true", help="use the S3 that AWS_* variables name instead of moto"
+    )
     ap.add_argument("--bucket", default="curate-bench")
     ap.add_argument("--rounds", type=int, default=2, help="runs per configuration; the fastest is shown")
     args = ap.parse_args()
@@ -69,8 +80,13 @@ def main() -> None:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
-        os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-                          AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_EC2_METADATA_DISABLED="true")
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_ENDPOINT_URL=f"http://{host}:{port}",
+            AWS_EC2_METADATA_DISABLED="true",
+        )
         import boto3
 
         boto3.client("s3").create_bucket(Bucket=args.bucket)
@@ -102,15 +118,22 @@ def main() -> None:
         local = best(str(corpus / "*.jsonl"), str(tmp / "out-local"))
         rows.append(("curate local -> local", local))
         rows.append(("curate s3 -> local", best(f"{root}/in/*.jsonl", str(tmp / "out-s3in"))))
-        rows.append(("curate s3 -> s3 (with publish)", best(f"{root}/in/*.jsonl", f"{root}/out", str(tmp / "work"))))
+        rows.append(
+            ("curate s3 -> s3 (with publish)", best(f"{root}/in/*.jsonl", f"{root}/out", str(tmp / "work")))
+        )
         for _, r in rows:
             assert r["rows"] == docs, (r, docs)
 
         where = "moto server on localhost" if server else os.environ.get("AWS_ENDPOINT_URL", "AWS S3")
         print(f"\ncorpus: {docs:,} docs, {mb:.0f} MB JSONL in {args.files} objects; S3: {where}")
         print(f"upload (8 threads): {mb / up:.1f} MB/s")
-        print(f"{'':34}{'wall s':>8}{'MB/s':>9}{'docs/s':>10}{'RSS MB':>8}{'vs local':>10}{'vs download':>13}")
-        print(f"{'pyarrow download, one stream':34}{down:>8.1f}{mb / down:>9.1f}{'':>10}{'':>8}{'':>10}{1.0:>12.2f}x")
+        print(
+            f"{'':34}{'wall s':>8}{'MB/s':>9}{'docs/s':>10}{'RSS MB':>8}{'vs local':>10}{'vs download':>13}"
+        )
+        print(
+            f"{'pyarrow download, one stream':34}{down:>8.1f}{mb / down:>9.1f}{'':>10}{'':>8}{'':>10}"
+            f"{1.0:>12.2f}x"
+        )
         for name, r in rows:
             s = r["seconds"]
             print(f"{name:34}{s:>8.1f}{mb / s:>9.1f}{docs / s:>10,.0f}{r['rss_mb']:>8.0f}"

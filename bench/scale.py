@@ -41,7 +41,9 @@ def fallback_pipeline(data: Path, folder: Path) -> Path:
     from curate.engine.registry import builtin_stages
 
     have = builtin_stages()
-    stages: list = [{name: {}} for name in ("gopher_quality", "gopher_repetition", "c4", "fineweb") if name in have]
+    stages: list = [
+        {name: {}} for name in ("gopher_quality", "gopher_repetition", "c4", "fineweb") if name in have
+    ]
     stages += [{n: {}} for n in ("exact_dedup", "minhash_dedup") if n in have]
     doc = {
         "name": "scale-fallback",
@@ -55,12 +57,28 @@ def fallback_pipeline(data: Path, folder: Path) -> Path:
 
 
 def shard_hashes(out: Path) -> dict[str, str]:
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "data").rglob("*.parquet"))}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((out / "data").rglob("*.parquet"))
+    }
 
 
 def run_one(pipeline: Path, out: Path, executor: str, workers: int, data: Path) -> dict:
     env = {**os.environ, "CURATE_DATA": str(data), "RAY_AUTH_MODE": "disabled"}
-    cmd = [sys.executable, "-m", "curate.cli", "run", str(pipeline), "-o", str(out), "-w", str(workers), "-q", "--executor", executor]
+    cmd = [
+        sys.executable,
+        "-m",
+        "curate.cli",
+        "run",
+        str(pipeline),
+        "-o",
+        str(out),
+        "-w",
+        str(workers),
+        "-q",
+        "--executor",
+        executor,
+    ]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -82,7 +100,9 @@ def run_one(pipeline: Path, out: Path, executor: str, workers: int, data: Path) 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pipeline", type=Path, default=REPO / "pipelines" / "web.yaml")
-    ap.add_argument("--data", type=Path, default=None, help="existing demo data (default: generate into a temp folder)")
+    ap.add_argument(
+        "--data", type=Path, default=None, help="existing demo data (default: generate into a temp folder)"
+    )
     ap.add_argument("--scale", type=float, default=1.0, help="demo data scale when generating")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder with the outputs")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
@@ -97,10 +117,16 @@ def main() -> None:
             data = tmp / "demo-data"
             t0 = time.perf_counter()
             counts = generate(data, scale=args.scale, workers=min(4, os.cpu_count() or 1))
-            print(f"demo data (scale {args.scale}): {counts.get('web_pages')} web pages, {counts.get('jsonl_rows')} jsonl rows, "
-                  f"{counts.get('bytes', 0) / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s")
+            print(
+                f"demo data (scale {args.scale}): {counts.get('web_pages')} web pages, "
+                f"{counts.get('jsonl_rows')} jsonl rows, "
+                f"{counts.get('bytes', 0) / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s"
+            )
         pipeline = args.pipeline if args.pipeline.exists() else fallback_pipeline(data, tmp)
-        print(f"pipeline: {pipeline}" + ("" if args.pipeline.exists() else f" ({args.pipeline} not found: fallback)"))
+        print(
+            f"pipeline: {pipeline}"
+            + ("" if args.pipeline.exists() else f" ({args.pipeline} not found: fallback)")
+        )
         results = []
         for executor, workers in CONFIGS:
             res = run_one(pipeline, tmp / f"out-{executor}-{workers}", executor, workers, data)
@@ -111,15 +137,26 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
     base = results[0]
-    print(f"\n{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (before the table; others' load skews timings)")
-    print(f"{'executor':<8} {'workers':>7} {'docs':>8} {'rows out':>9} {'run s':>7} {'docs/s':>8} {'wall s':>7} {'speed-up':>8} {'efficiency':>10}  identical")
+    print(
+        f"\n{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (before the table; others' load "
+        "skews timings)"
+    )
+    print(
+        f"{'executor':<8} {'workers':>7} {'docs':>8} {'rows out':>9} {'run s':>7} {'docs/s':>8} "
+        f"{'wall s':>7} {'speed-up':>8} {'efficiency':>10}  identical"
+    )
     for r in results:
         speedup = r["docs_per_s"] / base["docs_per_s"]
         same = "yes" if r["hashes"] == base["hashes"] and r["hashes"] else "NO"
-        print(f"{r['executor']:<8} {r['workers']:>7} {r['docs']:>8,} {r['rows_out']:>9,} {r['run_s']:>7.1f} {r['docs_per_s']:>8,.0f} "
-              f"{r['wall_s']:>7.1f} {speedup:>7.2f}x {speedup / r['workers']:>9.0%}  {same}")
+        print(
+            f"{r['executor']:<8} {r['workers']:>7} {r['docs']:>8,} {r['rows_out']:>9,} {r['run_s']:>7.1f} "
+            f"{r['docs_per_s']:>8,.0f} "
+            f"{r['wall_s']:>7.1f} {speedup:>7.2f}x {speedup / r['workers']:>9.0%}  {same}"
+        )
     if args.json:
-        args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "hashes"} for r in results], indent=1))
+        args.json.write_text(
+            json.dumps([{k: v for k, v in r.items() if k != "hashes"} for r in results], indent=1)
+        )
     if any(r["hashes"] != base["hashes"] for r in results):
         raise SystemExit("outputs differ between executors")
 

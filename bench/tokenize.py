@@ -80,8 +80,11 @@ except ImportError:  # no polars/pydantic here: time the packer without the stag
 
 def generated_texts(n: int, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
-    syll = [a + b for a in ["", "b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "st", "tr"]
-            for b in ["a", "e", "i", "o", "u", "ai", "ou", "er", "an", "in", "on", "ing"]]
+    syll = [
+        a + b
+        for a in ["", "b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "st", "tr"]
+        for b in ["a", "e", "i", "o", "u", "ai", "ou", "er", "an", "in", "on", "ing"]
+    ]
     vocab = ["".join(rng.choice(syll, rng.integers(1, 5))) for _ in range(50_000)]
     vocab[::7] = [w.capitalize() for w in vocab[::7]]
     vocab[::11] = [w + "," for w in vocab[::11]]
@@ -120,7 +123,9 @@ def main() -> None:
     n_bytes = sum(len(t.encode()) for t in texts)
     b = ARGS.batch_rows
     batches = [texts[i : i + b] for i in range(0, len(texts), b)]
-    ids = [[f"d{i + j}" for j in range(len(x))] for i, x in zip(range(0, len(texts), b), batches, strict=True)]
+    ids = [
+        [f"d{i + j}" for j in range(len(x))] for i, x in zip(range(0, len(texts), b), batches, strict=True)
+    ]
 
     n_tokens = sum(sum(len(e) for e in tok.tokenizer.encode_batch_fast(x, add_special_tokens=False))
                    for x in batches[:1])  # warm-up
@@ -140,7 +145,9 @@ def main() -> None:
 
     def encode_pack():
         nonlocal rows
-        packer = packing.Packer(ARGS.seq_len, tok.eos_id, tok.token_dtype, row_id_prefix="bench", loss_mask=True)
+        packer = packing.Packer(
+            ARGS.seq_len, tok.eos_id, tok.token_dtype, row_id_prefix="bench", loss_mask=True
+        )
         rows = 0
         for x, i in zip(batches, ids, strict=True):
             t = packer.add(tok.encode(x), i)
@@ -155,7 +162,11 @@ def main() -> None:
         frames = [pl.DataFrame({"id": i, "text": x}) for x, i in zip(batches, ids, strict=True)]
         rows = sum(stage.process(f).kept.height for f in frames) + stage.flush().kept.height
 
-    fns = [("encode_batch_fast", encode_only), ("  + ids to Python", encode_ids), ("  + pack (Packer)", encode_pack)]
+    fns = [
+        ("encode_batch_fast", encode_only),
+        ("  + ids to Python", encode_ids),
+        ("  + pack (Packer)", encode_pack),
+    ]
     if pl is not None:
         fns.append(("format stage (Polars in/out)", format_stage))
     times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in fns}
@@ -169,10 +180,16 @@ def main() -> None:
           f"seq_len {ARGS.seq_len}, {ARGS.threads} threads, {rows:,} packed rows")
     print(f"{'path':<30}{'wall s':>8}{'Mtok/s':>8}{'vs encoder':>12}{'CPU s':>8}{'CPU vs encoder':>16}")
     for name, t, c in paths:
-        print(f"{name:<30}{t:>8.2f}{n_tokens / t / 1e6:>8.2f}{t / t_enc - 1:>+12.1%}{c:>8.2f}{c / c_enc - 1:>+16.1%}")
+        print(
+            f"{name:<30}{t:>8.2f}{n_tokens / t / 1e6:>8.2f}{t / t_enc - 1:>+12.1%}{c:>8.2f}"
+            f"{c / c_enc - 1:>+16.1%}"
+        )
     name, t, c = paths[-1]
-    print(f"overhead of {name.strip()} over the bare encoder: wall {t / t_enc - 1:+.1%}, CPU {c / c_enc - 1:+.1%} "
-          f"(over encoder + ids: wall {t / t_ids - 1:+.1%}, CPU {c / c_ids - 1:+.1%})")
+    print(
+        f"overhead of {name.strip()} over the bare encoder: wall {t / t_enc - 1:+.1%}, CPU "
+        f"{c / c_enc - 1:+.1%} "
+        f"(over encoder + ids: wall {t / t_ids - 1:+.1%}, CPU {c / c_ids - 1:+.1%})"
+    )
 
 
 if __name__ == "__main__":

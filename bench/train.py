@@ -66,7 +66,12 @@ def main() -> None:
     ap.add_argument("--compile", default="auto")
     ap.add_argument("--no-hf", action="store_true")
     ap.add_argument("--work", default="/tmp/curate_bench")
-    ap.add_argument("--data"), ap.add_argument("--tokenizer"), ap.add_argument("--out"), ap.add_argument("--json")
+    (
+        ap.add_argument("--data"),
+        ap.add_argument("--tokenizer"),
+        ap.add_argument("--out"),
+        ap.add_argument("--json"),
+    )
     a = ap.parse_args()
     if a.role == "ours":
         return ours(a)
@@ -83,15 +88,40 @@ def main() -> None:
            "--data", str(data), "--tokenizer", str(tok), "--out", str(work / f"run_{tag}"),
            "--json", str(work / f"ours_{tag}.json")]
     if a.nproc > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={a.nproc}"] + cmd[1:]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={a.nproc}",
+        ] + cmd[1:]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     subprocess.run(cmd, check=True, env=env, cwd=str(REPO))
     results.append(json.loads((work / f"ours_{tag}.json").read_text()))
     if not a.no_hf and a.nproc == 1:
-        subprocess.run([sys.executable, str(HERE / "train_hf.py"), "--preset", a.preset, "--batch-size",
-                        str(a.batch_size), "--steps", str(a.steps), "--data", str(data), "--tokenizer", str(tok),
-                        "--json", str(work / f"hf_{tag}.json"), "--out", str(work / f"hf_{tag}")],
-                       check=True, env=env, cwd=str(REPO))
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "train_hf.py"),
+                "--preset",
+                a.preset,
+                "--batch-size",
+                str(a.batch_size),
+                "--steps",
+                str(a.steps),
+                "--data",
+                str(data),
+                "--tokenizer",
+                str(tok),
+                "--json",
+                str(work / f"hf_{tag}.json"),
+                "--out",
+                str(work / f"hf_{tag}"),
+            ],
+            check=True,
+            env=env,
+            cwd=str(REPO),
+        )
         results.append(json.loads((work / f"hf_{tag}.json").read_text()))
     print(f"\n{'impl':12s} {'preset':10s} {'B':>4s} {'GPUs':>4s} {'tok/s':>12s} {'MFU':>7s}")
     for r in results:

@@ -1,6 +1,7 @@
 """Reference: HF `Trainer` (torch_compile=True, bf16, fused AdamW) on the same model, data and batch.
 
-    python bench/train_hf.py --preset gpt2-124m --batch-size 16 --steps 40 --data DIR --tokenizer DIR --json OUT
+    python bench/train_hf.py --preset gpt2-124m --batch-size 16 --steps 40 --data DIR --tokenizer DIR \\
+        --json OUT
 
 Tokens/s is measured between the end of step `--warmup-steps` and the last step (compilation
 excluded), with the GPU synchronised at both ends; MFU uses nanoGPT's flops-per-token formula.
@@ -82,11 +83,29 @@ def main() -> None:
     ds = Rows(a.data)
     T = len(ds[0]["input_ids"])
     args = TrainingArguments(
-        output_dir=a.out, per_device_train_batch_size=a.batch_size, gradient_accumulation_steps=1,
-        max_steps=a.steps, learning_rate=6e-4, lr_scheduler_type="cosine", warmup_steps=5, weight_decay=0.1,
-        adam_beta1=0.9, adam_beta2=0.95, max_grad_norm=1.0, bf16=gpu, torch_compile=gpu, use_cpu=not gpu,
-        optim="adamw_torch_fused" if gpu else "adamw_torch", logging_steps=10, save_strategy="no", report_to=[],
-        dataloader_num_workers=2, dataloader_pin_memory=True, remove_unused_columns=False, seed=0)
+        output_dir=a.out,
+        per_device_train_batch_size=a.batch_size,
+        gradient_accumulation_steps=1,
+        max_steps=a.steps,
+        learning_rate=6e-4,
+        lr_scheduler_type="cosine",
+        warmup_steps=5,
+        weight_decay=0.1,
+        adam_beta1=0.9,
+        adam_beta2=0.95,
+        max_grad_norm=1.0,
+        bf16=gpu,
+        torch_compile=gpu,
+        use_cpu=not gpu,
+        optim="adamw_torch_fused" if gpu else "adamw_torch",
+        logging_steps=10,
+        save_strategy="no",
+        report_to=[],
+        dataloader_num_workers=2,
+        dataloader_pin_memory=True,
+        remove_unused_columns=False,
+        seed=0,
+    )
     clock = Clock(a.warmup_steps)
     Trainer(model=model, args=args, train_dataset=ds, callbacks=[clock]).train()
     tps = clock.n * a.batch_size * T / (clock.t1 - clock.t0)

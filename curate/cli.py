@@ -69,7 +69,9 @@ def _spec_exists(mod: str) -> bool:
         return False
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="curate")
 def main() -> None:
     """Curate LLM training data into Parquet shards, and train on them."""
@@ -79,16 +81,28 @@ def main() -> None:
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", help="Output folder or URI such as s3://bucket/run (default: output.path).")
 @click.option("-w", "--workers", type=int, default=1, show_default=True, help="Parallel worker processes.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a pipeline key, e.g. output.shard_rows=5000 (repeatable).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a pipeline key, e.g. output.shard_rows=5000 (repeatable).",
+)
 @click.option("--force", is_flag=True, help="Start over in an output folder that holds another run.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option("--address", default=None, help="Ray cluster address (with --executor ray); default: start a local one.")
+@click.option(
+    "--address", default=None, help="Ray cluster address (with --executor ray); default: start a local one."
+)
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="With a URI output: the local folder the run works in before it publishes (default: "
               "$CURATE_WORK_DIR or ~/.cache/curate/work, one folder per output).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-@click.option("--strict", is_flag=True, help="Exit 1 when an input file or source ended with 0 rows through reader or "
-              "format rejections (malformed:*, sft_missing_key:*, ...), not through quality filters.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 when an input file or source ended with 0 rows through reader or "
+    "format rejections (malformed:*, sft_missing_key:*, ...), not through quality filters.",
+)
 def run(pipeline, out, workers, overrides, force, executor, address, work_dir, quiet, strict) -> None:
     """Run PIPELINE (a YAML file); re-running the same command resumes an interrupted run."""
     from curate.engine.errors import RunRefused, TaskFailed
@@ -100,7 +114,14 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, q
         click.echo(f"note: running custom stage code from {name} (named in {pipeline})", err=True)
     try:
         result = run_pipeline(
-            spec, out, workers=workers, force=force, quiet=quiet, executor=executor, address=address, work_dir=work_dir
+            spec,
+            out,
+            workers=workers,
+            force=force,
+            quiet=quiet,
+            executor=executor,
+            address=address,
+            work_dir=work_dir,
         )
     except RunRefused as e:
         fail(f"error: {e}")
@@ -109,8 +130,10 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, q
     except (TaskFailed, OSError) as e:
         if _disk_full(e):
             fail(
-                f"error: disk full (no space left on the device holding {out or spec.output.path}). Finished tasks are "
-                "kept and no partial shard has a final name: free some space and re-run the same command to resume.",
+                f"error: disk full (no space left on the device holding {out or spec.output.path}). Finished "
+                "tasks are "
+                "kept and no partial shard has a final name: free some space and re-run the same command to "
+                "resume.",
                 code=1,
             )
         if isinstance(e, OSError):
@@ -121,7 +144,8 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, q
     s = result.stats
     click.echo(
         f"{spec.name}: {s['totals']['input_records']:,} records in, {s['totals']['output_rows']:,} rows out "
-        f"in {len(result.manifest['shards'])} shard(s), {s['throughput']['wall_seconds']:.1f} s -> {result.location}"
+        f"in {len(result.manifest['shards'])} shard(s), {s['throughput']['wall_seconds']:.1f} s -> "
+        f"{result.location}"
     )
     empty = s.get("empty") or {}
     for line in describe(empty):
@@ -167,14 +191,22 @@ def validate(pipeline, overrides) -> None:
 
     spec = _load(pipeline, overrides)
     for name in custom_stage_names(spec):
-        click.echo(f"note: imported custom stage module for {name} to check its options (named in {pipeline})", err=True)
+        click.echo(
+            f"note: imported custom stage module for {name} to check its options (named in {pipeline})",
+            err=True,
+        )
     units = plan_units(spec)
     phases = plan_phases(spec)
-    click.echo(f"{pipeline}: ok - {len(spec.inputs)} input(s), {len(units)} task(s), {len(spec.stages)} stage(s) in {len(phases)} phase(s)")
+    click.echo(
+        f"{pipeline}: ok - {len(spec.inputs)} input(s), {len(units)} task(s), {len(spec.stages)} stage(s) in "
+        f"{len(phases)} phase(s)"
+    )
 
 
 @main.command()
-@click.option("--markdown", is_flag=True, help="Print the YAML reference as Markdown (used for docs/REFERENCE.md).")
+@click.option(
+    "--markdown", is_flag=True, help="Print the YAML reference as Markdown (used for docs/REFERENCE.md)."
+)
 @click.argument("name", required=False)
 def stages(markdown, name) -> None:
     """List the built-in stages and readers with their options."""

@@ -34,5 +34,8 @@ def local_run_dir(out: str, work_dir: str | None = None) -> Path:
 
 
 WORK_DIR_OPTION = click.option(
-    "--work-dir", type=click.Path(file_okay=False), default=None, help="With a URI: the run's work folder, if not the default."
+    "--work-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With a URI: the run's work folder, if not the default.",
 )

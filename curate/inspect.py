@@ -17,12 +17,21 @@ def inspect_run(out: Path, samples: int = 3) -> str:
         return f"{out}: no manifest.json - the run has not finished; see `curate status {out}`"
     manifest = json.loads(layout.manifest.read_text())
     stats = json.loads(layout.stats.read_text())
-    lines = [f"run {manifest['name']!r} in {out}", f"  config sha256 {manifest['config_sha256'][:16]}..., curate {manifest['tool']['version']}"]
-    lines.append(f"  {manifest['rows']:,} rows in {len(manifest['shards'])} shard(s), {sum(s['bytes'] for s in manifest['shards']) / 1e6:.1f} MB")
+    lines = [
+        f"run {manifest['name']!r} in {out}",
+        f"  config sha256 {manifest['config_sha256'][:16]}..., curate {manifest['tool']['version']}",
+    ]
+    lines.append(
+        f"  {manifest['rows']:,} rows in {len(manifest['shards'])} shard(s), "
+        f"{sum(s['bytes'] for s in manifest['shards']) / 1e6:.1f} MB"
+    )
     lines.append("\nfunnel:")
     for s in stats["stages"]:
         drop = sum(s["dropped"].values())
-        lines.append(f"  {s['name']:<22} in {s['in']:>10,}  out {s['out']:>10,}  dropped {drop:>9,}  {s['seconds']:>8.2f} s")
+        lines.append(
+            f"  {s['name']:<22} in {s['in']:>10,}  out {s['out']:>10,}  dropped {drop:>9,}  "
+            f"{s['seconds']:>8.2f} s"
+        )
         for reason, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1]):
             lines.append(f"      {reason:<36} {n:>9,}")
     if manifest.get("sources"):
@@ -115,7 +124,10 @@ def run_status(out: Path) -> str:
                     step = d[len(prefix):].rsplit("-", 1)[0]
                     steps[step] = steps.get(step, 0) + 1
             label = stage_names.get(ph["collect"], str(ph["collect"]))
-            body = ", ".join(f"{s.split('-', 1)[-1]}: {c} partition(s) done" for s, c in sorted(steps.items())) or "not started"
+            body = (
+                ", ".join(f"{s.split('-', 1)[-1]}: {c} partition(s) done" for s, c in sorted(steps.items()))
+                or "not started"
+            )
             lines.append(f"  {label} (global reduce): {body}")
     target = layout.work / "target.json"  # the URI a work folder publishes to
     uri = json.loads(target.read_text()).get("output") if target.exists() else None
@@ -124,7 +136,9 @@ def run_status(out: Path) -> str:
         lines.append(f"  publishes to {uri}" + (" (published)" if published else " (not yet published)"))
     if state == "finished":
         m = json.loads(layout.manifest.read_text())
-        lines.append(f"  output: {m['rows']:,} rows in {len(m['shards'])} shard(s); see `curate inspect {uri or out}`")
+        lines.append(
+            f"  output: {m['rows']:,} rows in {len(m['shards'])} shard(s); see `curate inspect {uri or out}`"
+        )
     else:
         lines.append(f"  left: {left} phase task(s) (+ global reduce steps not yet done)")
         if running and start:
@@ -132,11 +146,16 @@ def run_status(out: Path) -> str:
             elapsed = time.time() - start["t"]
             if recent and elapsed > 0:
                 rate = len(recent) / elapsed
-                lines.append(f"  rate: {rate:.2f} tasks/s in this run; ETA ~{_ago(left / rate)} for the phase tasks left")
+                lines.append(
+                    f"  rate: {rate:.2f} tasks/s in this run; ETA ~{_ago(left / rate)} for the phase tasks "
+                    "left"
+                )
     if events:
         last = events[-1]
         detail = last.get("task") or last.get("phase") or last.get("error") or ""
-        lines.append(f"  last event: {last.get('event')} {detail} ({_ago(time.time() - last['t'])} ago)".rstrip())
+        lines.append(
+            f"  last event: {last.get('event')} {detail} ({_ago(time.time() - last['t'])} ago)".rstrip()
+        )
     return "\n".join(lines)
 
 

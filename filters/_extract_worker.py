@@ -34,7 +34,8 @@ def _valid(enc: str | None) -> str | None:
 
 
 def decode(body: bytes, content_type: str | None) -> tuple[str, str]:
-    """Decode an HTTP body: charset from the header, else a meta tag, else detection. Returns (text, codec)."""
+    """Decode an HTTP body: charset from the header, else a meta tag, else detection. Returns (text,
+    codec)."""
     enc = None
     if content_type:
         m = _HEADER_CHARSET.search(content_type)
@@ -51,7 +52,9 @@ def decode(body: bytes, content_type: str | None) -> tuple[str, str]:
     return body.decode(enc, errors="replace"), enc
 
 
-def extract(body: bytes, content_type: str | None, url: str | None, opts: dict) -> tuple[str, str | None, str | None, str | None]:
+def extract(
+    body: bytes, content_type: str | None, url: str | None, opts: dict
+) -> tuple[str, str | None, str | None, str | None]:
     """Decode and extract one page. Returns (status, text, title, date)."""
     html, _ = decode(body, content_type)
     if opts["engine"] == "trafilatura":

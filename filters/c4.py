@@ -17,7 +17,14 @@ from curate.engine.stage import REASON, Stage, StageConfig, StageResult, split_b
 from curate.filters import textview as tv
 
 CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
-POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+POLICY_SUBSTRINGS = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
 _CLOSERS = r"[)\"'\x{201d}\x{2019}\]]*"
 # A sentence ends at a '.', '!' or '?' token followed by more text (spaCy's sentencizer, which
 # datatrove uses for English): "..." is not a sentence end; abbreviations (tokens that keep their
@@ -49,12 +56,22 @@ class C4(Stage):
     """
 
     class Config(StageConfig):
-        remove_citations: bool = Field(True, description="Remove Wikipedia-style citations ([1], [edit], [citation needed]).")
-        filter_no_terminal_punct: bool = Field(True, description="Remove lines not ending in . ? ! \" ' (or ending in '...').")
-        min_sentences: int = Field(5, description="Drop documents with fewer sentences in the kept lines (0 disables).")
+        remove_citations: bool = Field(
+            True, description="Remove Wikipedia-style citations ([1], [edit], [citation needed])."
+        )
+        filter_no_terminal_punct: bool = Field(
+            True, description="Remove lines not ending in . ? ! \" ' (or ending in '...')."
+        )
+        min_sentences: int = Field(
+            5, description="Drop documents with fewer sentences in the kept lines (0 disables)."
+        )
         min_words_per_line: int = Field(3, description="Remove lines with fewer whitespace-separated words.")
-        max_word_length: int | None = Field(1000, description="Remove lines containing a longer word (None disables).")
-        filter_lorem_ipsum: bool = Field(True, description="Drop documents with 'lorem ipsum' in a kept line.")
+        max_word_length: int | None = Field(
+            1000, description="Remove lines containing a longer word (None disables)."
+        )
+        filter_lorem_ipsum: bool = Field(
+            True, description="Drop documents with 'lorem ipsum' in a kept line."
+        )
         filter_javascript: bool = Field(True, description="Remove lines mentioning 'javascript'.")
         filter_curly_bracket: bool = Field(True, description="Drop documents with '{' in a kept line.")
         filter_policy: bool = Field(True, description="Remove cookie / privacy-policy / terms-of-use lines.")
@@ -85,18 +102,29 @@ class C4(Stage):
         if c.filter_javascript:
             conds.append((low.str.contains("javascript", literal=True), _JS))
         if c.filter_policy:
-            conds.append((pl.any_horizontal([low.str.contains(p, literal=True) for p in POLICY_SUBSTRINGS]), _POLICY))
+            conds.append(
+                (pl.any_horizontal([low.str.contains(p, literal=True) for p in POLICY_SUBSTRINGS]), _POLICY)
+            )
         for cond, code in reversed(conds):
             status = pl.when(cond).then(pl.lit(code)).otherwise(status)
         lines = lines.with_columns(cleaned.alias("__clean")).with_columns(status.alias("__status"))
         # lorem ipsum is checked before the javascript rule, the bracket after it (datatrove's order)
         reached = pl.col("__status").is_in([_KEPT, _JS, _POLICY])
-        lorem = reached & low.str.contains("lorem ipsum", literal=True) if c.filter_lorem_ipsum else pl.lit(False)
+        lorem = (
+            reached & low.str.contains("lorem ipsum", literal=True) if c.filter_lorem_ipsum else pl.lit(False)
+        )
         curly = (reached & (pl.col("__status") != _JS) & pl.col("__clean").str.contains("{", literal=True)
                  if c.filter_curly_bracket else pl.lit(False))
         lines = lines.with_columns(
-            pl.when(lorem).then(pl.lit("c4_lorem_ipsum")).when(curly).then(pl.lit("c4_curly_bracket")).alias("__doc_drop"),
-            pl.when(pl.col("__status") == _KEPT).then(sentence_count(pl.col("__clean"))).otherwise(0).alias("__sent"),
+            pl.when(lorem)
+            .then(pl.lit("c4_lorem_ipsum"))
+            .when(curly)
+            .then(pl.lit("c4_curly_bracket"))
+            .alias("__doc_drop"),
+            pl.when(pl.col("__status") == _KEPT)
+            .then(sentence_count(pl.col("__clean")))
+            .otherwise(0)
+            .alias("__sent"),
         )
         per_doc = lines.group_by("__row").agg(
             pl.col("__doc_drop").drop_nulls().first().alias("__doc_drop"),

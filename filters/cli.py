@@ -13,7 +13,12 @@ def classifier() -> None:
 
 
 @classifier.command("train")
-@click.option("--pos", multiple=True, required=True, help="Positive examples: Parquet shards or JSONL (files, folders, globs).")
+@click.option(
+    "--pos",
+    multiple=True,
+    required=True,
+    help="Positive examples: Parquet shards or JSONL (files, folders, globs).",
+)
 @click.option("--neg", multiple=True, required=True, help="Negative examples: Parquet shards or JSONL.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Model file to write.")
 @click.option("--epochs", default=5, show_default=True)

@@ -34,11 +34,19 @@ class CodeQuality(Filter):
         max_chars: int = Field(1_000_000, description="Drop files with more characters (StarCoder: 1 MB).")
         max_line_length: int = Field(1000, description="Drop files with a longer line (minified code).")
         max_mean_line_length: float = Field(100, description="Drop files whose mean line length is larger.")
-        min_alnum_fraction: float = Field(0.25, description="Drop files with a smaller fraction of alphanumeric chars.")
-        autogen_lines: int = Field(5, description="Look for auto-generated markers in this many first lines (0 disables).")
-        max_data_file_chars: int = Field(5000, description="Data-format files (json, yaml, csv, ...) larger than this are dropped.")
+        min_alnum_fraction: float = Field(
+            0.25, description="Drop files with a smaller fraction of alphanumeric chars."
+        )
+        autogen_lines: int = Field(
+            5, description="Look for auto-generated markers in this many first lines (0 disables)."
+        )
+        max_data_file_chars: int = Field(
+            5000, description="Data-format files (json, yaml, csv, ...) larger than this are dropped."
+        )
         max_blob_chars: int = Field(1000, description="Drop files holding a base64/hex run longer than this.")
-        path_column: str = Field("path", description="Column with the file path (extension checks); skipped if absent.")
+        path_column: str = Field(
+            "path", description="Column with the file path (extension checks); skipped if absent."
+        )
 
     def prepare(self, df: pl.DataFrame) -> pl.DataFrame:
         return tv.ensure(df, "__lines", "__n_chars")
@@ -54,7 +62,9 @@ class CodeQuality(Filter):
         data = blob
         if c.path_column in df.columns:
             ext = pl.col(c.path_column).str.to_lowercase().str.extract(r"\.([a-z0-9]+)$", 1)
-            data = data | (ext.is_in(list(DATA_EXTENSIONS)).fill_null(False) & (n_chars > c.max_data_file_chars))
+            data = data | (
+                ext.is_in(list(DATA_EXTENSIONS)).fill_null(False) & (n_chars > c.max_data_file_chars)
+            )
         rules = [
             Rule("code_too_small", n_chars >= c.min_chars),
             Rule("code_too_large", n_chars <= c.max_chars),

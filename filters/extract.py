@@ -123,10 +123,16 @@ class Extract(Stage):
 
     class Config(StageConfig):
         engine: Literal["trafilatura", "resiliparse"] = Field(
-            "trafilatura", description="trafilatura (precise, ~20-400 pages/s) or resiliparse (an order of magnitude faster, keeps more boilerplate)."
+            "trafilatura",
+            description="trafilatura (precise, ~20-400 pages/s) or resiliparse (an order of magnitude "
+                        "faster, keeps more boilerplate).",
         )
-        only_for: list[str] | None = Field(None, description="Only rows of these sources; others pass through untouched.")
-        favor_precision: bool = Field(True, description="trafilatura: prefer leaving text out to keeping boilerplate.")
+        only_for: list[str] | None = Field(
+            None, description="Only rows of these sources; others pass through untouched."
+        )
+        favor_precision: bool = Field(
+            True, description="trafilatura: prefer leaving text out to keeping boilerplate."
+        )
         include_tables: bool = Field(True, description="Keep the text of tables.")
         table_rows: Literal["plain", "markdown"] = Field(
             "plain",
@@ -140,13 +146,17 @@ class Extract(Stage):
             "footers too), as Common Crawl's WET files carry it.",
         )
         include_links: bool = Field(False, description="Keep link targets in the text.")
-        timeout_s: float = Field(10.0, gt=0, description="Wall-clock limit per page; slower pages are rejected.")
+        timeout_s: float = Field(
+            10.0, gt=0, description="Wall-clock limit per page; slower pages are rejected."
+        )
         max_bytes: int = Field(5_000_000, gt=0, description="Pages with a larger HTTP body are rejected.")
-        keep_html: bool = Field(False, description="Keep the raw html column after extraction (large shards).")
+        keep_html: bool = Field(
+            False, description="Keep the raw html column after extraction (large shards)."
+        )
         html_column: str = Field(
             "html",
-            description="The column holding the page (bytes or text). `text` for HTML a JSONL/Parquet/HF reader "
-            "read with `text_key: <its column>`: the page is replaced by its main text.",
+            description="The column holding the page (bytes or text). `text` for HTML a JSONL/Parquet/HF "
+            "reader read with `text_key: <its column>`: the page is replaced by its main text.",
         )
         ok_status_only: bool = Field(
             True,
@@ -167,7 +177,8 @@ class Extract(Stage):
         col = c.html_column
         if col not in df.columns and "html_column" in c.model_fields_set and df.height:
             raise ValueError(
-                f"extract: no column {col!r} (columns: {df.columns}); a jsonl/parquet/hf reader puts its text_key "
+                f"extract: no column {col!r} (columns: {df.columns}); a jsonl/parquet/hf reader puts its "
+                "text_key "
                 "column in `text`: read the page with text_key: <its column> and set html_column: text"
             )
         if col not in df.columns or df.height == 0:
@@ -183,7 +194,11 @@ class Extract(Stage):
         texts = df["text"].to_list() if "text" in df.columns else [None] * df.height
         titles = df["title"].to_list() if "title" in df.columns else [None] * df.height
         dates = df["date"].to_list() if "date" in df.columns else [None] * df.height
-        statuses = df["http_status"].to_list() if c.ok_status_only and "http_status" in df.columns else [None] * df.height
+        statuses = (
+            df["http_status"].to_list()
+            if c.ok_status_only and "http_status" in df.columns
+            else [None] * df.height
+        )
         reasons: list[str | None] = [None] * df.height
         opts = {"engine": c.engine, "favor_precision": c.favor_precision, "include_tables": c.include_tables,
                 "table_rows": c.table_rows, "main_content": c.main_content,

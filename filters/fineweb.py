@@ -27,12 +27,21 @@ class FineWebQuality(Filter):
     """
 
     class Config(StageConfig):
-        line_punct_thr: float = Field(0.12, description="Drop if fewer than this fraction of lines end in terminal punctuation.")
-        line_punct_exclude_zero: bool = Field(False, description="Do not apply the punctuation rule when no line ends in punctuation.")
+        line_punct_thr: float = Field(
+            0.12, description="Drop if fewer than this fraction of lines end in terminal punctuation."
+        )
+        line_punct_exclude_zero: bool = Field(
+            False, description="Do not apply the punctuation rule when no line ends in punctuation."
+        )
         short_line_thr: float = Field(0.67, description="Drop if more than this fraction of lines is short.")
         short_line_length: int = Field(30, description="A line of at most this many chars is short.")
-        char_duplicates_ratio: float = Field(0.01, description="Drop if repeated lines hold more than this fraction of the (newline-free) chars.")
-        new_line_ratio: float = Field(0.3, description="Drop if newlines per token exceed this (list-like pages).")
+        char_duplicates_ratio: float = Field(
+            0.01,
+            description="Drop if repeated lines hold more than this fraction of the (newline-free) chars.",
+        )
+        new_line_ratio: float = Field(
+            0.3, description="Drop if newlines per token exceed this (list-like pages)."
+        )
 
     def prepare(self, df: pl.DataFrame) -> pl.DataFrame:
         df = tv.ensure(df, "__tokens", "__n_tokens", "__n_chars")
@@ -54,6 +63,9 @@ class FineWebQuality(Filter):
             Rule("fineweb_empty", n > 0),
             Rule("fineweb_line_punct_ratio", punct_ok),
             Rule("fineweb_short_line_ratio", ~(short > c.short_line_thr)),
-            Rule("fineweb_char_dup_ratio", ~(dup_chars / (pl.col("__n_chars") - n_newlines) > c.char_duplicates_ratio)),
+            Rule(
+                "fineweb_char_dup_ratio",
+                ~(dup_chars / (pl.col("__n_chars") - n_newlines) > c.char_duplicates_ratio),
+            ),
             Rule("fineweb_list_ratio", ~(n_newlines / pl.col("__n_tokens") > c.new_line_ratio)),
         ]

@@ -28,13 +28,19 @@ class GopherQuality(Filter):
     the mean length are tokens with at least one non-punctuation character, ratios divide by all
     tokens, as in datatrove. The stop-word rule counts *distinct* stop words present (datatrove's
     set intersection); the paper says "at least two of" them, which reads the same.
-    """
+    """  # noqa: E501
 
     class Config(StageConfig):
-        min_words: int | None = Field(50, description="Drop documents with fewer words (non-symbol tokens). None disables.")
+        min_words: int | None = Field(
+            50, description="Drop documents with fewer words (non-symbol tokens). None disables."
+        )
         max_words: int | None = Field(100_000, description="Drop documents with more words. None disables.")
-        min_mean_word_len: float | None = Field(3, description="Drop if the mean word length (chars) is below this.")
-        max_mean_word_len: float | None = Field(10, description="Drop if the mean word length (chars) is above this.")
+        min_mean_word_len: float | None = Field(
+            3, description="Drop if the mean word length (chars) is below this."
+        )
+        max_mean_word_len: float | None = Field(
+            10, description="Drop if the mean word length (chars) is above this."
+        )
         max_symbol_word_ratio: float | None = Field(
             0.1, description="Drop if '#' per token, or '...'/'…' per token, exceeds this."
         )
@@ -47,11 +53,15 @@ class GopherQuality(Filter):
         min_alpha_words_ratio: float | None = Field(
             0.8, description="Drop if fewer than this fraction of tokens contain an alphabetic character."
         )
-        min_stop_words: int | None = Field(2, description="Drop if fewer than this many distinct stop words occur.")
+        min_stop_words: int | None = Field(
+            2, description="Drop if fewer than this many distinct stop words occur."
+        )
         stop_words: list[str] = Field(list(GOPHER_STOP_WORDS), description="The stop words (case-sensitive).")
 
     def prepare(self, df: pl.DataFrame) -> pl.DataFrame:
-        return tv.ensure(df, "__tokens", "__n_tokens", "__n_words", "__word_chars", "__n_alpha_tokens", "__lines")
+        return tv.ensure(
+            df, "__tokens", "__n_tokens", "__n_words", "__word_chars", "__n_alpha_tokens", "__lines"
+        )
 
     def rules(self, df: pl.DataFrame) -> list[Rule]:
         c = self.config
@@ -62,8 +72,14 @@ class GopherQuality(Filter):
         lines = pl.col("__lines")
         n_lines = lines.list.len().cast(pl.Float64)
         bullets = lines.list.eval(pl.element().str.strip_chars_start().str.contains(r"^[•\-]")).list.sum()
-        ellipsis_end = lines.list.eval(pl.element().str.strip_chars_end().str.contains(r"(?:\.\.\.|…)$")).list.sum()
-        stop = pl.col("__tokens").list.eval(pl.element().filter(pl.element().is_in(c.stop_words))).list.n_unique()
+        ellipsis_end = lines.list.eval(
+            pl.element().str.strip_chars_end().str.contains(r"(?:\.\.\.|…)$")
+        ).list.sum()
+        stop = (
+            pl.col("__tokens")
+            .list.eval(pl.element().filter(pl.element().is_in(c.stop_words)))
+            .list.n_unique()
+        )
         rules: list[Rule] = []
         if c.min_words:
             rules.append(Rule("gopher_short_doc", n_words >= c.min_words))
@@ -76,14 +92,35 @@ class GopherQuality(Filter):
         if c.max_symbol_word_ratio:
             hashes = tv.TEXT.str.count_matches("#", literal=True)
             ellipses = tv.TEXT.str.count_matches(r"\.\.\.|…")
-            rules.append(Rule("gopher_too_many_hashes", ~((hashes / n_tok).fill_nan(None) > c.max_symbol_word_ratio)))
-            rules.append(Rule("gopher_too_many_ellipsis", ~((ellipses / n_tok).fill_nan(None) > c.max_symbol_word_ratio)))
+            rules.append(
+                Rule("gopher_too_many_hashes", ~((hashes / n_tok).fill_nan(None) > c.max_symbol_word_ratio))
+            )
+            rules.append(
+                Rule(
+                    "gopher_too_many_ellipsis", ~((ellipses / n_tok).fill_nan(None) > c.max_symbol_word_ratio)
+                )
+            )
         if c.max_bullet_lines_ratio:
-            rules.append(Rule("gopher_too_many_bullets", ~((bullets / n_lines).fill_nan(None) > c.max_bullet_lines_ratio)))
+            rules.append(
+                Rule(
+                    "gopher_too_many_bullets",
+                    ~((bullets / n_lines).fill_nan(None) > c.max_bullet_lines_ratio),
+                )
+            )
         if c.max_ellipsis_lines_ratio:
-            rules.append(Rule("gopher_too_many_end_ellipsis", ~((ellipsis_end / n_lines).fill_nan(None) > c.max_ellipsis_lines_ratio)))
+            rules.append(
+                Rule(
+                    "gopher_too_many_end_ellipsis",
+                    ~((ellipsis_end / n_lines).fill_nan(None) > c.max_ellipsis_lines_ratio),
+                )
+            )
         if c.min_alpha_words_ratio:
-            rules.append(Rule("gopher_below_alpha_threshold", ~((pl.col("__n_alpha_tokens") / n_tok).fill_nan(None) < c.min_alpha_words_ratio)))
+            rules.append(
+                Rule(
+                    "gopher_below_alpha_threshold",
+                    ~((pl.col("__n_alpha_tokens") / n_tok).fill_nan(None) < c.min_alpha_words_ratio),
+                )
+            )
         if c.min_stop_words:
             rules.append(Rule("gopher_enough_stop_words", stop >= c.min_stop_words))
         return rules
@@ -254,10 +291,16 @@ class GopherRepetition(Filter):
     """
 
     class Config(StageConfig):
-        dup_line_frac: float | None = Field(0.3, description="Max fraction of lines that repeat an earlier line.")
-        dup_para_frac: float | None = Field(0.3, description="Max fraction of paragraphs that repeat an earlier one.")
+        dup_line_frac: float | None = Field(
+            0.3, description="Max fraction of lines that repeat an earlier line."
+        )
+        dup_para_frac: float | None = Field(
+            0.3, description="Max fraction of paragraphs that repeat an earlier one."
+        )
         dup_line_char_frac: float | None = Field(0.2, description="Max fraction of chars in repeated lines.")
-        dup_para_char_frac: float | None = Field(0.2, description="Max fraction of chars in repeated paragraphs.")
+        dup_para_char_frac: float | None = Field(
+            0.2, description="Max fraction of chars in repeated paragraphs."
+        )
         top_n_grams: dict[int, float] = Field(
             {2: 0.2, 3: 0.18, 4: 0.16}, description="n -> max char fraction of the most frequent n-gram."
         )
@@ -304,11 +347,15 @@ class GopherRepetition(Filter):
         if c.dup_para_frac:
             rules.append(Rule("gopher_dup_para_frac", ~(pl.col("__rep_para_frac") > c.dup_para_frac)))
         if c.dup_para_char_frac:
-            rules.append(Rule("gopher_dup_para_char_frac", ~(pl.col("__rep_para_char_frac") > c.dup_para_char_frac)))
+            rules.append(
+                Rule("gopher_dup_para_char_frac", ~(pl.col("__rep_para_char_frac") > c.dup_para_char_frac))
+            )
         if c.dup_line_frac:
             rules.append(Rule("gopher_dup_line_frac", ~(pl.col("__rep_line_frac") > c.dup_line_frac)))
         if c.dup_line_char_frac:
-            rules.append(Rule("gopher_dup_line_char_frac", ~(pl.col("__rep_line_char_frac") > c.dup_line_char_frac)))
+            rules.append(
+                Rule("gopher_dup_line_char_frac", ~(pl.col("__rep_line_char_frac") > c.dup_line_char_frac))
+            )
         ngram = pl.col("__rep_ngram")
         for n in sorted(c.top_n_grams):
             rules.append(Rule(f"gopher_top_{n}_gram", ngram != f"top_{n}"))

@@ -56,12 +56,20 @@ class LangId(Stage):
     """
 
     class Config(StageConfig):
-        keep: list[str] | None = Field(None, description="Languages to keep (ISO 639 codes as lid.176 writes them); None keeps all.")
-        min_score: float = Field(0.0, ge=0, le=1, description="Drop documents whose top language scores lower.")
-        min_score_per_lang: dict[str, float] = Field({}, description="Per-language overrides of min_score, e.g. {en: 0.65}.")
+        keep: list[str] | None = Field(
+            None, description="Languages to keep (ISO 639 codes as lid.176 writes them); None keeps all."
+        )
+        min_score: float = Field(
+            0.0, ge=0, le=1, description="Drop documents whose top language scores lower."
+        )
+        min_score_per_lang: dict[str, float] = Field(
+            {}, description="Per-language overrides of min_score, e.g. {en: 0.65}."
+        )
         route: bool = Field(False, description="Write one output subfolder per language.")
         max_chars: int = Field(10_000, gt=0, description="Predict on the first this-many characters.")
-        model: str | None = Field(None, description="Path of a fastText language-id model; default: the bundled lid.176.ftz.")
+        model: str | None = Field(
+            None, description="Path of a fastText language-id model; default: the bundled lid.176.ftz."
+        )
 
     def setup(self) -> None:
         self.model = load_model(self.config.model)
@@ -90,5 +98,7 @@ class LangId(Stage):
             while keep_as in df.columns:
                 keep_as += "_"
             df = df.rename({"lang": keep_as})
-        out = df.with_columns(pl.Series("lang", langs, dtype=pl.Utf8), pl.Series("lang_score", scores, dtype=pl.Float64))
+        out = df.with_columns(
+            pl.Series("lang", langs, dtype=pl.Utf8), pl.Series("lang_score", scores, dtype=pl.Float64)
+        )
         return split_by_reason(out.with_columns(reason.alias(REASON)))

@@ -23,7 +23,9 @@ class Length(Filter):
         unit: Literal["chars", "words", "tokens"] = Field("chars", description="What to count.")
         min: int | None = Field(None, description="Drop documents with fewer units.")
         max: int | None = Field(None, description="Drop documents with more units.")
-        tokenizer: str | None = Field(None, description="Path of a tokenizer.json (or a folder holding one); required for unit: tokens.")
+        tokenizer: str | None = Field(
+            None, description="Path of a tokenizer.json (or a folder holding one); required for unit: tokens."
+        )
 
     def setup(self) -> None:
         c = self.config

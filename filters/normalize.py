@@ -12,7 +12,9 @@ from curate.engine.stage import Stage, StageConfig, StageResult
 from curate.filters import textview as tv
 
 # C0/C1 controls except tab, newline, carriage return; plus zero-width / BOM / bidi controls
-CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\x{200b}\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}\x{feff}]"
+CONTROL_CHARS = (
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\x{200b}\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}\x{feff}]"
+)
 # byte sequences that UTF-8 text decoded as Latin-1/cp1252 leaves behind ("Ã©", "â€™", "Â ")
 MOJIBAKE_HINT = r"[ÃÂâ][\x{80}-\x{bf}\x{20ac}\x{201a}-\x{2122}\x{a0}-\x{bf}]"
 
@@ -24,9 +26,15 @@ class Normalize(Stage):
     ``normalize_changed``."""
 
     class Config(StageConfig):
-        form: Literal["NFC", "NFKC", "NFD", "NFKD"] | None = Field("NFC", description="Unicode normalisation form (None: leave).")
-        fix_mojibake: bool = Field(True, description="Repair text decoded with the wrong codec (ftfy.fix_encoding).")
-        strip_control: bool = Field(True, description="Remove control, zero-width and bidi-override characters.")
+        form: Literal["NFC", "NFKC", "NFD", "NFKD"] | None = Field(
+            "NFC", description="Unicode normalisation form (None: leave)."
+        )
+        fix_mojibake: bool = Field(
+            True, description="Repair text decoded with the wrong codec (ftfy.fix_encoding)."
+        )
+        strip_control: bool = Field(
+            True, description="Remove control, zero-width and bidi-override characters."
+        )
         normalize_newlines: bool = Field(True, description="\\r\\n and \\r become \\n.")
 
     def process(self, df: pl.DataFrame) -> StageResult:

@@ -77,7 +77,9 @@ class Pii(Stage):
             df, n4 = _redact(df, IPV4, c.ip_placeholder)
             counters["pii_ip"] = n6 + n4
         if c.phone:
-            df, counters["pii_phone"] = _redact_python(df, PHONE, _PHONE_PY, c.phone_placeholder, lambda m: True)
+            df, counters["pii_phone"] = _redact_python(
+                df, PHONE, _PHONE_PY, c.phone_placeholder, lambda m: True
+            )
         if any(counters.values()):
             df = tv.invalidate(df)
         return StageResult(kept=df, counters=counters)
@@ -93,7 +95,9 @@ def _redact(df: pl.DataFrame, pattern: str, placeholder: str) -> tuple[pl.DataFr
 _CARD_PY = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 
 
-def _redact_python(df: pl.DataFrame, prefilter: str, rx: re.Pattern, placeholder: str, accept) -> tuple[pl.DataFrame, int]:
+def _redact_python(
+    df: pl.DataFrame, prefilter: str, rx: re.Pattern, placeholder: str, accept
+) -> tuple[pl.DataFrame, int]:
     """Replace ``rx`` matches that ``accept`` approves, only in documents the Rust ``prefilter`` flags."""
     has = df.select(pl.col("text").str.contains(prefilter).fill_null(False)).to_series()
     if not has.any():

@@ -11,10 +11,31 @@ from __future__ import annotations
 
 import random
 
-_WORDS = ["time", "year", "people", "way", "day", "man", "thing", "woman", "life", "child", "world", "school", "state", "family", "student", "group", "country", "problem", "hand", "part", "place", "case", "week", "company", "system", "program", "question", "work", "government", "number", "night", "point", "home", "water", "room", "mother", "area", "money", "story", "fact", "month", "lot", "right", "study", "book", "eye", "job", "word", "business", "issue", "side", "kind", "head", "house", "service", "friend", "father", "power", "hour", "game", "line", "end", "member", "law", "car", "city", "community", "name", "president", "team", "minute", "idea", "kid", "body", "information", "back", "parent", "face", "others", "level", "office", "door", "health", "person", "art", "war", "history", "party", "result", "change", "morning", "reason", "research", "girl", "guy", "moment", "air", "teacher", "force", "education", "small", "large", "good", "new", "first", "last", "long", "great", "little", "own", "other", "old", "big", "high", "different", "local", "important", "make", "know", "think", "take", "see", "come", "want", "look", "use", "find", "give", "tell", "ask", "seem", "feel", "try", "leave", "call", "keep", "provide", "hold", "turn", "follow", "begin", "bring", "show", "hear", "play", "run", "move", "live", "believe", "happen", "write", "sit", "stand", "lose", "pay", "meet", "include", "continue", "learn", "lead", "understand", "watch", "speak", "read", "allow", "add", "spend", "grow", "open", "walk", "win", "offer", "remember", "consider", "appear", "buy", "wait", "serve", "die", "send", "expect", "build", "stay", "fall", "cut", "reach", "remain", "suggest", "raise", "pass", "sell", "garden", "river", "mountain", "weather", "kitchen", "library", "window", "market", "season", "village", "harbour", "journey", "letter"]
+_WORDS = [
+    "time", "year", "people", "way", "day", "man", "thing", "woman", "life", "child", "world", "school",
+    "state", "family", "student", "group", "country", "problem", "hand", "part", "place", "case", "week",
+    "company", "system", "program", "question", "work", "government", "number", "night", "point", "home",
+    "water", "room", "mother", "area", "money", "story", "fact", "month", "lot", "right", "study", "book",
+    "eye", "job", "word", "business", "issue", "side", "kind", "head", "house", "service", "friend", "father",
+    "power", "hour", "game", "line", "end", "member", "law", "car", "city", "community", "name", "president",
+    "team", "minute", "idea", "kid", "body", "information", "back", "parent", "face", "others", "level",
+    "office", "door", "health", "person", "art", "war", "history", "party", "result", "change", "morning",
+    "reason", "research", "girl", "guy", "moment", "air", "teacher", "force", "education", "small", "large",
+    "good", "new", "first", "last", "long", "great", "little", "own", "other", "old", "big", "high",
+    "different", "local", "important", "make", "know", "think", "take", "see", "come", "want", "look", "use",
+    "find", "give", "tell", "ask", "seem", "feel", "try", "leave", "call", "keep", "provide", "hold", "turn",
+    "follow", "begin", "bring", "show", "hear", "play", "run", "move", "live", "believe", "happen", "write",
+    "sit", "stand", "lose", "pay", "meet", "include", "continue", "learn", "lead", "understand", "watch",
+    "speak", "read", "allow", "add", "spend", "grow", "open", "walk", "win", "offer", "remember", "consider",
+    "appear", "buy", "wait", "serve", "die", "send", "expect", "build", "stay", "fall", "cut", "reach",
+    "remain", "suggest", "raise", "pass", "sell", "garden", "river", "mountain", "weather", "kitchen",
+    "library", "window", "market", "season", "village", "harbour", "journey", "letter",
+]
 _STOP = ("the", "be", "to", "of", "and", "that", "have", "with", "a", "in", "is", "it", "for", "on", "as")
-_NAV = ("Home", "About us", "Contact", "Login", "Sign up", "Menu", "Search", "Share", "Tweet", "Next", "Previous",
-        "Categories", "Archives", "Subscribe", "Follow us", "Related posts", "Read more")
+_NAV = (
+    "Home", "About us", "Contact", "Login", "Sign up", "Menu", "Search", "Share", "Tweet", "Next", "Previous",
+    "Categories", "Archives", "Subscribe", "Follow us", "Related posts", "Read more",
+)
 _ABBREV = ("Mr.", "Dr.", "e.g.", "U.S.", "etc.", "No.", "i.e.", "St.")
 
 
@@ -45,11 +66,15 @@ def _noise_line(rng: random.Random, kind: str) -> str:
     if kind == "nav":
         return " | ".join(rng.sample(_NAV, rng.randint(1, 4)))
     if kind == "bullet":
-        return rng.choice(("- ", "• ", "  - ")) + " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 8)))
+        return rng.choice(("- ", "• ", "  - ")) + " ".join(
+            rng.choice(_WORDS) for _ in range(rng.randint(1, 8))
+        )
     if kind == "hashtag":
         return " ".join("#" + rng.choice(_WORDS) for _ in range(rng.randint(1, 8)))
     if kind == "ellipsis":
-        return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 9))) + rng.choice(("...", "…", " ..."))
+        return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 9))) + rng.choice(
+            ("...", "…", " ...")
+        )
     if kind == "cookie":
         return rng.choice((
             "This website uses cookies to improve your experience.",
@@ -61,13 +86,17 @@ def _noise_line(rng: random.Random, kind: str) -> str:
     if kind == "lorem":
         return "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor."
     if kind == "code":
-        return rng.choice(("function f(x) { return x + 1; }", "if (a > b) { a = b; }", "var cfg = {debug: true};"))
+        return rng.choice(
+            ("function f(x) { return x + 1; }", "if (a > b) { a = b; }", "var cfg = {debug: true};")
+        )
     if kind == "numbers":
         return " ".join(f"{rng.uniform(0, 1000):.2f}" for _ in range(rng.randint(3, 10)))
     if kind == "symbols":
         return " ".join(rng.choice(("*", "|", "--", "»", ">>", "&", "+")) for _ in range(rng.randint(3, 12)))
     if kind == "citation":
-        return _sentence(rng) + rng.choice(("[1]", "[12]", "[edit]", "[citation needed]")) + " " + _sentence(rng)
+        return (
+            _sentence(rng) + rng.choice(("[1]", "[12]", "[edit]", "[citation needed]")) + " " + _sentence(rng)
+        )
     if kind == "longword":
         return "x" * rng.randint(900, 1100) + " end of line here."
     if kind == "url":

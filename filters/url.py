@@ -60,8 +60,12 @@ class UrlFilter(Filter):
     class Config(StageConfig):
         domains: str | None = Field(None, description="File of blocked domains (one per line).")
         url_substrings: str | None = Field(None, description="File of blocked URL substrings.")
-        banned_words: str | None = Field(None, description="File of banned words matched as whole URL tokens.")
-        use_example_lists: bool = Field(False, description="Use the small shipped example lists where no file is given.")
+        banned_words: str | None = Field(
+            None, description="File of banned words matched as whole URL tokens."
+        )
+        use_example_lists: bool = Field(
+            False, description="Use the small shipped example lists where no file is given."
+        )
 
     def setup(self) -> None:
         c = self.config
@@ -92,5 +96,7 @@ class UrlFilter(Filter):
             rules.append(Rule("url_blocked_substring", ~url.str.contains_any(self.substrings)))
         if self.words:
             tokens = url.str.extract_all(r"[a-z0-9]+")
-            rules.append(Rule("url_banned_word", ~tokens.list.eval(pl.element().is_in(sorted(self.words))).list.any()))
+            rules.append(
+                Rule("url_banned_word", ~tokens.list.eval(pl.element().is_in(sorted(self.words))).list.any())
+            )
         return rules

@@ -19,7 +19,9 @@ from curate.engine.spec import InputSpec, OutputSpec
 from curate.io.readers.base import readers
 
 REPO = Path(__file__).resolve().parents[1]
-ALL = [("stage", n, c) for n, c in builtin_stages().items()] + [("reader", n, c) for n, c in readers().items()]
+ALL = [("stage", n, c) for n, c in builtin_stages().items()] + [
+    ("reader", n, c) for n, c in readers().items()
+]
 
 
 @pytest.mark.parametrize("kind, name, cls", ALL, ids=[f"{k}:{n}" for k, n, _ in ALL])

@@ -41,6 +41,8 @@ def test_every_package_is_listed_for_install():
 
 
 def test_cli_help_lists_commands():
-    out = subprocess.run([sys.executable, "-m", "curate.cli", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "curate.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for cmd in ("run", "validate", "stages", "inspect", "status", "demo-data"):
         assert cmd in out

@@ -68,7 +68,9 @@ def build_data(cfg: TrainConfig, info: distributed.DistInfo) -> TrainData:
         if info.main:
             print(f"chat template: {data_template} (the template the rows were rendered with)")
     if kind not in TASK_KINDS[cfg.task]:
-        raise ValueError(f"{cfg.task} needs {' or '.join(TASK_KINDS[cfg.task])} shards; {cfg.data} holds {kind} rows")
+        raise ValueError(
+            f"{cfg.task} needs {' or '.join(TASK_KINDS[cfg.task])} shards; {cfg.data} holds {kind} rows"
+        )
     units = scan_units(files, kind)
     if not units:
         raise ValueError(f"{cfg.data}: no {kind} rows to train on")
@@ -101,8 +103,16 @@ def apply_lora(model, spec: dict):
         from peft import LoraConfig, get_peft_model
     except ImportError as e:  # optional dependency
         raise RuntimeError("--lora needs the `peft` package (pip install peft)") from e
-    return get_peft_model(model, LoraConfig(r=spec["r"], lora_alpha=spec["alpha"], lora_dropout=spec["dropout"],
-                                            target_modules=spec["targets"], task_type="CAUSAL_LM"))
+    return get_peft_model(
+        model,
+        LoraConfig(
+            r=spec["r"],
+            lora_alpha=spec["alpha"],
+            lora_dropout=spec["dropout"],
+            target_modules=spec["targets"],
+            task_type="CAUSAL_LM",
+        ),
+    )
 
 
 @dataclass
@@ -154,9 +164,13 @@ def build_train_model(cfg: TrainConfig, data: TrainData, info: distributed.DistI
     ref_module = None
     if cfg.task == "dpo" and not lora:
         ref_module = CausalLMLoss(copy.deepcopy(model).eval().requires_grad_(False))
-    fsdp = info.world > 1 and (cfg.parallel == "fsdp" or (cfg.parallel == "auto" and cfg.preset in FSDP_PRESETS
-                                                             and not cfg.init_from))
-    wrapped = distributed.wrap(loss_module, info, "fsdp" if fsdp else "ddp", layers=distributed.decoder_layers(model))
+    fsdp = info.world > 1 and (
+        cfg.parallel == "fsdp"
+        or (cfg.parallel == "auto" and cfg.preset in FSDP_PRESETS and not cfg.init_from)
+    )
+    wrapped = distributed.wrap(
+        loss_module, info, "fsdp" if fsdp else "ddp", layers=distributed.decoder_layers(model)
+    )
     use_compile = cfg.compile == "true" or (cfg.compile == "auto" and info.device.type == "cuda")
     whole = use_compile and not data.packed and not fsdp
     if use_compile:

@@ -44,8 +44,12 @@ def _rng_state() -> dict[str, Any]:
     np_state = np.random.get_state(legacy=False)
     st: dict[str, Any] = {
         "python": [py_version, list(py_state), py_gauss],
-        "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)), "pos": int(np_state["state"]["pos"]),
-                  "has_gauss": int(np_state["has_gauss"]), "gauss": float(np_state["gauss"])},
+        "numpy": {
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -57,8 +61,14 @@ def _set_rng_state(st: dict[str, Any]) -> None:
     version, state, gauss = st["python"]
     random.setstate((version, tuple(state), gauss))
     n = st["numpy"]
-    np.random.set_state({"bit_generator": "MT19937", "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
-                         "has_gauss": n["has_gauss"], "gauss": n["gauss"]})
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+            "has_gauss": n["has_gauss"],
+            "gauss": n["gauss"],
+        }
+    )
     torch.set_rng_state(st["torch"])
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
@@ -73,7 +83,9 @@ def _full_state(model, optimizer, fsdp: bool) -> tuple[dict, dict]:
         )
 
         opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        return get_model_state_dict(model, options=opts), get_optimizer_state_dict(model, optimizer, options=opts)
+        return get_model_state_dict(model, options=opts), get_optimizer_state_dict(
+            model, optimizer, options=opts
+        )
     return model.state_dict(), optimizer.state_dict()
 
 
@@ -155,10 +167,14 @@ def _load_plain(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, TypeError) as e:
-        raise _refuse(path.parent, f"{path.name} is not plain tensors and values ({type(e).__name__})") from None
+        raise _refuse(
+            path.parent, f"{path.name} is not plain tensors and values ({type(e).__name__})"
+        ) from None
 
 
-def load(path: Path, model, optimizer, *, info: distributed.DistInfo, fsdp: bool = False) -> tuple[int, tuple, dict]:
+def load(
+    path: Path, model, optimizer, *, info: distributed.DistInfo, fsdp: bool = False
+) -> tuple[int, tuple, dict]:
     """Restore model, optimizer and this rank's RNG; return (step, data_state, meta)."""
     if not (path / "checkpoint.json").is_file():
         raise _refuse(path, "an old-format checkpoint (state.pt, a pickle that could run code when loaded)")
@@ -170,7 +186,9 @@ def load(path: Path, model, optimizer, *, info: distributed.DistInfo, fsdp: bool
         raise _refuse(path, f"checkpoint format {head.get('format')!r}, this curate reads format {FORMAT}")
     rank_file = path / f"rank{info.rank}.pt"
     if not rank_file.is_file():
-        raise RuntimeError(f"{path} was written by fewer ranks than {info.world}; resume with the same world size")
+        raise RuntimeError(
+            f"{path} was written by fewer ranks than {info.world}; resume with the same world size"
+        )
     try:
         weights = _load_weights(path / "model.safetensors")
     except (OSError, SafetensorError, ValueError) as e:

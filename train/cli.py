@@ -23,12 +23,33 @@ class Refused(click.ClickException):
 
 # flag name -> TrainConfig field
 _FLAGS = {
-    "data": "data", "out": "out", "tokenizer": "tokenizer", "preset": "preset", "init_from": "init_from",
-    "eval_data": "eval_data", "steps": "max_steps", "batch_size": "batch_size", "grad_accum": "grad_accum",
-    "seq_len": "seq_len", "lr": "lr", "warmup": "warmup_steps", "eval_interval": "eval_interval",
-    "ckpt_interval": "ckpt_interval", "log_interval": "log_interval", "lora": "lora", "device": "device",
-    "compile": "compile", "dtype": "dtype", "seed": "seed", "parallel": "parallel", "beta": "dpo_beta",
-    "tensorboard": "tensorboard", "resume": "resume", "doc_attention": "doc_attention", "weight_decay": "weight_decay", "grad_clip": "grad_clip",
+    "data": "data",
+    "out": "out",
+    "tokenizer": "tokenizer",
+    "preset": "preset",
+    "init_from": "init_from",
+    "eval_data": "eval_data",
+    "steps": "max_steps",
+    "batch_size": "batch_size",
+    "grad_accum": "grad_accum",
+    "seq_len": "seq_len",
+    "lr": "lr",
+    "warmup": "warmup_steps",
+    "eval_interval": "eval_interval",
+    "ckpt_interval": "ckpt_interval",
+    "log_interval": "log_interval",
+    "lora": "lora",
+    "device": "device",
+    "compile": "compile",
+    "dtype": "dtype",
+    "seed": "seed",
+    "parallel": "parallel",
+    "beta": "dpo_beta",
+    "tensorboard": "tensorboard",
+    "resume": "resume",
+    "doc_attention": "doc_attention",
+    "weight_decay": "weight_decay",
+    "grad_clip": "grad_clip",
 }
 
 
@@ -49,13 +70,24 @@ _LR_HELP = ("Peak learning rate. Default: the preset's (" +
 
 def _train_options(f):
     opts = [
-        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-                     help="YAML file with TrainConfig keys; flags given here override it."),
-        click.option("--data", multiple=True,
-                     help="Shard directory (OUT/data), Parquet file or glob (out/*/data); repeat for several."),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(exists=True, dir_okay=False),
+            help="YAML file with TrainConfig keys; flags given here override it.",
+        ),
+        click.option(
+            "--data",
+            multiple=True,
+            help="Shard directory (OUT/data), Parquet file or glob (out/*/data); repeat for several.",
+        ),
         click.option("-o", "--out", help="Run directory (created; resumed if it holds a checkpoint)."),
         click.option("--tokenizer", help="Tokenizer directory (default: the --from directory's)."),
-        _opt("--preset", field="preset", help="Model preset: " + ", ".join(PRESETS) + " (curate train presets)."),
+        _opt(
+            "--preset",
+            field="preset",
+            help="Model preset: " + ", ".join(PRESETS) + " (curate train presets).",
+        ),
         click.option("--from", "init_from", help="Start from a run directory or a local HF model directory."),
         click.option("--eval-data", help="Held-out shards (default: the tail rows of --data)."),
         _opt("--steps", field="max_steps", type=int, help="Optimizer steps."),
@@ -66,8 +98,18 @@ def _train_options(f):
         _opt("--warmup", field="warmup_steps", type=int, help="Warmup steps."),
         _opt("--weight-decay", field="weight_decay", type=float),
         _opt("--grad-clip", field="grad_clip", type=float),
-        _opt("--eval-interval", field="eval_interval", type=int, help="Steps between held-out evals (0: at the end)."),
-        _opt("--ckpt-interval", field="ckpt_interval", type=int, help="Steps between checkpoints (0: at the end)."),
+        _opt(
+            "--eval-interval",
+            field="eval_interval",
+            type=int,
+            help="Steps between held-out evals (0: at the end).",
+        ),
+        _opt(
+            "--ckpt-interval",
+            field="ckpt_interval",
+            type=int,
+            help="Steps between checkpoints (0: at the end).",
+        ),
         _opt("--log-interval", field="log_interval", type=int),
         click.option("--lora", help="LoRA adapters, e.g. r=16,alpha=32 (needs peft)."),
         _opt("--device", field="device", type=click.Choice(["auto", "cpu", "cuda"])),
@@ -75,10 +117,16 @@ def _train_options(f):
         _opt("--dtype", field="dtype", type=click.Choice(["auto", "fp32", "bf16"])),
         _opt("--parallel", field="parallel", type=click.Choice(["auto", "ddp", "fsdp"])),
         _opt("--seed", field="seed", type=int),
-        _opt("--doc-attention/--no-doc-attention", field="doc_attention", default=None,
-             help="Pretrain rows with doc_lens: attend within each document only."),
+        _opt(
+            "--doc-attention/--no-doc-attention",
+            field="doc_attention",
+            default=None,
+            help="Pretrain rows with doc_lens: attend within each document only.",
+        ),
         _opt("--tensorboard/--no-tensorboard", field="tensorboard", default=None),
-        _opt("--resume/--no-resume", field="resume", default=None, help="Continue from RUN/checkpoints/latest."),
+        _opt(
+            "--resume/--no-resume", field="resume", default=None, help="Continue from RUN/checkpoints/latest."
+        ),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -130,21 +178,26 @@ def presets_cmd():
     """The model presets: shape, parameters at an 8k vocabulary, default learning rate."""
     from .presets import PRESETS, default_lr
 
-    click.echo(f"{'preset':<10} {'layers':>6} {'hidden':>6} {'heads':>5} {'kv':>3} {'params@8k':>10} {'lr':>7}")
+    click.echo(
+        f"{'preset':<10} {'layers':>6} {'hidden':>6} {'heads':>5} {'kv':>3} {'params@8k':>10} {'lr':>7}"
+    )
     for name, p in PRESETS.items():
         h, n_layers, ff = p["hidden_size"], p["num_hidden_layers"], p["intermediate_size"]
         kv_dim = h // p["num_attention_heads"] * p["num_key_value_heads"]
         per_layer = 2 * h * h + 2 * h * kv_dim + 3 * h * ff + 2 * h
         params = n_layers * per_layer + 8192 * h * (1 if p["tie_word_embeddings"] else 2) + h
-        click.echo(f"{name:<10} {n_layers:>6} {h:>6} {p['num_attention_heads']:>5} {p['num_key_value_heads']:>3} "
-                   f"{params / 1e6:>9.1f}M {default_lr(name, None):>7g}")
+        click.echo(
+            f"{name:<10} {n_layers:>6} {h:>6} {p['num_attention_heads']:>5} {p['num_key_value_heads']:>3} "
+            f"{params / 1e6:>9.1f}M {default_lr(name, None):>7g}"
+        )
 
 
 @train.command("pretrain")
 @_train_options
 @_run("pretrain")
 def pretrain_cmd(**kw):
-    """Pretrain from tokenized (input_ids) or text shards: --data OUT/data --tokenizer DIR --preset small -o RUN."""
+    """Pretrain from tokenized (input_ids) or text shards:
+    --data OUT/data --tokenizer DIR --preset small -o RUN."""
 
 
 @train.command("sft")
@@ -156,7 +209,9 @@ def sft_cmd(**kw):
 
 @train.command("dpo")
 @_train_options
-@click.option("--beta", type=float, help="DPO beta: how far the policy may move from the reference (default 0.1).")
+@click.option(
+    "--beta", type=float, help="DPO beta: how far the policy may move from the reference (default 0.1)."
+)
 @_run("dpo")
 def dpo_cmd(**kw):
     """DPO on preference shards (chosen_/rejected_ input_ids + labels): --from SFT_RUN --beta 0.1 -o RUN3."""

@@ -97,8 +97,12 @@ def parse_lora(spec: str | None) -> dict[str, Any] | None:
     """'r=16,alpha=32,dropout=0.05,targets=q_proj+v_proj' -> dict; None/'' -> None."""
     if not spec:
         return None
-    out: dict[str, Any] = {"r": 16, "alpha": 32, "dropout": 0.0,
-                           "targets": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+    out: dict[str, Any] = {
+        "r": 16,
+        "alpha": 32,
+        "dropout": 0.0,
+        "targets": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    }
     for part in spec.split(","):
         if not part.strip():
             continue

@@ -109,7 +109,9 @@ def detect_kind(files: list[Path], task: str | None = None) -> str:
         return "tokens"
     if "text" in names:
         return "text"
-    raise ValueError(f"{files[0]}: no input_ids / labels / chosen_input_ids / text column (has {sorted(names)})")
+    raise ValueError(
+        f"{files[0]}: no input_ids / labels / chosen_input_ids / text column (has {sorted(names)})"
+    )
 
 
 KEY_COLUMN = {"tokens": "input_ids", "sft": "input_ids", "dpo": "chosen_input_ids", "text": "text"}
@@ -185,7 +187,13 @@ class RowConverter:
 
     def __init__(self, kind: str, *, seq_len: int, tokenizer: Any = None, eos_id: int | None = None,
                  max_len: int | None = None, doc_attention: bool = True):
-        self.kind, self.seq_len, self.tok, self.eos_id, self.max_len = kind, seq_len, tokenizer, eos_id, max_len
+        self.kind, self.seq_len, self.tok, self.eos_id, self.max_len = (
+            kind,
+            seq_len,
+            tokenizer,
+            eos_id,
+            max_len,
+        )
         self.doc_attention = doc_attention
         if kind == "text" and (tokenizer is None or eos_id is None):
             raise ValueError("text shards need a tokenizer with an EOS token to be tokenized on the fly")
@@ -312,7 +320,9 @@ class ShardStream:
         rng = np.random.default_rng([self.seed, epoch, self.rank, w]) if self.shuffle else None
         return self.conv(t, rng)
 
-    def __call__(self, state: tuple[int, int, int] = (0, 0, 0)) -> Iterator[tuple[dict, tuple[int, int, int]]]:
+    def __call__(
+        self, state: tuple[int, int, int] = (0, 0, 0)
+    ) -> Iterator[tuple[dict, tuple[int, int, int]]]:
         epoch, w, off = state
         while True:
             wins, row_split = self.windows(epoch)
@@ -330,7 +340,9 @@ class ShardStream:
             epoch, w, off = epoch + 1, 0, 0
 
 
-def collate(samples: list[dict], pad_id: int, pad_to: int | None = None, multiple: int = 8) -> dict[str, torch.Tensor]:
+def collate(
+    samples: list[dict], pad_id: int, pad_to: int | None = None, multiple: int = 8
+) -> dict[str, torch.Tensor]:
     """Pad samples into (B, T) tensors: input_ids, targets, optional position_ids, and `n`."""
     if "chosen_input_ids" in samples[0]:
         flat = [{"input_ids": s[f"{side}_input_ids"], "targets": s[f"{side}_targets"], "n": 0}

@@ -25,7 +25,9 @@ def _gathered_state(cfg: TrainConfig, tm: TrainModel, data: TrainData, info: dis
     # unsharded on the CPU from the gathered state, then saves it as a single process would.
     model = tm.model
     if info.main:
-        model = apply_lora(build_model(cfg.preset, data.tokenizer, cfg.init_from, max_positions=cfg.seq_len), tm.lora)
+        model = apply_lora(
+            build_model(cfg.preset, data.tokenizer, cfg.init_from, max_positions=cfg.seq_len), tm.lora
+        )
         model.load_state_dict(state)
     return model, None
 

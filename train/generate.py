@@ -13,7 +13,9 @@ from .model import load_pretrained, stop_token_ids
 
 def load_run(run_dir: str | Path, device: str = "auto") -> tuple[Any, Any]:
     """(model, tokenizer) from a run directory or any local HF causal-LM directory."""
-    dev = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    dev = (
+        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    )
     tok = AutoTokenizer.from_pretrained(str(run_dir))
     dtype = torch.bfloat16 if dev.startswith("cuda") else torch.float32
     model = load_pretrained(run_dir, dtype=dtype).to(dev).eval()

@@ -25,8 +25,17 @@ class HeldOut:
     def _load(self) -> list[dict[str, torch.Tensor]]:
         if self._batches is None:
             d, cfg, info = self.data, self.cfg, self.info
-            es = ShardStream(d.eval_units, d.kind, d.converter, seed=cfg.seed, rank=info.rank, world=info.world,
-                             shuffle=False, loop=False, split_rows=True)
+            es = ShardStream(
+                d.eval_units,
+                d.kind,
+                d.converter,
+                seed=cfg.seed,
+                rank=info.rank,
+                world=info.world,
+                shuffle=False,
+                loop=False,
+                split_rows=True,
+            )
             self._batches = []
             for b, _ in batches(es, cfg.batch_size, d.tokenizer.pad_token_id):
                 self._batches.append(b)

@@ -63,7 +63,9 @@ def data_lineage(data: str | Path | list, files: list) -> dict[str, Any]:
     if isinstance(data, list | tuple) or any(c in str(data) for c in "*?["):
         from .data import list_shards
 
-        entries = list(data) if isinstance(data, list | tuple) else sorted(glob.glob(str(data), recursive=True))
+        entries = (
+            list(data) if isinstance(data, list | tuple) else sorted(glob.glob(str(data), recursive=True))
+        )
         if len(entries) == 1 and isinstance(data, list | tuple):
             return data_lineage(entries[0], files)
         used, parts = {str(f) for f in files}, []
@@ -99,8 +101,18 @@ def data_lineage(data: str | Path | list, files: list) -> dict[str, Any]:
     return out
 
 
-def write_lineage(run_dir: str | Path, *, task: str, data: dict, eval_data: dict | None, init_from: str | None,
-                  tokenizer: str | None, steps: int, tokens: int, config: dict) -> dict:
+def write_lineage(
+    run_dir: str | Path,
+    *,
+    task: str,
+    data: dict,
+    eval_data: dict | None,
+    init_from: str | None,
+    tokenizer: str | None,
+    steps: int,
+    tokens: int,
+    config: dict,
+) -> dict:
     """Write RUN/lineage.json; a parent run's lineage (init_from) is nested, so SFT names pretraining too."""
     parent = None
     if init_from and (Path(init_from) / "lineage.json").is_file():

@@ -89,8 +89,11 @@ class Throughput:
 
 def print_train(rec: dict) -> None:
     m = f" mfu {100 * rec['mfu']:.1f}%" if rec["mfu"] is not None else ""
-    print(f"step {rec['step']:6d} loss {rec['loss']:.4f} lr {rec['lr']:.2e} gnorm {rec['grad_norm'] or 0:.2f} "
-          f"{rec['step_ms']:.1f} ms/step {rec['tokens_per_s']:,.0f} tok/s{m}", flush=True)
+    print(
+        f"step {rec['step']:6d} loss {rec['loss']:.4f} lr {rec['lr']:.2e} gnorm {rec['grad_norm'] or 0:.2f} "
+        f"{rec['step_ms']:.1f} ms/step {rec['tokens_per_s']:,.0f} tok/s{m}",
+        flush=True,
+    )
 
 
 def print_eval(step: int, loss: float) -> None:

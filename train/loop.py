@@ -66,18 +66,24 @@ class TrainResult:
     elapsed_s: float = 0.0
 
 
-def pretrain(config: TrainConfig | dict | None = None, callbacks: Sequence[Callback] = (), **kw: Any) -> TrainResult:
+def pretrain(
+    config: TrainConfig | dict | None = None, callbacks: Sequence[Callback] = (), **kw: Any
+) -> TrainResult:
     """Pretrain from tokenized (or text) shards. `config` fields can also be given as keywords;
     each of `callbacks` gets a `StepInfo` after every optimizer step."""
     return run(_config(config, kw, "pretrain"), callbacks)
 
 
-def sft(config: TrainConfig | dict | None = None, callbacks: Sequence[Callback] = (), **kw: Any) -> TrainResult:
+def sft(
+    config: TrainConfig | dict | None = None, callbacks: Sequence[Callback] = (), **kw: Any
+) -> TrainResult:
     """Supervised fine-tuning on SFT shards (`input_ids`, `labels`), usually with init_from=a run dir."""
     return run(_config(config, kw, "sft"), callbacks)
 
 
-def dpo(config: TrainConfig | dict | None = None, callbacks: Sequence[Callback] = (), **kw: Any) -> TrainResult:
+def dpo(
+    config: TrainConfig | dict | None = None, callbacks: Sequence[Callback] = (), **kw: Any
+) -> TrainResult:
     """DPO on preference shards, with a frozen copy of init_from (or the LoRA-free base) as reference."""
     return run(_config(config, kw, "dpo"), callbacks)
 
@@ -146,13 +152,17 @@ def _run(cfg: TrainConfig, info: distributed.DistInfo, callbacks: list[Callback]
     tm.wrapped.train()
     try:
         while step < cfg.max_steps:
-            lr = cosine_lr(step, lr=cfg.lr, warmup=cfg.warmup_steps, total=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
+            lr = cosine_lr(
+                step, lr=cfg.lr, warmup=cfg.warmup_steps, total=cfg.max_steps, min_ratio=cfg.min_lr_ratio
+            )
             for g in optimizer.param_groups:
                 g["lr"] = lr
             # forward/backward over grad_accum micro-batches, normalised by the step's trained tokens
             mbs = [next(it) for _ in range(cfg.grad_accum)]
             data_state = mbs[-1][1]
-            n_global = distributed.all_reduce(sum(b["n"] for b, _ in mbs).to(info.device, torch.float32)).clamp(min=1)
+            n_global = distributed.all_reduce(
+                sum(b["n"] for b, _ in mbs).to(info.device, torch.float32)
+            ).clamp(min=1)
             step_loss = torch.zeros((), device=info.device, dtype=torch.float32)
             for i, (b, _) in enumerate(mbs):
                 b = to_device(b, info.device)
@@ -161,7 +171,9 @@ def _run(cfg: TrainConfig, info: distributed.DistInfo, callbacks: list[Callback]
                 # DDP/FSDP average gradients over ranks; * world makes it sum / global count.
                 (ls * (info.world / n_global)).backward()
                 step_loss += ls.detach().float()
-            grad_norm = torch.nn.utils.clip_grad_norm_(tm.trainable(), cfg.grad_clip) if cfg.grad_clip > 0 else None
+            grad_norm = (
+                torch.nn.utils.clip_grad_norm_(tm.trainable(), cfg.grad_clip) if cfg.grad_clip > 0 else None
+            )
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -192,11 +204,28 @@ def _run(cfg: TrainConfig, info: distributed.DistInfo, callbacks: list[Callback]
                     ck = checkpoint.save(run_dir, step, tm.model, optimizer, data_state=data_state, info=info,
                                          fsdp=tm.fsdp, meta={"tokens": tokens}, keep=cfg.keep_checkpoints)
                 if callbacks:
-                    _call_back(callbacks, records, StepInfo(
-                        step=step, max_steps=cfg.max_steps, lr=lr, tokens=tokens, loss=loss, eval_loss=ev,
-                        checkpoint=ck, run_dir=run_dir, model=tm.model, tokenizer=data.tokenizer,
-                        device=info.device, rank=info.rank, world=info.world,
-                        _set_inference=None if data.packed else lambda on: set_causal_only(tm.hf_model, not on)))
+                    _call_back(
+                        callbacks,
+                        records,
+                        StepInfo(
+                            step=step,
+                            max_steps=cfg.max_steps,
+                            lr=lr,
+                            tokens=tokens,
+                            loss=loss,
+                            eval_loss=ev,
+                            checkpoint=ck,
+                            run_dir=run_dir,
+                            model=tm.model,
+                            tokenizer=data.tokenizer,
+                            device=info.device,
+                            rank=info.rank,
+                            world=info.world,
+                            _set_inference=None
+                            if data.packed
+                            else lambda on: set_causal_only(tm.hf_model, not on),
+                        ),
+                    )
             for rec in records:
                 log(rec)
     finally:
@@ -229,8 +258,12 @@ def _describe(cfg: TrainConfig, data: TrainData, tm: TrainModel, info: distribut
     n_params = sum(p.numel() for p in tm.model.parameters())
     n_train = sum(p.numel() for p in tm.trainable())
     mode = "fsdp" if tm.fsdp else "ddp" if info.world > 1 else "single"
-    print(f"{cfg.task}: {data.kind} shards={len(data.files)} params={n_params/1e6:.2f}M trainable={n_train/1e6:.2f}M "
-          f"world={info.world} device={info.device} bf16={uses_bf16(cfg, info.device)} compile={tm.compiled} {mode}")
+    print(
+        f"{cfg.task}: {data.kind} shards={len(data.files)} params={n_params / 1e6:.2f}M "
+        f"trainable={n_train / 1e6:.2f}M "
+        f"world={info.world} device={info.device} bf16={uses_bf16(cfg, info.device)} compile={tm.compiled} "
+        f"{mode}"
+    )
 
 
 def _call_back(callbacks: list[Callback], records: list[dict], info: StepInfo) -> None:

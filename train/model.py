@@ -23,7 +23,8 @@ from .presets import preset_config, round_vocab
 # ChatML, the template the SFT shards use when the tokenizer brings none of its own.
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
-    " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% "
+    "endif %}"
 )
 
 
@@ -38,8 +39,10 @@ def load_pretrained(path: str | Path, **kw: Any):
     try:
         return AutoModelForCausalLM.from_pretrained(str(path), **kw)
     except pickle.UnpicklingError:
-        raise UnsafeModelFile(f"{path}: the weights file (pytorch_model.bin) holds more than tensors, so loading "
-                              f"it could run code; not loading it. Use a model saved as model.safetensors") from None
+        raise UnsafeModelFile(
+            f"{path}: the weights file (pytorch_model.bin) holds more than tensors, so loading "
+            f"it could run code; not loading it. Use a model saved as model.safetensors"
+        ) from None
 
 
 def load_tokenizer(path: str | Path) -> Any:
@@ -114,8 +117,13 @@ class CausalLMLoss(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, targets: torch.Tensor, position_ids: torch.Tensor | None = None,
-                per_row: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        targets: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        per_row: bool = False,
+    ) -> torch.Tensor:
         logits = self.model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits
         tl = _losses(logits, targets)
         return tl.sum(-1) if per_row else tl.sum()
@@ -149,7 +157,9 @@ def forward_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False).logits
 
 
-def dpo_loss_sum(policy_logps: torch.Tensor, ref_logps: torch.Tensor, beta: float) -> tuple[torch.Tensor, dict]:
+def dpo_loss_sum(
+    policy_logps: torch.Tensor, ref_logps: torch.Tensor, beta: float
+) -> tuple[torch.Tensor, dict]:
     """DPO (Rafailov et al. 2023, eq. 7) summed over pairs; rows are [chosen..., rejected...]."""
     n = policy_logps.shape[0] // 2
     pi = policy_logps[:n] - policy_logps[n:]

@@ -60,7 +60,9 @@ def preset_config(name: str, vocab_size: int, *, bos_token_id: int | None = None
                   max_position_embeddings: int | None = None) -> LlamaConfig:
     """A LlamaConfig for preset `name` with the given vocabulary and special token ids."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)} or pass a model directory")
+        raise ValueError(
+            f"unknown preset {name!r}; choose one of {sorted(PRESETS)} or pass a model directory"
+        )
     kw = dict(PRESETS[name])
     if max_position_embeddings:
         kw["max_position_embeddings"] = max(kw["max_position_embeddings"], max_position_embeddings)

@@ -38,7 +38,9 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
     try:
         fs, root = _fs(f"{m.group(1).lower()}://{netloc}")
     except Exception as e:  # noqa: BLE001 - ArrowInvalid for an unknown scheme, OSError for the rest
-        raise FileNotFoundError(f"cannot open {uri}: {e} (training reads s3://, gs:// and hdfs:// URIs)") from None
+        raise FileNotFoundError(
+            f"cannot open {uri}: {e} (training reads s3://, gs:// and hdfs:// URIs)"
+        ) from None
     key = key.strip("/")
     return fs, f"{root}/{key}" if key else root
 

@@ -44,7 +44,9 @@ def tokenizer() -> None:
 
 @tokenizer.command("train")
 @click.argument("shards", nargs=-1, required=True)
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option(
+    "-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder."
+)
 @click.option("--vocab-size", type=int, required=True, help="Vocabulary size, special tokens included.")
 @click.option(
     "--sample-bytes",
@@ -59,17 +61,25 @@ def tokenizer() -> None:
     "--template",
     default="chatml",
     show_default=True,
-    help="Built-in chat template (chatml, llama3, llama2, mistral, alpaca, vicuna, chatglm, human_assistant): "
-    "its special tokens are added as single ids and its Jinja is saved as the tokenizer's chat_template.",
+    help="Built-in chat template (chatml, llama3, llama2, mistral, alpaca, vicuna, chatglm, "
+    "human_assistant): its special tokens are added as single ids and its Jinja is saved as the tokenizer's "
+    "chat_template.",
 )
 def train_cmd(
-    shards: tuple[str, ...], out_dir: str, vocab_size: int, sample_bytes: int, text_column: str, min_frequency: int,
+    shards: tuple[str, ...],
+    out_dir: str,
+    vocab_size: int,
+    sample_bytes: int,
+    text_column: str,
+    min_frequency: int,
     template: str,
 ) -> None:
     """Train a byte-level BPE on a sample of SHARDS (Parquet files, folders or globs)."""
     markers, jinja = template_markers(template)
     paths = expand_shards(shards)
-    out = train_tokenizer(paths, out_dir, vocab_size, sample_bytes, text_column, min_frequency, markers, jinja)
+    out = train_tokenizer(
+        paths, out_dir, vocab_size, sample_bytes, text_column, min_frequency, markers, jinja
+    )
     click.echo(f"tokenizer trained on {len(paths)} shard(s) -> {out} (chat template: {template})")
 
 
@@ -84,7 +94,9 @@ def template_markers(name: str) -> tuple[list[str], str]:
     try:
         templates = importlib.import_module("curate.sft.templates")
     except ImportError as e:
-        raise click.ClickException(f"--template needs the curate package's chat templates (curate.sft): {e}") from None
+        raise click.ClickException(
+            f"--template needs the curate package's chat templates (curate.sft): {e}"
+        ) from None
     try:
         t = templates.get_template(name)
     except KeyError as e:

@@ -20,7 +20,11 @@ from .lineage import find_manifest, read_text
 from .storage import open_parquet
 
 # the columns that hold token ids, per shard kind (labels repeat input_ids or are -100)
-ID_COLUMNS = {"tokens": ("input_ids",), "sft": ("input_ids",), "dpo": ("chosen_input_ids", "rejected_input_ids")}
+ID_COLUMNS = {
+    "tokens": ("input_ids",),
+    "sft": ("input_ids",),
+    "dpo": ("chosen_input_ids", "rejected_input_ids"),
+}
 
 
 def token_id_range(units: list[Unit], kind: str) -> tuple[int, int] | None:
@@ -83,8 +87,10 @@ def check_vocab(cfg: TrainConfig, units: list[Unit], kind: str, tokenizer: Any, 
     lo, hi = rng
     tok_src = cfg.tokenizer or cfg.init_from
     if lo < 0:
-        raise ValueError(f"{cfg.data}: the shards hold negative token ids ({lo}); they are not token ids of any "
-                         f"tokenizer (a labels column stored as input_ids?)")
+        raise ValueError(
+            f"{cfg.data}: the shards hold negative token ids ({lo}); they are not token ids of any "
+            f"tokenizer (a labels column stored as input_ids?)"
+        )
     n_tok = len(tokenizer)
     if hi < n_tok and hi < embeddings:
         return
@@ -96,6 +102,8 @@ def check_vocab(cfg: TrainConfig, units: list[Unit], kind: str, tokenizer: Any, 
         raise ValueError(f"{cfg.data}: the shards hold token ids up to {hi}, but the tokenizer {tok_src} has "
                          f"{n_tok} tokens: they were tokenized with another tokenizer. Pass --tokenizer the "
                          f"tokenizer that wrote them{where}{frm}")
-    raise ValueError(f"{cfg.data}: the shards hold token ids up to {hi}, but the model has {embeddings} embeddings "
-                     f"(tokenizer {tok_src}: {n_tok} tokens). Pass --from a model whose vocabulary covers the "
-                     f"tokenizer, or --preset to build one sized to it")
+    raise ValueError(
+        f"{cfg.data}: the shards hold token ids up to {hi}, but the model has {embeddings} embeddings "
+        f"(tokenizer {tok_src}: {n_tok} tokens). Pass --from a model whose vocabulary covers the "
+        f"tokenizer, or --preset to build one sized to it"
+    )

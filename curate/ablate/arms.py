@@ -39,7 +39,9 @@ def prepare_arm(cfg: AblationConfig, name: str, spec: ArmSpec, out: Path, quiet:
         try:
             pspec = load_spec(pipeline, overrides=list(spec.set))
         except SpecError as e:
-            raise AblationError(f"arm {name}: invalid pipeline {pipeline}\n" + "\n".join(f"  {p}" for p in e.problems)) from None
+            raise AblationError(
+                f"arm {name}: invalid pipeline {pipeline}\n" + "\n".join(f"  {p}" for p in e.problems)
+            ) from None
         arm_out = out / "arms" / name
         print(f"arm {name}: running {pipeline} into {arm_out}", flush=True)
         run_pipeline(pspec, out=arm_out, workers=spec.workers, quiet=quiet)
@@ -57,13 +59,19 @@ def prepare_arm(cfg: AblationConfig, name: str, spec: ArmSpec, out: Path, quiet:
         raise AblationError(f"arm {name}: no .parquet shards under {data}")
     kind = detect_kind(files, "pretrain")
     if kind not in ("text", "tokens"):
-        raise AblationError(f"arm {name}: {data} holds {kind} rows; an ablation pretrains on text or tokenized shards")
+        raise AblationError(
+            f"arm {name}: {data} holds {kind} rows; an ablation pretrains on text or tokenized shards"
+        )
     lineage = data_lineage(data, files)
     lineage["pipeline"] = pipeline
     lineage["overrides"] = list(spec.set)
     arm = Arm(name=name, data=data, kind=kind, lineage=lineage)
     if kind == "tokens":
-        lens = {len(r) for f in files[:1] for r in pq.read_table(f, columns=["input_ids"]).column(0).slice(0, 8).to_pylist()}
+        lens = {
+            len(r)
+            for f in files[:1]
+            for r in pq.read_table(f, columns=["input_ids"]).column(0).slice(0, 8).to_pylist()
+        }
         arm.row_len = max(lens)
     return arm
 
@@ -117,7 +125,10 @@ def sample_for_tokenizer(arms: list[Arm], folder: Path, sample_bytes: int) -> li
     samples = {}
     for arm in arms:
         if arm.kind != "text":
-            raise AblationError(f"arm {arm.name} holds tokenized rows: give `tokenizer:` the directory they were tokenized with")
+            raise AblationError(
+                f"arm {arm.name} holds tokenized rows: give `tokenizer:` the directory they were tokenized "
+                "with"
+            )
         samples[arm.name] = [t for b in iter_sample_texts(shard_files(arm), per_arm) for t in b]
     even = min(sum(len(t.encode("utf-8")) for t in texts) for texts in samples.values())
     if even == 0:

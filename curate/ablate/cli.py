@@ -12,8 +12,12 @@ import click
 @click.command("ablate", context_settings={"max_content_width": 100})
 @click.argument("ablation", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", default=None, help="Output folder (default: `out:` in the YAML).")
-@click.option("--force", is_flag=True, help="Retrain runs that an earlier, different ablation started in OUT.")
-@click.option("--report-only", is_flag=True, help="Rebuild OUT/ablation.html from OUT/ablation.json and exit.")
+@click.option(
+    "--force", is_flag=True, help="Retrain runs that an earlier, different ablation started in OUT."
+)
+@click.option(
+    "--report-only", is_flag=True, help="Rebuild OUT/ablation.html from OUT/ablation.json and exit."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars for pipeline arms.")
 def ablate(ablation, out, force, report_only, quiet) -> None:
     """Train the same model on several data arms at the same token budget and compare them.
@@ -66,7 +70,11 @@ def print_table(doc: dict) -> None:
         row = [arm, f"{a['epochs']:.2f}"]
         for m in metrics:
             c = s["table"][arm][m]
-            row.append("–" if c["mean"] is None else f"{c['mean']:.4f}" + (f"±{c['std']:.4f}" if c["std"] is not None else ""))
+            row.append(
+                "–"
+                if c["mean"] is None
+                else f"{c['mean']:.4f}" + (f"±{c['std']:.4f}" if c["std"] is not None else "")
+            )
         rows.append(row)
     for arm, d in s["paired"].items():
         row = [f"{arm}−{s['baseline']}", ""]

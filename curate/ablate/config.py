@@ -41,15 +41,21 @@ class _Strict(BaseModel):
 class ArmSpec(_Strict):
     """One arm: a shard folder, or a pipeline to run first (its output is the arm's data)."""
 
-    data: str | None = Field(default=None, description="Shard folder (OUT/data of `curate run`) or one Parquet file.")
+    data: str | None = Field(
+        default=None, description="Shard folder (OUT/data of `curate run`) or one Parquet file."
+    )
     pipeline: str | None = Field(default=None, description="Pipeline YAML to run into OUT/arms/NAME first.")
-    set: list[str] = Field(default_factory=list, description="KEY=VALUE overrides for the pipeline (e.g. its inputs).")
+    set: list[str] = Field(
+        default_factory=list, description="KEY=VALUE overrides for the pipeline (e.g. its inputs)."
+    )
     workers: int = Field(default=1, ge=1, description="Worker processes for the pipeline run.")
 
     @model_validator(mode="after")
     def _one_source(self) -> ArmSpec:
         if (self.data is None) == (self.pipeline is None):
-            raise ValueError("an arm needs exactly one of `data` (a shard folder) or `pipeline` (a YAML to run)")
+            raise ValueError(
+                "an arm needs exactly one of `data` (a shard folder) or `pipeline` (a YAML to run)"
+            )
         if self.set and self.pipeline is None:
             raise ValueError("`set` overrides apply to a `pipeline` arm only")
         return self
@@ -57,7 +63,9 @@ class ArmSpec(_Strict):
 
 class TokenizerTrain(_Strict):
     vocab_size: int = Field(default=8192, ge=261)
-    sample_bytes: int = Field(default=64_000_000, gt=0, description="Total text sampled, split evenly over the arms.")
+    sample_bytes: int = Field(
+        default=64_000_000, gt=0, description="Total text sampled, split evenly over the arms."
+    )
     min_frequency: int = Field(default=2, ge=1)
 
 
@@ -79,17 +87,25 @@ class TextSetSpec(_Strict):
 
     paths: str | list[str] = Field(description="File, folder or glob, or a list of them (read in order).")
     column: str = "text"
-    where: dict[str, Any] = Field(default_factory=dict, description="Keep rows whose columns equal these values.")
+    where: dict[str, Any] = Field(
+        default_factory=dict, description="Keep rows whose columns equal these values."
+    )
     strip_markup: bool = False
 
 
 class EvalSpec(_Strict):
     text: dict[str, TextSetSpec] = Field(description="Held-out text sets by name (at least one).")
     points: int = Field(default=10, ge=1, description="Evaluations along each run (the curves).")
-    max_bytes: int = Field(default=200_000, gt=0, description="Bytes of each text set scored at a curve point.")
-    final_max_bytes: int | None = Field(default=None, description="Bytes per set for the final eval (default: all).")
+    max_bytes: int = Field(
+        default=200_000, gt=0, description="Bytes of each text set scored at a curve point."
+    )
+    final_max_bytes: int | None = Field(
+        default=None, description="Bytes per set for the final eval (default: all)."
+    )
     tasks_dir: str | None = Field(default=None, description="Task files (curate eval's) for the final eval.")
-    task_limit: int | None = Field(default=None, gt=0, description="First N items of each task (default: all).")
+    task_limit: int | None = Field(
+        default=None, gt=0, description="First N items of each task (default: all)."
+    )
     batch_size: int = Field(default=16, ge=1)
 
     @field_validator("text", mode="before")
@@ -112,9 +128,13 @@ class AblationConfig(_Strict):
     name: str = "ablation"
     out: str | None = None
     arms: dict[str, ArmSpec]
-    baseline: str | None = Field(default=None, description="Arm the paired differences are taken against (default: the first).")
+    baseline: str | None = Field(
+        default=None, description="Arm the paired differences are taken against (default: the first)."
+    )
     tokenizer: TokenizerSpec
-    train: dict[str, Any] = Field(default_factory=dict, description="`curate train` keys shared by every run.")
+    train: dict[str, Any] = Field(
+        default_factory=dict, description="`curate train` keys shared by every run."
+    )
     tokens: int = Field(gt=0, description="Training tokens per run (the same for every arm).")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     checkpoint_interval: int | None = Field(default=None, ge=0, description=(
@@ -146,7 +166,9 @@ class AblationConfig(_Strict):
             raise ValueError(f"baseline {self.baseline!r} is not an arm; arms: {list(self.arms)}")
         owned = sorted(OWNED_TRAIN_KEYS & set(self.train))
         if owned:
-            raise ValueError(f"train: {owned} are set by the ablation itself (tokens, seeds, arms), not per run")
+            raise ValueError(
+                f"train: {owned} are set by the ablation itself (tokens, seeds, arms), not per run"
+            )
         from curate.train.config import TrainConfig  # a dataclass: no torch needed
 
         TrainConfig.from_dict(dict(self.train))  # unknown keys: one message naming the valid ones

@@ -61,8 +61,12 @@ def line_chart(series: list[tuple[str, int, list[tuple[float, float]]]], title: 
         body.append(f'<line class="grid" x1="{LEFT}" y1="{Y(t):.1f}" x2="{LEFT + pw}" y2="{Y(t):.1f}"/>')
         body.append(f'<text class="tick" x="{LEFT - 6}" y="{Y(t) + 4:.1f}" text-anchor="end">{t:.3f}</text>')
     for t in _ticks(x0, x1):
-        body.append(f'<text class="tick" x="{X(t):.1f}" y="{TOP + ph + 16}" text-anchor="middle">{fmt(int(t))}</text>')
-    body.append(f'<text class="label" x="{LEFT + pw / 2}" y="{H - 6}" text-anchor="middle">{escape(x_label)}</text>')
+        body.append(
+            f'<text class="tick" x="{X(t):.1f}" y="{TOP + ph + 16}" text-anchor="middle">{fmt(int(t))}</text>'
+        )
+    body.append(
+        f'<text class="label" x="{LEFT + pw / 2}" y="{H - 6}" text-anchor="middle">{escape(x_label)}</text>'
+    )
     body.append(f'<text class="label" x="14" y="{TOP + ph / 2}" transform="rotate(-90 14 {TOP + ph / 2})" '
                 f'text-anchor="middle">{escape(y_label)}</text>')
     seen: set[int] = set()
@@ -112,7 +116,9 @@ def _overview(doc: dict[str, Any]) -> str:
     html += f'<p class="meta">tokenizer {escape(str(t["path"]))} ({escape(tok)}), tokenizer.json sha256 ' \
             f'{escape(str(t.get("sha256"))[:16])}…; requested budget {fmt(b["tokens"])} tokens</p>'
     sets = [[n, fmt(s["docs"]), fmt(s["bytes"]), fmt(s["curve_bytes"])] for n, s in doc["text_sets"].items()]
-    html += "<h3>Held-out text sets</h3>" + _table(["set", "documents", "bytes (final eval)", "bytes (curve points)"], sets)
+    html += "<h3>Held-out text sets</h3>" + _table(
+        ["set", "documents", "bytes (final eval)", "bytes (curve points)"], sets
+    )
     return _section("overview", "Overview", html)
 
 
@@ -120,8 +126,17 @@ def _arms(doc: dict[str, Any]) -> str:
     rows = []
     for name, a in doc["arms"].items():
         ep = a["epochs"]
-        rows.append([name, a["kind"], fmt(a["unique_tokens"] or 0), fmt(a["text_bytes"]) if a.get("text_bytes") else "–",
-                     f"{ep:.2f}", fmt(doc["budget"]["train_tokens"]), str(len(a["runs"]))])
+        rows.append(
+            [
+                name,
+                a["kind"],
+                fmt(a["unique_tokens"] or 0),
+                fmt(a["text_bytes"]) if a.get("text_bytes") else "–",
+                f"{ep:.2f}",
+                fmt(doc["budget"]["train_tokens"]),
+                str(len(a["runs"])),
+            ]
+        )
     note = ('<p class="note">Every run trains the same number of tokens; an arm with fewer unique tokens '
             "repeats its data (epochs &gt; 1).</p>")
     return _section("arms", "Arms", _table(["arm", "rows", "unique tokens", "text bytes", "epochs",
@@ -137,8 +152,10 @@ def _curves(doc: dict[str, Any]) -> str:
             for seed, r in doc["arms"][arm]["runs"].items():
                 pts = [(p["tokens"], (p.get("bpb") or {}).get(tset)) for p in r.get("curve", [])]
                 series.append((f"{arm} seed {seed}", i, pts))
-        parts.append(f"<h3>{escape(tset)}</h3>" + line_chart(series, f"held-out bpb on {tset}", "training tokens",
-                                                              "bits per byte"))
+        parts.append(
+            f"<h3>{escape(tset)}</h3>"
+            + line_chart(series, f"held-out bpb on {tset}", "training tokens", "bits per byte")
+        )
     return _section("curves", "Held-out bits per byte during training", "".join(parts))
 
 
@@ -182,13 +199,19 @@ def _lineage(doc: dict[str, Any]) -> str:
     for name, a in doc["arms"].items():
         lin = a["lineage"]
         man = lin.get("manifest") or {}
-        rows = [["data", a["data"]], ["pipeline", lin.get("pipeline") or "–"],
-                ["overrides", " ".join(lin.get("overrides") or []) or "–"],
-                ["manifest", man.get("path") or "none (shards hashed here)"],
-                ["manifest sha256", man.get("sha256") or "–"], ["pipeline config sha256", man.get("config_sha256") or "–"],
-                ["shards", str(len(lin.get("shards") or []))]]
-        shards = "".join(f"<li>{escape(str(s['path']))} <span class='meta'>{escape(str(s['sha256'])[:16])}…</span></li>"
-                         for s in (lin.get("shards") or [])[:50])
+        rows = [
+            ["data", a["data"]],
+            ["pipeline", lin.get("pipeline") or "–"],
+            ["overrides", " ".join(lin.get("overrides") or []) or "–"],
+            ["manifest", man.get("path") or "none (shards hashed here)"],
+            ["manifest sha256", man.get("sha256") or "–"],
+            ["pipeline config sha256", man.get("config_sha256") or "–"],
+            ["shards", str(len(lin.get("shards") or []))],
+        ]
+        shards = "".join(
+            f"<li>{escape(str(s['path']))} <span class='meta'>{escape(str(s['sha256'])[:16])}…</span></li>"
+            for s in (lin.get("shards") or [])[:50]
+        )
         parts.append(f"<h3>{escape(name)}</h3>" + _table(["", ""], rows)
                      + f"<details><summary>shards</summary><ul>{shards}</ul></details>")
     return _section("lineage", "Lineage", "".join(parts))
@@ -201,7 +224,9 @@ def render(doc: dict[str, Any]) -> str:
                   [("overview", "overview"), ("arms", "arms"), ("curves", "curves"), ("final", "final"),
                    ("lineage", "lineage")])
     title = f"ablation · {doc['name']}"
-    return _PAGE.format(title=escape(title), css=_CSS, nav=nav, body="\n".join(sections), version=escape(__version__))
+    return _PAGE.format(
+        title=escape(title), css=_CSS, nav=nav, body="\n".join(sections), version=escape(__version__)
+    )
 
 
 def write_report(doc: dict[str, Any], path: str | Path) -> Path:

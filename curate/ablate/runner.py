@@ -63,11 +63,19 @@ def prepare_tokenizer(cfg: AblationConfig, arms: list[Arm], out: Path) -> dict[s
 
             sample_dir = out / "tokenizer_sample"
             files = sample_for_tokenizer(arms, sample_dir, t.sample_bytes)
-            per_arm = {a.name: sum(len(s.encode("utf-8")) for s in _texts(f)) for a, f in zip(arms, files, strict=True)}
+            per_arm = {
+                a.name: sum(len(s.encode("utf-8")) for s in _texts(f))
+                for a, f in zip(arms, files, strict=True)
+            }
             print(f"tokenizer: training a {t.vocab_size}-token BPE on {sum(per_arm.values()):,} bytes "
                   f"({', '.join(f'{k} {v:,}' for k, v in per_arm.items())})", flush=True)
-            train_tokenizer(files, path, vocab_size=t.vocab_size, sample_bytes=sum(per_arm.values()) + len(files),
-                            min_frequency=t.min_frequency)
+            train_tokenizer(
+                files,
+                path,
+                vocab_size=t.vocab_size,
+                sample_bytes=sum(per_arm.values()) + len(files),
+                min_frequency=t.min_frequency,
+            )
             shutil.rmtree(sample_dir)
             info = {"path": str(path), "trained": True, "vocab_size": t.vocab_size,
                     "sample_bytes_per_arm": per_arm, "min_frequency": t.min_frequency}
@@ -97,9 +105,18 @@ def budget(cfg: AblationConfig, arms: list[Arm]) -> dict[str, Any]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     per_step = tc.batch_size * tc.grad_accum * seq * world
     steps = max(1, round(cfg.tokens / per_step))
-    return {"tokens": cfg.tokens, "train_tokens": steps * per_step, "steps": steps, "tokens_per_step": per_step,
-            "seq_len": seq, "batch_size": tc.batch_size, "grad_accum": tc.grad_accum, "world": world,
-            "preset": tc.preset, "eval_every": max(1, steps // cfg.eval.points)}
+    return {
+        "tokens": cfg.tokens,
+        "train_tokens": steps * per_step,
+        "steps": steps,
+        "tokens_per_step": per_step,
+        "seq_len": seq,
+        "batch_size": tc.batch_size,
+        "grad_accum": tc.grad_accum,
+        "world": world,
+        "preset": tc.preset,
+        "eval_every": max(1, steps // cfg.eval.points),
+    }
 
 
 # -------------------------------------------------------------------------- one run
@@ -125,7 +142,10 @@ def curve_callback(text_sets: dict[str, list[str]], every: int, seq_len: int, ba
         if info.rank == 0:
             with open(Path(info.run_dir) / CURVE, "a") as f:
                 f.write(json.dumps({"step": info.step, "tokens": info.tokens, "bpb": _clean(bpb)}) + "\n")
-            print(f"step {info.step:6d} held-out bpb " + " ".join(f"{k} {v:.4f}" for k, v in bpb.items()), flush=True)
+            print(
+                f"step {info.step:6d} held-out bpb " + " ".join(f"{k} {v:.4f}" for k, v in bpb.items()),
+                flush=True,
+            )
 
     return cb
 
@@ -160,14 +180,29 @@ def final_eval(run_dir: Path, text_sets: dict[str, list[str]], cfg: AblationConf
 
     from curate.train.model import load_tokenizer
 
-    dev = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    dev = (
+        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    )
     model = AutoModelForCausalLM.from_pretrained(str(run_dir), dtype=torch.float32).to(dev).eval()
     tok = load_tokenizer(run_dir)
-    out: dict[str, Any] = {"bpb": score_bpb(model, tok, text_sets, seq_len=seq_len, batch_size=cfg.eval.batch_size,
-                                            max_bytes=cfg.eval.final_max_bytes)}
+    out: dict[str, Any] = {
+        "bpb": score_bpb(
+            model,
+            tok,
+            text_sets,
+            seq_len=seq_len,
+            batch_size=cfg.eval.batch_size,
+            max_bytes=cfg.eval.final_max_bytes,
+        )
+    }
     if cfg.eval.tasks_dir:
-        out["tasks"] = score_tasks(model, tok, cfg.resolve(cfg.eval.tasks_dir), batch_size=cfg.eval.batch_size,
-                                   limit=cfg.eval.task_limit)
+        out["tasks"] = score_tasks(
+            model,
+            tok,
+            cfg.resolve(cfg.eval.tasks_dir),
+            batch_size=cfg.eval.batch_size,
+            limit=cfg.eval.task_limit,
+        )
     del model
     return out
 
@@ -178,17 +213,34 @@ def train_one(cfg: AblationConfig, arm: Arm, seed: int, run_dir: Path, tok_path:
     """Train (or resume, or skip) one run; returns (its record, 'done' | 'resumed' | 'trained')."""
     from curate.train import pretrain
 
-    train_cfg = {**cfg.train, "task": "pretrain", "data": arm.data, "out": str(run_dir), "tokenizer": tok_path,
-                 "max_steps": bud["steps"], "seed": seed, "eval_rows": 0, "eval_interval": 0,
-                 "ckpt_interval": bud["eval_every"] if cfg.checkpoint_interval is None else cfg.checkpoint_interval, "keep_checkpoints": cfg.train.get("keep_checkpoints", 1),
-                 "resume": True}
+    train_cfg = {
+        **cfg.train,
+        "task": "pretrain",
+        "data": arm.data,
+        "out": str(run_dir),
+        "tokenizer": tok_path,
+        "max_steps": bud["steps"],
+        "seed": seed,
+        "eval_rows": 0,
+        "eval_interval": 0,
+        "ckpt_interval": bud["eval_every"] if cfg.checkpoint_interval is None else cfg.checkpoint_interval,
+        "keep_checkpoints": cfg.train.get("keep_checkpoints", 1),
+        "resume": True,
+    }
     ev = cfg.eval
     key = {"train": train_cfg, "shards": [s["sha256"] for s in arm.lineage.get("shards", [])],
            "tokenizer": tok_path,  # the curves depend on these eval settings, the final eval is redone apart
            "curve": {"text": {k: v.model_dump() for k, v in ev.text.items()}, "points": ev.points,
                      "max_bytes": ev.max_bytes, "batch_size": ev.batch_size}}
-    final_key = _sha({"text": {k: v.model_dump() for k, v in ev.text.items()}, "final_max_bytes": ev.final_max_bytes,
-                      "tasks_dir": ev.tasks_dir, "task_limit": ev.task_limit, "batch_size": ev.batch_size})
+    final_key = _sha(
+        {
+            "text": {k: v.model_dump() for k, v in ev.text.items()},
+            "final_max_bytes": ev.final_max_bytes,
+            "tasks_dir": ev.tasks_dir,
+            "task_limit": ev.task_limit,
+            "batch_size": ev.batch_size,
+        }
+    )
     key_sha = _sha(key)
     kf = run_dir / KEY
     if kf.is_file() and json.loads(kf.read_text()).get("sha256") != key_sha:
@@ -213,10 +265,18 @@ def train_one(cfg: AblationConfig, arm: Arm, seed: int, run_dir: Path, tok_path:
     cb = _inference(curve_callback(curve_sets, bud["eval_every"], bud["seq_len"], cfg.eval.batch_size))
     t0 = time.perf_counter()
     res = pretrain(train_cfg, callbacks=[cb, *callbacks])
-    rec = {"arm": arm.name, "seed": seed, "run_dir": str(run_dir), "steps": res.steps, "train_tokens": res.tokens,
-           "tokens_per_s": res.tokens_per_s, "train_s": time.perf_counter() - t0,
-           "curve": read_curve(run_dir),
-           "final": _clean(final_eval(run_dir, full_sets, cfg, bud["seq_len"], device)), "final_key": final_key}
+    rec = {
+        "arm": arm.name,
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "steps": res.steps,
+        "train_tokens": res.tokens,
+        "tokens_per_s": res.tokens_per_s,
+        "train_s": time.perf_counter() - t0,
+        "curve": read_curve(run_dir),
+        "final": _clean(final_eval(run_dir, full_sets, cfg, bud["seq_len"], device)),
+        "final_key": final_key,
+    }
     rf.write_text(json.dumps(rec, indent=2))
     return rec, status
 
@@ -232,7 +292,9 @@ def run_ablation(cfg: AblationConfig, *, force: bool = False, quiet: bool = Fals
     from .summary import summarize
 
     if not _has_callbacks():
-        raise AblationError("curate ablate needs the trainer's callbacks API (pretrain(..., callbacks=[...]))")
+        raise AblationError(
+            "curate ablate needs the trainer's callbacks API (pretrain(..., callbacks=[...]))"
+        )
     out = Path(cfg.resolve(cfg.out)).resolve()
     out.mkdir(parents=True, exist_ok=True)
     arms = [prepare_arm(cfg, name, spec, out, quiet=quiet) for name, spec in cfg.arms.items()]
@@ -251,14 +313,19 @@ def run_ablation(cfg: AblationConfig, *, force: bool = False, quiet: bool = Fals
     print(f"ablation {cfg.name}: {len(arms)} arms x {len(cfg.seeds)} seeds, {bud['steps']} steps of "
           f"{bud['tokens_per_step']:,} tokens = {bud['train_tokens']:,} tokens per run", flush=True)
     for a in arms:
-        print(f"  {a.name}: {a.unique_tokens:,} unique tokens, {bud['train_tokens'] / max(1, a.unique_tokens):.2f} epochs",
-              flush=True)
+        print(
+            f"  {a.name}: {a.unique_tokens:,} unique tokens, "
+            f"{bud['train_tokens'] / max(1, a.unique_tokens):.2f} epochs",
+            flush=True,
+        )
     runs: dict[str, dict[int, dict]] = {a.name: {} for a in arms}
     statuses = {}
     for seed in cfg.seeds:  # seed-major: after the first pass every arm has one run
         for a in arms:
             run_dir = out / "runs" / a.name / f"seed{seed}"
-            rec, st = train_one(cfg, a, seed, run_dir, tok_info["path"], bud, curve_sets, full_sets, force, callbacks)
+            rec, st = train_one(
+                cfg, a, seed, run_dir, tok_info["path"], bud, curve_sets, full_sets, force, callbacks
+            )
             statuses[f"{a.name}/seed{seed}"] = st
             print(f"run {a.name}/seed{seed}: {st}", flush=True)
             runs[a.name][seed] = rec
@@ -269,9 +336,18 @@ def run_ablation(cfg: AblationConfig, *, force: bool = False, quiet: bool = Fals
         "budget": bud,
         "text_sets": text_info,
         "baseline": cfg.baseline,
-        "arms": {a.name: {"data": a.data, "kind": a.kind, "unique_tokens": a.unique_tokens, "text_bytes": a.text_bytes,
-                          "epochs": bud["train_tokens"] / max(1, a.unique_tokens), "lineage": a.lineage,
-                          "runs": {str(s): r for s, r in runs[a.name].items()}} for a in arms},
+        "arms": {
+            a.name: {
+                "data": a.data,
+                "kind": a.kind,
+                "unique_tokens": a.unique_tokens,
+                "text_bytes": a.text_bytes,
+                "epochs": bud["train_tokens"] / max(1, a.unique_tokens),
+                "lineage": a.lineage,
+                "runs": {str(s): r for s, r in runs[a.name].items()},
+            }
+            for a in arms
+        },
         "statuses": statuses,
     }
     doc["summary"] = summarize(doc)

@@ -22,7 +22,9 @@ def load_text_set(spec: TextSetSpec, resolve=lambda p: p, name: str = "text") ->
     paths = [spec.paths] if isinstance(spec.paths, str) else spec.paths
     docs: list[str] = []
     for p in paths:
-        ts = TextSpec(name, resolve(p), spec.column, {k: str(v) for k, v in spec.where.items()}, spec.strip_markup)
+        ts = TextSpec(
+            name, resolve(p), spec.column, {k: str(v) for k, v in spec.where.items()}, spec.strip_markup
+        )
         try:
             docs.extend(d for d in load_text_sets([ts])[0].docs if d.strip())
         except (TextSpecError, FileNotFoundError) as e:

@@ -56,7 +56,12 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
         for m in metrics:
             vals = d.get(m, {})
             mean, std = mean_std(list(vals.values()))
-            table[arm][m] = {"mean": mean, "std": std, "n": len(vals), "values": {str(s): v for s, v in sorted(vals.items())}}
+            table[arm][m] = {
+                "mean": mean,
+                "std": std,
+                "n": len(vals),
+                "values": {str(s): v for s, v in sorted(vals.items())},
+            }
         if arm == base:
             continue
         paired[arm] = {}

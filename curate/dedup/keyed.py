@@ -174,7 +174,8 @@ class KeyedDedup(GlobalStage):
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise RuntimeError(
-                f"{self.name}: reduce step 'groups' has not produced {missing[0]} (and {len(missing) - 1} more)"
+                f"{self.name}: reduce step 'groups' has not produced {missing[0]} (and {len(missing) - 1} "
+                "more)"
             )
         task = str(self.ctx.task_id)
         return pl.concat([pl.scan_parquet(p).filter(pl.col("task") == task).collect() for p in paths])

@@ -83,7 +83,8 @@ class MinhashDedup(GlobalStage):
         seed: int = Field(1, description="seed of the hash functions (same seed = same signatures)")
         verify: bool = Field(
             True,
-            description="check candidate pairs by true Jaccard on the stored shingles (false: trust LSH, less disk, more false positives)",
+            description="check candidate pairs by true Jaccard on the stored shingles (false: trust LSH, "
+                        "less disk, more false positives)",
         )
         keep: KeepRule = Field(
             "first", description="survivor of a cluster: smallest id, longest, or highest quality_column"
@@ -254,9 +255,8 @@ class MinhashDedup(GlobalStage):
         return pairs["a"].to_numpy(), pairs["b"].to_numpy()
 
     def _pair_partition(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return ((splitmix64(a ^ (b * U64(0x9E3779B97F4A7C15))) >> U64(40)) % U64(self.partitions)).astype(
-            np.int64
-        )
+        mixed = splitmix64(a ^ (b * U64(0x9E3779B97F4A7C15)))
+        return ((mixed >> U64(40)) % U64(self.partitions)).astype(np.int64)
 
     def _route(self, part: int) -> dict[str, Any]:
         """Send the shingle sets of task ``part``'s candidate documents to the verify partitions of
@@ -311,7 +311,8 @@ class MinhashDedup(GlobalStage):
             and np.array_equal(nodes[np.minimum(ib, len(nodes) - 1)], b)
         ):
             raise RuntimeError(
-                f"minhash_dedup: verify partition {part} lacks shingles of its pairs (step 'route' incomplete)"
+                f"minhash_dedup: verify partition {part} lacks shingles of its pairs (step 'route' "
+                "incomplete)"
             )
         sims = _pair_jaccard(flat, offsets, ia, ib)
         ok = sims >= self.config.threshold - 1e-12

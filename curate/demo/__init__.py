@@ -187,4 +187,4 @@ languages, preference pairs as strings and as message lists, and a learnable syn
 ("Reverse the word: apple" -> "elppa", "What is 3 plus 4?" -> "The answer is 7.").
 `sft/truth.json` lists per file the planted invalid rows (`index`: 0-based line, `reason`) and the
 exact duplicate rows (`index`, `dup_of`).
-"""
+"""  # noqa: E501

@@ -43,5 +43,6 @@ def demo_data(out_dir: Path, scale: float, seed: int, workers: int) -> None:
     mb = counts["bytes"] / 1e6
     click.echo(json.dumps(counts, indent=1))
     click.echo(
-        f"wrote {mb:.1f} MB to {out_dir} in {counts['seconds']:.1f} s ({mb / max(counts['seconds'], 1e-9):.1f} MB/s)"
+        f"wrote {mb:.1f} MB to {out_dir} in {counts['seconds']:.1f} s "
+        f"({mb / max(counts['seconds'], 1e-9):.1f} MB/s)"
     )

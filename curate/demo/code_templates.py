@@ -284,7 +284,8 @@ def gen_c(rng: random.Random, mod: str) -> str:
 
 def gen_h(rng: random.Random, mod: str) -> str:
     guard = mod.upper() + "_H"
-    return f"#ifndef {guard}\n#define {guard}\n\n#include <stddef.h>\n\ndouble {mod}_total(const double *xs, size_t n);\n\n#endif\n"
+    return (f"#ifndef {guard}\n#define {guard}\n\n#include <stddef.h>\n\ndouble {mod}_total(const double "
+            "*xs, size_t n);\n\n#endif\n")
 
 
 def gen_cpp(rng: random.Random, mod: str) -> str:
@@ -324,7 +325,8 @@ def gen_sh(rng: random.Random, mod: str) -> str:
     v, n = verb_noun(rng)
     return (
         f'#!/usr/bin/env bash\n# {_doc(rng)}\nset -euo pipefail\n\n{v}_{n}() {{\n  local dir="${{1:-.}}"\n'
-        f"  find \"$dir\" -name '*.{rng.choice(('log', 'csv', 'json'))}' | sort | head -n {rng.randint(5, 50)}\n}}\n\n"
+        f"  find \"$dir\" -name '*.{rng.choice(('log', 'csv', 'json'))}' | sort | head -n "
+        f"{rng.randint(5, 50)}\n}}\n\n"
         f'{v}_{n} "$@"\n'
     )
 
@@ -369,8 +371,10 @@ def gen_json(rng: random.Random, mod: str) -> str:
 
 def gen_yaml(rng: random.Random, mod: str) -> str:
     return (
-        f"# {_doc(rng)}\nname: {mod}\nservice:\n  port: {rng.randint(3000, 9000)}\n  replicas: {rng.randint(1, 5)}\n"
-        f"  env:\n    LOG_LEVEL: {rng.choice(('info', 'debug', 'warn'))}\n    REGION: {rng.choice(('eu', 'us', 'ap'))}\n"
+        f"# {_doc(rng)}\nname: {mod}\nservice:\n  port: {rng.randint(3000, 9000)}\n  replicas: "
+        f"{rng.randint(1, 5)}\n"
+        f"  env:\n    LOG_LEVEL: {rng.choice(('info', 'debug', 'warn'))}\n    REGION: "
+        f"{rng.choice(('eu', 'us', 'ap'))}\n"
         f"checks:\n" + "".join(f"  - {n}\n" for n in rng.sample(NOUNS, 3))
     )
 

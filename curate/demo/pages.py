@@ -174,7 +174,8 @@ def render(
     head.append("</head>")
     if site.layout == 0:
         body = (
-            f'<body><header class="site-header"><div class="logo"><a href="/">{html.escape(site.name)}</a></div>'
+            '<body><header class="site-header"><div class="logo"><a '
+            f'href="/">{html.escape(site.name)}</a></div>'
             f"<nav>{nav}</nav></header>{cookie}<main>{main}"
             + (f'<aside class="sidebar">{sidebar}</aside>' if sidebar else "")
             + f"</main><footer>{footer}</footer>"
@@ -182,7 +183,8 @@ def render(
     else:
         body = (
             f'<body><div id="header"><div class="brand">{html.escape(site.name)}</div>'
-            f'<div class="navigation">{nav}</div></div>{cookie}<div id="wrapper"><div class="content">{main}</div>'
+            f'<div class="navigation">{nav}</div></div>{cookie}<div id="wrapper"><div '
+            f'class="content">{main}</div>'
             + (f'<div class="widget-area sidebar">{sidebar}</div>' if sidebar else "")
             + f'</div><div id="footer" class="site-footer">{footer}</div>'
         )
@@ -259,7 +261,8 @@ def js_main(p: Prose, rng: random.Random) -> tuple[str, str]:
     main = (
         f"<noscript><p>{html.escape(p.vocab.js_notice)}</p></noscript>"
         f'<div id="root" data-page="{rng.randint(1000, 9999)}"></div>'
-        '<script>window.__STATE__={"page":1,"items":[]};function boot(){var r=document.getElementById("root");'
+        '<script>window.__STATE__={"page":1,"items":[]};function boot(){var '
+        'r=document.getElementById("root");'
         'r.innerHTML="<p>Loading...</p>";}boot();</script>'
         f"<p>{html.escape(p.vocab.js_notice)}</p>"
     )
@@ -272,7 +275,8 @@ def link_farm_main(p: Prose, rng: random.Random) -> tuple[str, str]:
     anchors = [" ".join(p.content_words(rng, rng.randint(2, 4))) for _ in range(rng.randint(60, 150))]
     return (
         title,
-        f'<div class="article-body"><h1>{html.escape(title)}</h1>{_ul(_links(anchors, "/link/"), "links")}</div>',
+        f'<div class="article-body"><h1>{html.escape(title)}</h1>{_ul(_links(anchors, "/link/"), "links")}'
+        '</div>',
     )
 
 
@@ -326,4 +330,5 @@ BAD_KINDS = {
 def not_found_html(lang: str) -> str:
     """A small 404 page."""
     msg = html.escape(prose(lang).vocab.not_found)
-    return f'<!DOCTYPE html><html lang="{lang}"><head><title>404 {msg}</title></head><body><h1>404</h1><p>{msg}</p></body></html>\n'
+    return (f'<!DOCTYPE html><html lang="{lang}"><head><title>404 '
+            f'{msg}</title></head><body><h1>404</h1><p>{msg}</p></body></html>\n')

@@ -217,7 +217,8 @@ class WarcUnit:
     # -- pages -------------------------------------------------------------------------------
     def _url(self, site: Site) -> str:
         while True:
-            url = f"{'https' if self.rng.random() < 0.85 else 'http'}://{site.domain}{make_path(self.rng, len(self.urls))}"
+            url = (f"{'https' if self.rng.random() < 0.85 else 'http'}://{site.domain}"
+                   f"{make_path(self.rng, len(self.urls))}")
             if url not in self.urls:
                 self.urls.add(url)
                 return url

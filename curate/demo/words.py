@@ -222,7 +222,7 @@ FR = Vocab(
     prepositions="dans sur avec pour sans sous chez entre vers pendant apr\u00e8s avant contre par",
     times="""aujourd'hui|hier|l'ann\u00e9e derni\u00e8re|ce matin|chaque semaine|au printemps|
     apr\u00e8s la guerre|pendant l'\u00e9t\u00e9|ces derni\u00e8res ann\u00e9es|\u00e0 la fin de la journ\u00e9e|
-    la plupart du temps|avant les \u00e9lections""",
+    la plupart du temps|avant les \u00e9lections""",  # noqa: E501
     openers="""Cependant|En outre|Par exemple|En m\u00eame temps|Par cons\u00e9quent|Dans bien des cas|
     D'autre part|Selon le rapport|Pour cette raison|Au final|Bien s\u00fbr|En g\u00e9n\u00e9ral""",
     templates=(
@@ -238,8 +238,10 @@ FR = Vocab(
         "{N} n'est pas toujours aussi {A} que {N}.",
         "{O}, il \u00e9tait {A} de voir comment {N} {V} {N}.",
     ),
-    commerce="pas cher acheter meilleur gratuit en ligne remise offre prix promo commander casino cr\u00e9dit",
-    nav="Accueil|Actualit\u00e9s|Monde|\u00c9conomie|Sport|Culture|Sciences|Voyages|Opinions|\u00c0 propos|Contact",
+    commerce="pas cher acheter meilleur gratuit en ligne remise offre prix promo commander casino "
+             "cr\u00e9dit",
+    nav="Accueil|Actualit\u00e9s|Monde|\u00c9conomie|Sport|Culture|Sciences|Voyages|Opinions|\u00c0 "
+        "propos|Contact",
     footer="Confidentialit\u00e9|Conditions d'utilisation|Nous contacter|Publicit\u00e9|Emplois|Plan du site",
     cookie=(
         "Ce site utilise des cookies pour am\u00e9liorer votre exp\u00e9rience de navigation. "
@@ -301,8 +303,10 @@ ES = Vocab(
         "{N} no siempre es tan {A} como {N}.",
         "{O}, fue {A} ver c\u00f3mo {N} {V} {N}.",
     ),
-    commerce="barato comprar mejor gratis en_l\u00ednea descuento oferta precio ahora pedir casino cr\u00e9dito",
-    nav="Inicio|Noticias|Mundo|Econom\u00eda|Deportes|Cultura|Ciencia|Viajes|Opini\u00f3n|Qui\u00e9nes somos|Contacto",
+    commerce="barato comprar mejor gratis en_l\u00ednea descuento oferta precio ahora pedir casino "
+             "cr\u00e9dito",
+    nav="Inicio|Noticias|Mundo|Econom\u00eda|Deportes|Cultura|Ciencia|Viajes|Opini\u00f3n|Qui\u00e9nes "
+        "somos|Contacto",
     footer="Privacidad|T\u00e9rminos de uso|Contacto|Publicidad|Empleo|Mapa del sitio",
     cookie=(
         "Este sitio utiliza cookies para mejorar su experiencia de navegaci\u00f3n. "

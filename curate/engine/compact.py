@@ -22,7 +22,9 @@ import pyarrow.parquet as pq
 from curate.io.writer import ParquetOptions, temp_path, write_json_atomic
 
 
-def plan_merges(files: list[Path], rows: dict[Path, int], sizes: dict[Path, int], shard_rows: int, min_bytes: int) -> list[dict]:
+def plan_merges(
+    files: list[Path], rows: dict[Path, int], sizes: dict[Path, int], shard_rows: int, min_bytes: int
+) -> list[dict]:
     """Bins of at least two small shards of one folder, in order: ``{"out", "members"}`` (paths as
     ``files`` gives them).
 
@@ -74,7 +76,9 @@ def merge_bin(root: Path, b: dict, opts: ParquetOptions) -> int:
     return pq.ParquetFile(out).metadata.num_rows
 
 
-def plan_folder(root: Path, files: list[Path], shard_rows: int, min_bytes: int, plan_file: Path, before=None) -> list[dict]:
+def plan_folder(
+    root: Path, files: list[Path], shard_rows: int, min_bytes: int, plan_file: Path, before=None
+) -> list[dict]:
     """The saved plan for ``files`` (paths under ``root``), or a new one, made after
     ``before(files)`` (which unifies their schemas). Paths in plans are relative to ``root``, so a
     run folder can be moved."""

@@ -75,7 +75,9 @@ def empty_inputs(spec, units: list, results: list[dict], final_phase: int) -> di
             out["sources"].append(_entry(source, files, sum(read_in[u.index] for u in members), lost))
         else:
             for u in empty:
-                out["files"].append(_entry(source, [f.relpath for f in u.files], read_in[u.index], dropped[u.index]))
+                out["files"].append(
+                    _entry(source, [f.relpath for f in u.files], read_in[u.index], dropped[u.index])
+                )
     return out
 
 
@@ -88,13 +90,20 @@ def describe(empty: dict[str, list[dict]]) -> list[str]:
     """Warning lines for the CLI: every empty source, then up to LISTED empty files."""
     def why(e: dict) -> str:
         reasons = ", ".join(f"{r} {n:,}" for r, n in e["top_reasons"].items()) or "no drops recorded"
-        kind = " - rejected as unreadable or of the wrong shape, not by quality filters" if e["format"] else ""
+        kind = (
+            " - rejected as unreadable or of the wrong shape, not by quality filters" if e["format"] else ""
+        )
         return f"{e['records_in']:,} records in; top drop reasons: {reasons}{kind}"
 
     lines = []
     for e in empty.get("sources", []):
-        shown = ", ".join(e["files"][:3]) + (f" and {len(e['files']) - 3} more" if len(e["files"]) > 3 else "")
-        lines.append(f"warning: source {e['source']!r} ended with 0 rows ({len(e['files'])} file(s): {shown}; {why(e)})")
+        shown = ", ".join(e["files"][:3]) + (
+            f" and {len(e['files']) - 3} more" if len(e["files"]) > 3 else ""
+        )
+        lines.append(
+            f"warning: source {e['source']!r} ended with 0 rows ({len(e['files'])} file(s): {shown}; "
+            f"{why(e)})"
+        )
     files = empty.get("files", [])
     if files:
         lines.append(f"warning: {len(files)} input file(s) ended with 0 rows:")

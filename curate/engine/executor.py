@@ -98,7 +98,8 @@ class _Pool:
     """A spawn-based process pool plus the queue on which its workers report the tasks they begin."""
 
     def __init__(self, workers: int, threads: int):
-        ctx = mp.get_context("spawn")  # spawn, not fork: forking a process with Polars/Arrow thread pools can deadlock
+        # spawn, not fork: forking a process with Polars/Arrow thread pools can deadlock
+        ctx = mp.get_context("spawn")
         self.started = ctx.SimpleQueue()
         self.pool = ProcessPoolExecutor(
             workers, mp_context=ctx, initializer=_worker_init, initargs=(threads, os.getpid(), self.started)
@@ -161,7 +162,9 @@ class LocalExecutor:
             self._pool = _Pool(self.workers, self._threads())
         return self._pool
 
-    def map(self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None]) -> None:
+    def map(
+        self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None]
+    ) -> None:
         """Run ``fn(task)`` for every task; ``on_done(task, result)`` as each finishes."""
         if not tasks:
             return
@@ -180,7 +183,11 @@ class LocalExecutor:
                 self.close(abort=True)
                 names = [getattr(t, "name", str(t)) for t in held]
                 self.retried += names
-                print(f"warning: a worker process died; running {', '.join(names)} again, each on a fresh worker", file=sys.stderr)
+                print(
+                    f"warning: a worker process died; running {', '.join(names)} again, each on a fresh "
+                    "worker",
+                    file=sys.stderr,
+                )
                 self._retry_alone(fn, held, on_done)
 
     def _run_on_pool(self, fn, tasks: list, on_done) -> tuple[list, list]:
@@ -233,7 +240,10 @@ class LocalExecutor:
                     # The pool's own thread reaps the dead worker: once it is done, the exit code is there.
                     futures[f][0].pool.shutdown(wait=True)
                     code = next((pr.exitcode for pr in procs[f] if pr.exitcode is not None), None)
-                    raise TaskFailed(f"{describe(t)} failed: {_exit_text(code)}, twice (it was retried once on a fresh worker)")
+                    raise TaskFailed(
+                        f"{describe(t)} failed: {_exit_text(code)}, twice (it was retried once on a fresh "
+                        "worker)"
+                    )
                 if exc is not None:
                     raise TaskFailed(f"{describe(t)} failed: {type(exc).__name__}: {exc}") from exc
                 on_done(t, f.result())

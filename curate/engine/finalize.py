@@ -54,7 +54,11 @@ def _common_schema(schemas: list[pa.Schema]) -> pa.Schema:
     fields = []
     for name, types in by_name.items():
         try:
-            fields.append(pa.unify_schemas([pa.schema([pa.field(name, t)]) for t in types], promote_options="permissive").field(0))
+            fields.append(
+                pa.unify_schemas(
+                    [pa.schema([pa.field(name, t)]) for t in types], promote_options="permissive"
+                ).field(0)
+            )
         except (pa.ArrowTypeError, pa.ArrowInvalid):
             fields.append(pa.field(name, pa.large_string()))
     return pa.schema(fields)
@@ -67,11 +71,19 @@ def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         import orjson
 
-        return pa.chunked_array([pa.array([None if v is None else orjson.dumps(v, default=str).decode() for v in col.to_pylist()], type=pa.large_string())])
+        return pa.chunked_array(
+            [
+                pa.array(
+                    [None if v is None else orjson.dumps(v, default=str).decode() for v in col.to_pylist()],
+                    type=pa.large_string(),
+                )
+            ]
+        )
 
 
 def unify_shards(paths: list[Path], opts: ParquetOptions | None = None) -> pa.Schema | None:
-    """Give every shard the same schema (new columns as nulls, types promoted), rewriting only the odd ones."""
+    """Give every shard the same schema (new columns as nulls, types promoted), rewriting only the odd
+    ones."""
     if not paths:
         return None
     schemas = [pq.read_schema(p).remove_metadata() for p in paths]
@@ -81,8 +93,14 @@ def unify_shards(paths: list[Path], opts: ParquetOptions | None = None) -> pa.Sc
             continue
         table = pq.ParquetFile(p).read()
         for f in unified:
-            if f.name in table.column_names and pa.types.is_large_string(f.type) and table.schema.field(f.name).type != f.type:
-                table = table.set_column(table.column_names.index(f.name), f.name, _as_text(table.column(f.name)))
+            if (
+                f.name in table.column_names
+                and pa.types.is_large_string(f.type)
+                and table.schema.field(f.name).type != f.type
+            ):
+                table = table.set_column(
+                    table.column_names.index(f.name), f.name, _as_text(table.column(f.name))
+                )
         table = conform(table, unified)
         if table is None:
             raise RuntimeError(f"cannot bring {p} to the run's common schema {unified}")
@@ -112,7 +130,10 @@ def finalize(
     sweep(layout)
     final = [r for r in results if r["phase"] == phases[-1].index]
     opts = parquet_options(spec)
-    groups = {k: after_merges(layout.root, v, plans.get(k, [])) for k, v in shard_folders(layout, final_shards(layout, phases, results)).items()}
+    groups = {
+        k: after_merges(layout.root, v, plans.get(k, []))
+        for k, v in shard_folders(layout, final_shards(layout, phases, results)).items()
+    }
     for files in groups.values():
         unify_shards(files, opts)  # a no-op where the merge step's unification already ran
     shard_paths = groups["data"]

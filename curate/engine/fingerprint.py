@@ -1,5 +1,5 @@
-"""What a run read: input files (local or remote) and the local files its stage configs point at (tokenizers, block
-lists, eval sets), as (size, mtime) per file.
+"""What a run read: input files (local or remote) and the local files its stage configs point at (tokenizers,
+block lists, eval sets), as (size, mtime) per file.
 
 Resuming is only correct if nothing the finished tasks read has changed since. The runner records
 this fingerprint when a run starts and refuses to resume when it differs, naming what changed;

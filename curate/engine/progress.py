@@ -22,7 +22,15 @@ class Progress:
         self.rows = 0
         self.bar = None
         if not self.quiet:
-            self.bar = tqdm(total=total, initial=initial, desc=label, unit="task", file=sys.stderr, dynamic_ncols=True, leave=True)
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                desc=label,
+                unit="task",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=True,
+            )
 
     def advance(self, rows: int) -> None:
         """One task finished; ``rows`` documents went into it (0 for reduce partitions)."""

@@ -29,7 +29,9 @@ TARGET_FILE = "target.json"
 
 def default_work_dir(uri: str) -> Path:
     """Where a run publishing to ``uri`` works, unless ``--work-dir`` says otherwise."""
-    base = os.environ.get("CURATE_WORK_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "curate", "work")
+    base = os.environ.get("CURATE_WORK_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "curate", "work"
+    )
     scheme, netloc, key = storage.split_uri(uri)
     tail = key.rstrip("/").rsplit("/", 1)[-1] or netloc
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{scheme}-{netloc}-{tail}")

@@ -82,7 +82,11 @@ class RayExecutor:
         except Exception as e:
             self._ray = None
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
-            hint = "check the address (ray status on the head node)" if self.address else "Ray needs the loopback interface and /tmp"
+            hint = (
+                "check the address (ray status on the head node)"
+                if self.address
+                else "Ray needs the loopback interface and /tmp"
+            )
             raise RunRefused(f"cannot start or reach {where}: {type(e).__name__}: {e} - {hint}") from e
         self._started = True
         return ray
@@ -102,12 +106,15 @@ class RayExecutor:
         if blind:
             raise RunRefused(
                 f"the run folder {folder} is not visible from Ray node(s) {', '.join(blind)}; put OUT (or "
-                "--work-dir, for a URI output) on storage that every node mounts at the same path (NFS, Lustre)"
+                "--work-dir, for a URI output) on storage that every node mounts at the same path (NFS, "
+                "Lustre)"
             )
 
     # -- running tasks -----------------------------------------------------------------------------
 
-    def map(self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None]) -> None:
+    def map(
+        self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None]
+    ) -> None:
         """Run ``fn(task)`` for every task on the cluster; ``on_done(task, result)`` as each finishes."""
         if not tasks:
             return

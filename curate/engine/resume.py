@@ -40,7 +40,9 @@ def run_lock(layout: RunLayout) -> Iterator[None]:
         fh.seek(0)
         holder = fh.read().strip() or "?"
         fh.close()
-        raise RunRefused(f"{layout.root} is in use by another curate run (pid {holder}); wait for it or use another -o") from None
+        raise RunRefused(
+            f"{layout.root} is in use by another curate run (pid {holder}); wait for it or use another -o"
+        ) from None
     fh.seek(0)
     fh.truncate()
     fh.write(str(os.getpid()))
@@ -99,7 +101,8 @@ def refusal(layout: RunLayout, spec: PipelineSpec, inputs: dict | None) -> str |
         before = json.loads(inputs_file.read_text()) if inputs_file.exists() else {}
         what = "\n  ".join(fingerprint_changes(before, inputs)) or "?"
         return (
-            f"{layout.root} was built from files that have changed since (finished tasks would be stale):\n  {what}\n"
+            f"{layout.root} was built from files that have changed since (finished tasks would be stale):\n  "
+            f"{what}\n"
             "use --force to start over, or another output folder"
         )
     return None
@@ -137,7 +140,9 @@ def check_remote(layout: RunLayout, uri: str, spec: PipelineSpec, force: bool) -
     config's output; ``force`` clears the output's contract files first."""
     bound = bound_output(layout)
     if bound not in (None, uri):
-        raise RunRefused(f"work folder {layout.root} belongs to the run publishing to {bound}; give another --work-dir")
+        raise RunRefused(
+            f"work folder {layout.root} belongs to the run publishing to {bound}; give another --work-dir"
+        )
     if force:
         clear(uri)
         return

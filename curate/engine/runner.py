@@ -115,7 +115,9 @@ def run_pipeline(
     if remote:
         layout = RunLayout(Path(work_dir or default_work_dir(remote)).resolve())
     elif work_dir is not None:
-        raise RunRefused("--work-dir is for outputs on remote storage (s3://...); a local OUT works in OUT/_work")
+        raise RunRefused(
+            "--work-dir is for outputs on remote storage (s3://...); a local OUT works in OUT/_work"
+        )
     else:
         layout = RunLayout(Path(storage.strip_file_scheme(target)).resolve())
     units = plan_units(spec)
@@ -135,7 +137,10 @@ def run_pipeline(
                 info = publisher.finish()
                 log("published", output=remote, **info)
                 if not quiet:
-                    print(f"published {info['files']} files ({info['bytes'] / 1e6:.1f} MB) to {remote}; {info['seconds']:.1f} s after the run")
+                    print(
+                        f"published {info['files']} files ({info['bytes'] / 1e6:.1f} MB) to {remote}; "
+                        f"{info['seconds']:.1f} s after the run"
+                    )
             result.location = remote or str(layout.root)
             return result
         except KeyboardInterrupt:
@@ -168,11 +173,24 @@ def _run(
     t0 = time.perf_counter()
     phases = plan_phases(spec)
     payload = spec.model_dump(mode="json")
-    log("run_start", pipeline=spec.name, tasks=len(units), phases=len(phases), workers=workers, executor=executor)
-    write_json_atomic(layout.work / "plan.json", {
-        "phases": [dataclasses.asdict(p) for p in phases],
-        "units": [{"task": u.task_id, "input": u.input_index, "files": [f.relpath for f in u.files]} for u in units],
-    })
+    log(
+        "run_start",
+        pipeline=spec.name,
+        tasks=len(units),
+        phases=len(phases),
+        workers=workers,
+        executor=executor,
+    )
+    write_json_atomic(
+        layout.work / "plan.json",
+        {
+            "phases": [dataclasses.asdict(p) for p in phases],
+            "units": [
+                {"task": u.task_id, "input": u.input_index, "files": [f.relpath for f in u.files]}
+                for u in units
+            ],
+        },
+    )
     results: list[dict] = []
     reduce_results: list[dict] = []
     summaries: dict[str, Any] = {}
@@ -187,7 +205,9 @@ def _run(
                 small = _min_shard_bytes(spec)
 
                 def ship(r: dict, small: int = small) -> None:
-                    publisher.send([layout.root / sh["path"] for sh in r["shards"] if sh.get("bytes", 0) >= small])
+                    publisher.send(
+                        [layout.root / sh["path"] for sh in r["shards"] if sh.get("bytes", 0) >= small]
+                    )
 
             results += _run_tasks(ctx, run_phase_task, tasks, f"phase {phase.index}", ship)
             if phase.collect is not None:
@@ -195,10 +215,18 @@ def _run(
                 reduce_results += rr
                 summaries[spec.stages[phase.collect].stage] = summary
         plans = _merge_small_shards(ctx, final_shards(layout, phases, results))
-    manifest, stats = finalize(spec, layout, phases, units, results, reduce_results, summaries, plans, time.perf_counter() - t0)
+    manifest, stats = finalize(
+        spec, layout, phases, units, results, reduce_results, summaries, plans, time.perf_counter() - t0
+    )
     empty = stats["empty"]
-    log("run_done", rows=manifest["rows"], shards=len(manifest["shards"]), seconds=stats["throughput"]["wall_seconds"],
-        empty_sources=len(empty["sources"]), empty_files=len(empty["files"]))
+    log(
+        "run_done",
+        rows=manifest["rows"],
+        shards=len(manifest["shards"]),
+        seconds=stats["throughput"]["wall_seconds"],
+        empty_sources=len(empty["sources"]),
+        empty_files=len(empty["files"]),
+    )
     return RunResult(layout.root, manifest, stats)
 
 
@@ -216,7 +244,14 @@ def _merge_small_shards(ctx: RunContext, shards: list[Path]) -> dict[str, list[d
         return plans
     for name, files in shard_folders(layout, shards).items():
         plan_file = layout.work / f"compact-{name}.json"
-        plans[name] = plan_folder(layout.root, files, spec.output.shard_rows, min_bytes, plan_file, before=lambda fs: unify_shards(fs, opts))
+        plans[name] = plan_folder(
+            layout.root,
+            files,
+            spec.output.shard_rows,
+            min_bytes,
+            plan_file,
+            before=lambda fs: unify_shards(fs, opts),
+        )
     tasks = []
     for b in (b for bins in plans.values() for b in bins):
         if (layout.root / b["out"]).exists():  # merged before: members here now are re-run copies
@@ -267,7 +302,10 @@ def _run_reduce(ctx: RunContext, phase: Phase, n_tasks: int) -> tuple[list[dict]
     assert isinstance(stage, GlobalStage)
     out: list[dict] = []
     for k, step in enumerate(stage.reduce_steps()):
-        tasks = [ReduceTask(str(ctx.layout.root), ctx.payload, idx, k, step.name, p, n_tasks) for p in range(step.n_partitions)]
+        tasks = [
+            ReduceTask(str(ctx.layout.root), ctx.payload, idx, k, step.name, p, n_tasks)
+            for p in range(step.n_partitions)
+        ]
         out += _run_tasks(ctx, run_reduce_task, tasks, f"{stage.ctx.stage_name}:{step.name}")
     for r in out:
         r["stage_index"] = idx

@@ -35,13 +35,17 @@ class InputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source: str = Field(description="Name of this source; becomes the `source` column and prefixes ids.")
     reader: str = Field(description="Reader: jsonl, parquet, text, code, hf, warc.")
-    paths: list[str] = Field(description="Files, folders or globs (`**` recurses), relative to the current directory.")
-    options: dict[str, Any] = Field(default_factory=dict, description="Reader options (the other keys of the entry).")
+    paths: list[str] = Field(
+        description="Files, folders or globs (`**` recurses), relative to the current directory."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Reader options (the other keys of the entry)."
+    )
     columns: dict[str, str] = Field(
         default_factory=dict,
-        description="This input's column mapping (canonical name -> column in its files, LLaMA-Factory style), "
-        "applied to its rows by stages that take one (sft_normalize), so inputs in different layouts share one "
-        "pipeline.",
+        description="This input's column mapping (canonical name -> column in its files, LLaMA-Factory "
+        "style), applied to its rows by stages that take one (sft_normalize), so inputs in different "
+        "layouts share one pipeline.",
     )
 
 
@@ -54,14 +58,21 @@ class OutputSpec(BaseModel):
     min_shard_mb: float = Field(
         default=4.0,
         ge=0,
-        description="Shards under this size are merged at the end of a run, in order, into shards of at least "
-        "this size where there is enough (and at most shard_rows rows), per folder; reject files too. Each task "
-        "writes its own shards, so without this many small inputs give many small shards. 0: no merging.",
+        description="Shards under this size are merged at the end of a run, in order, into shards of at "
+        "least this size where there is enough (and at most shard_rows rows), per folder; reject files too. "
+        "Each task writes its own shards, so without this many small inputs give many small shards. 0: no "
+        "merging.",
     )
     row_group_rows: int = Field(default=8192, gt=0, description="Rows per Parquet row group.")
-    compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = Field(default="zstd", description="Parquet codec.")
-    compression_level: int | None = Field(default=3, description="Codec level (zstd 1-22); null for the default.")
-    keep_rejects: bool = Field(default=False, description="Write dropped rows to OUT/rejects/<stage>/ with id, reason, stage.")
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = Field(
+        default="zstd", description="Parquet codec."
+    )
+    compression_level: int | None = Field(
+        default=3, description="Codec level (zstd 1-22); null for the default."
+    )
+    keep_rejects: bool = Field(
+        default=False, description="Write dropped rows to OUT/rejects/<stage>/ with id, reason, stage."
+    )
 
 
 class StageSpec(BaseModel):
@@ -133,8 +144,11 @@ def _compose(text: str, origin: str) -> tuple[Any, dict[tuple, int]]:
         except yaml.YAMLError as e:  # an unknown tag (`!foo`, `!!python/...`): never constructed
             where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
             raise SpecError(
-                [f"{origin}:{n.start_mark.line + 1}: {where + ': ' if where else ''}unknown YAML tag {n.tag!r} "
-                 f"({getattr(e, 'problem', e)}); only plain YAML values are allowed"]
+                [
+                    f"{origin}:{n.start_mark.line + 1}: {where + ': ' if where else ''}unknown YAML tag "
+                    f"{n.tag!r} "
+                    f"({getattr(e, 'problem', e)}); only plain YAML values are allowed"
+                ]
             ) from None
 
     return walk(node, ()), lines
@@ -221,7 +235,9 @@ def _list_index(items: list, part: str, key: str) -> int:
 # --------------------------------------------------------------------------- validation
 
 
-def load_spec(path: str | Path, overrides: list[str] | None = None, check_inputs: bool = True) -> PipelineSpec:
+def load_spec(
+    path: str | Path, overrides: list[str] | None = None, check_inputs: bool = True
+) -> PipelineSpec:
     """Read, override, expand and validate a pipeline YAML file. Raises :class:`SpecError`."""
     path = Path(path)
     origin = str(path)
@@ -293,7 +309,10 @@ class _Validator:
             if item["type"] == "extra_forbidden":
                 valid = ", ".join(model.model_fields)
                 key = str(item["loc"][-1])
-                self.err(loc, f"unknown key {key!r}{_did_you_mean(key, list(model.model_fields))}; valid keys: {valid}")
+                self.err(
+                    loc,
+                    f"unknown key {key!r}{_did_you_mean(key, list(model.model_fields))}; valid keys: {valid}",
+                )
             elif item["type"] == "missing":
                 self.err(loc, "required key is missing")
             else:
@@ -303,7 +322,11 @@ class _Validator:
     def validate(self, doc: dict) -> PipelineSpec | None:
         for key in doc:
             if key not in TOP_KEYS:
-                self.err((key,), f"unknown key {key!r}{_did_you_mean(str(key), list(TOP_KEYS))}; valid keys: {', '.join(TOP_KEYS)}")
+                self.err(
+                    (key,),
+                    f"unknown key {key!r}{_did_you_mean(str(key), list(TOP_KEYS))}; valid keys: "
+                    f"{', '.join(TOP_KEYS)}",
+                )
         for key in ("name", "inputs"):
             if key not in doc:
                 self.err((), f"required key {key!r} is missing")
@@ -340,7 +363,9 @@ class _Validator:
 
         path = ("inputs", i)
         if not isinstance(x, dict):
-            self.err(path, "each input must be a mapping like {source: web, reader: warc, paths: 'cc/*.warc.gz'}")
+            self.err(
+                path, "each input must be a mapping like {source: web, reader: warc, paths: 'cc/*.warc.gz'}"
+            )
             return None
         for key in INPUT_KEYS:
             if key not in x:
@@ -350,12 +375,21 @@ class _Validator:
         all_readers = readers()
         reader = x["reader"]
         if reader not in all_readers:
-            self.err(path + ("reader",), f"unknown reader {reader!r}{_did_you_mean(str(reader), list(all_readers))}; valid readers: {', '.join(all_readers)}")
+            self.err(
+                path + ("reader",),
+                f"unknown reader {reader!r}{_did_you_mean(str(reader), list(all_readers))}; valid readers: "
+                f"{', '.join(all_readers)}",
+            )
             return None
         options = {k: v for k, v in x.items() if k not in (*INPUT_KEYS, "columns")}
         columns = x.get("columns") or {}
-        if not isinstance(columns, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in columns.items()):
-            self.err(path + ("columns",), "columns must map names to column names, e.g. {query: context, response: answer}")
+        if not isinstance(columns, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in columns.items()
+        ):
+            self.err(
+                path + ("columns",),
+                "columns must map names to column names, e.g. {query: context, response: answer}",
+            )
             return None
         cfg_cls = all_readers[reader].Config
         try:
@@ -367,7 +401,9 @@ class _Validator:
         if not all(isinstance(p, str) for p in paths):
             self.err(path + ("paths",), "paths must be a string or a list of strings")
             return None
-        return InputSpec(source=str(x["source"]), reader=reader, paths=paths, options=options, columns=columns)
+        return InputSpec(
+            source=str(x["source"]), reader=reader, paths=paths, options=options, columns=columns
+        )
 
     def stage(self, i: int, x: Any) -> StageSpec | None:
         path = ("stages", i)
@@ -389,7 +425,9 @@ class _Validator:
             if len(empty) == 1:  # `- sft_normalize:` with its options at the same indentation
                 name = empty[0]
                 opts = ", ".join(str(k) for k in x if k != name)
-                self.err(path, f"indent options under {name!r}: {opts} sit beside the stage name, not under it")
+                self.err(
+                    path, f"indent options under {name!r}: {opts} sit beside the stage name, not under it"
+                )
             else:
                 self.err(path, f"a stage entry has one key (the stage name), got {list(x)}")
             return None
@@ -400,7 +438,11 @@ class _Validator:
             cls = resolve_stage(str(name))
         except KeyError:
             choices = list(builtin_stages())
-            self.err(path, f"unknown stage {name!r}{_did_you_mean(str(name), choices)}; valid stages: {', '.join(choices)} (or module:Class for a custom stage)")
+            self.err(
+                path,
+                f"unknown stage {name!r}{_did_you_mean(str(name), choices)}; valid stages: "
+                f"{', '.join(choices)} (or module:Class for a custom stage)",
+            )
             return None
         except (ImportError, AttributeError, TypeError) as e:
             what = "custom stage" if is_import_path(str(name)) else "stage"
@@ -422,11 +464,18 @@ class _Validator:
                 continue
             first = first if first is not None else i
             if by_source.setdefault(inp.source, inp.columns) != inp.columns:
-                self.err(("inputs", i, "columns"), f"another input of source {inp.source!r} has other columns; "
-                         "give inputs in different layouts their own source names")
+                self.err(
+                    ("inputs", i, "columns"),
+                    f"another input of source {inp.source!r} has other columns; "
+                    "give inputs in different layouts their own source names",
+                )
         if not by_source:
             return
-        takers = [s for s in stages if s is not None and "input_columns" in resolve_stage(s.stage).Config.model_fields]
+        takers = [
+            s
+            for s in stages
+            if s is not None and "input_columns" in resolve_stage(s.stage).Config.model_fields
+        ]
         if not takers:
             self.err(("inputs", first, "columns"), "columns: on an input is applied by sft_normalize, "
                      "and this pipeline has no sft_normalize stage")

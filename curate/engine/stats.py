@@ -41,7 +41,9 @@ class StageStats:
         if not isinstance(other, StageStats):
             return NotImplemented
         if self.index != other.index:
-            raise ValueError(f"cannot add stats of stage {other.index} ({other.name}) to stage {self.index} ({self.name})")
+            raise ValueError(
+                f"cannot add stats of stage {other.index} ({other.name}) to stage {self.index} ({self.name})"
+            )
         return StageStats(
             name=self.name or other.name,
             index=self.index,
@@ -119,7 +121,10 @@ class TaskResult:
             s.check_balance()
 
     def to_dict(self, digits: int = 6) -> dict[str, Any]:
-        return {"stages": [s.to_dict(digits) for s in self.stage_list()], "sources": dict(sorted(self.sources.items()))}
+        return {
+            "stages": [s.to_dict(digits) for s in self.stage_list()],
+            "sources": dict(sorted(self.sources.items())),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskResult:
@@ -131,8 +136,14 @@ class TaskResult:
         if c:  # a global stage's collect half: its time counts for that stage
             out = out + TaskResult({c["index"]: StageStats(c["name"], c["index"], seconds=c["seconds"])})
         if "stage_index" in d:  # a reduce step's partition: time and numeric counters
-            counters = collections.Counter({k: v for k, v in (d.get("counters") or {}).items() if isinstance(v, int | float)})
-            out = out + TaskResult({d["stage_index"]: StageStats("", d["stage_index"], counters=counters, seconds=d["seconds"])})
+            counters = collections.Counter(
+                {k: v for k, v in (d.get("counters") or {}).items() if isinstance(v, int | float)}
+            )
+            out = out + TaskResult(
+                {d["stage_index"]: StageStats("", d["stage_index"], counters=counters, seconds=d["seconds"])}
+            )
         if d.get("sources"):
-            out = out + TaskResult(sources={k: {"rows": v["rows"], "tokens": v["tokens"]} for k, v in d["sources"].items()})
+            out = out + TaskResult(
+                sources={k: {"rows": v["rows"], "tokens": v["tokens"]} for k, v in d["sources"].items()}
+            )
         return out

@@ -83,7 +83,12 @@ class MergeTask:
 def run_merge_task(task: MergeTask) -> dict[str, Any]:
     t0 = time.perf_counter()
     rows = merge_bin(Path(task.run_dir), task.bin, parquet_options(spec_from_payload(task.spec)))
-    result = {"task": task.name, "out": task.bin["out"], "rows": rows, "seconds": round(time.perf_counter() - t0, 6)}
+    result = {
+        "task": task.name,
+        "out": task.bin["out"],
+        "rows": rows,
+        "seconds": round(time.perf_counter() - t0, 6),
+    }
     write_json_atomic(RunLayout(Path(task.run_dir)).done(task.name), result)
     return result
 
@@ -134,7 +139,15 @@ def malformed_frame(items: list[Malformed], source: str, relpath: str) -> pl.Dat
             "detail": [m.detail for m in items],
             "raw": [m.raw[:RAW_SNIPPET_CHARS] for m in items],
         },
-        schema={"id": pl.Utf8, "source": pl.Utf8, "file": pl.Utf8, "position": pl.Int64, REASON: pl.Utf8, "detail": pl.Utf8, "raw": pl.Utf8},
+        schema={
+            "id": pl.Utf8,
+            "source": pl.Utf8,
+            "file": pl.Utf8,
+            "position": pl.Int64,
+            REASON: pl.Utf8,
+            "detail": pl.Utf8,
+            "raw": pl.Utf8,
+        },
     )
 
 
@@ -150,7 +163,9 @@ class _Rejects:
             return
         w = self.writers.get(index)
         if w is None:
-            w = ShardWriter(self.layout.stage_rejects(index, name), f"part-{self.task_id}", 1 << 40, self.opts)
+            w = ShardWriter(
+                self.layout.stage_rejects(index, name), f"part-{self.task_id}", 1 << 40, self.opts
+            )
             self.writers[index] = w
         w.write(df.with_columns(pl.lit(name).alias("stage")))
 
@@ -174,7 +189,9 @@ def _source_counts(df: pl.DataFrame, counts: dict[str, dict[str, int]]) -> None:
         c["tokens"] += int(row.get("tokens") or 0)
 
 
-def _input_batches(task: PhaseTask, spec: PipelineSpec, layout: RunLayout, read_stats: StageStats, rejects: _Rejects) -> Iterator[pl.DataFrame]:
+def _input_batches(
+    task: PhaseTask, spec: PipelineSpec, layout: RunLayout, read_stats: StageStats, rejects: _Rejects
+) -> Iterator[pl.DataFrame]:
     """Phase 0: the unit's files through its reader. Later phases: the previous phase's output."""
     if task.phase.index == 0:
         inp = spec.inputs[task.unit.input_index]
@@ -240,7 +257,9 @@ def run_phase_task(task: PhaseTask) -> dict[str, Any]:
     else:
         out = ShardWriter(layout.phase_output(task.phase.index), tid, 1 << 40, opts)
     source_counts: dict[str, dict[str, int]] = {}
-    stats_collect = StageStats(collector.ctx.stage_name, collector.ctx.stage_index) if collector else StageStats("", -2)
+    stats_collect = (
+        StageStats(collector.ctx.stage_name, collector.ctx.stage_index) if collector else StageStats("", -2)
+    )
 
     def push(df: pl.DataFrame, start: int) -> None:
         for j in range(start, len(stages)):
@@ -287,7 +306,9 @@ def run_phase_task(task: PhaseTask) -> dict[str, Any]:
         "files": [f.relpath for f in task.unit.files],
         "stages": ([read_stats.to_dict()] if task.phase.index == 0 else []) + [s.to_dict() for s in stats],
         "collect": stats_collect.to_dict() if collector else None,
-        "shards": [dict(sh, path=str(sh["path"].relative_to(layout.root))) for sh in shards] if task.phase.final else [],
+        "shards": [dict(sh, path=str(sh["path"].relative_to(layout.root))) for sh in shards]
+        if task.phase.final
+        else [],
         "sources": source_counts,
         "seconds": round(time.perf_counter() - t_start, 6),
     }
@@ -315,7 +336,9 @@ def _account(stage: Stage, st: StageStats, n_in: int, res: StageResult, rejects:
     st.counters.update(res.counters)
     if res.dropped is not None and res.dropped.height:
         if REASON not in res.dropped.columns:
-            raise StageContractError(f"stage {stage.ctx.stage_name!r} dropped rows without a {REASON!r} column")
+            raise StageContractError(
+                f"stage {stage.ctx.stage_name!r} dropped rows without a {REASON!r} column"
+            )
         for reason, n in res.dropped.group_by(REASON).len().iter_rows():
             st.dropped[str(reason)] += int(n)
         rejects.write(stage.ctx.stage_index, stage.ctx.stage_name, res.dropped)

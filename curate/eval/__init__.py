@@ -16,6 +16,8 @@ from .scorer import LoglikResult, encode, loglikelihood_tokens, resolve_prefix_t
 from .tasks import TASKS, TaskFormatError, available_tasks, load_task, score_tasks
 from .textsets import TextSet, TextSpec, TextSpecError, bound_bytes, load_text_sets, parse_spec, strip_markup
 
-__all__ = ["TASKS", "LoglikResult", "TaskFormatError", "TextSet", "TextSpec", "TextSpecError", "available_tasks",
-           "bound_bytes", "encode", "load_task", "load_text_sets", "loglikelihood_tokens", "parse_spec",
-           "resolve_prefix_token", "score_bpb", "score_tasks", "strip_markup"]
+__all__ = [
+    "TASKS", "LoglikResult", "TaskFormatError", "TextSet", "TextSpec", "TextSpecError", "available_tasks",
+    "bound_bytes", "encode", "load_task", "load_text_sets", "loglikelihood_tokens", "parse_spec",
+    "resolve_prefix_token", "score_bpb", "score_tasks", "strip_markup",
+]

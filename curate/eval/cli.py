@@ -13,27 +13,77 @@ def _prefix(value: str) -> int | str:
 
 @click.command("eval")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
-@click.option("--text", "texts", multiple=True, metavar="NAME=SPEC",
-              help="A text set for bits per byte (repeatable). SPEC: PATH_OR_GLOB[|PATH_OR_GLOB...][#COLUMN][?KEY=VALUE&...&strip_markup]; "
-                   ".txt[.gz] = one document per file, .jsonl[.gz]/.parquet = one per row (column default 'text', "
-                   "rows kept where every KEY equals VALUE).")
+@click.option(
+    "--text",
+    "texts",
+    multiple=True,
+    metavar="NAME=SPEC",
+    help="A text set for bits per byte (repeatable). SPEC: "
+    "PATH_OR_GLOB[|PATH_OR_GLOB...][#COLUMN][?KEY=VALUE&...&strip_markup]; .txt[.gz] = one document per "
+    "file, .jsonl[.gz]/.parquet = one per row (column default 'text', rows kept where every KEY equals "
+    "VALUE).",
+)
 @click.option("--tasks-dir", type=click.Path(exists=True, file_okay=False),
               help="Folder of task files NAME.jsonl[.gz] (e.g. ../shared/data/evals).")
-@click.option("--tasks", default=None, help="Comma-separated tasks (default: every known task with a file in --tasks-dir): "
-                                            "piqa, arc_easy, copa, boolq, winogrande, lambada_openai.")
-@click.option("--max-bytes", type=int, default=None, help="Bound each text set to this many UTF-8 bytes (deterministic, spread over all documents).")
+@click.option(
+    "--tasks",
+    default=None,
+    help="Comma-separated tasks (default: every known task with a file in --tasks-dir): "
+    "piqa, arc_easy, copa, boolq, winogrande, lambada_openai.",
+)
+@click.option(
+    "--max-bytes",
+    type=int,
+    default=None,
+    help="Bound each text set to this many UTF-8 bytes (deterministic, spread over all documents).",
+)
 @click.option("--limit", type=int, default=None, help="Score only the first N items of each task.")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, ... (auto: cuda if available).")
+@click.option(
+    "--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, ... (auto: cuda if available)."
+)
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Rows per forward pass.")
-@click.option("--max-length", type=int, default=None, help="Window length in tokens (default: the model's context).")
-@click.option("--context-len", type=int, default=1, show_default=True,
-              help="Rolling-window overlap as lm-eval's context_len: 1 = disjoint windows (lm-eval's loglikelihood_rolling).")
-@click.option("--prefix-token", default="eos", show_default=True,
-              help="What conditions a document's first token: eos (as curate packs documents), bos, auto (lm-eval: bos, else eos) or an id.")
-@click.option("-o", "--out", "out", default="eval.json", show_default=True, help="Where to write the results (plain JSON).")
+@click.option(
+    "--max-length", type=int, default=None, help="Window length in tokens (default: the model's context)."
+)
+@click.option(
+    "--context-len",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Rolling-window overlap as lm-eval's context_len: 1 = disjoint windows (lm-eval's "
+         "loglikelihood_rolling).",
+)
+@click.option(
+    "--prefix-token",
+    default="eos",
+    show_default=True,
+    help="What conditions a document's first token: eos (as curate packs documents), bos, auto (lm-eval: "
+         "bos, else eos) or an id.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    default="eval.json",
+    show_default=True,
+    help="Where to write the results (plain JSON).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def eval_cmd(run, texts, tasks_dir, tasks, max_bytes, limit, device, batch_size, max_length, context_len, prefix_token,
-             out, quiet):
+def eval_cmd(
+    run,
+    texts,
+    tasks_dir,
+    tasks,
+    max_bytes,
+    limit,
+    device,
+    batch_size,
+    max_length,
+    context_len,
+    prefix_token,
+    out,
+    quiet,
+):
     """Held-out bits per byte and zero-shot task accuracy of a model.
 
     \b
@@ -44,7 +94,7 @@ def eval_cmd(run, texts, tasks_dir, tasks, max_bytes, limit, device, batch_size,
     match of the whole continuation and its perplexity). Example:
       curate eval runs/web --text gold='gold.jsonl.gz#gold_text?split=heldout&lang=en&strip_markup' \\
         --text books='books/Joy*.txt.gz|books/[K-Z]*.txt.gz' --tasks-dir ../shared/data/evals --max-bytes 2000000
-    """
+    """  # noqa: E501
     from .run import evaluate, format_table, load_run, write_json
     from .tasks import TaskFormatError
     from .textsets import TextSpecError, load_text_sets

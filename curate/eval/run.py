@@ -33,33 +33,58 @@ def load_run(run_dir: str | Path, device: str = "auto") -> tuple[Any, Any]:
 
     run = Path(run_dir)
     if not (run / "config.json").exists():
-        raise FileNotFoundError(f"{run}: no config.json; expected a finished run directory or a local HF model directory")
+        raise FileNotFoundError(
+            f"{run}: no config.json; expected a finished run directory or a local HF model directory"
+        )
     tok = load_tokenizer(run)
     model = AutoModelForCausalLM.from_pretrained(str(run), dtype=torch.float32, attn_implementation="sdpa")
     return model.to(resolve_device(device)).eval(), tok
 
 
-def evaluate(model: Any, tokenizer: Any, *, text_sets: list[TextSet] = (), tasks_dir: str | Path | None = None,  # type: ignore[assignment]
-             tasks: list[str] | None = None, batch_size: int = 8, limit: int | None = None,
-             max_length: int | None = None, context_len: int = 1, prefix_token_id: int | str = "eos",
-             progress: bool = True) -> dict[str, Any]:
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    *,
+    text_sets: list[TextSet] = (),
+    tasks_dir: str | Path | None = None,  # type: ignore[assignment]
+    tasks: list[str] | None = None,
+    batch_size: int = 8,
+    limit: int | None = None,
+    max_length: int | None = None,
+    context_len: int = 1,
+    prefix_token_id: int | str = "eos",
+    progress: bool = True,
+) -> dict[str, Any]:
     """The eval.json object: {"bpb": {set: ...}, "tasks": {task: ...}, "settings": ..., "tokens_per_s"}."""
     from .scorer import model_max_length, resolve_prefix_token
 
     t0 = time.perf_counter()
     out: dict[str, Any] = {"bpb": {}, "tasks": {}}
     if text_sets:
-        out["bpb"] = score_bpb(model, tokenizer, list(text_sets), batch_size=batch_size, max_length=max_length,
-                               context_len=context_len, prefix_token_id=prefix_token_id, progress=progress)
+        out["bpb"] = score_bpb(
+            model,
+            tokenizer,
+            list(text_sets),
+            batch_size=batch_size,
+            max_length=max_length,
+            context_len=context_len,
+            prefix_token_id=prefix_token_id,
+            progress=progress,
+        )
     if tasks_dir is not None:
         names = tasks if tasks else available_tasks(tasks_dir)
         out["tasks"] = score_tasks(model, tokenizer, names, tasks_dir, batch_size=batch_size, limit=limit,
                                    max_length=max_length, prefix_token_id=prefix_token_id, progress=progress)
     secs = time.perf_counter() - t0
     n_tok = sum(v["tokens"] for v in out["bpb"].values())
-    out["settings"] = {"max_length": max_length or model_max_length(model), "context_len": context_len,
-                       "prefix_token_id": resolve_prefix_token(tokenizer, prefix_token_id), "batch_size": batch_size,
-                       "task_limit": limit, "device": str(next(model.parameters()).device)}
+    out["settings"] = {
+        "max_length": max_length or model_max_length(model),
+        "context_len": context_len,
+        "prefix_token_id": resolve_prefix_token(tokenizer, prefix_token_id),
+        "batch_size": batch_size,
+        "task_limit": limit,
+        "device": str(next(model.parameters()).device),
+    }
     out["seconds"] = round(secs, 3)
     out["bpb_tokens_per_s"] = round(n_tok / secs, 1) if n_tok and secs else None
     return out

@@ -53,7 +53,8 @@ def _special_id(tokenizer: Any, which: str) -> int | None:
 
 
 def resolve_prefix_token(tokenizer: Any, prefix_token_id: int | str = "eos") -> int:
-    """The id that conditions a document's first token: an int, "eos", "bos" or "auto" (lm-eval: BOS, else EOS)."""
+    """The id that conditions a document's first token: an int, "eos", "bos" or "auto" (lm-eval: BOS, else
+    EOS)."""
     if isinstance(prefix_token_id, int):
         return prefix_token_id
     order = {"eos": ["eos"], "bos": ["bos"], "auto": ["bos", "eos"]}.get(prefix_token_id)
@@ -92,8 +93,15 @@ def _logits(model: Any, ids: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def loglikelihood_tokens(model: Any, requests: list[tuple[list[int], list[int]]], *, max_length: int | None = None,
-                         batch_size: int = 8, progress: bool = True, desc: str = "loglikelihood") -> list[LoglikResult]:
+def loglikelihood_tokens(
+    model: Any,
+    requests: list[tuple[list[int], list[int]]],
+    *,
+    max_length: int | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    desc: str = "loglikelihood",
+) -> list[LoglikResult]:
     """Score each (context_tokens, continuation_tokens) request; results in request order.
 
     `continuation_tokens` must be non-empty and at most `max_length` long; the context must give at

@@ -52,9 +52,11 @@ TASKS: dict[str, TaskDef] = {
     "lambada_openai": TaskDef("lambada_openai", "lambada"),
 }
 ALIASES = {"lambada": "lambada_openai"}
-FIELDS = {"choice": "query (str), choices (list of str), gold (int index into choices)",
-          "partial": "context_options (list of str), continuation (str), gold (int index into context_options)",
-          "lambada": "context (str), continuation (str)"}
+FIELDS = {
+    "choice": "query (str), choices (list of str), gold (int index into choices)",
+    "partial": "context_options (list of str), continuation (str), gold (int index into context_options)",
+    "lambada": "context (str), continuation (str)",
+}
 
 
 class TaskFormatError(ValueError):
@@ -79,7 +81,11 @@ def _check_item(d: TaskDef, row: Any, where: str) -> Item:
         raise bad(f"expected a JSON object, got {type(row).__name__}")
     is_str_list = lambda v: isinstance(v, list) and v and all(isinstance(x, str) for x in v)  # noqa: E731
     if d.kind == "lambada":
-        if not (isinstance(row.get("context"), str) and isinstance(row.get("continuation"), str) and row["continuation"]):
+        if not (
+            isinstance(row.get("context"), str)
+            and isinstance(row.get("continuation"), str)
+            and row["continuation"]
+        ):
             raise bad(f"got fields {sorted(row)}")
         cont = " " + row["continuation"].strip()
         return Item([row["context"]], [cont], [cont], 0)
@@ -187,9 +193,13 @@ def score_tasks(model: Any, tokenizer: Any, tasks: list[str], tasks_dir: str | P
         reqs, spans = [], []
         for it in items:
             spans.append((len(reqs), len(it.contexts)))
-            reqs.extend(encode_pair(tokenizer, c, k, prefix) for c, k in zip(it.contexts, it.continuations, strict=True))
-        res = loglikelihood_tokens(model, reqs, max_length=max_length, batch_size=batch_size, progress=progress,
-                                   desc=d.name)
+            reqs.extend(
+                encode_pair(tokenizer, c, k, prefix)
+                for c, k in zip(it.contexts, it.continuations, strict=True)
+            )
+        res = loglikelihood_tokens(
+            model, reqs, max_length=max_length, batch_size=batch_size, progress=progress, desc=d.name
+        )
         rows = []
         for it, (s, n) in zip(items, spans, strict=True):
             r = res[s:s + n]

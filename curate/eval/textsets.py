@@ -38,7 +38,10 @@ import orjson
 FLAGS = {"strip_markup"}
 _URL_LINE = re.compile(r"\A\s*URL:[^\n]*\n?")
 _TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*>")
-_INLINE = {"a", "abbr", "b", "big", "cite", "code", "em", "font", "i", "img", "small", "span", "strong", "sub", "sup", "u"}
+_INLINE = {
+    "a", "abbr", "b", "big", "cite", "code", "em", "font", "i", "img", "small", "span", "strong", "sub",
+    "sup", "u",
+}
 _BLANKS = re.compile(r"[ \t]*\n(?:[ \t]*\n)+")
 
 
@@ -85,7 +88,10 @@ def parse_spec(spec: str) -> TextSpec:
         elif k in FLAGS:
             flags.add(k)
         else:
-            raise TextSpecError(f"text set {name!r}: unknown flag {k!r} (flags: {', '.join(sorted(FLAGS))}; filters are KEY=VALUE)")
+            raise TextSpecError(
+                f"text set {name!r}: unknown flag {k!r} (flags: {', '.join(sorted(FLAGS))}; filters are "
+                "KEY=VALUE)"
+            )
     return TextSpec(name, path, column or "text", filters, "strip_markup" in flags)
 
 
@@ -150,7 +156,9 @@ def _rows(spec: TextSpec, f: Path, kind: str) -> list[str]:
         if text is None:
             continue
         if not isinstance(text, str):
-            raise TextSpecError(f"{f}: row {n}: field {spec.column!r} is {type(text).__name__}, expected a string")
+            raise TextSpecError(
+                f"{f}: row {n}: field {spec.column!r} is {type(text).__name__}, expected a string"
+            )
         docs.append(text)
     return docs
 
@@ -168,7 +176,9 @@ def read_spec(spec: TextSpec) -> list[str]:
         kind = _kind(f)
         if kind == ".txt":
             if spec.filters or spec.column != "text":
-                raise TextSpecError(f"text set {spec.name!r}: #column and filters apply to JSONL/Parquet, not {f.name}")
+                raise TextSpecError(
+                    f"text set {spec.name!r}: #column and filters apply to JSONL/Parquet, not {f.name}"
+                )
             with _open_text(f) as fh:
                 docs.append(fh.read())
         else:

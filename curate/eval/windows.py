@@ -44,4 +44,7 @@ def make_disjoint_window(pair: tuple[list[int], list[int]]) -> tuple[list[int], 
 def rolling_requests(tokens: list[int], prefix_token: int, max_seq_len: int,
                      context_len: int = 1) -> list[tuple[list[int], list[int]]]:
     """Disjoint (context, continuation) windows that together predict every token of `tokens`."""
-    return [make_disjoint_window(w) for w in get_rolling_token_windows(tokens, prefix_token, max_seq_len, context_len)]
+    return [
+        make_disjoint_window(w)
+        for w in get_rolling_token_windows(tokens, prefix_token, max_seq_len, context_len)
+    ]

@@ -101,7 +101,9 @@ class Packer:
         self._ids = []
         return table, n, docs
 
-    def _rows(self, tokens: np.ndarray, ends: np.ndarray, ids: list[str], n_rows: int, n_pad: int | None) -> pa.Table:
+    def _rows(
+        self, tokens: np.ndarray, ends: np.ndarray, ids: list[str], n_rows: int, n_pad: int | None
+    ) -> pa.Table:
         """Rows from ``tokens`` (``n_rows * width``); ``ends`` are document ends within the real tokens."""
         w = self.width
         real = tokens.size - (n_pad or 0)

@@ -78,7 +78,9 @@ class Format(Stage):
                 stray = [n for n in names if n in self.model_fields_set and self.kind != kind]
                 if stray:
                     raise ValueError(f"{', '.join(stray)} only apply to kind: {kind} (kind is {self.kind})")
-            needs_tokenizer = self.kind == "tokenized" or (self.kind == "sft" and not self.template.startswith("hf:"))
+            needs_tokenizer = self.kind == "tokenized" or (
+                self.kind == "sft" and not self.template.startswith("hf:")
+            )
             if needs_tokenizer and not self.tokenizer:
                 raise ValueError(f"kind: {self.kind} needs tokenizer: (a local HF tokenizer folder)")
             if self.kind == "sft":
@@ -99,13 +101,20 @@ class Format(Stage):
         elif c.kind == "tokenized":
             tok = self.tok
             if tok.eos_id is None:
-                raise ValueError(f"tokenizer {c.tokenizer} has no eos_token: packing needs a document separator")
+                raise ValueError(
+                    f"tokenizer {c.tokenizer} has no eos_token: packing needs a document separator"
+                )
             if c.add_bos and tok.bos_id is None:
                 raise ValueError(f"add_bos: true but tokenizer {c.tokenizer} has no bos_token")
             prefix = self.ctx.task_id or "pack"
             mask = c.loss_mask if c.loss_mask is not None else c.remainder == "pad"
             self.packer = Packer(
-                c.seq_len, tok.eos_id, tok.token_dtype, tok.bos_id if c.add_bos else None, prefix, loss_mask=mask
+                c.seq_len,
+                tok.eos_id,
+                tok.token_dtype,
+                tok.bos_id if c.add_bos else None,
+                prefix,
+                loss_mask=mask,
             )
 
     def _split_empty(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:

@@ -77,10 +77,14 @@ def load_tokenizer(path: str) -> LoadedTokenizer:
         hf = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
         backend = getattr(hf, "backend_tokenizer", None)
         if backend is None:
-            raise ValueError(f"tokenizer {path}: no fast (tokenizers) backend; give a folder with tokenizer.json")
+            raise ValueError(
+                f"tokenizer {path}: no fast (tokenizers) backend; give a folder with tokenizer.json"
+            )
         tok, folder = backend, p
     else:
-        raise FileNotFoundError(f"tokenizer {path}: no such folder or tokenizer.json (tokenizers are never downloaded)")
+        raise FileNotFoundError(
+            f"tokenizer {path}: no such folder or tokenizer.json (tokenizers are never downloaded)"
+        )
     special = _special_tokens(folder)
 
     def tid(name: str) -> int | None:

@@ -139,7 +139,11 @@ def walk(uri: str) -> list[tuple[str, pafs.FileInfo]]:
         raise _wrap("list", uri, e) from None
     base = uri.rstrip("/")
     prefix = path.rstrip("/") + "/"
-    out = [(f"{base}/{i.path[len(prefix):]}", i) for i in infos if i.type == pafs.FileType.File and i.path.startswith(prefix)]
+    out = [
+        (f"{base}/{i.path[len(prefix) :]}", i)
+        for i in infos
+        if i.type == pafs.FileType.File and i.path.startswith(prefix)
+    ]
     return sorted(out, key=lambda t: t[0])
 
 
@@ -206,7 +210,11 @@ def open_input(path: str | Path, seekable: bool = False):
         return open(path, "rb")
     fs, p = resolve(str(path))
     try:
-        return fs.open_input_file(p) if seekable else fs.open_input_stream(p, compression=None, buffer_size=CHUNK)
+        return (
+            fs.open_input_file(p)
+            if seekable
+            else fs.open_input_stream(p, compression=None, buffer_size=CHUNK)
+        )
     except OSError as e:
         raise _wrap("open", str(path), e) from None
 

@@ -92,7 +92,9 @@ class ShardWriter:
     ``route`` names a column whose value selects a subfolder (``folder/<value>/``), e.g. ``lang``.
     """
 
-    def __init__(self, folder: Path, prefix: str, shard_rows: int, opts: ParquetOptions, route: str | None = None):
+    def __init__(
+        self, folder: Path, prefix: str, shard_rows: int, opts: ParquetOptions, route: str | None = None
+    ):
         self.folder = folder
         self.prefix = prefix
         self.shard_rows = shard_rows

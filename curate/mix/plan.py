@@ -175,7 +175,9 @@ def share_warnings(plans: dict[str, SourcePlan], tolerance: float, unit: str, ca
                 others = ", ".join(repr(x) for x in over_budget if x != g) or "other groups"
                 why = f"its budget of {p.budget:,.0f} {unit} was met, but {others} got more than theirs"
         elif p.units > p.budget * (1 + 1e-6) + 1e-9:
-            why = (f"selection keeps whole documents: {p.units:,} {unit} for a budget of {p.budget:,.0f} {docs}")
+            why = (
+                f"selection keeps whole documents: {p.units:,} {unit} for a budget of {p.budget:,.0f} {docs}"
+            )
         else:
             others = ", ".join(repr(x) for x in short if x != g) or "other groups"
             why = f"{others} fell short of their share, which raises the share of the rest"

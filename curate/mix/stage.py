@@ -86,13 +86,19 @@ class Mix(GlobalStage):
         tokenizer: str | None = Field(
             None, description="unit: tokens - tokenizer folder, used when there is no n_tokens column."
         )
-        tokens_column: str = Field("n_tokens", description="unit: tokens - a column of token counts, if present.")
-        share_tolerance: float = Field(
-            0.01, ge=0, le=1,
-            description="Warn (CLI, stats, report) when a group's achieved share differs from its requested share "
-            "by more than this (absolute: 0.01 = one percentage point), saying why.",
+        tokens_column: str = Field(
+            "n_tokens", description="unit: tokens - a column of token counts, if present."
         )
-        text_column: str = Field("text", description="Column whose bytes (unit: bytes) or tokens are counted.")
+        share_tolerance: float = Field(
+            0.01,
+            ge=0,
+            le=1,
+            description="Warn (CLI, stats, report) when a group's achieved share differs from its requested "
+            "share by more than this (absolute: 0.01 = one percentage point), saying why.",
+        )
+        text_column: str = Field(
+            "text", description="Column whose bytes (unit: bytes) or tokens are counted."
+        )
 
         @field_validator("weights", "caps")
         @classmethod
@@ -138,7 +144,8 @@ class Mix(GlobalStage):
             return df[c.tokens_column].fill_null(0).to_numpy().astype(np.int64)
         if c.tokenizer is None:
             raise ValueError(
-                f"mix unit: tokens needs an {c.tokens_column!r} column or tokenizer: (a local tokenizer folder)"
+                f"mix unit: tokens needs an {c.tokens_column!r} column or tokenizer: (a local tokenizer "
+                "folder)"
             )
         from curate.format.tokenizer import load_tokenizer
 

@@ -24,5 +24,9 @@ def report_or_warn(out_dir) -> object:
     try:
         return report.build_report(out_dir)
     except Exception as e:  # the data is already committed; a broken report must not undo that
-        print(f"warning: could not write {out_dir}/report.html: {type(e).__name__}: {e} (retry: curate report {out_dir})", file=sys.stderr)
+        print(
+            f"warning: could not write {out_dir}/report.html: {type(e).__name__}: {e} (retry: curate report "
+            f"{out_dir})",
+            file=sys.stderr,
+        )
         return None

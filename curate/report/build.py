@@ -42,7 +42,9 @@ def build_report(out_dir: str | Path, samples: int = 3) -> Path:
     """Write ``OUT/report.html`` for the run in ``out_dir`` and return its path."""
     layout = RunLayout(Path(out_dir))
     if not layout.stats.exists() or not layout.manifest.exists():
-        raise ReportError(f"{layout.root}: no stats.json/manifest.json - the run has not finished (see `curate status`)")
+        raise ReportError(
+            f"{layout.root}: no stats.json/manifest.json - the run has not finished (see `curate status`)"
+        )
     stats = json.loads(layout.stats.read_text())
     manifest = json.loads(layout.manifest.read_text())
     data_files = [layout.root / s["path"] for s in manifest.get("shards", [])]
@@ -63,7 +65,9 @@ def build_report(out_dir: str | Path, samples: int = 3) -> Path:
         _config(manifest),
     ]
     sections = [s for s in sections if s]
-    nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (re.match(_SECTION_HEAD, s).groups() for s in sections))
+    nav = "".join(
+        f'<a href="#{a}">{t}</a>' for a, t in (re.match(_SECTION_HEAD, s).groups() for s in sections)
+    )
     page = _PAGE.format(
         title=escape(f"curate report: {manifest.get('name', '?')}"),
         css=_CSS,
@@ -97,13 +101,19 @@ def _overview(stats: dict, manifest: dict) -> str:
         ("wall time", f"{thr.get('wall_seconds', 0):.1f} s"),
         ("throughput", f"{fmt(thr.get('docs_per_s') or 0)} docs/s"),
     ]
-    html = '<div class="cards">' + "".join(
-        f'<div class="card"><div class="k">{escape(k)}</div><div class="v">{escape(v)}</div></div>' for k, v in cards
-    ) + "</div>"
+    html = (
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><div class="k">{escape(k)}</div><div class="v">{escape(v)}</div></div>'
+            for k, v in cards
+        )
+        + "</div>"
+    )
     sha = manifest.get("config_sha256", "")
     html += (
         f'<p class="meta">pipeline <b>{escape(str(manifest.get("name", "?")))}</b> · config sha256 '
-        f"<code>{escape(sha[:16])}…</code> · curate {escape(str(manifest.get('tool', {}).get('version', '?')))} · "
+        f"<code>{escape(sha[:16])}…</code> · curate "
+        f"{escape(str(manifest.get('tool', {}).get('version', '?')))} · "
         f"from <code>{escape(str(manifest.get('origin', '?')))}</code></p>"
     )
     return _section("overview", "Overview", html)
@@ -128,7 +138,10 @@ def _funnel(stats: dict) -> str:
     chart = hbars(rows, ["in", "out"], "Rows in and out of each stage", note=notes)
     table = _table(
         ["stage", "in", "out", "dropped", "seconds"],
-        [[s["name"], fmt(s["in"]), fmt(s["out"]), fmt(sum(s["dropped"].values())), f"{s['seconds']:.2f}"] for s in stages],
+        [
+            [s["name"], fmt(s["in"]), fmt(s["out"]), fmt(sum(s["dropped"].values())), f"{s['seconds']:.2f}"]
+            for s in stages
+        ],
     )
     return _section("funnel", "Funnel per stage", chart, table)
 
@@ -154,7 +167,9 @@ def _lengths(data_files: list[Path], reject_files: list[Path]) -> str:
     after, sampled_a = _column_values(data_files, "text", _utf8_len)
     rejected, sampled_r = _column_values(reject_files, "text", _utf8_len)
     if after.size == 0 and rejected.size == 0:
-        return _section("lengths", "Document lengths", '<p class="empty">no <code>text</code> column in the output</p>')
+        return _section(
+            "lengths", "Document lengths", '<p class="empty">no <code>text</code> column in the output</p>'
+        )
     before = np.concatenate([after, rejected])
     edges = log_bins(1, float(max(before.max(initial=1), 10)))
     series = []
@@ -172,7 +187,13 @@ def _lengths(data_files: list[Path], reject_files: list[Path]) -> str:
     if rejected.size:
         rows.insert(0, ["before", fmt(before.size), *_quantiles(before)])
     table = _table(["", "docs", "p10", "median", "p90", "max"], rows)
-    return _section("lengths", "Document lengths (characters)", histogram(edges, series, "Document length histogram", "characters"), note, table)
+    return _section(
+        "lengths",
+        "Document lengths (characters)",
+        histogram(edges, series, "Document length histogram", "characters"),
+        note,
+        table,
+    )
 
 
 def _languages(data_files: list[Path], reject_files: list[Path]) -> str:
@@ -196,7 +217,10 @@ def _sources_and_mix(manifest: dict, stats: dict) -> str:
         total = sum(c["rows"] for c in src.values()) or 1
         has_tok = any(c.get("tokens") for c in src.values())
         rows = [(k, [c["rows"]]) for k, c in src.items()]
-        notes = [f"{100 * c['rows'] / total:.1f}%" + (f" · {fmt(c['tokens'])} tokens" if has_tok else "") for c in src.values()]
+        notes = [
+            f"{100 * c['rows'] / total:.1f}%" + (f" · {fmt(c['tokens'])} tokens" if has_tok else "")
+            for c in src.values()
+        ]
         parts.append(hbars(rows, ["rows"], "Output rows per source", note=notes))
     for name, g in (stats.get("global") or {}).items():
         if not (isinstance(g, dict) and isinstance(g.get("groups"), dict)):
@@ -204,14 +228,38 @@ def _sources_and_mix(manifest: dict, stats: dict) -> str:
         groups = g["groups"]
         if not all(isinstance(v, dict) and "requested_share" in v for v in groups.values()):
             continue
-        rows = [(k, [100 * v["requested_share"], 100 * v.get("achieved_share", 0.0)]) for k, v in sorted(groups.items())]
-        parts.append(f"<h3>{escape(name)}: requested vs achieved share (by {escape(str(g.get('by', '?')))}, unit {escape(str(g.get('unit', '?')))})</h3>")
-        parts.append(hbars(rows, ["requested %", "achieved %"], f"{name}: requested vs achieved mix", value_fmt=lambda v: f"{v:.1f}%"))
-        parts.append(_table(
-            ["group", "requested", "achieved", "units", "epochs", "binding"],
-            [[k, f"{100 * v['requested_share']:.2f}%", f"{100 * v.get('achieved_share', 0):.2f}%", fmt(v.get("units", 0)),
-              f"{v.get('epochs', 0):.2f}", str(v.get("binding", ""))] for k, v in sorted(groups.items())],
-        ))
+        rows = [
+            (k, [100 * v["requested_share"], 100 * v.get("achieved_share", 0.0)])
+            for k, v in sorted(groups.items())
+        ]
+        parts.append(
+            f"<h3>{escape(name)}: requested vs achieved share (by {escape(str(g.get('by', '?')))}, unit "
+            f"{escape(str(g.get('unit', '?')))})</h3>"
+        )
+        parts.append(
+            hbars(
+                rows,
+                ["requested %", "achieved %"],
+                f"{name}: requested vs achieved mix",
+                value_fmt=lambda v: f"{v:.1f}%",
+            )
+        )
+        parts.append(
+            _table(
+                ["group", "requested", "achieved", "units", "epochs", "binding"],
+                [
+                    [
+                        k,
+                        f"{100 * v['requested_share']:.2f}%",
+                        f"{100 * v.get('achieved_share', 0):.2f}%",
+                        fmt(v.get("units", 0)),
+                        f"{v.get('epochs', 0):.2f}",
+                        str(v.get("binding", "")),
+                    ]
+                    for k, v in sorted(groups.items())
+                ],
+            )
+        )
         for w in g.get("warnings") or []:
             parts.append(f'<p class="warn">{escape(str(w))}</p>')
     if not parts:
@@ -224,15 +272,28 @@ def _dedup(stats: dict) -> str:
     for name, g in (stats.get("global") or {}).items():
         if not (isinstance(g, dict) and isinstance(g.get("size_histogram"), dict)):
             continue
-        figures = ", ".join(f"{k} {fmt(v)}" for k, v in g.items() if isinstance(v, int | float) and not isinstance(v, bool))
+        figures = ", ".join(
+            f"{k} {fmt(v)}" for k, v in g.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        )
         parts.append(f"<h3>{escape(name)}</h3><p>{escape(figures)}</p>")
-        parts.append(columns([(str(k), v) for k, v in g["size_histogram"].items()], f"{name}: cluster sizes", "cluster size (documents)"))
+        parts.append(
+            columns(
+                [(str(k), v) for k, v in g["size_histogram"].items()],
+                f"{name}: cluster sizes",
+                "cluster size (documents)",
+            )
+        )
         for c in (g.get("samples") or [])[:5]:
             members = "".join(
-                f"<li class=\"{'kept' if m.get('kept') else 'dropped'}\"><code>{escape(str(m.get('id')))}</code> "
-                f"{_snip(m.get('snippet') or '')}</li>" for m in c.get("members", [])
+                f'<li class="{"kept" if m.get("kept") else "dropped"}"><code>{escape(str(m.get("id")))}'
+                '</code> '
+                f"{_snip(m.get('snippet') or '')}</li>"
+                for m in c.get("members", [])
             )
-            parts.append(f"<details><summary>cluster of {fmt(c.get('size', 0))}, kept <code>{escape(str(c.get('kept')))}</code></summary><ul>{members}</ul></details>")
+            parts.append(
+                f"<details><summary>cluster of {fmt(c.get('size', 0))}, kept "
+                f"<code>{escape(str(c.get('kept')))}</code></summary><ul>{members}</ul></details>"
+            )
     if not parts:
         return ""
     return _section("dedup", "Deduplication", *parts)
@@ -241,11 +302,18 @@ def _dedup(stats: dict) -> str:
 def _other_globals(stats: dict) -> str:
     parts = []
     for name, g in (stats.get("global") or {}).items():
-        if not isinstance(g, dict) or isinstance(g.get("size_histogram"), dict) or isinstance(g.get("groups"), dict):
+        if (
+            not isinstance(g, dict)
+            or isinstance(g.get("size_histogram"), dict)
+            or isinstance(g.get("groups"), dict)
+        ):
             continue
         scal = [[k, fmt(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)]
                 for k, v in g.items() if not isinstance(v, dict | list)]
-        parts.append(f"<h3>{escape(name)}</h3>" + (_table(["figure", "value"], scal) if scal else "<p class=\"empty\">no figures</p>"))
+        parts.append(
+            f"<h3>{escape(name)}</h3>"
+            + (_table(["figure", "value"], scal) if scal else '<p class="empty">no figures</p>')
+        )
     return _section("globals", "Other global stages", *parts) if parts else ""
 
 
@@ -254,8 +322,14 @@ def _timings(stats: dict) -> str:
     if not stages:
         return ""
     rows = [(s["name"], [s["seconds"]]) for s in stages]
-    notes = [f"{fmt(round(s['in'] / s['seconds']))} rows/s" if s["seconds"] > 0 and s["in"] else "" for s in stages]
-    return _section("time", "Time per stage (summed over tasks)", hbars(rows, ["seconds"], "Seconds per stage", value_fmt=lambda v: f"{v:.2f} s", note=notes))
+    notes = [
+        f"{fmt(round(s['in'] / s['seconds']))} rows/s" if s["seconds"] > 0 and s["in"] else "" for s in stages
+    ]
+    return _section(
+        "time",
+        "Time per stage (summed over tasks)",
+        hbars(rows, ["seconds"], "Seconds per stage", value_fmt=lambda v: f"{v:.2f} s", note=notes),
+    )
 
 
 def _samples(data_files: list[Path], reject_dirs: list[Path], n: int) -> str:
@@ -270,15 +344,25 @@ def _samples(data_files: list[Path], reject_dirs: list[Path], n: int) -> str:
             continue
         parts.append(f"<h3>Dropped by {escape(d.name)}</h3>")
         for reason, rows in sorted(by_reason.items()):
-            parts.append(f"<details><summary><code>{escape(reason)}</code> · {len(rows)} sample(s)</summary>{_doc_list(rows)}</details>")
+            parts.append(
+                f"<details><summary><code>{escape(reason)}</code> · {len(rows)} "
+                f"sample(s)</summary>{_doc_list(rows)}</details>"
+            )
     if not reject_dirs:
-        parts.append('<p class="note">Rejected rows were not kept (set <code>output.keep_rejects: true</code> to see dropped samples).</p>')
+        parts.append(
+            '<p class="note">Rejected rows were not kept (set <code>output.keep_rejects: true</code> to see '
+            'dropped samples).</p>'
+        )
     return _section("samples", "Sample documents", *parts)
 
 
 def _config(manifest: dict) -> str:
     cfg = json.dumps(manifest.get("config", {}), indent=2, default=str)
-    return _section("config", "Configuration as run", f"<details><summary>pipeline config</summary><pre>{escape(cfg)}</pre></details>")
+    return _section(
+        "config",
+        "Configuration as run",
+        f"<details><summary>pipeline config</summary><pre>{escape(cfg)}</pre></details>",
+    )
 
 
 # --------------------------------------------------------------------------- reading the data
@@ -357,7 +441,12 @@ def _read_head(f: Path, rows: int) -> list[dict]:
     for batch in pf.iter_batches(columns=cols, batch_size=min(rows, 4096)):
         t = pa.Table.from_batches([batch])
         # truncate long strings before they become Python objects (100 MB lines exist)
-        arrays = [pc.utf8_slice_codeunits(c, 0, SNIPPET_CHARS + 1) if pa.types.is_string(c.type) or pa.types.is_large_string(c.type) else c for c in t.columns]
+        arrays = [
+            pc.utf8_slice_codeunits(c, 0, SNIPPET_CHARS + 1)
+            if pa.types.is_string(c.type) or pa.types.is_large_string(c.type)
+            else c
+            for c in t.columns
+        ]
         out += pa.Table.from_arrays(arrays, names=t.column_names).to_pylist()
         if len(out) >= rows:
             break
@@ -401,7 +490,9 @@ def _snip(s: Any) -> str:
 def _doc_list(rows: list[dict]) -> str:
     items = []
     for r in rows:
-        meta = " · ".join(escape(f"{k}={r[k]}") for k in ("source", "lang", "detail") if r.get(k) not in (None, ""))
+        meta = " · ".join(
+            escape(f"{k}={r[k]}") for k in ("source", "lang", "detail") if r.get(k) not in (None, "")
+        )
         body = next((r[k] for k in ("text", "raw", "html") if r.get(k)), "")
         items.append(
             f'<div class="doc"><div class="id"><code>{escape(str(r.get("id")))}</code> {meta}</div>'

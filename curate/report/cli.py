@@ -11,7 +11,9 @@ from curate.cli_args import WORK_DIR_OPTION, local_run_dir
 
 @click.command()
 @click.argument("out")
-@click.option("-n", "--samples", default=3, show_default=True, help="Sample documents per drop reason (and kept).")
+@click.option(
+    "-n", "--samples", default=3, show_default=True, help="Sample documents per drop reason (and kept)."
+)
 @WORK_DIR_OPTION
 def report(out, samples, work_dir) -> None:
     """Write OUT/report.html: funnel, drop reasons, lengths, languages, mix, dedup, samples.
@@ -23,7 +25,9 @@ def report(out, samples, work_dir) -> None:
     local = local_run_dir(out, work_dir)
     try:
         if not local.is_dir():
-            raise ReportError(f"no work folder for {out} on this machine (looked in {local}); give --work-dir")
+            raise ReportError(
+                f"no work folder for {out} on this machine (looked in {local}); give --work-dir"
+            )
         path = build_report(local, samples=samples)
         if storage.is_uri(out):
             storage.upload(path, storage.join(out, "report.html"))

@@ -22,7 +22,7 @@ td:first-child,th:first-child{text-align:left}
 .doc .id{font-size:12px;color:#555}.doc .text{white-space:pre-wrap;word-break:break-word;font-size:12.5px;max-height:14em;overflow:auto}
 details{margin:4px 0}summary{cursor:pointer}li.kept{color:#4e9a06}li.dropped{color:#a40000}
 pre{background:#f4f4f4;padding:8px;overflow:auto;font-size:12px}.cut{color:#a40000}
-"""
+"""  # noqa: E501
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -34,4 +34,4 @@ _PAGE = """<!DOCTYPE html>
 {body}
 <p class="meta">written by curate {version} · self-contained: no scripts, no network</p>
 </main></body></html>
-"""
+"""  # noqa: E501

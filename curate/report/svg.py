@@ -32,7 +32,8 @@ def _short(label: str, n: int = 34) -> str:
 
 def _svg(height: float, body: list[str], title: str) -> str:
     return (
-        f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {height:.0f}" width="{WIDTH}" height="{height:.0f}" '
+        f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {height:.0f}" width="{WIDTH}" '
+        f'height="{height:.0f}" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{"".join(body)}</svg>'
     )
 
@@ -82,7 +83,9 @@ def hbars(
         text = " / ".join(value_fmt(v) for v in vals)
         if note and note[i]:
             text += f"  {note[i]}"
-        body.append(f'<text x="{end + 6:.1f}" y="{y + ROW_H / 2 + 4:.1f}" class="value">{escape(text)}</text>')
+        body.append(
+            f'<text x="{end + 6:.1f}" y="{y + ROW_H / 2 + 4:.1f}" class="value">{escape(text)}</text>'
+        )
     return _svg(height, body, title)
 
 
@@ -93,7 +96,9 @@ def log_bins(lo: float, hi: float, per_decade: int = 5) -> list[float]:
     return [10 ** (i / per_decade) for i in range(n + 1)]
 
 
-def histogram(edges: Sequence[float], series: Sequence[tuple[str, Sequence[int]]], title: str, x_label: str) -> str:
+def histogram(
+    edges: Sequence[float], series: Sequence[tuple[str, Sequence[int]]], title: str, x_label: str
+) -> str:
     """Vertical bars on log-spaced ``edges``; several series are drawn side by side per bin."""
     if not series or not any(sum(c) for _, c in series):
         return '<p class="empty">nothing to show</p>'
@@ -113,7 +118,10 @@ def histogram(edges: Sequence[float], series: Sequence[tuple[str, Sequence[int]]
     for frac in (0.5, 1.0):  # y gridlines
         y = top + plot_h * (1 - frac)
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" class="grid"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt(round(cmax * frac))}</text>')
+        body.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" '
+            f'class="tick">{fmt(round(cmax * frac))}</text>'
+        )
     for b in range(nb):
         lo, hi = edges[b], edges[b + 1]
         for j, (name, counts) in enumerate(series):
@@ -131,9 +139,17 @@ def histogram(edges: Sequence[float], series: Sequence[tuple[str, Sequence[int]]
         e = edges[b]
         if abs(math.log10(e) - round(math.log10(e))) < 1e-9:  # label the decades
             x = left + b * bw
-            body.append(f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 4}" class="axis"/>')
-            body.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">{fmt(round(e))}</text>')
-    body.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle" class="tick">{escape(x_label)} (log scale)</text>')
+            body.append(
+                f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 4}" class="axis"/>'
+            )
+            body.append(
+                f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+                f'class="tick">{fmt(round(e))}</text>'
+            )
+    body.append(
+        f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle" class="tick">{escape(x_label)} '
+        '(log scale)</text>'
+    )
     return _svg(height, body, title)
 
 
@@ -151,10 +167,20 @@ def columns(bins: Sequence[tuple[str, float]], title: str, x_label: str) -> str:
         h = v / vmax * plot_h
         x = left + i * bw
         body.append(
-            f'<rect x="{x + 2:.1f}" y="{top + plot_h - h:.1f}" width="{bw - 4:.1f}" height="{max(h, 0.5):.1f}" '
+            f'<rect x="{x + 2:.1f}" y="{top + plot_h - h:.1f}" width="{bw - 4:.1f}" '
+            f'height="{max(h, 0.5):.1f}" '
             f'fill="{PALETTE[0]}"><title>{escape(x_label)} {escape(label)}: {fmt(v)}</title></rect>'
         )
-        body.append(f'<text x="{x + bw / 2:.1f}" y="{top + plot_h - h - 3:.1f}" text-anchor="middle" class="tick">{fmt(v)}</text>')
-        body.append(f'<text x="{x + bw / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" class="tick">{escape(_short(label, 10))}</text>')
-    body.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle" class="tick">{escape(x_label)}</text>')
+        body.append(
+            f'<text x="{x + bw / 2:.1f}" y="{top + plot_h - h - 3:.1f}" text-anchor="middle" '
+            f'class="tick">{fmt(v)}</text>'
+        )
+        body.append(
+            f'<text x="{x + bw / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" '
+            f'class="tick">{escape(_short(label, 10))}</text>'
+        )
+    body.append(
+        f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle" '
+        f'class="tick">{escape(x_label)}</text>'
+    )
     return _svg(height, body, title)

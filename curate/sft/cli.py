@@ -19,7 +19,9 @@ def sft() -> None:
 @click.option("-n", "n", default=3, show_default=True, help="Rows to show.")
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "alpaca", "dolly", "sharegpt", "openai", "preference", "hh_rlhf"]))
-@click.option("--train-on", default="assistant", show_default=True, type=click.Choice(["assistant", "all", "last_turn"]))
+@click.option(
+    "--train-on", default="assistant", show_default=True, type=click.Choice(["assistant", "all", "last_turn"])
+)
 def preview(file: str, template: str, tokenizer: str | None, n: int, fmt: str, train_on: str) -> None:
     """Render the first N rows of FILE (.json / .jsonl[.gz]) with trained spans highlighted."""
     from curate.sft.preview import preview_rows

@@ -51,7 +51,9 @@ def _strings(value, fields: list[str] | None) -> list[str]:
 
 class SFTDecontaminateConfig(StageConfig):
     eval_path: str = Field(description="Local JSONL (or .jsonl.gz) of evaluation items.")
-    eval_fields: list[str] | None = Field(None, description="Keys of eval objects to use (default: all strings).")
+    eval_fields: list[str] | None = Field(
+        None, description="Keys of eval objects to use (default: all strings)."
+    )
     ngram: int = Field(13, ge=1, description="Word n-gram length (13: GPT-3 / Llama decontamination).")
     min_matches: int = Field(1, ge=1, description="Matching n-grams that make a row contaminated.")
     check: Literal["prompt", "all"] = Field("prompt", description="Compare the prompt only, or every turn.")

@@ -6,7 +6,8 @@ by construction (:mod:`curate.sft.masks`), applies the length policy, runs every
 writes ``messages``, ``text``, ``input_ids``, ``labels``, ``n_tokens`` (+ ``n_trained_tokens``).
 Preference rows (``chosen_messages``/``rejected_messages``) get the same per side under
 ``chosen_*``/``rejected_*``, trained on the ranked response only (``preference_train_on:
-last_turn``, what DPO / reward-model trainers expect; the prompt tokens are identical on both sides). A row that fails a check is rejected with the check's name.
+last_turn``, what DPO / reward-model trainers expect; the prompt tokens are identical on both sides). A row
+that fails a check is rejected with the check's name.
 
 Truncation works on whole rounds (a user turn and the replies after it), never inside a turn, so
 a kept row always renders exactly like ``apply_chat_template(messages)`` and every trained turn
@@ -52,19 +53,22 @@ class SFTFormatConfig(StageConfig):
         "human_assistant) or hf:DIR (the chat_template saved with the tokenizer in DIR).",
     )
     tokenizer: str | None = Field(
-        None, description="Local tokenizer folder (transformers format); for hf:DIR templates DIR's own is used."
+        None,
+        description="Local tokenizer folder (transformers format); for hf:DIR templates DIR's own is used.",
     )
     max_len: int = Field(2048, gt=0, description="Most tokens per row (a whole templated conversation).")
     train_on: Literal["assistant", "all", "last_turn"] = Field(
-        "assistant", description="Turns that carry loss: every assistant turn, every token, or the last assistant turn."
+        "assistant",
+        description="Turns that carry loss: every assistant turn, every token, or the last assistant turn.",
     )
     preference_train_on: Literal["assistant", "all", "last_turn"] = Field(
-        "last_turn", description="Preference pairs: the ranked response only (DPO / reward models), unless set otherwise."
+        "last_turn",
+        description="Preference pairs: the ranked response only (DPO / reward models), unless set otherwise.",
     )
     truncation: Literal["drop", "left", "right"] = Field(
         "drop",
-        description="A row over max_len: drop it (sft_too_long), or drop whole leading (left) / trailing (right) "
-        "rounds until it fits.",
+        description="A row over max_len: drop it (sft_too_long), or drop whole leading (left) / trailing "
+        "(right) rounds until it fits.",
     )
     packing: bool = Field(
         False, description="Pack whole conversations of one source into rows of at most max_len tokens."
@@ -74,7 +78,9 @@ class SFTFormatConfig(StageConfig):
         "with the tokenizer.",
     )
     diagnose_full_encoding: bool = Field(
-        True, description="On the first rows of each batch, count ids that differ from encoding the whole text (stats)."
+        True,
+        description="On the first rows of each batch, count ids that differ from encoding the whole text "
+                    "(stats).",
     )
 
     @field_validator("template")
@@ -101,20 +107,26 @@ class SFTFormatConfig(StageConfig):
         left to setup, which names it."""
         folder = self.template[3:] if self.template.startswith("hf:") else self.tokenizer
         if folder and Path(folder).is_dir():
-            _check_tokenizer(self.template, str(Path(folder).resolve()), _stamp(Path(folder)), self.check_saved_template)
+            _check_tokenizer(
+                self.template, str(Path(folder).resolve()), _stamp(Path(folder)), self.check_saved_template
+            )
         return self
 
 
 def _stamp(folder: Path) -> tuple:
     """Names, sizes and mtimes of a tokenizer folder's files: the check is redone when they change."""
-    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
+    return tuple(
+        sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
+    )
 
 
 @functools.lru_cache(maxsize=16)
 def _check_tokenizer(template: str, folder: str, stamp: tuple, check_saved: bool) -> None:
     """Load the tokenizer once per (template, folder state) and run the formatter's setup checks."""
     tokenizer = None if template.startswith("hf:") else folder
-    cfg = SFTFormatConfig.model_construct(template=template, tokenizer=tokenizer, check_saved_template=check_saved)
+    cfg = SFTFormatConfig.model_construct(
+        template=template, tokenizer=tokenizer, check_saved_template=check_saved
+    )
     SFTFormatter(cfg).setup()
 
 
@@ -130,10 +142,14 @@ class _Builtin:
         if template.uses_bos and not encoder.bos_token:
             raise ValueError(f"template {template.name} starts with BOS but the tokenizer has no bos_token")
         if template.uses_eos and not encoder.eos_token:
-            raise ValueError(f"template {template.name} ends turns with EOS but the tokenizer has no eos_token")
+            raise ValueError(
+                f"template {template.name} ends turns with EOS but the tokenizer has no eos_token"
+            )
         self.eot = template.eot.replace("{eos}", self.eos)
         problems = []
-        for marker in dict.fromkeys([*template.special_tokens, self.eot, *([self.bos] if template.uses_bos else [])]):
+        for marker in dict.fromkeys(
+            [*template.special_tokens, self.eot, *([self.bos] if template.uses_bos else [])]
+        ):
             try:
                 encoder.single_id(marker)
             except ValueError:
@@ -141,9 +157,11 @@ class _Builtin:
                 problems.append(f"{marker!r} as {n} tokens")
         if problems:
             raise ValueError(
-                f"check template_tokens: the tokenizer encodes {', '.join(problems)}; the chat template needs it as "
+                f"check template_tokens: the tokenizer encodes {', '.join(problems)}; the chat template "
+                "needs it as "
                 f"one special token each (template {template.name}). Train the tokenizer with "
-                f"`curate tokenizer train --template {template.name} ...` (adds them and saves the template), "
+                f"`curate tokenizer train --template {template.name} ...` (adds them and saves the "
+                "template), "
                 "or use a tokenizer that has them"
             )
         self.eot_id = encoder.single_id(self.eot)
@@ -228,9 +246,12 @@ class SFTFormatter(SetupOnce):
                 theirs = tok.apply_chat_template(probe, tokenize=False)
                 if theirs != self.template.render(probe):
                     raise ValueError(
-                        f"check check_saved_template: the tokenizer at {c.tokenizer} saves a chat_template that renders differently from "
-                        f"template {c.template!r}; a model trained on these rows would be prompted differently at "
-                        f"inference. Use template: hf:{c.tokenizer}, save {c.template}'s Jinja with the tokenizer, "
+                        f"check check_saved_template: the tokenizer at {c.tokenizer} saves a chat_template "
+                        "that renders differently from "
+                        f"template {c.template!r}; a model trained on these rows would be prompted "
+                        "differently at "
+                        f"inference. Use template: hf:{c.tokenizer}, save {c.template}'s Jinja with the "
+                        "tokenizer, "
                         "or set check_saved_template: false"
                     )
 
@@ -254,12 +275,16 @@ class SFTFormatter(SetupOnce):
         except TemplateError as e:
             return e.reason
 
-    def _encode_many(self, convs: list[tuple[list[dict], Any]], policy: str | None = None) -> list[tuple[dict | None, str | None]]:
+    def _encode_many(
+        self, convs: list[tuple[list[dict], Any]], policy: str | None = None
+    ) -> list[tuple[dict | None, str | None]]:
         """Encode conversations (one tokenizer call for the batch), then apply the length policy."""
         planned = [self._segments(m, t) for m, t in convs]
         ok = [i for i, p in enumerate(planned) if not isinstance(p, str)]
         encoded = self.encoder.encode_segments([planned[i][0] for i in ok])
-        out: list[tuple[dict | None, str | None]] = [(None, p) if isinstance(p, str) else None for p in planned]
+        out: list[tuple[dict | None, str | None]] = [
+            (None, p) if isinstance(p, str) else None for p in planned
+        ]
         for i, seg_ids in zip(ok, encoded, strict=True):
             segs, expected = planned[i]
             if sum(len(x) for x in seg_ids) > self.config.max_len:
@@ -289,7 +314,9 @@ class SFTFormatter(SetupOnce):
     def _finish(self, messages, segs, seg_ids, expected, truncated: bool) -> tuple[dict | None, str | None]:
         """Assemble ids/labels and run every row check."""
         conv = assemble(segs, seg_ids, expected)
-        reason = check_conversation(conv, self.encoder, self.eot_id, self._train_on == "all", self.starts_with_bos)
+        reason = check_conversation(
+            conv, self.encoder, self.eot_id, self._train_on == "all", self.starts_with_bos
+        )
         if reason is not None:
             return None, reason
         if isinstance(self.template, _Builtin):
@@ -325,7 +352,9 @@ class SFTFormatter(SetupOnce):
             if kept.height == 0 or f"{col}text" not in kept.columns:
                 continue
             full = self.encoder.backend.encode_batch(kept[f"{col}text"].to_list(), add_special_tokens=False)
-            n += sum(1 for e, ids in zip(full, kept[f"{col}input_ids"].to_list(), strict=True) if e.ids != ids)
+            n += sum(
+                1 for e, ids in zip(full, kept[f"{col}input_ids"].to_list(), strict=True) if e.ids != ids
+            )
         return n
 
     def _truncate_pair(self, pair: list[list[dict]], tools) -> tuple[dict | None, str | None]:
@@ -369,7 +398,9 @@ class SFTFormatter(SetupOnce):
             todo = [r for r in todo if col[r] is not None]
             convs = [([{"role": m["role"], "content": m["content"]} for m in col[r]], tools[r]) for r in todo]
             # a pair is truncated as a pair (below), never one side alone
-            for r, (fields, reason) in zip(todo, self._encode_many(convs, "drop" if preference else None), strict=True):
+            for r, (fields, reason) in zip(
+                todo, self._encode_many(convs, "drop" if preference else None), strict=True
+            ):
                 if reason is not None:
                     reasons[r] = f"{reason}:{s}" if s else reason
                     continue
@@ -379,7 +410,10 @@ class SFTFormatter(SetupOnce):
         if preference and self.config.truncation == "left":
             for r in range(df.height):
                 if reasons[r] in ("sft_too_long:chosen", "sft_too_long:rejected"):
-                    pair = [[{"role": m["role"], "content": m["content"]} for m in df[f"{s}_messages"][r]] for s in sides]
+                    pair = [
+                        [{"role": m["role"], "content": m["content"]} for m in df[f"{s}_messages"][r]]
+                        for s in sides
+                    ]
                     fields, reasons[r] = self._truncate_pair(pair, tools[r])
                     if fields is not None:
                         truncated += 1
@@ -416,14 +450,18 @@ class SFTFormatter(SetupOnce):
             # the system prompt): count the rows so a run shows it
             has_tools = kept["tools"].is_not_null()
             if "system" in kept.columns:  # already in the system prompt (tools_to_system)
-                has_tools &= ~kept["system"].fill_null("").str.contains(kept["tools"].fill_null(""), literal=True)
+                has_tools &= ~kept["system"].fill_null("").str.contains(
+                    kept["tools"].fill_null(""), literal=True
+                )
             n_tools = has_tools.sum()
             if n_tools:
                 counters["sft_tools_not_rendered"] = int(n_tools)
         if not self.config.packing:
             return StageResult(kept=kept, dropped=dropped if dropped.height else None, counters=counters)
         packed = self._pack(kept)
-        return StageResult(kept=packed, dropped=dropped if dropped.height else None, counters=counters, consumed=kept.height)
+        return StageResult(
+            kept=packed, dropped=dropped if dropped.height else None, counters=counters, consumed=kept.height
+        )
 
     # --- packing -----------------------------------------------------------------------------
     def _pack(self, kept: pl.DataFrame) -> pl.DataFrame:
@@ -431,7 +469,12 @@ class SFTFormatter(SetupOnce):
         sources = kept["source"].to_list() if "source" in kept.columns else [""] * kept.height
         ids = kept["id"].to_list() if "id" in kept.columns else [str(i) for i in range(kept.height)]
         for src, rid, text, iids, labs in zip(
-            sources, ids, kept["text"].to_list(), kept["input_ids"].to_list(), kept["labels"].to_list(), strict=True
+            sources,
+            ids,
+            kept["text"].to_list(),
+            kept["input_ids"].to_list(),
+            kept["labels"].to_list(),
+            strict=True,
         ):
             buf = self._buffers.setdefault(src or "", [])
             if buf and sum(len(b["input_ids"]) for b in buf) + len(iids) > self.config.max_len:
@@ -458,7 +501,9 @@ def _keep_input_values(results: dict[str, list], df: pl.DataFrame, reasons: list
     for k, vals in results.items():
         if k in df.columns and any(r is not None for r in reasons):
             orig = df[k].to_list()
-            results[k] = [o if reason is not None else v for v, o, reason in zip(vals, orig, reasons, strict=True)]
+            results[k] = [
+                o if reason is not None else v for v, o, reason in zip(vals, orig, reasons, strict=True)
+            ]
 
 
 def _parse_tools(value):

@@ -22,7 +22,10 @@ class HFChatTemplate:
 
     def __init__(self, tokenizer, encoder, source: str):
         if not getattr(tokenizer, "chat_template", None):
-            raise ValueError(f"tokenizer at {source} has no chat_template (chat_template.jinja or in tokenizer_config.json)")
+            raise ValueError(
+                f"tokenizer at {source} has no chat_template (chat_template.jinja or in "
+                "tokenizer_config.json)"
+            )
         self.tokenizer = tokenizer
         self.encoder = encoder
         self.name = f"hf:{source}"
@@ -45,7 +48,9 @@ class HFChatTemplate:
         except Exception as e:  # the template's own raise_exception (roles, tool ids...)
             raise TemplateError("sft_template_error", str(e)[:200]) from e
 
-    def segments(self, messages: list[dict], tools=None, train_on: str = "assistant") -> tuple[list[Segment], dict[int, str]]:
+    def segments(
+        self, messages: list[dict], tools=None, train_on: str = "assistant"
+    ) -> tuple[list[Segment], dict[int, str]]:
         """Segments of the full render and, per trained assistant turn, ``content + eot``."""
         full = self._render(messages, tools, False)
         assistants = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
@@ -67,7 +72,9 @@ class HFChatTemplate:
             rest = span[len(content) :]
             m = self.encoder.special_split.search(rest) if self.encoder.special_split else None
             if m is None or rest[: m.start()].strip():
-                raise TemplateError("sft_template_no_eot", f"turn {i}: no special end-of-turn token after the content")
+                raise TemplateError(
+                    "sft_template_no_eot", f"turn {i}: no special end-of-turn token after the content"
+                )
             trained = train_on == "all" or i in trained_turns
             if prompt[pos:]:
                 segs.append(Segment(prompt[pos:], train_on == "all", i))

@@ -4,7 +4,8 @@ our own, written in the same style, for alpaca, chatglm and human_assistant."""
 
 CHATML_JINJA = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-    "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% "
+    "endif %}"
 )
 
 # Meta-Llama-3-8B-Instruct (the revision with the add_generation_prompt guard).
@@ -12,7 +13,8 @@ LLAMA3_JINJA = (
     "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
     "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + "
     "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
-    "{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
+    "{{ content }}{% endfor %}{% if add_generation_prompt %}{{ "
+    "'<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
 )
 
 # meta-llama/Llama-2-7b-chat-hf.
@@ -26,7 +28,8 @@ LLAMA2_JINJA = (
     "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
     "{% else %}{% set content = message['content'] %}{% endif %}"
     "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
-    "{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}"
+    "{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% "
+    "endfor %}"
 )
 
 # mistralai/Mistral-Nemo-Instruct-2407 (v3-tekken), verbatim.
@@ -117,11 +120,12 @@ MISTRAL_JINJA = """{%- if messages[0]["role"] == "system" %}
         {{- raise_exception("Only user and assistant roles are supported, with the exception of an initial optional system message!") }}
     {%- endif %}
 {%- endfor %}
-"""
+"""  # noqa: E501
 
 # eachadea/vicuna-13b-1.1 (vicuna v1.1), verbatim; it writes a literal </s>.
 VICUNA_JINJA = (
-    "{%- for message in messages %}{%- if message['role'] == 'system' -%}{{- '' + message['content'] + '\n\n' -}}"
+    "{%- for message in messages %}{%- if message['role'] == 'system' -%}{{- '' + message['content'] + "
+    "'\n\n' -}}"
     "{%- else -%}{%- if message['role'] == 'user' -%}{{-'USER: ' + message['content'] + '\n'-}}{%- else -%}"
     "{{-'ASSISTANT: ' + message['content'] + '</s>\n' -}}{%- endif -%}{%- endif -%}{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{-'ASSISTANT:'-}}{%- endif -%}"

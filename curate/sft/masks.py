@@ -58,7 +58,9 @@ class SegmentEncoder:
                 added[tok] = tokenizer.convert_tokens_to_ids(tok)
         self.added = added
         self.special_strings = sorted(added, key=len, reverse=True)
-        self.special_split = re.compile("(" + "|".join(re.escape(t) for t in self.special_strings) + ")") if added else None
+        self.special_split = (
+            re.compile("(" + "|".join(re.escape(t) for t in self.special_strings) + ")") if added else None
+        )
         self.bos_token = tokenizer.bos_token
         self.eos_token = tokenizer.eos_token
         self.bos_id = added.get(self.bos_token) if self.bos_token else None
@@ -97,7 +99,9 @@ class SegmentEncoder:
                         pieces.append(part)
                 conv_plan.append(seg_plan)
             plan.append(conv_plan)
-        encoded = [e.ids for e in self.backend.encode_batch(pieces, add_special_tokens=False)] if pieces else []
+        encoded = (
+            [e.ids for e in self.backend.encode_batch(pieces, add_special_tokens=False)] if pieces else []
+        )
         out = []
         for conv_plan in plan:
             conv = []
@@ -116,7 +120,9 @@ class SegmentEncoder:
         return self.backend.decode(list(ids), skip_special_tokens=False)
 
 
-def assemble(segments: Sequence[Segment], seg_ids: Sequence[list[int]], eot_text_for_check: dict[int, str]) -> EncodedConversation:
+def assemble(
+    segments: Sequence[Segment], seg_ids: Sequence[list[int]], eot_text_for_check: dict[int, str]
+) -> EncodedConversation:
     """Concatenate encoded segments into ids/labels and remember each trained turn's tokens.
 
     ``eot_text_for_check`` maps a trained assistant turn to ``content + eot`` as it must decode.
@@ -162,7 +168,9 @@ def check_conversation(
         return "sft_decode_mismatch"
     if encoder.bos_id is not None and encoder.bos_token:
         n_bos = sum(1 for i in ids if i == encoder.bos_id)
-        if n_bos != enc.text.count(encoder.bos_token) or (starts_with_bos and (not ids or ids[0] != encoder.bos_id)):
+        if n_bos != enc.text.count(encoder.bos_token) or (
+            starts_with_bos and (not ids or ids[0] != encoder.bos_id)
+        ):
             return "sft_bos_count"
         if starts_with_bos and n_bos != 1 and len(ids) > 1 and ids[1] == encoder.bos_id:
             return "sft_bos_count"

@@ -25,10 +25,11 @@ dropped unless ``keep_input_columns``):
 * ``chosen_messages`` / ``rejected_messages`` - preference rows only: prompt + response.
 * ``system`` (the system prompt or null), ``tools`` (JSON text or null), ``sft_format`` (which
   format the row was read as), ``n_turns`` (messages in the conversation; for prompt dedup with
-  ``keep: quality`` it prefers the richer copy - multi-turn, tool calls - of a repeated prompt), ``prompt`` (the user turns joined by a blank line: the column prompt
-  dedup, language id and decontamination look at) and, with ``prompt_to_text`` (default), the same
-  prompt in ``text`` so the generic dedup/langid stages, which read ``text``, work on prompts
-  unchanged. The ``format`` stage later overwrites ``text`` with the rendered conversation.
+  ``keep: quality`` it prefers the richer copy - multi-turn, tool calls - of a repeated prompt), ``prompt``
+  (the user turns joined by a blank line: the column prompt dedup, language id and decontamination look at)
+  and, with ``prompt_to_text`` (default), the same prompt in ``text`` so the generic dedup/langid stages,
+  which read ``text``, work on prompts unchanged. The ``format`` stage later overwrites ``text`` with the
+  rendered conversation.
 
 Column names follow LLaMA-Factory's ``dataset_info.json``: ``columns: {prompt, query, response,
 history, system, tools, messages, chosen, rejected}`` and ShareGPT ``tags: {role_tag, content_tag,
@@ -61,11 +62,20 @@ from curate.engine.stage import REASON, Stage, StageConfig, StageResult
 MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
 
 ROLE_ALIASES = {
-    "user": "user", "human": "user",
-    "assistant": "assistant", "gpt": "assistant", "model": "assistant", "bot": "assistant", "chatgpt": "assistant",
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "model": "assistant",
+    "bot": "assistant",
+    "chatgpt": "assistant",
     "system": "system",
-    "function_call": "assistant", "function": "assistant",
-    "observation": "tool", "tool": "tool", "function_response": "tool", "ipython": "tool",
+    "function_call": "assistant",
+    "function": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+    "function_response": "tool",
+    "ipython": "tool",
 }
 # Defaults per format, LLaMA-Factory names -> input column.
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "history": "history",
@@ -73,11 +83,19 @@ ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output
 DOLLY_COLUMNS = {**ALPACA_COLUMNS, "query": "context", "response": "response"}
 CHAT_COLUMNS = {"messages": "conversations", "system": "system", "tools": "tools"}
 OPENAI_COLUMNS = {"messages": "messages", "system": "system", "tools": "tools"}
-PREFERENCE_COLUMNS = {"messages": "conversations", "prompt": "prompt", "chosen": "chosen", "rejected": "rejected",
-                      "system": "system", "tools": "tools"}
+PREFERENCE_COLUMNS = {
+    "messages": "conversations",
+    "prompt": "prompt",
+    "chosen": "chosen",
+    "rejected": "rejected",
+    "system": "system",
+    "tools": "tools",
+}
 
 
-CANONICAL_KEYS = {"prompt", "query", "response", "history", "system", "tools", "messages", "chosen", "rejected"}
+CANONICAL_KEYS = {
+    "prompt", "query", "response", "history", "system", "tools", "messages", "chosen", "rejected",
+}
 
 
 class Invalid(Exception):
@@ -89,7 +107,8 @@ class SFTNormalizeConfig(StageConfig):
         "auto", description="Input format; auto decides per row from the columns that are set."
     )
     columns: dict[str, str] = Field(
-        default_factory=dict, description="LLaMA-Factory style column mapping (canonical name -> input column)."
+        default_factory=dict,
+        description="LLaMA-Factory style column mapping (canonical name -> input column).",
     )
     input_columns: dict[str, dict[str, str]] = Field(
         default_factory=dict,
@@ -98,7 +117,9 @@ class SFTNormalizeConfig(StageConfig):
     )
     tags: dict[str, str] = Field(default_factory=dict, description="ShareGPT tags (role_tag, user_tag, ...).")
     strip: bool = Field(True, description="Strip whitespace around every turn's content.")
-    prompt_to_text: bool = Field(True, description="Also write the prompt into `text` (for dedup/langid stages).")
+    prompt_to_text: bool = Field(
+        True, description="Also write the prompt into `text` (for dedup/langid stages)."
+    )
     keep_input_columns: bool = Field(False, description="Keep the input columns that were read.")
     tools_to_system: bool = Field(
         False,
@@ -106,7 +127,9 @@ class SFTNormalizeConfig(StageConfig):
         "built-in templates, which do not render a tools list themselves.",
     )
     dataset_info: str | None = Field(
-        None, description="A LLaMA-Factory dataset_info.json to take formatting/columns/tags from (with `dataset`)."
+        None,
+        description="A LLaMA-Factory dataset_info.json to take formatting/columns/tags from (with "
+                    "`dataset`).",
     )
     dataset: str | None = Field(None, description="The entry of dataset_info to use.")
 
@@ -143,7 +166,7 @@ class SFTNormalize(Stage):
     ``sft_empty_turn``, ``sft_unknown_role:<role>``, ``sft_system_not_first``,
     ``sft_roles_out_of_order``, ``sft_last_turn_not_assistant``, ``sft_no_assistant_turn``,
     ``sft_non_text_content``, ``sft_unknown_format`` or ``sft_no_shared_prompt``.
-    """
+    """  # noqa: E501
 
     Config = SFTNormalizeConfig
 
@@ -155,8 +178,12 @@ class SFTNormalize(Stage):
         reasons: list[str | None] = []
         used: set[str] = set()
         per_source = _configs_by_source(rows, c)
-        fallbacks = {src: _majority_format([r for r in rows if r.get("source") == src], cfg) if src is not None
-                     else _majority_format(rows, cfg) for src, cfg in per_source.items()}
+        fallbacks = {
+            src: _majority_format([r for r in rows if r.get("source") == src], cfg)
+            if src is not None
+            else _majority_format(rows, cfg)
+            for src, cfg in per_source.items()
+        }
         formats: dict[str, int] = {}
         for row in rows:
             src = row.get("source") if row.get("source") in per_source else None
@@ -175,8 +202,14 @@ class SFTNormalize(Stage):
             pl.Series("tools", out["tools"], dtype=pl.Utf8),
             pl.Series("prompt", out["prompt"], dtype=pl.Utf8),
             pl.Series("sft_format", out["sft_format"], dtype=pl.Utf8),
-            pl.Series("n_turns", [None if m is None else len(c or m) for m, c in zip(out["messages"], out["chosen_messages"], strict=True)],
-                      dtype=pl.Int32),
+            pl.Series(
+                "n_turns",
+                [
+                    None if m is None else len(c or m)
+                    for m, c in zip(out["messages"], out["chosen_messages"], strict=True)
+                ],
+                dtype=pl.Int32,
+            ),
         ]
         if any(v is not None for v in out["chosen_messages"]):
             kept_cols += [
@@ -188,7 +221,9 @@ class SFTNormalize(Stage):
         reason = pl.Series(REASON, reasons, dtype=pl.Utf8)
         dropped = df.with_columns(reason).filter(reason.is_not_null())
         names = {s.name for s in kept_cols}
-        base = df if c.keep_input_columns else df.drop([k for k in used if k in df.columns and k not in names])
+        base = (
+            df if c.keep_input_columns else df.drop([k for k in used if k in df.columns and k not in names])
+        )
         base = base.drop([n for n in names if n in base.columns])
         kept = base.with_columns(kept_cols).filter(reason.is_null())
         counters = {f"sft_format_{f}": n for f, n in sorted(formats.items())}
@@ -258,8 +293,14 @@ def _majority_format(rows: list[dict], c: SFTNormalizeConfig) -> str | None:
 def _decode_json_columns(df: pl.DataFrame, c: SFTNormalizeConfig) -> pl.DataFrame:
     """Columns the reader kept as JSON text (values of mixed types, e.g. a prompt that is a string
     in some rows and a message list in others) are decoded back, when *every* value is JSON."""
-    names = set(c.columns.values()) | {v for m in c.input_columns.values() for v in m.values()} | {"conversations", "messages", "prompt", "chosen", "rejected", "history",
-                                       "tools", "instruction", "input", "output", "system"}
+    names = (
+        set(c.columns.values())
+        | {v for m in c.input_columns.values() for v in m.values()}
+        | {
+            "conversations", "messages", "prompt", "chosen", "rejected", "history", "tools", "instruction",
+            "input", "output", "system",
+        }
+    )
     out = []
     for name in names & set(df.columns):
         if df[name].dtype != pl.Utf8:
@@ -342,13 +383,17 @@ def _text(value: Any, key: str, c: SFTNormalizeConfig) -> str:
     return value.strip() if c.strip else value
 
 
-def _alpaca(row: dict, c: SFTNormalizeConfig, used: set[str], defaults: dict[str, str] = ALPACA_COLUMNS) -> list[dict]:
+def _alpaca(
+    row: dict, c: SFTNormalizeConfig, used: set[str], defaults: dict[str, str] = ALPACA_COLUMNS
+) -> list[dict]:
     m, d = c.columns, defaults
     instruction = _text(_col(row, m, d, "prompt", used), m.get("prompt", d["prompt"]), c)
     query = _col(row, m, d, "query", used)
     query = _text(query, m.get("query", d["query"]), c) if query is not None else ""
     response = _text(_col(row, m, d, "response", used), m.get("response", d["response"]), c)
-    user = "\n".join(x for x in (instruction, query) if x)  # LLaMA-Factory joins instruction and input with \n
+    user = "\n".join(
+        x for x in (instruction, query) if x
+    )  # LLaMA-Factory joins instruction and input with \n
     msgs: list[dict] = []
     history = _col(row, m, d, "history", used)
     if history is not None:

@@ -48,7 +48,9 @@ def read_records(path: str | Path, limit: int | None = None) -> list[dict]:
 
 def _show(text: str, trained: bool) -> str:
     visible = text.replace("\n", "↵\n")
-    return click.style(visible, fg="green", bold=True, bg="black") if trained else click.style(visible, dim=True)
+    return (
+        click.style(visible, fg="green", bold=True, bg="black") if trained else click.style(visible, dim=True)
+    )
 
 
 def preview_rows(
@@ -66,7 +68,9 @@ def preview_rows(
             yield click.style(f"rejected by sft_normalize: {reason}", fg="red")
     kept = norm.kept
     if "chosen_messages" in kept.columns:  # preference rows: show the chosen side
-        kept = kept.with_columns(pl.col("chosen_messages").alias("messages")).drop("chosen_messages", "rejected_messages")
+        kept = kept.with_columns(pl.col("chosen_messages").alias("messages")).drop(
+            "chosen_messages", "rejected_messages"
+        )
     if template.startswith("hf:") and tokenizer is None:
         tokenizer = template[3:]
     if tokenizer is None:
@@ -79,14 +83,25 @@ def preview_rows(
             except TemplateError as e:
                 yield click.style(f"row {i}: rejected: {e.reason}", fg="red")
                 continue
-            yield click.style(f"── row {i} ({template}, segments; pass --tokenizer for token-level labels)", bold=True) + "\n" + "".join(
-                _show(s.text, s.trained) for s in segs
+            yield (
+                click.style(
+                    f"── row {i} ({template}, segments; pass --tokenizer for token-level labels)", bold=True
+                )
+                + "\n"
+                + "".join(_show(s.text, s.trained) for s in segs)
             )
         return
     from curate.sft.format import SFTFormatConfig, SFTFormatter
 
-    fm = SFTFormatter(SFTFormatConfig(template=template, tokenizer=tokenizer, max_len=max_len, train_on=train_on,
-                                      check_saved_template=False))
+    fm = SFTFormatter(
+        SFTFormatConfig(
+            template=template,
+            tokenizer=tokenizer,
+            max_len=max_len,
+            train_on=train_on,
+            check_saved_template=False,
+        )
+    )
     fm.setup()
     res = fm.process(kept)
     if res.dropped is not None:

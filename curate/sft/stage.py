@@ -33,7 +33,7 @@ class SFTFormat(Stage):
     whole rounds, never part of a turn. A row that fails a check is rejected with the check's name
     (``sft_too_long``, ``sft_special_token_in_content``, ``sft_render_mismatch``, ...) and keeps its
     content in rejects/. Preference rows get ``chosen_*`` / ``rejected_*`` columns.
-    """
+    """  # noqa: E501
 
     Config = SFTFormatConfig
 

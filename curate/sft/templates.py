@@ -135,10 +135,14 @@ class ChatTemplate:
         user_idx = [i for i, m in enumerate(msgs) if m["role"] == "user"]
         fold_into = None
         if system is not None and self.system == "unsupported":
-            raise TemplateError("sft_template_drops_system", f"template {self.name} cannot render a system prompt here")
+            raise TemplateError(
+                "sft_template_drops_system", f"template {self.name} cannot render a system prompt here"
+            )
         if system is not None and self.system == "first_user":
             if not user_idx:
-                raise TemplateError("sft_no_user_turn", f"template {self.name} folds the system prompt into a user turn")
+                raise TemplateError(
+                    "sft_no_user_turn", f"template {self.name} folds the system prompt into a user turn"
+                )
             fold_into = user_idx[0]
         last_assistant = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=-1)
 
@@ -147,7 +151,9 @@ class ChatTemplate:
         if start:
             out.append(Segment(start, train_on == "all"))
         if system is not None and self.system == "preamble":
-            out.append(Segment(self.system_format.replace("{system}", self._content(system)), train_on == "all"))
+            out.append(
+                Segment(self.system_format.replace("{system}", self._content(system)), train_on == "all")
+            )
         rnd = 0
         for i, m in enumerate(msgs):
             role, content = m["role"], self._content(m["content"])
@@ -170,7 +176,9 @@ class ChatTemplate:
                     out.append(Segment(suffix, train_on == "all", turn))
             else:
                 if i == fold_into:  # folded like the HF templates do: raw content, then (llama2) strip
-                    content = self.system_format.replace("{system}", system).replace("{content}", m["content"])
+                    content = self.system_format.replace("{system}", system).replace(
+                        "{content}", m["content"]
+                    )
                     if self.strip_user_after_system:
                         content = content.strip()
                 out.append(Segment(prefix + content + suffix, train_on == "all", turn))
@@ -179,7 +187,9 @@ class ChatTemplate:
     def _content(self, content: str) -> str:
         return content.strip() if self.trim else content
 
-    def render(self, messages: list[dict], bos: str = "", eos: str = "", add_generation_prompt: bool = False) -> str:
+    def render(
+        self, messages: list[dict], bos: str = "", eos: str = "", add_generation_prompt: bool = False
+    ) -> str:
         """The rendered text (what ``apply_chat_template(tokenize=False)`` gives)."""
         text = "".join(s.text for s in self.segments(messages, bos, eos))
         if add_generation_prompt:

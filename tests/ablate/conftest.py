@@ -42,11 +42,15 @@ def write_text_shards(out: Path, docs: list[str], n_files: int = 2) -> Path:
     return data
 
 
-def ablation_yaml(root: Path, seeds: list[int] = (0,), tokens: int = STEPS * TOKENS_PER_STEP, **extra) -> Path:
+def ablation_yaml(
+    root: Path, seeds: list[int] = (0,), tokens: int = STEPS * TOKENS_PER_STEP, **extra
+) -> Path:
     rng = random.Random(7)
     clean = synthetic_text(300, seed=3)
     write_text_shards(root / "clean", clean)
-    write_text_shards(root / "shuffled", [shuffled(d, rng) for d in clean[:30]])  # a tenth of the documents: more epochs
+    write_text_shards(
+        root / "shuffled", [shuffled(d, rng) for d in clean[:30]]
+    )  # a tenth of the documents: more epochs
     held = root / "heldout"
     held.mkdir(exist_ok=True)
     for i in range(3):

@@ -27,7 +27,9 @@ def test_corrupted_arm_ranks_last_on_heldout_bpb(killed_and_resumed):
 def test_every_arm_trains_the_same_tokens_and_reports_epochs(killed_and_resumed):
     doc = killed_and_resumed["json"]
     b = doc["budget"]
-    assert b["steps"] == STEPS and b["train_tokens"] == STEPS * TOKENS_PER_STEP == b["tokens_per_step"] * STEPS
+    assert (
+        b["steps"] == STEPS and b["train_tokens"] == STEPS * TOKENS_PER_STEP == b["tokens_per_step"] * STEPS
+    )
     runs = [r for a in doc["arms"].values() for r in a["runs"].values()]
     assert len(runs) == 2
     assert {r["train_tokens"] for r in runs} == {b["train_tokens"]}
@@ -59,7 +61,8 @@ def test_killed_ablation_resumes_and_skips_finished_runs(killed_and_resumed):
     assert k["doc"]["statuses"] == {"clean/seed0": "done", "shuffled/seed0": "resumed"}
     out = k["out"]
     # the finished run was not touched again
-    assert (out / "runs/clean/seed0/ablate_result.json").stat().st_mtime_ns == k["first"]["clean_result_mtime"]
+    mtime = (out / "runs/clean/seed0/ablate_result.json").stat().st_mtime_ns
+    assert mtime == k["first"]["clean_result_mtime"]
     log = [json.loads(x) for x in (out / "runs/shuffled/seed0/log.jsonl").read_text().splitlines()]
     assert max(r["step"] for r in log) == STEPS
 

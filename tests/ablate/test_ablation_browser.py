@@ -26,7 +26,12 @@ def test_ablation_page_renders_in_chromium_without_errors(killed_and_resumed):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+            page.on(
+                "console",
+                lambda m: (
+                    errors.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None
+                ),
+            )
             page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
             page.on("requestfailed", lambda r: errors.append(f"requestfailed: {r.url}"))
             page.on("request", lambda r: requests.append(r.url))
@@ -36,7 +41,7 @@ def test_ablation_page_renders_in_chromium_without_errors(killed_and_resumed):
                     const r = s.getBoundingClientRect();
                     const lines = Array.from(s.querySelectorAll('polyline')).filter(l => l.getBBox().width > 0);
                     return {id: s.closest('section').id, w: r.width, h: r.height, lines: lines.length};
-                })"""
+                })"""  # noqa: E501
             )
             sections = page.evaluate("() => Array.from(document.querySelectorAll('section')).map(s => s.id)")
             cells = page.evaluate("() => document.querySelectorAll('#final td').length")

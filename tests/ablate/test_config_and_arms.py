@@ -64,14 +64,23 @@ def test_a_pipeline_arm_runs_first_and_keeps_its_lineage(tmp_path):
     assert arm.data == str(tmp_path / "o" / "arms" / "piped" / "data") and arm.kind == "text"
     lin = arm.lineage
     assert lin["pipeline"] == str(tmp_path / "p.yaml") and lin["overrides"] == doc["arms"]["piped"]["set"]
-    assert lin["manifest"]["config_sha256"] and lin["shards"] and all(s["from"] == "manifest" for s in lin["shards"])
+    assert (
+        lin["manifest"]["config_sha256"]
+        and lin["shards"]
+        and all(s["from"] == "manifest" for s in lin["shards"])
+    )
     again = prepare_arm(cfg, "piped", cfg.arms["piped"], tmp_path / "o", quiet=True)  # resumes: same output
     assert again.lineage["shards"] == lin["shards"]
 
 
 def _doc(values: dict[str, dict[int, float]]) -> dict:
-    return {"baseline": "raw", "arms": {a: {"runs": {str(s): {"final": {"bpb": {"gold": v}}} for s, v in d.items()}}
-                                        for a, d in values.items()}}
+    return {
+        "baseline": "raw",
+        "arms": {
+            a: {"runs": {str(s): {"final": {"bpb": {"gold": v}}} for s, v in d.items()}}
+            for a, d in values.items()
+        },
+    }
 
 
 def test_summary_mean_std_and_paired_differences():
@@ -81,7 +90,9 @@ def test_summary_mean_std_and_paired_differences():
     t = s["table"]["raw"]["bpb/gold"]
     assert t["mean"] == pytest.approx(3.70) and t["std"] == pytest.approx(0.02) and t["n"] == 3
     g = s["paired"]["good"]["bpb/gold"]
-    assert g["mean"] == pytest.approx(-0.1) and g["std"] == pytest.approx(math.sqrt(((0.0) ** 2 + 0.01 ** 2 + 0.01 ** 2) / 2))
+    assert g["mean"] == pytest.approx(-0.1) and g["std"] == pytest.approx(
+        math.sqrt(((0.0) ** 2 + 0.01**2 + 0.01**2) / 2)
+    )
     assert g["clear"] is True and g["better"] is True
     n = s["paired"]["noisy"]["bpb/gold"]
     assert n["clear"] is False

@@ -6,7 +6,10 @@ import sys
 
 
 def test_ablate_and_eval_import_without_polars():
-    code = ("import sys; sys.modules['polars'] = None\n"
-            "import curate.ablate.cli, curate.ablate.runner, curate.ablate.report, curate.eval, curate.train.loop\n")
+    code = (
+        "import sys; sys.modules['polars'] = None\n"
+        "import curate.ablate.cli, curate.ablate.runner, curate.ablate.report, curate.eval, "
+        "curate.train.loop\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

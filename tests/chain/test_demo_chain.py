@@ -40,15 +40,29 @@ def chain(tmp_path_factory):
             "inputs": [{"source": "mixed", "reader": "parquet", "paths": "pt-text/data/*.parquet"}],
             "stages": [{"format": {"kind": "tokenized", "tokenizer": str(tok_dir), "seq_len": 64}}],
         }), root / "pt-packed", quiet=True)
-        sft_data = run_pipeline(spec_from_dict({
-            "name": "sft",
-            "inputs": [{"source": "openai", "reader": "sft_jsonl", "paths": "data/sft/openai.jsonl"}],
-            "stages": [
-                {"sft_normalize": {"format": "openai"}},
-                {"format": {"kind": "sft", "template": "chatml", "tokenizer": str(tok_dir), "max_len": 128, "truncation": "drop"}},
-            ],
-            "output": {"keep_rejects": True},
-        }), root / "sft", quiet=True)
+        sft_data = run_pipeline(
+            spec_from_dict(
+                {
+                    "name": "sft",
+                    "inputs": [{"source": "openai", "reader": "sft_jsonl", "paths": "data/sft/openai.jsonl"}],
+                    "stages": [
+                        {"sft_normalize": {"format": "openai"}},
+                        {
+                            "format": {
+                                "kind": "sft",
+                                "template": "chatml",
+                                "tokenizer": str(tok_dir),
+                                "max_len": 128,
+                                "truncation": "drop",
+                            }
+                        },
+                    ],
+                    "output": {"keep_rejects": True},
+                }
+            ),
+            root / "sft",
+            quiet=True,
+        )
 
         from curate.train.loop import pretrain, sft
 

@@ -19,7 +19,8 @@ def _corpus():
     boiler = ["Home | About | Contact", "© 2024 Example Corp. All rights reserved."]
     texts = []
     for i in range(12):
-        body = f"Article number {i} talks about topic {chr(97 + i)}.\nIt has its own second line {chr(97 + i) * 3}."
+        body = (f"Article number {i} talks about topic {chr(97 + i)}.\nIt has its own second line "
+                f"{chr(97 + i) * 3}.")
         year = 2000 + i  # digits normalise to 0: the footer still counts as one line
         texts.append(f"{boiler[0]}\n{body}\n© {year} Example Corp. All rights reserved.")
     texts.append("Home | About | Contact\n\n© 1999 Example Corp. all rights reserved")  # only boilerplate
@@ -34,7 +35,8 @@ def test_boilerplate_lines_removed(tmp_path):
     for t, i in zip(run.kept["text"], range(12), strict=True):
         assert (
             t
-            == f"Article number {i} talks about topic {chr(97 + i)}.\nIt has its own second line {chr(97 + i) * 3}."
+            == f"Article number {i} talks about topic {chr(97 + i)}.\nIt has its own second line "
+               f"{chr(97 + i) * 3}."
         )
     assert run.counters["lines_removed"] == 26 and run.counters["docs_modified"] == 13
     assert run.summary["frequent_lines"] == 2 and run.summary["frequent_occurrences"] == 26

@@ -139,7 +139,7 @@ STAGES_MODULE = textwrap.dedent('''
             df = df.with_columns(pl.when(first.is_in(list(rare))).then(pl.lit("rare_first_word")).otherwise(None).alias("reason"))
             from curate.engine.stage import split_by_reason
             return split_by_reason(df)
-''')
+''')  # noqa: E501
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ from curate.engine.spec import spec_from_dict
 def many_small_files(folder: Path, n: int = 30, rows: int = 7) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for f in range(n):
-        lines = [json.dumps({"text": ("short" if i % 5 == 0 else f"file {f} row {i} " * 3)}) for i in range(rows)]
+        lines = [
+            json.dumps({"text": ("short" if i % 5 == 0 else f"file {f} row {i} " * 3)}) for i in range(rows)
+        ]
         (folder / f"part-{f:03d}.jsonl").write_text("\n".join(lines) + "\n")
 
 
@@ -47,7 +49,9 @@ def test_merges_small_shards_keeping_rows_and_order(tmp_path):
     assert rows == [50, 50, 50]
     assert merged.manifest["shards"][0]["path"] == "data/part-00000-0000+9.parquet"
     assert merged.frame().collect().equals(plain.frame().collect())  # same rows, same order
-    assert sorted(p.name for p in (merged.out / "data").iterdir()) == sorted(Path(s["path"]).name for s in merged.manifest["shards"])
+    assert sorted(p.name for p in (merged.out / "data").iterdir()) == sorted(
+        Path(s["path"]).name for s in merged.manifest["shards"]
+    )
     # rejects are merged too: one file per stage folder here, holding every dropped row
     rej = sorted((merged.out / "rejects" / "00-length").glob("*.parquet"))
     assert len(rej) == 2 and pl.read_parquet(rej).height == 60
@@ -87,12 +91,22 @@ def test_crash_during_merge_then_rerun_is_identical(tmp_path, monkeypatch, crash
 
 def test_plan_is_per_folder_and_in_order(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    files = [a / "p-0.parquet", a / "p-1.parquet", b / "p-2.parquet", a / "p-3.parquet", a / "p-4.parquet", b / "p-5.parquet"]
+    files = [
+        a / "p-0.parquet",
+        a / "p-1.parquet",
+        b / "p-2.parquet",
+        a / "p-3.parquet",
+        a / "p-4.parquet",
+        b / "p-5.parquet",
+    ]
     rows = dict(zip(files, [10, 60, 10, 10, 45, 10], strict=True))
     sizes = dict(zip(files, [100, 5000, 100, 100, 450, 100], strict=True))
     bins = compact_mod.plan_merges(files, rows, sizes, 100, 1000)
     assert bins == [  # p-1 is big enough to stay; a bin closes before it would pass 100 rows
-        {"out": str(a / "p-0+2.parquet"), "members": [str(a / "p-0.parquet"), str(a / "p-3.parquet"), str(a / "p-4.parquet")]},
+        {
+            "out": str(a / "p-0+2.parquet"),
+            "members": [str(a / "p-0.parquet"), str(a / "p-3.parquet"), str(a / "p-4.parquet")],
+        },
         {"out": str(b / "p-2+1.parquet"), "members": [str(b / "p-2.parquet"), str(b / "p-5.parquet")]},
     ]
     # a bin also closes once it holds min_bytes: [0, 3] reach 200, then [4, 5']

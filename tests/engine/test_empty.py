@@ -18,14 +18,18 @@ def test_format_reasons(reason):
     assert is_format_reason(reason)
 
 
-@pytest.mark.parametrize("reason", ["too_short", "langid", "lang_not_kept", "exact_duplicate", "sft_too_long", "gopher_stop_words"])
+@pytest.mark.parametrize(
+    "reason", ["too_short", "langid", "lang_not_kept", "exact_duplicate", "sft_too_long", "gopher_stop_words"]
+)
 def test_quality_reasons_are_not_format_reasons(reason):
     assert not is_format_reason(reason)
 
 
 def _corpus(tmp_path):
     (tmp_path / "good").mkdir()
-    (tmp_path / "good" / "a.jsonl").write_text("".join(json.dumps({"text": f"a long enough document number {i}"}) + "\n" for i in range(20)))
+    (tmp_path / "good" / "a.jsonl").write_text(
+        "".join(json.dumps({"text": f"a long enough document number {i}"}) + "\n" for i in range(20))
+    )
     # every row too short: emptied by a quality decision, in a source that has other rows
     (tmp_path / "good" / "b.jsonl").write_text("".join(json.dumps({"text": "tiny"}) + "\n" for _ in range(7)))
     (tmp_path / "hh").mkdir()  # read as it ships, every line unreadable by the jsonl reader
@@ -37,7 +41,11 @@ def _pipeline(tmp_path, stages_module, bad: bool = True):
     inputs = [{"source": "good", "reader": "jsonl", "paths": "good/*.jsonl"}]
     if bad:
         inputs.append({"source": "hh", "reader": "jsonl", "paths": "hh/*.jsonl"})
-    doc = {"name": "e", "inputs": inputs, "stages": [{"stage": f"{stages_module}:MinChars", "config": {"min_chars": 10}}]}
+    doc = {
+        "name": "e",
+        "inputs": inputs,
+        "stages": [{"stage": f"{stages_module}:MinChars", "config": {"min_chars": 10}}],
+    }
     p = tmp_path / "p.yaml"
     p.write_text(json.dumps(doc))  # JSON is YAML
     return str(p)
@@ -53,11 +61,17 @@ def test_empty_source_and_file_are_reported_and_strict_fails_on_format(tmp_path,
     assert "warning: 1 input file(s) ended with 0 rows:" in r.output
     assert "good: b.jsonl (7 records in; top drop reasons: too_short 7)" in r.output
     empty = json.loads((tmp_path / "out" / "stats.json").read_text())["empty"]
-    assert [(e["source"], e["files"], e["records_in"], e["format"]) for e in empty["sources"]] == [("hh", ["x.jsonl", "y.jsonl"], 6, True)]
+    assert [(e["source"], e["files"], e["records_in"], e["format"]) for e in empty["sources"]] == [
+        ("hh", ["x.jsonl", "y.jsonl"], 6, True)
+    ]
     assert empty["sources"][0]["top_reasons"] == {"malformed:json": 5, "malformed:empty_file": 1}
-    assert [(e["source"], e["files"], e["top_reasons"], e["format"]) for e in empty["files"]] == [("good", ["b.jsonl"], {"too_short": 7}, False)]
+    assert [(e["source"], e["files"], e["top_reasons"], e["format"]) for e in empty["files"]] == [
+        ("good", ["b.jsonl"], {"too_short": 7}, False)
+    ]
 
-    strict = CliRunner().invoke(main, ["run", _pipeline(tmp_path, stages_module), "-o", "out", "-q", "--strict"])
+    strict = CliRunner().invoke(
+        main, ["run", _pipeline(tmp_path, stages_module), "-o", "out", "-q", "--strict"]
+    )
     assert strict.exit_code == 1, strict.output
     assert "error: --strict: 1 input(s) ended with 0 rows through reader/format rejections" in strict.output
 
@@ -65,7 +79,9 @@ def test_empty_source_and_file_are_reported_and_strict_fails_on_format(tmp_path,
 def test_strict_passes_when_only_quality_filters_emptied_a_file(tmp_path, stages_module, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _corpus(tmp_path)
-    r = CliRunner().invoke(main, ["run", _pipeline(tmp_path, stages_module, bad=False), "-o", "out", "-q", "--strict"])
+    r = CliRunner().invoke(
+        main, ["run", _pipeline(tmp_path, stages_module, bad=False), "-o", "out", "-q", "--strict"]
+    )
     assert r.exit_code == 0, r.output
     assert "good: b.jsonl" in r.output and "source 'good'" not in r.output
 
@@ -74,6 +90,8 @@ def test_nothing_is_reported_when_every_input_has_rows(tmp_path, stages_module, 
     monkeypatch.chdir(tmp_path)
     _corpus(tmp_path)
     (tmp_path / "good" / "b.jsonl").unlink()
-    r = CliRunner().invoke(main, ["run", _pipeline(tmp_path, stages_module, bad=False), "-o", "out", "-q", "--strict"])
+    r = CliRunner().invoke(
+        main, ["run", _pipeline(tmp_path, stages_module, bad=False), "-o", "out", "-q", "--strict"]
+    )
     assert r.exit_code == 0 and "warning" not in r.output, r.output
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["empty"] == {"sources": [], "files": []}

@@ -61,7 +61,9 @@ def test_unreachable_cluster_refuses_the_run_clearly(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", fail)
     ex = RayExecutor(2, "ray://head:10001")
-    with pytest.raises(RunRefused, match=r"cannot start or reach the Ray cluster at ray://head:10001: ConnectionError"):
+    with pytest.raises(
+        RunRefused, match=r"cannot start or reach the Ray cluster at ray://head:10001: ConnectionError"
+    ):
         ex.__enter__()
     ex.close()  # nothing was started, nothing to shut down
 
@@ -126,7 +128,9 @@ def test_ray_reads_and_publishes_s3(tmp_path, ray_stages, s3_bucket, monkeypatch
         storage.upload(p, f"{s3_bucket}/{p.relative_to(tmp_path).as_posix()}")
     local = run_pipeline(_spec(ray_stages), tmp_path / "local", workers=1, quiet=True)
     out = f"{s3_bucket}/out"
-    on_ray = run_pipeline(_spec(ray_stages, root=f"{s3_bucket}/corpus"), out, workers=2, quiet=True, executor="ray")
+    on_ray = run_pipeline(
+        _spec(ray_stages, root=f"{s3_bucket}/corpus"), out, workers=2, quiet=True, executor="ray"
+    )
     assert [s["sha256"] for s in on_ray.manifest["shards"]] == [s["sha256"] for s in local.manifest["shards"]]
     for s in on_ray.manifest["shards"]:
         assert hashlib.sha256(storage.read_bytes(f"{out}/{s['path']}")).hexdigest() == s["sha256"]
@@ -142,7 +146,9 @@ def test_ray_task_error_names_the_task(tmp_path, ray_stages, monkeypatch):
         "stages": [{"stage": f"{ray_stages}:MinChars", "config": {"min_chars": 5, "sleep": -1.0}}],
         "output": {},
     })
-    with pytest.raises(TaskFailed, match=r"task p0-0000\d \(input \S*corpus/web/part\d\.jsonl\) failed: ValueError"):
+    with pytest.raises(
+        TaskFailed, match=r"task p0-0000\d \(input \S*corpus/web/part\d\.jsonl\) failed: ValueError"
+    ):
         run_pipeline(spec, tmp_path / "out", workers=2, quiet=True, executor="ray")
 
 
@@ -162,8 +168,25 @@ def test_cli_ray_starts_and_stops_its_own_cluster(tmp_path, stages_module):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     for ex, out in (("local", "a"), ("ray", "b")):
         r = subprocess.run(
-            [sys.executable, "-m", "curate.cli", "run", "p.yaml", "-o", out, "-w", "2", "-q", "--executor", ex],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "curate.cli",
+                "run",
+                "p.yaml",
+                "-o",
+                out,
+                "-w",
+                "2",
+                "-q",
+                "--executor",
+                ex,
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert r.returncode == 0, r.stderr
     assert _hashes(tmp_path / "a") == _hashes(tmp_path / "b") != {}
@@ -176,7 +199,9 @@ def test_every_node_must_see_the_run_folder(tmp_path, ray_cluster):
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     assert blind_nodes(ray, nodes, tmp_path) == []
-    assert blind_nodes(ray, nodes, tmp_path, token="what another disk holds") == [nodes[0]["NodeManagerAddress"]]
+    assert blind_nodes(ray, nodes, tmp_path, token="what another disk holds") == [
+        nodes[0]["NodeManagerAddress"]
+    ]
     assert not list(tmp_path.iterdir())  # the probe file is removed
     ex = RayExecutor(2)
     ex.check_shared(tmp_path)  # one node, sees its own disk: no refusal
@@ -184,7 +209,9 @@ def test_every_node_must_see_the_run_folder(tmp_path, ray_cluster):
     import curate.engine.ray_executor as rx
 
     (tmp_path / "a.jsonl").write_text('{"text": "hello"}\n')
-    spec = spec_from_dict({"name": "x", "inputs": [{"source": "s", "reader": "jsonl", "paths": str(tmp_path / "a.jsonl")}]})
+    spec = spec_from_dict(
+        {"name": "x", "inputs": [{"source": "s", "reader": "jsonl", "paths": str(tmp_path / "a.jsonl")}]}
+    )
     real = rx.blind_nodes
     try:
         rx.blind_nodes = lambda *a, **k: ["10.0.0.7"]

@@ -32,7 +32,13 @@ def demo(tmp_path_factory) -> Path:
 
 
 def upload_tree(local: Path, uri: str) -> None:
-    storage.upload_many([(p, storage.join(uri, p.relative_to(local).as_posix())) for p in sorted(local.rglob("*")) if p.is_file()])
+    storage.upload_many(
+        [
+            (p, storage.join(uri, p.relative_to(local).as_posix()))
+            for p in sorted(local.rglob("*"))
+            if p.is_file()
+        ]
+    )
 
 
 def pipeline(root: str) -> dict:
@@ -64,9 +70,20 @@ def remote_files(uri: str) -> dict[str, bytes]:
 
 def test_glob_listing_matches_local(demo, s3_bucket):
     upload_tree(demo, s3_bucket)
-    for pattern in ("web/*.warc.gz", "jsonl/part-0000[0-2].jsonl.gz", "code/**/*.py", "books", "**/*.json", "sft/?lpaca*", "code/**"):
+    for pattern in (
+        "web/*.warc.gz",
+        "jsonl/part-0000[0-2].jsonl.gz",
+        "code/**/*.py",
+        "books",
+        "**/*.json",
+        "sft/?lpaca*",
+        "code/**",
+    ):
         local = [relative_name(p, pattern, demo) for p in expand_glob(pattern, demo)]
-        remote = [relative_name(u, f"{s3_bucket}/{pattern}", demo) for u in expand_glob(f"{s3_bucket}/{pattern}", demo)]
+        remote = [
+            relative_name(u, f"{s3_bucket}/{pattern}", demo)
+            for u in expand_glob(f"{s3_bucket}/{pattern}", demo)
+        ]
         assert local and remote == local, pattern
 
 
@@ -108,7 +125,9 @@ def test_resume_refuse_force_and_stale_shards(demo, s3_bucket, tmp_path, monkeyp
     log = [json.loads(line) for line in (again.out / "logs" / "run.jsonl").read_text().splitlines()]
     assert any(e["event"] == "resume" and e["pending"] == 0 for e in log)  # nothing recomputed
     assert shard_hashes(again.manifest) == shard_hashes(first.manifest)
-    assert sorted(k for k in remote_files(out) if k.startswith("data/")) == sorted(shard_hashes(first.manifest))
+    assert sorted(k for k in remote_files(out) if k.startswith("data/")) == sorted(
+        shard_hashes(first.manifest)
+    )
 
     changed = dict(spec, stages=[{"length": {"min": 80}}])
     with pytest.raises(RunRefused, match=r"stages\[0\].config.min"):
@@ -118,15 +137,22 @@ def test_resume_refuse_force_and_stale_shards(demo, s3_bucket, tmp_path, monkeyp
         run_pipeline(spec_from_dict(changed), out, quiet=True, work_dir=tmp_path / "elsewhere")
     forced = run_pipeline(spec_from_dict(changed), out, quiet=True, force=True)
     assert forced.manifest["rows"] < first.manifest["rows"]
-    assert json.loads(storage.read_bytes(f"{out}/manifest.json"))["config_sha256"] == forced.manifest["config_sha256"]
-    assert sorted(k for k in remote_files(out) if k.startswith("data/")) == sorted(shard_hashes(forced.manifest))
+    assert (
+        json.loads(storage.read_bytes(f"{out}/manifest.json"))["config_sha256"]
+        == forced.manifest["config_sha256"]
+    )
+    assert sorted(k for k in remote_files(out) if k.startswith("data/")) == sorted(
+        shard_hashes(forced.manifest)
+    )
 
     # A work folder serves one output only.
     with pytest.raises(RunRefused, match="belongs to the run publishing to"):
         run_pipeline(spec_from_dict(changed), f"{s3_bucket}/other", quiet=True, work_dir=forced.out)
 
     # A remote input rewritten since the run began: resuming is refused and names the object.
-    storage.write_bytes(f"{s3_bucket}/in/part-00000.jsonl.gz", (demo / "jsonl" / "part-00001.jsonl.gz").read_bytes())
+    storage.write_bytes(
+        f"{s3_bucket}/in/part-00000.jsonl.gz", (demo / "jsonl" / "part-00001.jsonl.gz").read_bytes()
+    )
     with pytest.raises(RunRefused, match=r"modified: s3://.*/in/part-00000.jsonl.gz"):
         run_pipeline(spec_from_dict(changed), out, quiet=True)
 
@@ -143,7 +169,13 @@ def test_malformed_remote_input_lands_in_rejects(s3_bucket, tmp_path, monkeypatc
         (tmp_path / "in" / name).write_bytes(data)
 
     def spec(root):
-        return spec_from_dict({"name": "bad", "inputs": [{"source": "j", "reader": "jsonl", "paths": f"{root}/in/*"}], "output": {"keep_rejects": True}})
+        return spec_from_dict(
+            {
+                "name": "bad",
+                "inputs": [{"source": "j", "reader": "jsonl", "paths": f"{root}/in/*"}],
+                "output": {"keep_rejects": True},
+            }
+        )
 
     res = run_pipeline(spec(s3_bucket), f"{s3_bucket}/out", quiet=True)
     local = run_pipeline(spec(tmp_path), tmp_path / "out", quiet=True)
@@ -171,7 +203,8 @@ def test_cli_inspect_schema_status_report(demo, s3_bucket, tmp_path, monkeypatch
     assert r.exit_code == 0, r.output
     assert f"-> {out}" in r.output
     r = cli.invoke(main, ["status", out])
-    assert r.exit_code == 0 and "finished" in r.output and f"publishes to {out} (published)" in r.output, r.output
+    assert r.exit_code == 0 and "finished" in r.output, r.output
+    assert f"publishes to {out} (published)" in r.output, r.output
     # On another machine (no work folder): inspect reads what was published.
     monkeypatch.setenv("CURATE_WORK_DIR", str(tmp_path / "elsewhere"))
     r = cli.invoke(main, ["inspect", out])
@@ -200,7 +233,9 @@ def test_unknown_bucket_is_a_spec_error(s3_endpoint, tmp_path):
 
 def test_work_dir_needs_a_uri(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"text": "hello"}\n')
-    spec = spec_from_dict({"name": "x", "inputs": [{"source": "j", "reader": "jsonl", "paths": str(tmp_path / "*.jsonl")}]})
+    spec = spec_from_dict(
+        {"name": "x", "inputs": [{"source": "j", "reader": "jsonl", "paths": str(tmp_path / "*.jsonl")}]}
+    )
     with pytest.raises(RunRefused, match="--work-dir is for outputs on remote storage"):
         run_pipeline(spec, tmp_path / "out", work_dir=tmp_path / "w", quiet=True)
 
@@ -233,7 +268,11 @@ def test_publish_cut_short_leaves_no_manifest_and_resumes(demo, s3_bucket, tmp_p
     command afterwards publishes the complete output without recomputing anything."""
     monkeypatch.setenv("CURATE_WORK_DIR", str(tmp_path / "work"))
     upload_tree(demo / "jsonl", f"{s3_bucket}/in")
-    spec = {"name": "p", "inputs": [{"source": "j", "reader": "jsonl", "paths": f"{s3_bucket}/in/*"}], "output": {"shard_rows": 20}}
+    spec = {
+        "name": "p",
+        "inputs": [{"source": "j", "reader": "jsonl", "paths": f"{s3_bucket}/in/*"}],
+        "output": {"shard_rows": 20},
+    }
     out = f"{s3_bucket}/out"
     first = run_pipeline(spec_from_dict(spec), out, quiet=True)
     real_upload, calls = storage.upload, []
@@ -262,13 +301,19 @@ def test_saved_hf_datasets_in_a_bucket(s3_bucket, tmp_path, monkeypatch):
     import datasets
 
     monkeypatch.setenv("CURATE_WORK_DIR", str(tmp_path / "work"))
-    ds = datasets.Dataset.from_dict({"text": [f"row {i} of the saved set" for i in range(30)], "k": list(range(30))})
+    ds = datasets.Dataset.from_dict(
+        {"text": [f"row {i} of the saved set" for i in range(30)], "k": list(range(30))}
+    )
     ds.save_to_disk(str(tmp_path / "hf" / "one"))
-    datasets.DatasetDict({"train": ds.select(range(10)), "test": ds.select(range(10, 12))}).save_to_disk(str(tmp_path / "hf" / "dd"))
+    datasets.DatasetDict({"train": ds.select(range(10)), "test": ds.select(range(10, 12))}).save_to_disk(
+        str(tmp_path / "hf" / "dd")
+    )
     upload_tree(tmp_path / "hf", f"{s3_bucket}/hf")
 
     def spec(root):
-        return spec_from_dict({"name": "hf", "inputs": [{"source": "h", "reader": "hf", "paths": f"{root}/hf"}]})
+        return spec_from_dict(
+            {"name": "hf", "inputs": [{"source": "h", "reader": "hf", "paths": f"{root}/hf"}]}
+        )
 
     remote = run_pipeline(spec(s3_bucket), f"{s3_bucket}/out", quiet=True)
     local = run_pipeline(spec(tmp_path), tmp_path / "out", quiet=True)

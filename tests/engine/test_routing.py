@@ -10,9 +10,12 @@ from curate.engine.runner import run_pipeline
 from curate.engine.spec import spec_from_dict
 
 DOCS = {
-    "en": "The committee met on Tuesday to discuss the budget for the new public library and its opening hours.",
-    "de": "Der Ausschuss traf sich am Dienstag, um den Haushalt für die neue öffentliche Bibliothek zu besprechen.",
-    "fr": "Le comité s'est réuni mardi pour discuter du budget de la nouvelle bibliothèque publique de la ville.",
+    "en": "The committee met on Tuesday to discuss the budget for the new public library and its opening "
+          "hours.",
+    "de": "Der Ausschuss traf sich am Dienstag, um den Haushalt für die neue öffentliche Bibliothek zu "
+          "besprechen.",
+    "fr": "Le comité s'est réuni mardi pour discuter du budget de la nouvelle bibliothèque publique de la "
+          "ville.",
 }
 
 

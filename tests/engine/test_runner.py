@@ -26,16 +26,23 @@ from tests.engine.conftest import write_corpus
 
 
 def _spec(stages_module: str, stages: list | None = None, **output):
-    return spec_from_dict({
-        "name": "t",
-        "inputs": [{"source": "web", "reader": "jsonl", "paths": "corpus/*.jsonl", "batch_rows": 128}],
-        "stages": stages if stages is not None else [{"stage": f"{stages_module}:MinChars", "config": {"min_chars": 12}}],
-        "output": {"shard_rows": 250, "keep_rejects": True, **output},
-    })
+    return spec_from_dict(
+        {
+            "name": "t",
+            "inputs": [{"source": "web", "reader": "jsonl", "paths": "corpus/*.jsonl", "batch_rows": 128}],
+            "stages": stages
+            if stages is not None
+            else [{"stage": f"{stages_module}:MinChars", "config": {"min_chars": 12}}],
+            "output": {"shard_rows": 250, "keep_rejects": True, **output},
+        }
+    )
 
 
 def _hashes(out: Path) -> dict[str, str]:
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "data").rglob("*.parquet"))}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((out / "data").rglob("*.parquet"))
+    }
 
 
 def test_output_contract(tmp_path, corpus, stages_module, monkeypatch):
@@ -71,7 +78,9 @@ def test_output_contract(tmp_path, corpus, stages_module, monkeypatch):
     from datasets import load_dataset
 
     assert len(pd.read_parquet(out / "data")) == m["rows"]
-    assert duckdb.sql(f"select count(*) from read_parquet('{out}/data/*.parquet')").fetchall()[0][0] == m["rows"]
+    assert (
+        duckdb.sql(f"select count(*) from read_parquet('{out}/data/*.parquet')").fetchall()[0][0] == m["rows"]
+    )
     ds = load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train")
     assert ds.num_rows == m["rows"] and "text" in ds.column_names
 
@@ -116,7 +125,9 @@ def test_worker_count_does_not_change_bytes(tmp_path, corpus, stages_module, mon
 
 def test_flush_stage_balances(tmp_path, corpus, stages_module, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    res = run_pipeline(_spec(stages_module, [{"stage": f"{stages_module}:PackPairs"}]), tmp_path / "o", quiet=True)
+    res = run_pipeline(
+        _spec(stages_module, [{"stage": f"{stages_module}:PackPairs"}]), tmp_path / "o", quiet=True
+    )
     pack = next(x for x in res.stats["stages"] if x["name"] == "PackPairs")
     read = res.stats["stages"][0]
     assert pack["in"] == pack["out"] == read["out"]
@@ -151,8 +162,17 @@ def test_changed_config_is_refused_with_keys_then_forced(tmp_path, corpus, stage
     monkeypatch.chdir(tmp_path)
     run_pipeline(_spec(stages_module), tmp_path / "o", quiet=True)
     with pytest.raises(RunRefused, match=r"changed: stages\[0\]\.config\.min_chars"):
-        run_pipeline(_spec(stages_module, [{"stage": f"{stages_module}:MinChars", "config": {"min_chars": 3}}]), tmp_path / "o", quiet=True)
-    res = run_pipeline(_spec(stages_module, [{"stage": f"{stages_module}:MinChars", "config": {"min_chars": 0}}]), tmp_path / "o", force=True, quiet=True)
+        run_pipeline(
+            _spec(stages_module, [{"stage": f"{stages_module}:MinChars", "config": {"min_chars": 3}}]),
+            tmp_path / "o",
+            quiet=True,
+        )
+    res = run_pipeline(
+        _spec(stages_module, [{"stage": f"{stages_module}:MinChars", "config": {"min_chars": 0}}]),
+        tmp_path / "o",
+        force=True,
+        quiet=True,
+    )
     assert res.stats["stages"][1]["dropped"].get("too_short", 0) == 0
 
 
@@ -200,7 +220,9 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path, corpus, stages_module, mo
     min_chars=st.integers(0, 40),
     shard_rows=st.integers(1, 200),
 )
-def test_every_stage_balances_and_reruns_are_identical(tmp_path_factory, stages_module, n_files, rows, batch_rows, min_chars, shard_rows):
+def test_every_stage_balances_and_reruns_are_identical(
+    tmp_path_factory, stages_module, n_files, rows, batch_rows, min_chars, shard_rows
+):
     """Property: for any corpus shape, batch size and threshold, in == out + dropped per stage,
     nothing is lost between stages, and a second run writes byte-identical shards."""
     root = tmp_path_factory.mktemp("prop")
@@ -208,12 +230,16 @@ def test_every_stage_balances_and_reruns_are_identical(tmp_path_factory, stages_
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        spec = spec_from_dict({
-            "name": "p",
-            "inputs": [{"source": "s", "reader": "jsonl", "paths": "corpus/*.jsonl", "batch_rows": batch_rows}],
-            "stages": [{"stage": "engine_test_stages:MinChars", "config": {"min_chars": min_chars}}],
-            "output": {"shard_rows": shard_rows},
-        })
+        spec = spec_from_dict(
+            {
+                "name": "p",
+                "inputs": [
+                    {"source": "s", "reader": "jsonl", "paths": "corpus/*.jsonl", "batch_rows": batch_rows}
+                ],
+                "stages": [{"stage": "engine_test_stages:MinChars", "config": {"min_chars": min_chars}}],
+                "output": {"shard_rows": shard_rows},
+            }
+        )
         a = run_pipeline(spec, root / "a", quiet=True)
         b = run_pipeline(spec, root / "b", quiet=True)
         assert b.manifest["shards"] == a.manifest["shards"]
@@ -234,8 +260,12 @@ def test_conflicting_metadata_types_across_shards_become_text(tmp_path, monkeypa
     """An int in one file and a string in another: the shards still share one schema, nothing lost."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "corpus").mkdir()
-    (tmp_path / "corpus" / "a.jsonl").write_text("".join(json.dumps({"text": f"a{i}", "x": i, "s": {"k": i}}) + "\n" for i in range(50)))
-    (tmp_path / "corpus" / "b.jsonl").write_text("".join(json.dumps({"text": f"b{i}", "x": f"s{i}", "s": "flat"}) + "\n" for i in range(50)))
+    (tmp_path / "corpus" / "a.jsonl").write_text(
+        "".join(json.dumps({"text": f"a{i}", "x": i, "s": {"k": i}}) + "\n" for i in range(50))
+    )
+    (tmp_path / "corpus" / "b.jsonl").write_text(
+        "".join(json.dumps({"text": f"b{i}", "x": f"s{i}", "s": "flat"}) + "\n" for i in range(50))
+    )
     spec = spec_from_dict({
         "name": "t",
         "inputs": [{"source": "s", "reader": "jsonl", "paths": "corpus/*.jsonl"}],
@@ -280,8 +310,17 @@ def test_fingerprint_covers_files_named_in_stage_configs(tmp_path, monkeypatch):
     (tmp_path / "lists").mkdir()
     (tmp_path / "lists" / "domains.txt").write_text("a.example\n")
     (tmp_path / "text").mkdir()  # a bare word that happens to name a folder is not a reference
-    fp = fingerprint([], [{"tokenizer": "./tok", "template": "hf:./tok"}, {"domains": "lists/domains.txt", "text_column": "text"}])
-    assert set(fp) == {str((tmp_path / "tok" / "tokenizer.json").resolve()), str((tmp_path / "lists" / "domains.txt").resolve())}
+    fp = fingerprint(
+        [],
+        [
+            {"tokenizer": "./tok", "template": "hf:./tok"},
+            {"domains": "lists/domains.txt", "text_column": "text"},
+        ],
+    )
+    assert set(fp) == {
+        str((tmp_path / "tok" / "tokenizer.json").resolve()),
+        str((tmp_path / "lists" / "domains.txt").resolve()),
+    }
 
 
 def test_resume_after_a_library_upgrade_is_refused(tmp_path, monkeypatch):
@@ -294,7 +333,9 @@ def test_resume_after_a_library_upgrade_is_refused(tmp_path, monkeypatch):
     run_pipeline(spec, tmp_path / "o", quiet=True)
     real = resume.library_versions()
     monkeypatch.setattr(resume, "library_versions", lambda: {**real, "polars": "99.0.0"})
-    with pytest.raises(RunRefused, match=rf"polars {real['polars']} -> 99.0.0.*pip install polars=={real['polars']}"):
+    with pytest.raises(
+        RunRefused, match=rf"polars {real['polars']} -> 99.0.0.*pip install polars=={real['polars']}"
+    ):
         run_pipeline(spec, tmp_path / "o", quiet=True)
     run_pipeline(spec, tmp_path / "o", quiet=True, force=True)  # --force starts over under the new versions
     monkeypatch.setattr(resume, "library_versions", lambda: real)

@@ -24,7 +24,11 @@ def _problems(path) -> list[str]:
 
 def test_unknown_stage_names_line_and_choices(tmp_path, corpus, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    p = _write(tmp_path, "name: x\ninputs:\n  - {source: a, reader: jsonl, paths: corpus/*.jsonl}\nstages:\n  - not_a_stage: {}\n")
+    p = _write(
+        tmp_path,
+        "name: x\ninputs:\n  - {source: a, reader: jsonl, paths: corpus/*.jsonl}\nstages:\n  - not_a_stage: "
+        "{}\n",
+    )
     (problem,) = _problems(p)
     assert problem.startswith(f"{p}:5: stages[0]: unknown stage 'not_a_stage'")
     assert "valid stages:" in problem
@@ -42,14 +46,21 @@ def test_unknown_key_wrong_type_and_output(tmp_path, corpus, monkeypatch):
         "  colour: red\n",
     )
     problems = _problems(p)
-    assert any(s.startswith(f"{p}:3: inputs[0].text_kee: unknown key 'text_kee' (did you mean 'text_key'?)") for s in problems)
+    assert any(
+        s.startswith(f"{p}:3: inputs[0].text_kee: unknown key 'text_kee' (did you mean 'text_key'?)")
+        for s in problems
+    )
     assert any(s.startswith(f"{p}:5: output.shard_rows:") and "'lots'" in s for s in problems)
     assert any(s.startswith(f"{p}:6: output.colour: unknown key") and "shard_rows" in s for s in problems)
 
 
 def test_missing_inputs_and_bad_glob(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    p = _write(tmp_path, "name: x\ninputs:\n  - {source: a, reader: jsonl, paths: nowhere/*.jsonl}\n  - {source: b, reader: jsonl, paths: 'x[.jsonl'}\n")
+    p = _write(
+        tmp_path,
+        "name: x\ninputs:\n  - {source: a, reader: jsonl, paths: nowhere/*.jsonl}\n  - {source: b, reader: "
+        "jsonl, paths: 'x[.jsonl'}\n",
+    )
     problems = _problems(p)
     assert any(s.startswith(f"{p}:3: inputs[0].paths: 'nowhere/*.jsonl' matches no file") for s in problems)
     assert any(s.startswith(f"{p}:4: inputs[1].paths: bad glob") for s in problems)
@@ -90,25 +101,39 @@ def test_custom_stage_by_import_path(tmp_path, corpus, stages_module, monkeypatc
     })
     assert spec.stage_config(0).min_chars == 5
     with pytest.raises(SpecError) as e:
-        spec_from_dict({"name": "x", "inputs": [{"source": "a", "reader": "jsonl", "paths": "corpus/*.jsonl"}],
-                        "stages": [{"stage": "no_such_module_xyz:Stage"}]})
+        spec_from_dict(
+            {
+                "name": "x",
+                "inputs": [{"source": "a", "reader": "jsonl", "paths": "corpus/*.jsonl"}],
+                "stages": [{"stage": "no_such_module_xyz:Stage"}],
+            }
+        )
     assert "cannot load custom stage" in str(e.value)
 
 
 def test_env_expansion(tmp_path, corpus, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MYDATA", "corpus")
-    spec = spec_from_dict({"name": "x", "inputs": [{"source": "a", "reader": "jsonl", "paths": "${MYDATA}/*.jsonl"}],
-                           "output": {"path": "${UNSET_VAR_XYZ:-out/x}"}})
+    spec = spec_from_dict(
+        {
+            "name": "x",
+            "inputs": [{"source": "a", "reader": "jsonl", "paths": "${MYDATA}/*.jsonl"}],
+            "output": {"path": "${UNSET_VAR_XYZ:-out/x}"},
+        }
+    )
     assert spec.inputs[0].paths == ["corpus/*.jsonl"] and spec.output.path == "out/x"
 
 
 def test_unknown_yaml_tag_is_file_line_exit_2(tmp_path, monkeypatch):
     """issue 14 item 9: a tag on a scalar is a FILE:LINE problem, never constructed, exit 2."""
     monkeypatch.chdir(tmp_path)
-    p = _write(tmp_path, "name: x\ninputs:\n  - {source: a, reader: jsonl, paths: !!python/name:os.system x}\n")
+    p = _write(
+        tmp_path, "name: x\ninputs:\n  - {source: a, reader: jsonl, paths: !!python/name:os.system x}\n"
+    )
     (problem,) = _problems(p)
-    assert problem.startswith(f"{p}:3: inputs[0].paths: unknown YAML tag 'tag:yaml.org,2002:python/name:os.system'")
+    assert problem.startswith(
+        f"{p}:3: inputs[0].paths: unknown YAML tag 'tag:yaml.org,2002:python/name:os.system'"
+    )
     p = _write(tmp_path, "name: !custom x\ninputs: []\n")
     r = CliRunner().invoke(main, ["validate", str(p)])
     assert r.exit_code == 2 and f"{p}:1: name: unknown YAML tag '!custom'" in r.output
@@ -124,10 +149,16 @@ def test_set_typos_point_at_the_override(tmp_path, corpus, monkeypatch):
         "stages:\n  - langid: {keep: [en]}\noutput:\n  shard_rows: 100\n",
     )
     with pytest.raises(SpecError) as e:
-        load_spec(p, overrides=["output.shard_rowz=5", "stages.langid.min_scor=0.5", "output.shard_rows=many"])
+        load_spec(
+            p, overrides=["output.shard_rowz=5", "stages.langid.min_scor=0.5", "output.shard_rows=many"]
+        )
     problems = e.value.problems
-    assert any(s.startswith("--set output.shard_rowz=5: output.shard_rowz: unknown key") for s in problems), problems
-    assert any(s.startswith("--set stages.langid.min_scor=0.5: stages[0].langid.min_scor: unknown key") for s in problems)
+    unknown = "--set output.shard_rowz=5: output.shard_rowz: unknown key"
+    assert any(s.startswith(unknown) for s in problems), problems
+    assert any(
+        s.startswith("--set stages.langid.min_scor=0.5: stages[0].langid.min_scor: unknown key")
+        for s in problems
+    )
     assert any(s.startswith("--set output.shard_rows=many: output.shard_rows:") for s in problems), problems
     assert not any(s.startswith(str(p)) for s in problems), problems
 

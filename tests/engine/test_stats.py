@@ -20,12 +20,22 @@ NAMES = {-1: "read", 0: "MinChars", 1: "dedup", 2: "format"}
 @st.composite
 def stage_stats(draw, index: int) -> StageStats:
     """A balanced stage: in == out + dropped. Seconds are multiples of 1/64, so sums are exact."""
-    dropped = collections.Counter({r: draw(st.integers(0, 50)) for r in draw(st.sets(st.sampled_from(REASONS)))})
+    dropped = collections.Counter(
+        {r: draw(st.integers(0, 50)) for r in draw(st.sets(st.sampled_from(REASONS)))}
+    )
     out = draw(st.integers(0, 200))
-    counters = collections.Counter({k: draw(st.integers(0, 10**6)) for k in draw(st.sets(st.sampled_from(["files", "bytes", "hits"])))})
+    counters = collections.Counter(
+        {k: draw(st.integers(0, 10**6)) for k in draw(st.sets(st.sampled_from(["files", "bytes", "hits"])))}
+    )
     return StageStats(
-        name=NAMES[index], index=index, rows_in=out + sum(dropped.values()), rows_out=out,
-        emitted=draw(st.integers(0, 300)), dropped=dropped, counters=counters, seconds=draw(st.integers(0, 1000)) / 64,
+        name=NAMES[index],
+        index=index,
+        rows_in=out + sum(dropped.values()),
+        rows_out=out,
+        emitted=draw(st.integers(0, 300)),
+        dropped=dropped,
+        counters=counters,
+        seconds=draw(st.integers(0, 1000)) / 64,
     )
 
 
@@ -33,7 +43,10 @@ def stage_stats(draw, index: int) -> StageStats:
 def task_results(draw) -> TaskResult:
     indices = draw(st.sets(st.sampled_from(sorted(NAMES)), min_size=1))
     stages = {i: draw(stage_stats(i)) for i in sorted(indices)}
-    sources = {s: {"rows": draw(st.integers(0, 100)), "tokens": draw(st.integers(0, 10**5))} for s in draw(st.sets(st.sampled_from(["web", "books"])))}
+    sources = {
+        s: {"rows": draw(st.integers(0, 100)), "tokens": draw(st.integers(0, 10**5))}
+        for s in draw(st.sets(st.sampled_from(["web", "books"])))
+    }
     return TaskResult(stages, sources)
 
 
@@ -65,7 +78,9 @@ def test_balance_is_preserved_and_counts_add(results):
     for i, s in total.stages.items():
         parts = [r.stages[i] for r in results if i in r.stages]
         assert s.rows_in == sum(p.rows_in for p in parts)
-        assert s.dropped == functools.reduce(lambda a, b: a + b, (p.dropped for p in parts), collections.Counter())
+        assert s.dropped == functools.reduce(
+            lambda a, b: a + b, (p.dropped for p in parts), collections.Counter()
+        )
     for src, c in total.sources.items():
         assert c["rows"] == sum(r.sources[src]["rows"] for r in results if src in r.sources)
 
@@ -87,7 +102,9 @@ def test_a_zero_counter_is_kept():
 
 
 def test_unbalanced_stage_is_named():
-    bad = TaskResult({0: StageStats("MinChars", 0, rows_in=3, rows_out=1, dropped=collections.Counter({"too_short": 1}))})
+    bad = TaskResult(
+        {0: StageStats("MinChars", 0, rows_in=3, rows_out=1, dropped=collections.Counter({"too_short": 1}))}
+    )
     with pytest.raises(StageContractError, match="stage MinChars does not balance"):
         bad.check_balance()
 
@@ -100,15 +117,41 @@ def test_stages_of_different_index_do_not_add():
 def test_done_markers_merge_like_the_runner_did():
     """A phase task's marker (stages, collect, sources) and a reduce task's (counters, seconds)."""
     phase = {
-        "task": "p0-00000", "phase": 0,
-        "stages": [StageStats("read", -1, 10, 9, 9, collections.Counter({"malformed:json": 1})).to_dict(),
-                   StageStats("MinChars", 0, 9, 7, 7, collections.Counter({"too_short": 2})).to_dict()],
-        "collect": {"name": "dedup", "index": 1, "in": 7, "out": 0, "emitted": 0, "dropped": {}, "counters": {}, "seconds": 0.5},
-        "shards": [], "sources": {}, "seconds": 1.0,
+        "task": "p0-00000",
+        "phase": 0,
+        "stages": [
+            StageStats("read", -1, 10, 9, 9, collections.Counter({"malformed:json": 1})).to_dict(),
+            StageStats("MinChars", 0, 9, 7, 7, collections.Counter({"too_short": 2})).to_dict(),
+        ],
+        "collect": {
+            "name": "dedup",
+            "index": 1,
+            "in": 7,
+            "out": 0,
+            "emitted": 0,
+            "dropped": {},
+            "counters": {},
+            "seconds": 0.5,
+        },
+        "shards": [],
+        "sources": {},
+        "seconds": 1.0,
     }
-    reduce = {"task": "r01-0-count-0000", "counters": {"rare": 3, "note": "text is not added"}, "seconds": 0.25, "stage_index": 1}
-    apply = {"task": "p1-00000", "phase": 1, "stages": [StageStats("dedup", 1, 7, 5, 5, collections.Counter({"dup": 2})).to_dict()],
-             "collect": None, "shards": [], "sources": {"web": {"rows": 5, "tokens": 0}}, "seconds": 0.1}
+    reduce = {
+        "task": "r01-0-count-0000",
+        "counters": {"rare": 3, "note": "text is not added"},
+        "seconds": 0.25,
+        "stage_index": 1,
+    }
+    apply = {
+        "task": "p1-00000",
+        "phase": 1,
+        "stages": [StageStats("dedup", 1, 7, 5, 5, collections.Counter({"dup": 2})).to_dict()],
+        "collect": None,
+        "shards": [],
+        "sources": {"web": {"rows": 5, "tokens": 0}},
+        "seconds": 0.1,
+    }
     total = sum((TaskResult.from_dict(r) for r in (phase, apply, reduce)), start=TaskResult())
     total.check_balance()
     dedup = total.stages[1].to_dict(3)

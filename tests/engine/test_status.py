@@ -40,8 +40,10 @@ def test_status_after_failure_names_the_command_that_resumes(tmp_path, corpus, s
     monkeypatch.chdir(tmp_path / "corpus")  # status from elsewhere: the run's own folder is used
     st = cli.invoke(main, ["status", str(out)]).output
     advice = _next(st)
-    assert advice.startswith(f"re-running {pipeline} here is refused: {out} holds a run with a different config "
-                             "(changed: stages[0].config.sleep)"), st
+    assert advice.startswith(
+        f"re-running {pipeline} here is refused: {out} holds a run with a different config "
+        "(changed: stages[0].config.sleep)"
+    ), st
     assert advice.endswith(f"(e.g. curate run {pipeline} -o {out} --force)"), st
     monkeypatch.chdir(tmp_path)
     refused = cli.invoke(main, ["run", "p.yaml", "-o", "out", "-q"])
@@ -61,4 +63,8 @@ def test_status_of_a_failed_run_keeps_its_overrides(tmp_path, corpus, stages_mod
     r = cli.invoke(main, ["run", "p.yaml", "-o", "out", "-q", "--set", "stages.0.sleep=-1"])
     assert r.exit_code == 1, r.output
     st = cli.invoke(main, ["status", "out"]).output
-    assert _next(st) == f"fix the cause, then resume with: curate run {tmp_path / 'p.yaml'} -o {tmp_path / 'out'} --set stages.0.sleep=-1", st
+    assert (
+        _next(st)
+        == f"fix the cause, then resume with: curate run {tmp_path / 'p.yaml'} -o {tmp_path / 'out'} --set "
+           "stages.0.sleep=-1"
+    ), st

@@ -26,7 +26,9 @@ def clean_text(n_docs: int, seed: int = 0) -> list[str]:
     docs = []
     for _ in range(n_docs):
         a, b = rng.choice(WORDS), rng.choice(WORDS)
-        docs.append(" ".join(f"The {a} is near the {b}. The {b} is near the {a}." for _ in range(rng.randint(2, 5))))
+        docs.append(
+            " ".join(f"The {a} is near the {b}. The {b} is near the {a}." for _ in range(rng.randint(2, 5)))
+        )
     return docs
 
 
@@ -73,7 +75,9 @@ def tiny_model(tokenizer, max_positions: int = 64, seed: int = 0):
     return build_model("tiny", tokenizer, max_positions=max_positions).eval()
 
 
-def train_on(model, tokenizer, docs: list[str], steps: int = 40, seq_len: int = 32, lr: float = 3e-3, seed: int = 0):
+def train_on(
+    model, tokenizer, docs: list[str], steps: int = 40, seq_len: int = 32, lr: float = 3e-3, seed: int = 0
+):
     """A few AdamW steps of next-token loss on `docs` joined with EOS (as curate packs them)."""
     ids: list[int] = []
     for d in docs:
@@ -84,7 +88,9 @@ def train_on(model, tokenizer, docs: list[str], steps: int = 40, seq_len: int = 
     model.train()
     for _ in range(steps):
         b = rows[torch.randint(len(rows), (16,), generator=g)]
-        loss = torch.nn.functional.cross_entropy(model(input_ids=b[:, :-1]).logits.flatten(0, 1), b[:, 1:].flatten())
+        loss = torch.nn.functional.cross_entropy(
+            model(input_ids=b[:, :-1]).logits.flatten(0, 1), b[:, 1:].flatten()
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -40,9 +40,23 @@ def _synthetic_tasks(d: Path, n: int) -> None:
     for _ in range(n):
         a, b, c = rng.sample(WORDS, 3)
         choices = [f"the {b} is near", f"{c} {c}", f"a very long {a} that is not here"][: rng.randint(2, 3)]
-        mc.append({"query": f"Question: where is the {a}?\n", "choices": choices, "gold": rng.randrange(len(choices))})
-        wg.append({"context_options": [f"The {a} is near the {b}, so the {b}", f"The {a} is near the {b}, so the {a}"],
-                   "continuation": f"is near the {c}.", "gold": rng.randrange(2)})
+        mc.append(
+            {
+                "query": f"Question: where is the {a}?\n",
+                "choices": choices,
+                "gold": rng.randrange(len(choices)),
+            }
+        )
+        wg.append(
+            {
+                "context_options": [
+                    f"The {a} is near the {b}, so the {b}",
+                    f"The {a} is near the {b}, so the {a}",
+                ],
+                "continuation": f"is near the {c}.",
+                "gold": rng.randrange(2),
+            }
+        )
         lam.append({"context": f"The {a} is near the {b}. The {b} is near the", "continuation": a})
     _write(d / "piqa.jsonl", mc)
     _write(d / "winogrande.jsonl", wg)
@@ -67,8 +81,15 @@ def _lm_eval_configs(d: Path) -> list[dict]:
     out.append(base("lambada_openai") | {"output_type": "loglikelihood", "doc_to_text": "{{context}}",
                                          "doc_to_target": "{{' ' + continuation}}", "target_delimiter": "",
                                          "metric_list": [{"metric": "perplexity"}, {"metric": "acc"}]})
-    out.append(base("docs") | {"output_type": "loglikelihood_rolling", "doc_to_text": "", "doc_to_target": "text",
-                               "metric_list": [{"metric": "bits_per_byte"}]})
+    out.append(
+        base("docs")
+        | {
+            "output_type": "loglikelihood_rolling",
+            "doc_to_text": "",
+            "doc_to_target": "text",
+            "metric_list": [{"metric": "bits_per_byte"}],
+        }
+    )
     return out
 
 
@@ -106,7 +127,9 @@ def test_scores_equal_lm_eval(tmp_path, tokenizer):
         for metric in ("acc", "acc_norm"):
             if f"{metric},none" in t:
                 assert ours[name][metric] == pytest.approx(t[f"{metric},none"], abs=1e-4), (name, metric)
-        for s, mine in zip(sorted(samples[f"t_{name}"], key=lambda s: s["doc_id"]), ours[name]["items"], strict=True):
+        for s, mine in zip(
+            sorted(samples[f"t_{name}"], key=lambda s: s["doc_id"]), ours[name]["items"], strict=True
+        ):
             their_lls = [r[0][0] for r in s["resps"]]
             assert mine["lls"] == pytest.approx(their_lls, abs=1e-4), (name, s["doc_id"])
             n_items += 1
@@ -115,10 +138,18 @@ def test_scores_equal_lm_eval(tmp_path, tokenizer):
     assert n_items >= 200
 
     for s in sorted(samples["t_docs"], key=lambda s: s["doc_id"]):
-        mine = score_bpb(model, tokenizer, [TextSet("d", [docs[s["doc_id"]]])], max_length=L, prefix_token_id=eos,
-                         progress=False)["d"]
+        mine = score_bpb(
+            model,
+            tokenizer,
+            [TextSet("d", [docs[s["doc_id"]]])],
+            max_length=L,
+            prefix_token_id=eos,
+            progress=False,
+        )["d"]
         assert -mine["bits"] * math.log(2) == pytest.approx(s["resps"][0][0], abs=1e-4), s["doc_id"]
-    bpb = score_bpb(model, tokenizer, [TextSet("docs", docs)], max_length=L, prefix_token_id=eos, progress=False)
+    bpb = score_bpb(
+        model, tokenizer, [TextSet("docs", docs)], max_length=L, prefix_token_id=eos, progress=False
+    )
     assert bpb["docs"]["tokens"] > 2 * len(docs) and any(len(tokenizer.encode(x)) > L for x in docs)
     assert bpb["docs"]["bpb"] == pytest.approx(theirs["t_docs"]["bits_per_byte,none"], abs=1e-4)
     assert math.isfinite(bpb["docs"]["bpb"])

@@ -50,8 +50,13 @@ def test_windowed_equals_unwindowed_when_the_doc_fits(tokenizer):
 def test_batching_and_padding_change_no_score(tokenizer):
     model = tiny_model(tokenizer, max_positions=64)
     docs = clean_text(7, seed=3)
-    reqs = [(tokenizer.encode(d[:20], add_special_tokens=False), tokenizer.encode(d[20:60], add_special_tokens=False))
-            for d in docs]
+    reqs = [
+        (
+            tokenizer.encode(d[:20], add_special_tokens=False),
+            tokenizer.encode(d[20:60], add_special_tokens=False),
+        )
+        for d in docs
+    ]
     one = loglikelihood_tokens(model, reqs, batch_size=1, progress=False)
     many = loglikelihood_tokens(model, reqs, batch_size=4, progress=False)
     for a, b in zip(one, many, strict=True):

@@ -43,10 +43,18 @@ def test_load_text_sets_all_formats(tmp_path):
             {"t": "dropped train", "split": "train", "lang": "en", "ok": False}]
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "p.parquet")
-    sets = load_text_sets([f"books={tmp_path}/*.txt*", f"j={tmp_path}/p.jsonl#t?split=heldout&lang=en&strip_markup",
-                           f"pq={tmp_path}/p.parquet#t?ok=true"])
+    sets = load_text_sets(
+        [
+            f"books={tmp_path}/*.txt*",
+            f"j={tmp_path}/p.jsonl#t?split=heldout&lang=en&strip_markup",
+            f"pq={tmp_path}/p.parquet#t?ok=true",
+        ]
+    )
     assert sets[0].docs == ["first book", "second book"]
-    assert load_text_sets([f"x={tmp_path}/b.txt.gz|{tmp_path}/a.txt"])[0].docs == ["second book", "first book"]
+    assert load_text_sets([f"x={tmp_path}/b.txt.gz|{tmp_path}/a.txt"])[0].docs == [
+        "second book",
+        "first book",
+    ]
     assert sets[1].docs == ["kept en\n\nTitle"]
     assert [d.startswith("URL:") for d in sets[2].docs] == [True, False]
     with pytest.raises(TextSpecError, match="no column"):
@@ -80,7 +88,9 @@ def test_acc_norm_is_lm_evals_definition():
 
 
 def test_bad_rows_name_file_line_and_fields(tmp_path):
-    (tmp_path / "piqa.jsonl").write_text('{"query": "q", "choices": ["a", "b"], "gold": 0}\n{"goal": "q", "sol1": "a"}\n')
+    (tmp_path / "piqa.jsonl").write_text(
+        '{"query": "q", "choices": ["a", "b"], "gold": 0}\n{"goal": "q", "sol1": "a"}\n'
+    )
     with pytest.raises(TaskFormatError, match=r"piqa.jsonl:2: .*query \(str\), choices"):
         load_task(tmp_path, "piqa")
     (tmp_path / "copa.jsonl").write_text('{"query": "q", "choices": ["a", "b"], "gold": 2}\n')
@@ -95,8 +105,10 @@ def test_score_tasks_on_synthetic_items(tmp_path, tokenizer, trained):
     rows = [{"query": f"The {w} is near the", "choices": [w2, "zq xv"], "gold": 0}
             for w, w2 in zip(["apple", "river", "stone"], ["river", "stone", "apple"], strict=True)]
     (tmp_path / "copa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (tmp_path / "lambada_openai.jsonl").write_text(json.dumps({"context": "The apple is near the river. The river is near the",
-                                                               "continuation": "apple"}) + "\n")
+    (tmp_path / "lambada_openai.jsonl").write_text(
+        json.dumps({"context": "The apple is near the river. The river is near the", "continuation": "apple"})
+        + "\n"
+    )
     r = score_tasks(trained, tokenizer, ["copa", "lambada"], tmp_path, progress=False)
     assert r["copa"]["n"] == 3 and r["copa"]["acc"] == 1.0  # a real word beats noise after training
     assert r["lambada_openai"]["n"] == 1 and r["lambada_openai"]["ppl"] > 1.0
@@ -112,9 +124,13 @@ def test_shared_eval_files_and_gold_spec_load(shared_data):
     g = f"{shared_data}/clean_text/gutenberg"
     books = load_text_sets([f"books={g}/Joy*.txt.gz|{g}/[K-Z]*.txt.gz"])[0]
     assert len(books.docs) > 30 and books.n_bytes > 10_000_000
-    gold = load_text_sets([f"gold={shared_data}/web_real/gold.jsonl.gz#gold_text?split=heldout&lang=en&strip_markup"])[0]
+    gold = load_text_sets(
+        [f"gold={shared_data}/web_real/gold.jsonl.gz#gold_text?split=heldout&lang=en&strip_markup"]
+    )[0]
     # 446 English held-out pages; one gold text is only its URL line, so 445 documents
-    assert len(gold.docs) == 445 and not any(d.startswith("URL:") or "<p>" in d or "&#039;" in d for d in gold.docs)
+    assert len(gold.docs) == 445 and not any(
+        d.startswith("URL:") or "<p>" in d or "&#039;" in d for d in gold.docs
+    )
 
 
 def test_cli_writes_eval_json_and_a_table(tmp_path, tokenizer):
@@ -127,13 +143,39 @@ def test_cli_writes_eval_json_and_a_table(tmp_path, tokenizer):
     docs.mkdir()
     for i, t in enumerate(clean_text(3, seed=8)):
         (docs / f"{i}.txt").write_text(t)
-    (tmp_path / "copa.jsonl").write_text(json.dumps({"query": "The apple is", "choices": ["near", "far"], "gold": 0}) + "\n")
+    (tmp_path / "copa.jsonl").write_text(
+        json.dumps({"query": "The apple is", "choices": ["near", "far"], "gold": 0}) + "\n"
+    )
     out = tmp_path / "eval.json"
-    res = CliRunner().invoke(main, ["eval", str(run), "--text", f"docs={docs}/*.txt", "--tasks-dir", str(tmp_path),
-                                    "--device", "cpu", "-q", "-o", str(out), "--max-bytes", "200"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            str(run),
+            "--text",
+            f"docs={docs}/*.txt",
+            "--tasks-dir",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "-q",
+            "-o",
+            str(out),
+            "--max-bytes",
+            "200",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
-    assert data["bpb"]["docs"]["bytes"] <= 200 and data["bpb"]["docs"]["docs"] == 3 and data["tasks"]["copa"]["n"] == 1
-    assert "docs" in res.output and "copa" in res.output and data["settings"]["prefix_token_id"] == tokenizer.eos_token_id
+    assert (
+        data["bpb"]["docs"]["bytes"] <= 200
+        and data["bpb"]["docs"]["docs"] == 3
+        and data["tasks"]["copa"]["n"] == 1
+    )
+    assert (
+        "docs" in res.output
+        and "copa" in res.output
+        and data["settings"]["prefix_token_id"] == tokenizer.eos_token_id
+    )
     bad = CliRunner().invoke(main, ["eval", str(run), "--text", "x=/nonexistent/*.txt"])
     assert bad.exit_code == 2 and "no file matches" in bad.output

@@ -37,7 +37,9 @@ def curate_cmd(*args: str) -> list[str]:
 
 
 def run_cli(args: list[str], cwd: Path, mods: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(curate_cmd(*args), cwd=cwd, env=cli_env(mods), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        curate_cmd(*args), cwd=cwd, env=cli_env(mods), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def start_cli(args: list[str], cwd: Path, mods: Path) -> subprocess.Popen:
@@ -71,7 +73,11 @@ def done_markers(out: Path) -> list[Path]:
 
 def tree_hashes(folder: Path) -> dict[str, str]:
     """sha256 of every file under ``folder`` (any stray file - a temp file too - shows up as a diff)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def output_hashes(out: Path) -> dict[str, dict[str, str]]:
@@ -101,7 +107,9 @@ def pipeline_yaml(folder: Path, sleep: float = 0.0, corpus: str = "corpus", batc
 
     doc = {
         "name": "fault",
-        "inputs": [{"source": "web", "reader": "jsonl", "paths": f"{corpus}/*.jsonl", "batch_rows": batch_rows}],
+        "inputs": [
+            {"source": "web", "reader": "jsonl", "paths": f"{corpus}/*.jsonl", "batch_rows": batch_rows}
+        ],
         "stages": [
             {"stage": f"{STAGES}:MinChars", "config": {"min_chars": 12, "sleep": sleep}},
             dedup_stage(),
@@ -119,7 +127,9 @@ def make_corpus(folder: Path, n_files: int = 4, rows: int = 1000, seed: int = 7)
     return folder
 
 
-def make_random_corpus(folder: Path, n_files: int = 4, rows: int = 1500, chars: int = 600, seed: int = 3) -> Path:
+def make_random_corpus(
+    folder: Path, n_files: int = 4, rows: int = 1500, chars: int = 600, seed: int = 3
+) -> Path:
     """Incompressible documents (base64 of random bytes): output size ~ input size, for disk-full tests."""
     import json
 
@@ -128,5 +138,7 @@ def make_random_corpus(folder: Path, n_files: int = 4, rows: int = 1500, chars: 
     for f in range(n_files):
         with open(folder / f"part{f}.jsonl", "w") as fh:
             for _ in range(rows):
-                fh.write(json.dumps({"text": base64.b64encode(rng.randbytes(chars * 3 // 4)).decode()}) + "\n")
+                fh.write(
+                    json.dumps({"text": base64.b64encode(rng.randbytes(chars * 3 // 4)).decode()}) + "\n"
+                )
     return folder

@@ -32,7 +32,9 @@ def _jsonl_files(d: Path) -> dict[str, str]:
     (d / "truncated.jsonl.gz").write_bytes(gz[: len(gz) // 2])
     zs = zstandard.ZstdCompressor().compress(GOOD_BYTES * 50)
     (d / "truncated.jsonl.zst").write_bytes(zs[: len(zs) // 2])
-    (d / "bad_utf8.jsonl").write_bytes(GOOD_BYTES[:200].rsplit(b"\n", 1)[0] + b'\n{"text": "caf\xe9 \xff\xfe"}\n')
+    (d / "bad_utf8.jsonl").write_bytes(
+        GOOD_BYTES[:200].rsplit(b"\n", 1)[0] + b'\n{"text": "caf\xe9 \xff\xfe"}\n'
+    )
     with open(d / "one_100mb_line.jsonl", "wb") as fh:  # streamed: over max_line_bytes, never parsed
         fh.write(b'{"text": "')
         chunk = b"a" * (1 << 20)
@@ -42,7 +44,9 @@ def _jsonl_files(d: Path) -> dict[str, str]:
     deep = "[" * 100_000 + "]" * 100_000
     nested_obj = '{"text": "x", "meta": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}"
     (d / "deeply_nested.jsonl").write_text(deep + "\n" + nested_obj + "\n" + GOOD[1] + "\n")
-    (d / "nul_bytes.jsonl").write_bytes(b'{"text": "before\x00after"}\n\x00\x00\x00\n' + GOOD[2].encode() + b"\n")
+    (d / "nul_bytes.jsonl").write_bytes(
+        b'{"text": "before\x00after"}\n\x00\x00\x00\n' + GOOD[2].encode() + b"\n"
+    )
     (d / "zero_bytes.jsonl").write_bytes(b"")
     (d / "only_blank_lines.jsonl").write_bytes(b"\n\n   \n")
     (d / "not_objects.jsonl").write_text('[1, 2]\n"just a string"\n{"no_text": 1}\n{"text": 5}\n')
@@ -75,7 +79,11 @@ def _text_files(d: Path) -> dict[str, str]:
 
 
 def _warc_record(i: int, payload: bytes, cl_delta: int = 0, headers: str = "") -> bytes:
-    http = f"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n{headers}Content-Length: {len(payload)}\r\n\r\n".encode() + payload
+    http = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n{headers}Content-Length: "
+        f"{len(payload)}\r\n\r\n".encode()
+        + payload
+    )
     head = (
         f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Date: 2024-01-01T00:00:00Z\r\n"
         f"WARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{i:012d}>\r\nWARC-Target-URI: http://example.com/{i}\r\n"
@@ -87,7 +95,12 @@ def _warc_record(i: int, payload: bytes, cl_delta: int = 0, headers: str = "") -
 def _warc_files(d: Path) -> dict[str, str]:
     d.mkdir(parents=True)
     page = b"<html><body><p>" + b"a real paragraph of text. " * 20 + b"</p></body></html>"
-    recs = [_warc_record(0, page), _warc_record(1, page, cl_delta=5000), _warc_record(2, page), _warc_record(3, page)]
+    recs = [
+        _warc_record(0, page),
+        _warc_record(1, page, cl_delta=5000),
+        _warc_record(2, page),
+        _warc_record(3, page),
+    ]
     (d / "wrong_content_length.warc").write_bytes(b"".join(recs))
     short = [_warc_record(0, page), _warc_record(1, page, cl_delta=-40), _warc_record(2, page)]
     (d / "short_content_length.warc").write_bytes(b"".join(short))
@@ -104,10 +117,19 @@ def _warc_files(d: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def adversarial_run(tmp_path_factory, fault_mods):
     root = tmp_path_factory.mktemp("adversarial")
-    expected: dict[str, dict[str, str]] = {"jsonl": _jsonl_files(root / "jsonl"), "text": _text_files(root / "text")}
+    expected: dict[str, dict[str, str]] = {
+        "jsonl": _jsonl_files(root / "jsonl"),
+        "text": _text_files(root / "text"),
+    }
     inputs = [
         {"source": "jsonl", "reader": "jsonl", "paths": "jsonl/*", "max_line_bytes": 16 << 20},
-        {"source": "text", "reader": "text", "paths": "text/*.txt", "max_bytes": 1 << 20, "encoding": "utf-8"},
+        {
+            "source": "text",
+            "reader": "text",
+            "paths": "text/*.txt",
+            "max_bytes": 1 << 20,
+            "encoding": "utf-8",
+        },
     ]
     if "warc" in readers():
         expected["warc"] = _warc_files(root / "warc")
@@ -144,7 +166,9 @@ def test_every_bad_file_lands_in_rejects_with_its_reason(adversarial_run, reader
         got.setdefault(Path(f).name, set()).add(reason)
     for name, reason in expected[reader].items():
         assert name in got, f"{name}: no reject row (rejects for {reader}: {got})"
-        assert any(g == reason or g.startswith(reason) for g in got[name]), f"{name}: {got[name]} lacks {reason}"
+        assert any(g == reason or g.startswith(reason) for g in got[name]), (
+            f"{name}: {got[name]} lacks {reason}"
+        )
     # every reject says where: a file, a position, a reason, a snippet that is bounded
     assert rej["reason"].null_count() == 0 and rej["file"].null_count() == 0
     assert rej["raw"].str.len_chars().max() <= 1000
@@ -192,7 +216,11 @@ def test_html_bombs_land_in_extract_rejects(tmp_path, fault_mods):
 
     if "warc" not in readers() or "extract" not in builtin_stages():
         pytest.skip("warc reader or extract stage not registered yet")
-    good = b"<html><body><article><p>" + b"A normal paragraph with real sentences in it. " * 40 + b"</p></article></body></html>"
+    good = (
+        b"<html><body><article><p>"
+        + b"A normal paragraph with real sentences in it. " * 40
+        + b"</p></article></body></html>"
+    )
     pages = {
         "nesting": b"<html><body>" + b"<div>" * 80_000 + b"hello" + b"</div>" * 80_000 + b"</body></html>",
         "table": b"<html><body>" + b"<table><tr><td>" * 50_000 + b"x</body></html>",
@@ -200,7 +228,9 @@ def test_html_bombs_land_in_extract_rejects(tmp_path, fault_mods):
         "good": good,
     }
     (tmp_path / "w").mkdir()
-    (tmp_path / "w" / "bombs.warc").write_bytes(b"".join(_warc_record(i, body) for i, body in enumerate(pages.values())))
+    (tmp_path / "w" / "bombs.warc").write_bytes(
+        b"".join(_warc_record(i, body) for i, body in enumerate(pages.values()))
+    )
     (tmp_path / "p.yaml").write_text(
         "name: bombs\ninputs:\n  - {source: web, reader: warc, paths: w/*.warc}\n"
         "stages:\n  - extract: {timeout_s: 10, max_bytes: 1000000}\n"

@@ -90,7 +90,8 @@ def test_import_path_to_a_non_stage_is_refused_without_calling_it(evil):
     root, marker, mods = evil
     _pipeline(root, "stages:\n  - stage: evil_stage:not_a_stage\n")
     r = run_cli(["validate", "p.yaml"], root, mods)
-    assert r.returncode == 2 and "not a curate Stage subclass" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 2, r.stderr
+    assert "not a curate Stage subclass" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert marker.read_text() == "imported"  # named explicitly, so imported - but never called
 
 

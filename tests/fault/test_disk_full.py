@@ -22,7 +22,9 @@ pytestmark = pytest.mark.fault
 def small_disk(tmp_path):
     mnt = tmp_path / "small"
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a 2 MB tmpfs (needs root): {r.stderr.strip()}")
     try:
@@ -56,7 +58,9 @@ def test_disk_full_clear_error_nothing_corrupt_then_resume(tmp_path, small_disk,
     assert not (out / "manifest.json").exists()
     _all_committed_files_are_whole(out)
     st = run_cli(["status", str(out)], tmp_path, fault_mods)
-    assert "state: failed" in st.stdout and "No space left on device" in st.stdout and "tasks done" in st.stdout, st.stdout
+    assert (
+        "state: failed" in st.stdout and "No space left on device" in st.stdout and "tasks done" in st.stdout
+    ), st.stdout
 
     # free space (grow the file system) and run the same command again: it resumes
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)

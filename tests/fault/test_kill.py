@@ -177,7 +177,10 @@ def test_a_task_whose_worker_dies_twice_fails_naming_it_and_its_input(tmp_path, 
     r = run_cli(["run", "die.yaml", "-o", "out", "-w", "2", "-q"], tmp_path, fault_mods)
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr, r.stderr
-    assert "error: task p0-00001 (input " in r.stderr and "part1.jsonl) failed: its worker process exited with code 3, twice" in r.stderr, r.stderr
+    assert (
+        "error: task p0-00001 (input " in r.stderr
+        and "part1.jsonl) failed: its worker process exited with code 3, twice" in r.stderr
+    ), r.stderr
     assert len(list((tmp_path / "deaths").iterdir())) == 2
     assert not list((tmp_path / "out").rglob("*.tmp-*"))
 

@@ -104,7 +104,15 @@ def test_full_zoo_table(tmp_path, fault_mods):
         if problems:
             wrong[kind.name] = problems
         lost = good_rows(kind, "full", root / "zoo") - got["rows"]
-        rows.append((kind.name, kind.reason or "(none: read)", ",".join(got["reasons"]) or "-", lost, got["peak_rss_mb"]))
+        rows.append(
+            (
+                kind.name,
+                kind.reason or "(none: read)",
+                ",".join(got["reasons"]) or "-",
+                lost,
+                got["peak_rss_mb"],
+            )
+        )
 
     print("\n\nmalformed-input zoo (full scale; one fresh process per kind)")
     print(f"{'kind':<28}{'expected reason':<28}{'reasons given':<34}{'rows lost':>10}{'peak RSS MB':>13}")
@@ -142,7 +150,10 @@ def test_full_zoo_table(tmp_path, fault_mods):
         r = run_cli(["run", "zoo.yaml", "-o", target.name, "-w", "2", "-q"], root, fault_mods, timeout=900)
         assert r.returncode == 0, r.stderr
         identical += output_hashes(target) == ref
-        print(f"trial {t}: killed the driver, {len(left)} processes left, resumed identical: {output_hashes(target) == ref}")
+        print(
+            f"trial {t}: killed the driver, {len(left)} processes left, resumed identical: "
+            f"{output_hashes(target) == ref}"
+        )
 
     print(
         f"\ncurate run over the zoo: {len(KINDS)} kinds, read in={stats['in']} out={stats['out']} "

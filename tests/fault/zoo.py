@@ -3,7 +3,8 @@
 Every kind names the reader that reads it, the reject reason it must give (``malformed:<what>``),
 and how many good records sit next to the damage (all of them must come out: rows lost = 0).
 ``scale="full"`` makes the decompression bombs big enough to matter (zstd 4 GB, gzip 2 GB, xz 1 GB,
-bz2 256 MB decompressed, from a few MB at most); ``scale="small"`` keeps every file small for the default test run.
+bz2 256 MB decompressed, from a few MB at most); ``scale="small"`` keeps every file small for the default test
+run.
 
     python -m tests.fault.zoo DIR [--full]          # write the zoo, print kind / file / reason
     python -m tests.fault.zoo --one KIND DIR        # (internal) read one kind, print JSON + peak RSS
@@ -127,7 +128,8 @@ def _zstd(b: bytes) -> bytes:
 
 def _response(i: int, cl_delta: int = 0, lf: bool = False) -> bytes:
     page = b"<html><body><p>" + b"a real paragraph of text. " * 20 + b"</p></body></html>"
-    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n\r\n" % len(page)
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n\r\n"
+    http = head % len(page)
     return _record("response", i, http + page, "application/http; msgtype=response", cl_delta, lf)
 
 
@@ -174,7 +176,9 @@ def _bad_row_group(path: Path, scale: str) -> None:
     import pyarrow.parquet as pq
 
     texts = [f"document number {i} " + "x" * 50 for i in range(3000)]
-    pq.write_table(pa.table({"text": texts}), path, row_group_size=1000, compression="none", use_dictionary=False)
+    pq.write_table(
+        pa.table({"text": texts}), path, row_group_size=1000, compression="none", use_dictionary=False
+    )
     start = pq.ParquetFile(path).metadata.row_group(1).column(0).data_page_offset
     data = bytearray(path.read_bytes())
     data[start : start + 64] = b"\xff" * 64
@@ -188,16 +192,21 @@ _R = [_response(i) for i in range(5)]
 
 KINDS: list[Kind] = [
     # decompression bombs (issue 14 item 2): one over-long line, then 50 good lines
-    Kind("zstd_bomb", "jsonl", "bomb.jsonl.zst", "malformed:line_too_long", 50, _line_bomb(_Zstd, 4 << 30), bomb=True),
-    Kind("gzip_bomb", "jsonl", "bomb.jsonl.gz", "malformed:line_too_long", 50, _line_bomb(_Zlib, 2 << 30), bomb=True),
-    Kind("bz2_bomb", "jsonl", "bomb.jsonl.bz2", "malformed:line_too_long", 50, _line_bomb(_Bz2, 256 * MB), bomb=True),
-    Kind("xz_bomb", "jsonl", "bomb.jsonl.xz", "malformed:line_too_long", 50, _line_bomb(_Xz, 1 << 30), bomb=True),
+    Kind("zstd_bomb", "jsonl", "bomb.jsonl.zst", "malformed:line_too_long", 50, _line_bomb(_Zstd, 4 << 30),
+         bomb=True),  # fmt: skip
+    Kind("gzip_bomb", "jsonl", "bomb.jsonl.gz", "malformed:line_too_long", 50, _line_bomb(_Zlib, 2 << 30),
+         bomb=True),  # fmt: skip
+    Kind("bz2_bomb", "jsonl", "bomb.jsonl.bz2", "malformed:line_too_long", 50, _line_bomb(_Bz2, 256 * MB),
+         bomb=True),  # fmt: skip
+    Kind("xz_bomb", "jsonl", "bomb.jsonl.xz", "malformed:line_too_long", 50, _line_bomb(_Xz, 1 << 30),
+         bomb=True),  # fmt: skip
     Kind("long_plain_line", "jsonl", "long_line.jsonl", "malformed:line_too_long", 50, _long_plain_line,
          {"max_line_bytes": 16 * MB}),  # fmt: skip
     # broken streams and bytes
     Kind("truncated_gzip", "jsonl", "truncated.jsonl.gz", "malformed:gzip", 0, _truncated(gzip.compress)),
     Kind("truncated_zstd", "jsonl", "truncated.jsonl.zst", "malformed:zstd", 0, _truncated(_zstd)),
-    Kind("bad_utf8", "jsonl", "bad_utf8.jsonl", "malformed:utf8", 50, _write(GOOD_JSONL + b'{"text": "caf\xe9 \xff"}\n')),
+    Kind("bad_utf8", "jsonl", "bad_utf8.jsonl", "malformed:utf8", 50,
+         _write(GOOD_JSONL + b'{"text": "caf\xe9 \xff"}\n')),  # fmt: skip
     Kind("deep_nesting", "jsonl", "deep.jsonl", "malformed:json", 50, _write(_DEEP + GOOD_JSONL)),
     Kind("nul_bytes", "jsonl", "nul.jsonl", "malformed:json", 50, _write(b"\x00\x00\x00\n" + GOOD_JSONL)),
     Kind("zero_bytes", "jsonl", "zero.jsonl", "malformed:empty_file", 0, _write(b"")),
@@ -206,7 +215,8 @@ KINDS: list[Kind] = [
          _write(b'[1, 2]\n"a string"\n{"no_text": 1}\n' + GOOD_JSONL)),  # fmt: skip
     # WARC / WET (issue 14 items 5-8; issue 15 item 2)
     Kind("wet_lf", "warc", "lf.warc.wet", "", 3, _write(_warc([_wet(i, lf=True) for i in range(3)]))),
-    Kind("warc_lf_gz", "warc", "lf.warc.gz", "", 3, _write(_warc([_response(i, lf=True) for i in range(3)], gz=True))),
+    Kind("warc_lf_gz", "warc", "lf.warc.gz", "", 3,
+         _write(_warc([_response(i, lf=True) for i in range(3)], gz=True))),  # fmt: skip
     Kind("content_length_too_large", "warc", "cl_large.warc", "malformed:warc", 3,
          _write(_warc([_R[0], _response(1, cl_delta=5000), _R[2], _R[3]]))),  # fmt: skip
     Kind("content_length_into_next", "warc", "cl_next.warc.gz", "malformed:warc", 4,
@@ -216,16 +226,21 @@ KINDS: list[Kind] = [
     Kind("garbage_between", "warc", "garbage.warc", "malformed:warc", 5,
          _write(_warc([_R[0], _R[1], b"garbage between records\r\n", _R[2], _R[3], _R[4]]))),  # fmt: skip
     Kind("many_breaks", "warc", "breaks.warc", "malformed:warc", 201, _many_breaks),
-    Kind("warc_gz_cut_header", "warc", "cut_header.warc.gz", "malformed:warc_truncated", 2, _warc_cut("header")),
+    Kind("warc_gz_cut_header", "warc", "cut_header.warc.gz", "malformed:warc_truncated", 2,
+         _warc_cut("header")),  # fmt: skip
     Kind("warc_gz_cut_data", "warc", "cut_data.warc.gz", "malformed:warc_truncated", 2, _warc_cut("data")),
-    Kind("warc_gz_cut_trailer", "warc", "cut_trailer.warc.gz", "malformed:warc_truncated", 2, _warc_cut("trailer")),
+    Kind("warc_gz_cut_trailer", "warc", "cut_trailer.warc.gz", "malformed:warc_truncated", 2,
+         _warc_cut("trailer")),  # fmt: skip
     Kind("warc_zero_bytes", "warc", "zero.warc.gz", "malformed:empty_file", 0, _write(b"")),
     Kind("warc_no_documents", "warc", "requests.warc", "malformed:no_documents", 0,
-         _write(_record("request", 0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "application/http; msgtype=request"))),
-    Kind("arc_not_warc", "warc", "old.warc", "malformed:warc", 0, _write(b"filedesc://x.arc 0.0.0.0 20240101 text/plain 10\n1 0 x\n\n")),
+         _write(_record("request", 0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                        "application/http; msgtype=request"))),  # fmt: skip
+    Kind("arc_not_warc", "warc", "old.warc", "malformed:warc", 0,
+         _write(b"filedesc://x.arc 0.0.0.0 20240101 text/plain 10\n1 0 x\n\n")),  # fmt: skip
     # Parquet (issue 14 item 12)
     Kind("parquet_bad_row_group", "parquet", "rg.parquet", "malformed:parquet", 2000, _bad_row_group),
-    Kind("not_parquet", "parquet", "fake.parquet", "malformed:parquet", 0, _write(b"PAR1 this is not parquet")),
+    Kind("not_parquet", "parquet", "fake.parquet", "malformed:parquet", 0,
+         _write(b"PAR1 this is not parquet")),  # fmt: skip
 ]
 # the many_breaks count depends on scale
 _MANY = {"small": 201, "full": 1201}
@@ -280,7 +295,13 @@ def read_kind(kind: Kind, folder: Path, scale: str = "small") -> dict:
         rows += batch.table.num_rows
         reasons |= {m.reason for m in batch.malformed}
         accounted += sum(getattr(m, "rows", 1) for m in batch.malformed)
-    return {"kind": kind.name, "rows": rows, "reasons": sorted(reasons), "accounted": accounted, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "kind": kind.name,
+        "rows": rows,
+        "reasons": sorted(reasons),
+        "accounted": accounted,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -304,8 +325,8 @@ def read_kind_in_subprocess(kind: Kind, folder: Path, scale: str = "small", time
         env={**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")},
     )  # fmt: skip
     if r.returncode != 0:
-        return {"kind": kind.name, "rows": -1, "reasons": [f"exit {r.returncode}: {r.stderr[-300:]}"], "accounted": 0,
-                "peak_rss_mb": float("nan")}  # fmt: skip
+        return {"kind": kind.name, "rows": -1, "reasons": [f"exit {r.returncode}: {r.stderr[-300:]}"],
+                "accounted": 0, "peak_rss_mb": float("nan")}  # fmt: skip
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 

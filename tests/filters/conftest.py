@@ -17,8 +17,10 @@ def ctx(tmp_path: Path) -> StageContext:
 
 def run_stage(stage_cls, texts, ctx, **config):
     """Run a stage on ``texts``; returns (result, {id: reason or None})."""
-    df = pl.DataFrame({"id": [str(i) for i in range(len(texts))], "source": ["web"] * len(texts), "text": texts},
-                      schema_overrides={"text": pl.Utf8})
+    df = pl.DataFrame(
+        {"id": [str(i) for i in range(len(texts))], "source": ["web"] * len(texts), "text": texts},
+        schema_overrides={"text": pl.Utf8},
+    )
     stage = stage_cls(stage_cls.Config(**config), ctx)
     stage.setup()
     res = stage.process(df)

@@ -29,7 +29,9 @@ AEB = ROOT.parent / "shared" / "data" / "html_aeb"
 CTX = StageContext(run_dir=Path("."), work_dir=Path("."), stage_index=0, stage_name="t")
 FILTERS = {"gopher_quality": GopherQuality, "gopher_repetition": GopherRepetition, "c4": C4,
            "fineweb_quality": FineWebQuality}
-needs_datatrove = pytest.mark.skipif(not DT_PY.exists(), reason="no .venv-datatrove (bench/make_datatrove_venv.sh)")
+needs_datatrove = pytest.mark.skipif(
+    not DT_PY.exists(), reason="no .venv-datatrove (bench/make_datatrove_venv.sh)"
+)
 
 
 def _to_dt(stage: str, reason: str | None) -> str | None:
@@ -62,7 +64,9 @@ def _check_agreement(texts: list[str], tmp_path: Path) -> None:
         assert same >= 0.95, (name, same)
         if name == "c4":
             new = dict(zip(res.kept["id"].to_list(), res.kept["text"].to_list(), strict=True))
-            pairs = [(new[str(i)], t) for i, t in enumerate(ref["c4_text"]) if t is not None and str(i) in new]
+            pairs = [
+                (new[str(i)], t) for i, t in enumerate(ref["c4_text"]) if t is not None and str(i) in new
+            ]
             assert sum(a == b for a, b in pairs) >= 0.97 * len(pairs)
 
 

@@ -18,8 +18,14 @@ def test_lines_removed_counted_and_text_rewritten(ctx):
     assert why == [None]
     assert res.kept["text"][0] == "\n".join([GOOD[0], GOOD[1], "A cited claim stays here.", *GOOD[2:]])
     c = res.counters
-    assert (c["c4_lines_removed_no_terminal_punct"], c["c4_lines_removed_javascript"], c["c4_lines_removed_policy"],
-            c["c4_lines_removed_too_few_words"], c["c4_lines_removed_too_long_word"], c["c4_lines_kept"]) == (2, 1, 1, 1, 1, 7)
+    assert (
+        c["c4_lines_removed_no_terminal_punct"],
+        c["c4_lines_removed_javascript"],
+        c["c4_lines_removed_policy"],
+        c["c4_lines_removed_too_few_words"],
+        c["c4_lines_removed_too_long_word"],
+        c["c4_lines_kept"],
+    ) == (2, 1, 1, 1, 1, 7)
 
 
 def test_document_drops(ctx):

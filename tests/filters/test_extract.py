@@ -10,8 +10,11 @@ import pytest
 from curate.filters._extract_worker import decode
 from curate.filters.extract import Extract, ExtractWorker
 
-ARTICLE = "".join(f"<p>Paragraph {i}: the committee discussed the new library budget in detail today.</p>" for i in range(8))
-PAGE = f"<html><head><title>Budget news</title></head><body><nav>Home | About</nav><article>{ARTICLE}</article></body></html>"
+ARTICLE = "".join(
+    f"<p>Paragraph {i}: the committee discussed the new library budget in detail today.</p>" for i in range(8)
+)
+PAGE = ("<html><head><title>Budget news</title></head><body><nav>Home | "
+        f"About</nav><article>{ARTICLE}</article></body></html>")
 
 
 def _batch(rows):
@@ -99,7 +102,10 @@ def test_non_2xx_responses_are_rejected(ctx):
         },
         schema_overrides={"http_status": pl.Int32},
     )
-    for on, want in ((True, {"gone": "extract_http_status", "moved": "extract_http_status"}), (False, {"moved": "extract_empty"})):
+    for on, want in (
+        (True, {"gone": "extract_http_status", "moved": "extract_http_status"}),
+        (False, {"moved": "extract_empty"}),
+    ):
         st = Extract(Extract.Config(engine="resiliparse", ok_status_only=on), ctx)
         st.setup()
         try:

@@ -20,8 +20,11 @@ import yaml
 from curate.engine.runner import run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-ARTICLE = "".join(f"<p>Paragraph {i}: the committee discussed the new library budget in detail today.</p>" for i in range(8))
-PAGE = f"<html><head><title>Budget news</title></head><body><nav>Home | About</nav><article>{ARTICLE}</article></body></html>"
+ARTICLE = "".join(
+    f"<p>Paragraph {i}: the committee discussed the new library budget in detail today.</p>" for i in range(8)
+)
+PAGE = ("<html><head><title>Budget news</title></head><body><nav>Home | "
+        f"About</nav><article>{ARTICLE}</article></body></html>")
 
 
 def _run(tmp_path: Path, inputs: list[dict], extract: dict) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
@@ -30,23 +33,33 @@ def _run(tmp_path: Path, inputs: list[dict], extract: dict) -> tuple[dict, pl.Da
     out = tmp_path / "out"
     run_pipeline(str(tmp_path / "p.yaml"), out, workers=1, quiet=True)
     stats = json.loads((out / "stats.json").read_text())
-    kept = pl.concat([pl.read_parquet(p) for p in sorted((out / "data").rglob("*.parquet"))], how="diagonal_relaxed")
+    kept = pl.concat(
+        [pl.read_parquet(p) for p in sorted((out / "data").rglob("*.parquet"))], how="diagonal_relaxed"
+    )
     rej = sorted((out / "rejects").rglob("*.parquet")) if (out / "rejects").exists() else []
     dropped = pl.concat([pl.read_parquet(p) for p in rej], how="diagonal_relaxed") if rej else pl.DataFrame()
     return stats, kept, dropped
 
 
 def test_html_in_a_jsonl_field(tmp_path):
-    rows = [{"url": "https://x.org/a", "html": PAGE}, {"url": "https://x.org/b", "html": "<html><body></body></html>"}]
+    rows = [
+        {"url": "https://x.org/a", "html": PAGE},
+        {"url": "https://x.org/b", "html": "<html><body></body></html>"},
+    ]
     (tmp_path / "pages.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     stats, kept, dropped = _run(
-        tmp_path, [{"source": "crawl", "reader": "jsonl", "text_key": "html", "paths": str(tmp_path / "pages.jsonl")}],
+        tmp_path,
+        [{"source": "crawl", "reader": "jsonl", "text_key": "html", "paths": str(tmp_path / "pages.jsonl")}],
         {"html_column": "text"},
     )
     assert stats["stages"][0]["dropped"] == {}  # no malformed:missing_text
     assert kept.height == 1
     text = kept["text"][0]
-    assert "committee discussed the new library budget" in text and "<p>" not in text and "Home | About" not in text
+    assert (
+        "committee discussed the new library budget" in text
+        and "<p>" not in text
+        and "Home | About" not in text
+    )
     assert kept["url"][0] == "https://x.org/a" and kept["title"][0] == "Budget news"
     assert dropped["reason"].to_list() == ["extract_empty"]
     assert dropped["text"][0].startswith("<html>")  # the reject keeps the page that explains it
@@ -92,9 +105,13 @@ def test_real_news_pages_stored_in_parquet(tmp_path, aeb):
     for k in keys:
         raw = gzip.decompress((aeb / "html" / f"{k}.html.gz").read_bytes())
         html.append(raw.decode("utf-8", "replace"))
-    pq.write_table(pa.table({"url": [truth[k]["url"] for k in keys], "html": html, "key": keys}), tmp_path / "aeb.parquet")
+    pq.write_table(
+        pa.table({"url": [truth[k]["url"] for k in keys], "html": html, "key": keys}),
+        tmp_path / "aeb.parquet",
+    )
     stats, kept, dropped = _run(
-        tmp_path, [{"source": "aeb", "reader": "parquet", "text_key": "html", "paths": str(tmp_path / "aeb.parquet")}],
+        tmp_path,
+        [{"source": "aeb", "reader": "parquet", "text_key": "html", "paths": str(tmp_path / "aeb.parquet")}],
         {"html_column": "text"},
     )
     assert stats["stages"][0]["dropped"] == {}

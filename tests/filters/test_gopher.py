@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from curate.filters.gopher import GopherQuality, GopherRepetition, ngram_failures
 
-_SUBJECTS = ["garden", "river", "teacher", "market", "village", "window", "journey", "library", "kitchen", "season"]
+_SUBJECTS = [
+    "garden", "river", "teacher", "market", "village", "window", "journey", "library", "kitchen", "season",
+]
 GOOD = "\n".join([
     "The garden behind the old library was quiet when we arrived with our friends.",
     "A river runs through the village and the children like to swim there in summer.",
@@ -41,13 +43,19 @@ def test_quality_rules_fire_with_their_reason(ctx):
     docs = {
         "gopher_short_doc": "The cat and the dog sat with friends.",
         "gopher_below_avg_threshold": " ".join(["to be or it an in on at of and the"] * 8),
-        "gopher_above_avg_threshold": " ".join(["the internationalization and the counterrevolutionaries"] * 20),
+        "gopher_above_avg_threshold": " ".join(
+            ["the internationalization and the counterrevolutionaries"] * 20
+        ),
         "gopher_too_many_hashes": GOOD + " " + " ".join(f"#tag{i}" for i in range(40)),
         "gopher_too_many_ellipsis": GOOD + " " + " ".join(f"word{i}..." for i in range(40)),
         "gopher_too_many_bullets": "\n".join("- " + line for line in lines),
-        "gopher_too_many_end_ellipsis": "\n".join(line[:-1] + "..." if i < 4 else line for i, line in enumerate(lines)),
+        "gopher_too_many_end_ellipsis": "\n".join(
+            line[:-1] + "..." if i < 4 else line for i, line in enumerate(lines)
+        ),
         "gopher_below_alpha_threshold": GOOD + " " + " ".join(str(1000 + i) for i in range(60)),
-        "gopher_enough_stop_words": " ".join(f"Cats chase birds near houses during warm afternoons{i}." for i in range(10)),
+        "gopher_enough_stop_words": " ".join(
+            f"Cats chase birds near houses during warm afternoons{i}." for i in range(10)
+        ),
     }
     got = reasons(GopherQuality, list(docs.values()), ctx)
     assert got == list(docs)
@@ -56,12 +64,16 @@ def test_quality_rules_fire_with_their_reason(ctx):
 def test_quality_thresholds_are_configurable(ctx):
     assert reasons(GopherQuality, [GOOD], ctx, max_words=60) == ["gopher_long_doc"]
     assert reasons(GopherQuality, ["The cat and the dog sat with friends."], ctx, min_words=5) == [None]
-    assert reasons(GopherQuality, ["The cat and the dog sat with friends."], ctx, min_words=None, min_stop_words=3) == [None]
+    assert reasons(
+        GopherQuality, ["The cat and the dog sat with friends."], ctx, min_words=None, min_stop_words=3
+    ) == [None]
 
 
 def test_repetition_rules_fire_with_their_reason(ctx):
     uniq = [f"Distinct line number {i} about the {w} and more." for i, w in enumerate(_SUBJECTS)]
-    long_line = ("This one long line is repeated twice and it holds many characters of the whole text " * 3).strip()
+    long_line = (
+        "This one long line is repeated twice and it holds many characters of the whole text " * 3
+    ).strip()
     words = [f"word{i}" for i in range(300)]
     phrase = " ".join(f"phrase{i}" for i in range(40))
     docs = {
@@ -71,7 +83,13 @@ def test_repetition_rules_fire_with_their_reason(ctx):
         "gopher_dup_line_frac": "\n".join(uniq[:6] + ["Same line."] * 5),
         "gopher_dup_line_char_frac": "\n".join(uniq + [long_line, long_line]),
         "gopher_top_2_gram": " ".join(f"foo bar {w}" for w in words[:40]),
-        "gopher_dup_5_gram": " ".join(words[:60]) + " " + phrase + " " + " ".join(words[60:120]) + " " + phrase,
+        "gopher_dup_5_gram": " ".join(words[:60])
+        + " "
+        + phrase
+        + " "
+        + " ".join(words[60:120])
+        + " "
+        + phrase,
     }
     assert reasons(GopherRepetition, list(docs.values()), ctx) == list(docs)
 
@@ -114,8 +132,13 @@ def _ref_failure(tokens, n_chars, top, dup):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.sampled_from(["a", "bb", "ccc", "the", "of", "x"]), max_size=40), min_size=1, max_size=8),
-       st.floats(0.05, 0.6), st.floats(0.05, 0.6))
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["a", "bb", "ccc", "the", "of", "x"]), max_size=40), min_size=1, max_size=8
+    ),
+    st.floats(0.05, 0.6),
+    st.floats(0.05, 0.6),
+)
 def test_ngram_failures_match_reference(docs, f_top, f_dup):
     top = {2: f_top, 3: f_top * 0.9, 4: f_top * 0.8}
     dup = {5: f_dup, 6: f_dup * 0.95, 7: f_dup * 0.9, 8: f_dup * 0.85, 9: f_dup * 0.8, 10: f_dup * 0.75}

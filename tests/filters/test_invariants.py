@@ -34,7 +34,15 @@ texts = st.one_of(
 
 
 @pytest.mark.parametrize(("cls", "cfg"), STAGES, ids=[c.__name__ for c, _ in STAGES])
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(batch=st.lists(texts, max_size=12))
 def test_rows_are_conserved(cls, cfg, batch):
     n = len(batch)

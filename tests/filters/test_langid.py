@@ -21,14 +21,21 @@ def test_fasttext_predict_provider_behaviour():
     except Exception:
         return  # broken by raising: fine, we never call it
     # if it returns, it is not the (labels per text, probs per text) shape fastText documents
-    assert not (len(out) == 2 and isinstance(out[1], list) and all(hasattr(p, "__len__") and len(p) == 1
-                                                                   and isinstance(float(p[0]), float) for p in out[1])
-                and out[0] == [("__label__en",), ("__label__de",)])
+    assert not (
+        len(out) == 2
+        and isinstance(out[1], list)
+        and all(hasattr(p, "__len__") and len(p) == 1 and isinstance(float(p[0]), float) for p in out[1])
+        and out[0] == [("__label__en",), ("__label__de",)]
+    )
 
 
 def test_keep_scores_and_route(ctx):
-    texts = ["This is an English sentence\nwith a line break in it.", "Das ist ein deutscher Satz über das Wetter.",
-             None, "Ceci est une phrase française."]
+    texts = [
+        "This is an English sentence\nwith a line break in it.",
+        "Das ist ein deutscher Satz über das Wetter.",
+        None,
+        "Ceci est une phrase française.",
+    ]
     res, why = run_stage(LangId, texts, ctx, keep=["en", "de"], min_score_per_lang={"de": 1.01})
     assert why == [None, "langid_low_score", "langid_not_kept", "langid_not_kept"]
     assert res.kept["lang"].to_list() == ["en"] and 0 < res.kept["lang_score"][0] <= 1
@@ -40,8 +47,17 @@ def test_an_input_lang_column_is_kept_as_lang_input(ctx):
     """issue 14 item 12: the input's own `lang` is not silently overwritten."""
     import polars as pl
 
-    df = pl.DataFrame({"id": ["0", "1"], "source": ["web"] * 2, "lang": ["fr", None],
-                       "text": ["This is an English sentence about the weather.", "Das ist ein deutscher Satz über das Wetter."]})
+    df = pl.DataFrame(
+        {
+            "id": ["0", "1"],
+            "source": ["web"] * 2,
+            "lang": ["fr", None],
+            "text": [
+                "This is an English sentence about the weather.",
+                "Das ist ein deutscher Satz über das Wetter.",
+            ],
+        }
+    )
     stage = LangId(LangId.Config(), ctx)
     stage.setup()
     res = stage.process(df)

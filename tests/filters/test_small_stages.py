@@ -33,9 +33,16 @@ def test_pii_redacts_and_counts_never_drops(ctx):
 
 def test_url_filter_reasons(ctx, tmp_path):
     (tmp_path / "d.txt").write_text("# comment\nbad.example\n")
-    df = pl.DataFrame({"id": list("abcd"), "text": ["t"] * 4,
-                       "url": ["https://www.bad.example/x", "https://notbad.example/x", "http://ok.org/casino", None]})
-    st = UrlFilter(UrlFilter.Config(domains=str(tmp_path / "d.txt"), banned_words=None, use_example_lists=True), ctx)
+    df = pl.DataFrame(
+        {
+            "id": list("abcd"),
+            "text": ["t"] * 4,
+            "url": ["https://www.bad.example/x", "https://notbad.example/x", "http://ok.org/casino", None],
+        }
+    )
+    st = UrlFilter(
+        UrlFilter.Config(domains=str(tmp_path / "d.txt"), banned_words=None, use_example_lists=True), ctx
+    )
     st.setup()
     res = st.process(df)
     assert dict(zip(res.dropped["id"], res.dropped["reason"], strict=True)) == {
@@ -77,7 +84,10 @@ def test_classifier_train_cli_and_stage(ctx, tmp_path):
 
     pos = [t for t in corpus(300, seed=3) if len(t) > 200][:150]
     rng = random.Random(0)
-    neg = [" ".join(rng.choice(["buy", "cheap", "click", "now", "free", "win", "deal"]) for _ in range(50)) for _ in range(150)]
+    neg = [
+        " ".join(rng.choice(["buy", "cheap", "click", "now", "free", "win", "deal"]) for _ in range(50))
+        for _ in range(150)
+    ]
     pl.DataFrame({"text": pos}).write_ndjson(tmp_path / "pos.jsonl")
     pl.DataFrame({"text": neg}).write_parquet(tmp_path / "neg.parquet")
     model = tmp_path / "model.bin"

@@ -10,9 +10,11 @@ from curate.filters import textview as tv
 
 
 def test_tokens_split_like_spacy_english():
-    assert tv.tokenize("Hello, world! It's well-known -- Mr. Smith paid $3.50 (approx.) e.g. at 10:30am...") == [
-        "Hello", ",", "world", "!", "It", "'s", "well", "-", "known", "--", "Mr.", "Smith", "paid", "$", "3.50",
-        "(", "approx", ".", ")", "e.g.", "at", "10:30am", "...",
+    assert tv.tokenize(
+        "Hello, world! It's well-known -- Mr. Smith paid $3.50 (approx.) e.g. at 10:30am..."
+    ) == [
+        "Hello", ",", "world", "!", "It", "'s", "well", "-", "known", "--", "Mr.", "Smith", "paid", "$",
+        "3.50", "(", "approx", ".", ")", "e.g.", "at", "10:30am", "...",
     ]
     assert tv.tokenize("See https://example.com/a-b?x=1 or U.S. #tag") == [
         "See", "https://example.com/a-b?x=1", "or", "U.S.", "#", "tag"]

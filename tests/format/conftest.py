@@ -8,7 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-WORDS = ["the", "of", "and", "data", "model", "train", "token", "text", "book", "code", "def", "return", "class", "web", "page", "news", "Über", "größe", "naïve", "数据", "模型", "✓"]
+WORDS = [
+    "the", "of", "and", "data", "model", "train", "token", "text", "book", "code", "def", "return", "class",
+    "web", "page", "news", "Über", "größe", "naïve", "数据", "模型", "✓",
+]
 
 
 def random_text(rng: random.Random, n_words: int) -> str:

@@ -13,7 +13,10 @@ from curate.engine.stage import StageContext
 from curate.format.stage import Format
 from curate.format.tokenizer import load_tokenizer
 
-WORDS = ["the", "of", "and", "data", "model", "train", "token", "text", "book", "code", "def", "return", "class", "Über", "größe", "数据", "✓"]
+WORDS = [
+    "the", "of", "and", "data", "model", "train", "token", "text", "book", "code", "def", "return", "class",
+    "Über", "größe", "数据", "✓",
+]
 
 
 def random_text(rng: random.Random, n_words: int) -> str:
@@ -157,11 +160,16 @@ def test_vocab_over_65536_uses_uint32(tmp_path, tiny_tokenizer):
 
 @pytest.mark.skipif(importlib.util.find_spec("curate.sft.format") is None, reason="SFT formatter absent")
 def test_sft_dispatches_to_sft_formatter(tmp_path, tiny_tokenizer):
-    df = pl.DataFrame({
-        "id": ["a", "b"],
-        "source": ["sft", "sft"],
-        "messages": [[{"role": "user", "content": "hi data"}, {"role": "assistant", "content": "the model"}]] * 2,
-    })
+    df = pl.DataFrame(
+        {
+            "id": ["a", "b"],
+            "source": ["sft", "sft"],
+            "messages": [
+                [{"role": "user", "content": "hi data"}, {"role": "assistant", "content": "the model"}]
+            ]
+            * 2,
+        }
+    )
     stage = Format(Format.Config(kind="sft", tokenizer=str(tiny_tokenizer), max_len=256), ctx(tmp_path))
     stage.setup()
     r = stage.process(df)

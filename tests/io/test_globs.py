@@ -1,4 +1,5 @@
-"""Input globs: symlink loops end (issue 14 item 4), brace alternatives and did-you-mean (issue 15 item 12)."""
+"""Input globs: symlink loops end (issue 14 item 4), brace alternatives and did-you-mean (issue 15 item
+12)."""
 
 from __future__ import annotations
 
@@ -33,11 +34,16 @@ def test_double_star_over_a_symlink_loop_follows_each_folder_once(tmp_path):
 def test_validate_and_run_end_on_a_symlink_loop(tmp_path):
     _loop_tree(tmp_path)
     (tmp_path / "p.yaml").write_text(
-        "name: loop\ninputs:\n  - {source: a, reader: jsonl, paths: 'd/**/*.jsonl'}\noutput: {keep_rejects: true}\n"
+        "name: loop\ninputs:\n  - {source: a, reader: jsonl, paths: 'd/**/*.jsonl'}\noutput: {keep_rejects: "
+        "true}\n"
     )
     for cmd in (["validate", "p.yaml"], ["run", "p.yaml", "-o", "out", "-q"]):
         r = subprocess.run(
-            [sys.executable, "-m", "curate.cli", *cmd], cwd=tmp_path, capture_output=True, text=True, timeout=100
+            [sys.executable, "-m", "curate.cli", *cmd],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=100,
         )
         assert r.returncode == 0, r.stdout + r.stderr
     import polars as pl

@@ -217,7 +217,8 @@ def test_100mb_single_line_memory_bounded(tmp_path):
     code = (
         "import resource, sys; from pathlib import Path; from curate.io.readers.base import readers\n"
         "R = readers()['jsonl']; base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "n = [len(t) for b in R(R.Config(), 's').read(Path(sys.argv[1]), 'h') for t in b.table.column('text').to_pylist()]\n"
+        "n = [len(t) for b in R(R.Config(), 's').read(Path(sys.argv[1]), 'h') for t in "
+        "b.table.column('text').to_pylist()]\n"
         "print(n, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)\n"
     )
     out = subprocess.run(

@@ -70,7 +70,9 @@ def _corrupt_middle_row_group(tmp_path):
 
     p = tmp_path / "rg.parquet"
     texts = [f"document number {i} " + "x" * 50 for i in range(3000)]
-    pq.write_table(pa.table({"text": texts}), p, row_group_size=1000, compression="none", use_dictionary=False)
+    pq.write_table(
+        pa.table({"text": texts}), p, row_group_size=1000, compression="none", use_dictionary=False
+    )
     col = pq.ParquetFile(p).metadata.row_group(1).column(0)
     start = col.data_page_offset
     data = bytearray(p.read_bytes())
@@ -96,7 +98,9 @@ def test_read_stats_count_a_failed_row_group_as_its_rows(tmp_path, monkeypatch):
 
     _corrupt_middle_row_group(tmp_path)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "p.yaml").write_text("name: rg\ninputs:\n  - {source: s, reader: parquet, paths: rg.parquet}\n")
+    (tmp_path / "p.yaml").write_text(
+        "name: rg\ninputs:\n  - {source: s, reader: parquet, paths: rg.parquet}\n"
+    )
     r = CliRunner().invoke(main, ["run", "p.yaml", "-o", "out", "-q", "-w", "1"])
     assert r.exit_code == 0, r.output
     read = json.loads((tmp_path / "out" / "stats.json").read_text())["stages"][0]

@@ -9,7 +9,10 @@ import pytest
 
 from curate.io.storage import glob_regex, is_uri, static_root
 
-TREE = ["a.txt", "b.py", ".h.py", "d/x.py", "d/.e/y.py", "d/f/g.txt", ".git/c.py", "d/f/.k.txt", "ab", "a[b", "d/f/q/r.py"]
+TREE = [
+    "a.txt", "b.py", ".h.py", "d/x.py", "d/.e/y.py", "d/f/g.txt", ".git/c.py", "d/f/.k.txt", "ab", "a[b",
+    "d/f/q/r.py",
+]
 PATTERNS = [
     "*", "*.py", "**/*.py", "**", "d/**", "d/*/*.txt", "?.txt", "[ab].*", "**/.*", "d/**/*.txt",
     "*/*", "[!a]*", ".*/*.py", "d/.e/*", "d/**/q/*.py", "**/f/**", "d/f/?/*",
@@ -23,7 +26,11 @@ def test_glob_regex_agrees_with_python_glob(tmp_path, pattern):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("x")
     root = str(tmp_path)
-    want = sorted(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, pattern), recursive=True) if os.path.isfile(p))
+    want = sorted(
+        os.path.relpath(p, root)
+        for p in glob.glob(os.path.join(root, pattern), recursive=True)
+        if os.path.isfile(p)
+    )
     every = sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
     rx = glob_regex(f"{root}/{pattern}")
     assert sorted(f for f in every if rx.match(f"{root}/{f}")) == want

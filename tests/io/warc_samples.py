@@ -16,7 +16,8 @@ def response(
 ) -> bytes:
     body = body if body is not None else f"<html><body><p>page {i} text</p></body></html>".encode()
     http = (
-        f"HTTP/1.1 {status} X\r\n{extra_headers}Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        f"HTTP/1.1 {status} X\r\n{extra_headers}Content-Type: {content_type}\r\nContent-Length: "
+        f"{len(body)}\r\n\r\n".encode()
         + body
     )
     return _record("response", i, http, "application/http; msgtype=response", cl_delta)

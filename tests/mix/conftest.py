@@ -16,8 +16,15 @@ import pytest
 from curate.engine.stage import StageContext, StageResult
 
 
-def drive_global(stage_cls, config, df: pl.DataFrame, work_dir: Path, n_tasks: int = 1, batch_rows: int = 1000,
-                 seed: int = 0):
+def drive_global(
+    stage_cls,
+    config,
+    df: pl.DataFrame,
+    work_dir: Path,
+    n_tasks: int = 1,
+    batch_rows: int = 1000,
+    seed: int = 0,
+):
     """Run ``stage_cls`` over ``df`` split into ``n_tasks``; return (kept, dropped, summary, results)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     bounds = np.linspace(0, df.height, n_tasks + 1).astype(int)

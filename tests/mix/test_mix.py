@@ -66,7 +66,9 @@ def test_total_with_upsampling_respects_max_epochs(drive):
     size = units_by_source(df)
     total = 2 * sum(size.values())
     w = {"web": 0.4, "books": 0.3, "code": 0.3}
-    config = cfg(weights=w, unit="tokens", total=total, max_epochs={"books": 1.5, "code": 4, "web": 3}, seed=3)
+    config = cfg(
+        weights=w, unit="tokens", total=total, max_epochs={"books": 1.5, "code": 4, "web": 3}, seed=3
+    )
     kept, dropped, summary, results = drive(Mix, config, df, n_tasks=2)
     got = units_by_source(kept)
     for s in w:
@@ -148,7 +150,9 @@ def test_docs_and_bytes_units(drive, unit):
     df = corpus(sources={"web": 3000, "books": 300, "code": 1000})
     df = df.with_columns(pl.col("text").str.len_bytes().alias("nbytes"), pl.lit(1).alias("one"))
     w = {"web": 0.2, "books": 0.5, "code": 0.3}
-    kept, *_ = drive(Mix, cfg(weights=w, unit=unit, max_epochs=20, total=5000 if unit == "docs" else 200_000), df)
+    kept, *_ = drive(
+        Mix, cfg(weights=w, unit=unit, max_epochs=20, total=5000 if unit == "docs" else 200_000), df
+    )
     got = shares(units_by_source(kept, "one" if unit == "docs" else "nbytes"))
     for s in w:
         assert abs(got[s] - w[s]) <= 0.01
@@ -240,10 +244,17 @@ def test_missed_share_is_warned_with_the_reason(drive):
 def test_cap_and_epochs_name_themselves(drive):
     df = corpus()
     size = units_by_source(df)
-    capped = cfg(weights={"web": 0.4, "books": 0.3, "code": 0.3}, unit="tokens", total=sum(size.values()) // 2,
-                 caps={"books": 100_000}, seed=0)
+    capped = cfg(
+        weights={"web": 0.4, "books": 0.3, "code": 0.3},
+        unit="tokens",
+        total=sum(size.values()) // 2,
+        caps={"books": 100_000},
+        seed=0,
+    )
     _, _, summary, _ = drive(Mix, capped, df)
-    assert any(w.startswith("group 'books'") and "its cap is 100,000 tokens" in w for w in summary["warnings"])
+    assert any(
+        w.startswith("group 'books'") and "its cap is 100,000 tokens" in w for w in summary["warnings"]
+    )
     epochs = cfg(weights={"web": 0.4, "books": 0.3, "code": 0.3}, unit="tokens", total=2 * sum(size.values()),
                  max_epochs={"books": 1.5, "code": 4, "web": 3}, seed=3)
     _, _, summary, _ = drive(Mix, epochs, df)

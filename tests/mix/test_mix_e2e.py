@@ -29,17 +29,29 @@ def write_sources(root: Path) -> None:
 
 
 def spec(tokenizer: Path):
-    return spec_from_dict({
-        "name": "mix",
-        "seed": 0,
-        "inputs": [{"source": s, "reader": "parquet", "paths": f"src/{s}/*.parquet"} for s in ("web", "books", "code")],
-        "stages": [
-            {"mix": {"weights": {"web": 0.5, "books": 0.3, "code": 0.2}, "unit": "tokens",
-                     "tokenizer": str(tokenizer), "max_epochs": 3, "total": 1_200_000}},
-            {"format": {"kind": "tokenized", "tokenizer": str(tokenizer), "seq_len": 128}},
-        ],
-        "output": {"shard_rows": 200, "keep_rejects": True},
-    })
+    return spec_from_dict(
+        {
+            "name": "mix",
+            "seed": 0,
+            "inputs": [
+                {"source": s, "reader": "parquet", "paths": f"src/{s}/*.parquet"}
+                for s in ("web", "books", "code")
+            ],
+            "stages": [
+                {
+                    "mix": {
+                        "weights": {"web": 0.5, "books": 0.3, "code": 0.2},
+                        "unit": "tokens",
+                        "tokenizer": str(tokenizer),
+                        "max_epochs": 3,
+                        "total": 1_200_000,
+                    }
+                },
+                {"format": {"kind": "tokenized", "tokenizer": str(tokenizer), "seq_len": 128}},
+            ],
+            "output": {"shard_rows": 200, "keep_rejects": True},
+        }
+    )
 
 
 def shard_hashes(out: Path) -> dict[str, str]:
@@ -101,7 +113,9 @@ def test_missed_share_warned_on_the_cli_in_stats_and_report(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     (tmp_path / "src").mkdir()
     pq.write_table(pa.table({"text": ["w"] * 500, "n_tokens": [100] * 500}), tmp_path / "src" / "web.parquet")
-    pq.write_table(pa.table({"text": ["b"] * 5, "n_tokens": [40_000] * 5}), tmp_path / "src" / "books.parquet")
+    pq.write_table(
+        pa.table({"text": ["b"] * 5, "n_tokens": [40_000] * 5}), tmp_path / "src" / "books.parquet"
+    )
     (tmp_path / "p.yaml").write_text(json.dumps({
         "name": "m",
         "inputs": [{"source": s, "reader": "parquet", "paths": f"src/{s}.parquet"} for s in ("web", "books")],
@@ -114,4 +128,7 @@ def test_missed_share_warned_on_the_cli_in_stats_and_report(tmp_path, monkeypatc
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert any("group 'books'" in w for w in stats["global"]["mix"]["warnings"])
     report = (tmp_path / "out" / "report.html").read_text()
-    assert "group &#x27;books&#x27;: achieved share 0.0%" in report or "group 'books': achieved share 0.0%" in report
+    assert (
+        "group &#x27;books&#x27;: achieved share 0.0%" in report
+        or "group 'books': achieved share 0.0%" in report
+    )

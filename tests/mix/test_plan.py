@@ -27,7 +27,9 @@ def test_select_exact_and_upsampling():
     rng = np.random.default_rng(0)
     units = rng.integers(1, 100, 1000)
     hashes = rng.integers(0, 2**63, 1000, dtype=np.int64).astype(np.uint64)
-    p = SourcePlan(docs=1000, size=int(units.sum()), weight=1.0, limit=3 * units.sum(), budget=2.5 * units.sum())
+    p = SourcePlan(
+        docs=1000, size=int(units.sum()), weight=1.0, limit=3 * units.sum(), budget=2.5 * units.sum()
+    )
     select(units, hashes, p)
     assert p.copies == 2
     extra = hashes < np.uint64(p.threshold)

@@ -28,7 +28,12 @@ def test_report_renders_in_chromium_without_errors(finished_run):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+            page.on(
+                "console",
+                lambda m: (
+                    errors.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None
+                ),
+            )
             page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
             page.on("requestfailed", lambda r: errors.append(f"requestfailed: {r.url}"))
             page.on("request", lambda r: requests.append(r.url))
@@ -38,7 +43,7 @@ def test_report_renders_in_chromium_without_errors(finished_run):
                     const r = s.getBoundingClientRect();
                     const bars = Array.from(s.querySelectorAll('rect')).filter(b => b.getBBox().width > 0 && b.getBBox().height > 0);
                     return {id: s.closest('section').id, w: r.width, h: r.height, bars: bars.length};
-                })"""
+                })"""  # noqa: E501
             )
             sections = page.evaluate("() => Array.from(document.querySelectorAll('section')).map(s => s.id)")
             title = page.title()

@@ -42,7 +42,9 @@ def test_run_writes_report_with_all_sections(finished_run):
         for reason, n in s["dropped"].items():
             assert f"{reason} · dropped: {n:,}" in secs["reasons"]
     # before/after length histograms: before includes the rejected documents (those with text)
-    assert "before: kept + rejected documents" in secs["lengths"] and "after: output shards" in secs["lengths"]
+    assert (
+        "before: kept + rejected documents" in secs["lengths"] and "after: output shards" in secs["lengths"]
+    )
     n_after = json.loads((finished_run / "manifest.json").read_text())["rows"]
     assert f"<td>after</td><td>{n_after:,}</td>" in secs["lengths"]
     # samples: one block per rejects folder and reason
@@ -87,15 +89,42 @@ def _synthetic_run(out: Path, hostile: str) -> None:
         "id": ["w-7", "w-8"], "source": ["web", "web"], "text": [hostile, "x" * 20_000],
         "lang": ["de", "ja"], "reason": ["near_duplicate", "near_duplicate"], "stage": ["minhash_dedup"] * 2,
     }).write_parquet(rej / "part-00000-0000.parquet")
-    stage = {"name": "minhash_dedup", "index": 1, "in": 8, "out": 6, "emitted": 6, "dropped": {"near_duplicate": 2}, "counters": {}, "seconds": 0.5}
-    dedup = {
-        "clusters": 2, "duplicates": 2, "size_histogram": {"2": 2},
-        "samples": [{"size": 2, "kept": "w-1", "members": [{"id": "w-1", "kept": True, "snippet": hostile}, {"id": "w-7", "kept": False, "snippet": "dup"}]}],
+    stage = {
+        "name": "minhash_dedup",
+        "index": 1,
+        "in": 8,
+        "out": 6,
+        "emitted": 6,
+        "dropped": {"near_duplicate": 2},
+        "counters": {},
+        "seconds": 0.5,
     }
-    (out / "stats.json").write_text(json.dumps({
-        "pipeline": "syn", "stages": [stage], "global": {"minhash_dedup": dedup},
-        "totals": {"input_records": 8, "output_rows": 6, "dropped": 2}, "throughput": {"wall_seconds": 1.0, "docs_per_s": 8.0},
-    }))
+    dedup = {
+        "clusters": 2,
+        "duplicates": 2,
+        "size_histogram": {"2": 2},
+        "samples": [
+            {
+                "size": 2,
+                "kept": "w-1",
+                "members": [
+                    {"id": "w-1", "kept": True, "snippet": hostile},
+                    {"id": "w-7", "kept": False, "snippet": "dup"},
+                ],
+            }
+        ],
+    }
+    (out / "stats.json").write_text(
+        json.dumps(
+            {
+                "pipeline": "syn",
+                "stages": [stage],
+                "global": {"minhash_dedup": dedup},
+                "totals": {"input_records": 8, "output_rows": 6, "dropped": 2},
+                "throughput": {"wall_seconds": 1.0, "docs_per_s": 8.0},
+            }
+        )
+    )
     (out / "manifest.json").write_text(json.dumps({
         "name": "syn", "config_sha256": "0" * 64, "tool": {"version": "x"}, "rows": 6,
         "shards": [{"path": "data/part-00000-0000.parquet", "rows": 6, "bytes": 1, "sha256": ""}],
@@ -131,7 +160,13 @@ def test_report_failure_never_fails_the_run(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(curate.report, "build_report", boom)
     (tmp_path / "in.jsonl").write_text('{"text": "hello world"}\n')
-    spec = spec_from_dict({"name": "r", "inputs": [{"source": "s", "reader": "jsonl", "paths": str(tmp_path / "in.jsonl")}], "output": {}})
+    spec = spec_from_dict(
+        {
+            "name": "r",
+            "inputs": [{"source": "s", "reader": "jsonl", "paths": str(tmp_path / "in.jsonl")}],
+            "output": {},
+        }
+    )
     res = run_pipeline(spec, tmp_path / "out", quiet=True)
     assert res.manifest["rows"] == 1
     err = capsys.readouterr().err

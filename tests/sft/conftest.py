@@ -9,18 +9,27 @@ from pathlib import Path
 import pytest
 
 # ../shared/data from the repo root; CURATE_SHARED_DATA points elsewhere (a git worktree one level deeper)
-SHARED = Path(os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
+SHARED = Path(
+    os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+)
 SPECIALS = [
     "<s>", "</s>", "<pad>", "<|im_start|>", "<|im_end|>", "<|begin_of_text|>",
     "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "[INST]", "[/INST]",
 ]
-WORDS = ["the", "a", "model", "data", "train", "token", "chat", "user", "assistant", "system", "hello", "world", "answer", "question", "python", "code", "Human", "Assistant", "USER", "ASSISTANT", "Instruction", "Response", "Round", "问", "答", "你好", "世界", "über", "naïve", "café", "😀", "{}", "[]", "()", ":", ";", ",", "."]
+WORDS = [
+    "the", "a", "model", "data", "train", "token", "chat", "user", "assistant", "system", "hello", "world",
+    "answer", "question", "python", "code", "Human", "Assistant", "USER", "ASSISTANT", "Instruction",
+    "Response", "Round", "问", "答", "你好", "世界", "über", "naïve", "café", "😀", "{}", "[]", "()", ":",
+    ";", ",", ".",
+]
 
 
 def corpus(n: int = 400, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 30))) + rng.choice(["\n", "\n\n", " ", ""])
-            for _ in range(n)]
+    return [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 30))) + rng.choice(["\n", "\n\n", " ", ""])
+        for _ in range(n)
+    ]
 
 
 def build_tokenizer(
@@ -35,12 +44,20 @@ def build_tokenizer(
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=600, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=2
+        vocab_size=600,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        min_frequency=2,
     )
     tok.train_from_iterator(corpus(), trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token="<pad>",
-        additional_special_tokens=[t for t in SPECIALS + (extra_specials or []) if t not in (bos, eos, "<pad>")],
+        tokenizer_object=tok,
+        bos_token=bos,
+        eos_token=eos,
+        pad_token="<pad>",
+        additional_special_tokens=[
+            t for t in SPECIALS + (extra_specials or []) if t not in (bos, eos, "<pad>")
+        ],
     )
     if chat_template:
         fast.chat_template = chat_template

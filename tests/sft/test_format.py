@@ -198,8 +198,12 @@ def test_preference_rows(tokenizer_dir, tokenizer):
 
 @pytest.mark.parametrize("policy", ["left", "right", "drop"])
 def test_preference_pairs_are_truncated_as_pairs(tokenizer_dir, tokenizer, policy):
-    prompt = [{"role": "system", "content": "sys"}, {"role": "user", "content": "old question " * 8},
-              {"role": "assistant", "content": "old answer " * 8}, {"role": "user", "content": "new question"}]
+    prompt = [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "old question " * 8},
+        {"role": "assistant", "content": "old answer " * 8},
+        {"role": "user", "content": "new question"},
+    ]
     df = pl.DataFrame({
         "messages": [prompt],
         "chosen_messages": [prompt + [{"role": "assistant", "content": "good " * 6}]],
@@ -234,8 +238,12 @@ def test_missing_marker_is_a_setup_error(tmp_path):
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(["hello world"] * 10, trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"]))
-    PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>").save_pretrained(str(tmp_path / "t"))
+    tok.train_from_iterator(
+        ["hello world"] * 10, trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"])
+    )
+    PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>").save_pretrained(
+        str(tmp_path / "t")
+    )
     with pytest.raises(ValueError, match="as 2 tokens; the chat template needs it as one special token"):
         SFTFormatter(SFTFormatConfig(tokenizer=str(tmp_path / "t"), template="chatml")).setup()
 
@@ -245,7 +253,9 @@ def test_format_stage_dispatches_kind_sft(tokenizer_dir, tokenizer, tmp_path):
     from curate.engine.stage import StageContext
     from curate.format.stage import Format
 
-    cfg = Format.Config(kind="sft", tokenizer=str(tokenizer_dir), template="vicuna", max_len=512, truncation="drop")
+    cfg = Format.Config(
+        kind="sft", tokenizer=str(tokenizer_dir), template="vicuna", max_len=512, truncation="drop"
+    )
     stage = Format(cfg, StageContext(run_dir=tmp_path, work_dir=tmp_path, stage_index=0, stage_name="format"))
     stage.setup()
     assert stage.route_column() == "sft_kind"
@@ -259,8 +269,13 @@ def test_format_stage_dispatches_kind_sft(tokenizer_dir, tokenizer, tmp_path):
 def test_hf_template_matches_builtin_masks(tmp_path, tokenizer):
     d = tmp_path / "hfchatml"
     build_tokenizer(d, chat_template=get_template("chatml").jinja)
-    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}, {"role": "assistant", "content": "A b"},
-            {"role": "user", "content": "U2"}, {"role": "assistant", "content": "Ä2"}]
+    msgs = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "U"},
+        {"role": "assistant", "content": "A b"},
+        {"role": "user", "content": "U2"},
+        {"role": "assistant", "content": "Ä2"},
+    ]
     hf = SFTFormatter(SFTFormatConfig(tokenizer=str(d), template=f"hf:{d}"))
     builtin = SFTFormatter(SFTFormatConfig(tokenizer=str(d), template="chatml"))
     a = hf.process(frame([msgs])).kept.row(0, named=True)
@@ -270,8 +285,11 @@ def test_hf_template_matches_builtin_masks(tmp_path, tokenizer):
 
 def test_hf_template_not_prefix_stable_is_rejected(tmp_path):
     # A template that writes the number of messages up front changes earlier text as turns are added.
-    jinja = ("{{ messages|length }}{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
-             "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    jinja = (
+        "{{ messages|length }}{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+        "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% "
+        "endif %}"
+    )
     d = tmp_path / "unstable"
     build_tokenizer(d, chat_template=jinja)
     res = SFTFormatter(SFTFormatConfig(tokenizer=str(d), template=f"hf:{d}")).process(
@@ -295,7 +313,14 @@ def test_hf_qwen25_template(tmp_path, shared_data):
 
 
 def _real_corpora(tokenizer_dir, tokenizer, shared_data, templates, limit):
-    files = ["alpaca_en_demo", "alpaca_zh_demo", "identity", "glaive_toolcall_en_demo", "dpo_en_demo", "kto_en_demo"]
+    files = [
+        "alpaca_en_demo",
+        "alpaca_zh_demo",
+        "identity",
+        "glaive_toolcall_en_demo",
+        "dpo_en_demo",
+        "kto_en_demo",
+    ]
     for template in templates:
         f = formatter(tokenizer_dir, template=template, max_len=8192)
         for name in files:
@@ -306,7 +331,12 @@ def _real_corpora(tokenizer_dir, tokenizer, shared_data, templates, limit):
             res = f.process(norm.kept)
             assert res.kept.height + res.n_dropped == norm.kept.height
             reasons = set() if res.dropped is None else set(res.dropped["reason"])
-            allowed = {"sft_special_token_in_content", "sft_too_long", "sft_too_long:chosen", "sft_too_long:rejected"}
+            allowed = {
+                "sft_special_token_in_content",
+                "sft_too_long",
+                "sft_too_long:chosen",
+                "sft_too_long:rejected",
+            }
             if template not in ("chatml", "llama3"):  # formats that cannot express tool turns / Nemo's system
                 allowed |= {"sft_template_unsupported_role:tool", "sft_template_drops_system",
                             "sft_template_drops_system:chosen"}
@@ -316,8 +346,16 @@ def _real_corpora(tokenizer_dir, tokenizer, shared_data, templates, limit):
             for row in res.kept.iter_rows(named=True):
                 if "chosen_messages" in row:
                     for side in ("chosen", "rejected"):
-                        assert_row_ok({k.removeprefix(side + "_"): v for k, v in row.items() if k.startswith(side + "_")},
-                                      tokenizer, template, "last_turn")
+                        assert_row_ok(
+                            {
+                                k.removeprefix(side + "_"): v
+                                for k, v in row.items()
+                                if k.startswith(side + "_")
+                            },
+                            tokenizer,
+                            template,
+                            "last_turn",
+                        )
                 else:
                     assert_row_ok(row, tokenizer, template)
 
@@ -335,7 +373,9 @@ def test_real_corpora_every_row(tokenizer_dir, tokenizer, shared_data):
     _real_corpora(tokenizer_dir, tokenizer, shared_data, sorted(TEMPLATES), None)
 
 
-_MARKER = __import__("re").compile(r"<\|[^|'\"\s]{1,40}\|>|<[a-z_]{2,30}>|<｜[^｜]{1,40}｜>|\[/?[A-Z_]{3,20}\]")
+_MARKER = __import__("re").compile(
+    r"<\|[^|'\"\s]{1,40}\|>|<[a-z_]{2,30}>|<｜[^｜]{1,40}｜>|\[/?[A-Z_]{3,20}\]"
+)
 
 
 @pytest.mark.external
@@ -360,12 +400,18 @@ def test_hf_real_templates_masks(tmp_path_factory, shared_data, filename, eot, c
         d = tmp_path_factory.mktemp("hf") / "tok"
         extra = sorted(set(_MARKER.findall(jinja)) - set(SPECIALS))
         tok = build_tokenizer(d, chat_template=jinja, extra_specials=extra)
-        _HF_TOKENIZERS[filename] = (d, tok, SFTFormatter(SFTFormatConfig(tokenizer=str(d), template=f"hf:{d}", max_len=100_000)))
+        _HF_TOKENIZERS[filename] = (
+            d,
+            tok,
+            SFTFormatter(SFTFormatConfig(tokenizer=str(d), template=f"hf:{d}", max_len=100_000)),
+        )
     d, tok, f = _HF_TOKENIZERS[filename]
     res = f.process(frame(convs))
     assert res.kept.height == len(convs), res.dropped["reason"].to_list() if res.dropped is not None else None
     for row in res.kept.iter_rows(named=True):
-        assert row["text"] == tok.apply_chat_template(row["messages"], tokenize=False, date_string="26 Jul 2024")
+        assert row["text"] == tok.apply_chat_template(
+            row["messages"], tokenize=False, date_string="26 Jul 2024"
+        )
         trained = tok.decode([x for x in row["labels"] if x != IGNORE], skip_special_tokens=False)
         answers = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
         assert trained == "".join(a + eot for a in answers)
@@ -390,7 +436,11 @@ def test_sft_format_stage_writes_its_chat_template(tokenizer_dir, tokenizer, tmp
     stage.setup()
     saved = (tmp_path / "chat_template.jinja").read_text()
     assert saved == get_template("llama2").jinja
-    conv = [{"role": "system", "content": "S"}, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    conv = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a"},
+    ]
     row = stage.process(frame([conv])).kept.row(0, named=True)
     assert row["text"] == tokenizer.apply_chat_template(conv, chat_template=saved, tokenize=False)
     assert stage.route_column() == "sft_kind"
@@ -410,7 +460,12 @@ def test_full_encoding_diagnostic(tokenizer_dir):
 
 
 def test_tools_in_system_prompt_are_not_counted(tokenizer_dir):
-    rows = [{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}], "tools": '[{"name": "w"}]'}]
+    rows = [
+        {
+            "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}],
+            "tools": '[{"name": "w"}]',
+        }
+    ]
     norm = SFTNormalize(SFTNormalizeConfig(tools_to_system=True), None).process(pl.DataFrame(rows)).kept
     res = formatter(tokenizer_dir, template="chatml").process(norm)
     assert "sft_tools_not_rendered" not in res.counters

@@ -54,11 +54,13 @@ def test_sharegpt_with_tools_and_function_calls():
 
 def test_tools_to_system():
     conv = [{"from": "human", "value": "weather?"}, {"from": "gpt", "value": "sunny"}]
-    row = run([{"conversations": conv, "tools": '[{"name": "w"}]', "system": "S"}], tools_to_system=True).kept.row(
+    row = run(
+        [{"conversations": conv, "tools": '[{"name": "w"}]', "system": "S"}], tools_to_system=True
+    ).kept.row(0, named=True)
+    assert row["messages"][0] == {"role": "system", "content": 'S\n\n# Tools\n[{"name": "w"}]'}
+    row = run([{"conversations": conv, "tools": '[{"name": "w"}]'}], tools_to_system=True).kept.row(
         0, named=True
     )
-    assert row["messages"][0] == {"role": "system", "content": 'S\n\n# Tools\n[{"name": "w"}]'}
-    row = run([{"conversations": conv, "tools": '[{"name": "w"}]'}], tools_to_system=True).kept.row(0, named=True)
     assert row["messages"][0]["role"] == "system" and row["system"] == row["messages"][0]["content"]
 
 
@@ -68,7 +70,10 @@ def test_openai_messages_and_content_parts():
     msgs = [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
             {"role": "assistant", "content": "c"}]
     assert normalize_row({"messages": msgs}, c, set())["messages"][0] == {"role": "user", "content": "ab"}
-    bad = [{"role": "user", "content": [{"type": "image_url", "image_url": "x"}]}, {"role": "assistant", "content": "c"}]
+    bad = [
+        {"role": "user", "content": [{"type": "image_url", "image_url": "x"}]},
+        {"role": "assistant", "content": "c"},
+    ]
     with pytest.raises(Invalid, match="sft_non_text_content"):
         normalize_row({"messages": bad}, c, set())
     with pytest.raises(Invalid, match="sft_bad_type:instruction"):
@@ -96,7 +101,10 @@ def test_preference_layouts():
     assert row["rejected_messages"][-1] == {"role": "assistant", "content": "bad"}
     # TRL: prompt string + chosen/rejected strings
     row = run([{"prompt": "p2", "chosen": "yes", "rejected": "no"}]).kept.row(0, named=True)
-    assert row["chosen_messages"] == [{"role": "user", "content": "p2"}, {"role": "assistant", "content": "yes"}]
+    assert row["chosen_messages"] == [
+        {"role": "user", "content": "p2"},
+        {"role": "assistant", "content": "yes"},
+    ]
     # TRL implicit prompt: full conversations only
     full_c = [{"role": "user", "content": "p3"}, {"role": "assistant", "content": "c"}]
     full_r = [{"role": "user", "content": "p3"}, {"role": "assistant", "content": "r"}]
@@ -112,16 +120,49 @@ def test_preference_layouts():
         ({"instruction": "x", "output": "   "}, "sft_empty_turn"),
         ({"instruction": "x", "output": "y", "history": [["only one"]]}, "sft_bad_type:history"),
         ({"conversations": "not a list"}, "sft_not_a_list:conversations"),
-        ({"conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "b"}]}, "sft_roles_out_of_order"),
-        ({"conversations": [{"from": "human", "value": "a"}, {"from": "human", "value": "b"},
-                            {"from": "gpt", "value": "c"}]}, "sft_roles_out_of_order"),
-        ({"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"},
-                            {"from": "human", "value": "c"}]}, "sft_last_turn_not_assistant"),
-        ({"conversations": [{"from": "human", "value": "a"}, {"from": "system", "value": "s"},
-                            {"from": "gpt", "value": "c"}]}, "sft_system_not_first"),
-        ({"conversations": [{"from": "wizard", "value": "a"}, {"from": "gpt", "value": "c"}]}, "sft_unknown_role:wizard"),
+        (
+            {"conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "b"}]},
+            "sft_roles_out_of_order",
+        ),
+        (
+            {
+                "conversations": [
+                    {"from": "human", "value": "a"},
+                    {"from": "human", "value": "b"},
+                    {"from": "gpt", "value": "c"},
+                ]
+            },
+            "sft_roles_out_of_order",
+        ),
+        (
+            {
+                "conversations": [
+                    {"from": "human", "value": "a"},
+                    {"from": "gpt", "value": "b"},
+                    {"from": "human", "value": "c"},
+                ]
+            },
+            "sft_last_turn_not_assistant",
+        ),
+        (
+            {
+                "conversations": [
+                    {"from": "human", "value": "a"},
+                    {"from": "system", "value": "s"},
+                    {"from": "gpt", "value": "c"},
+                ]
+            },
+            "sft_system_not_first",
+        ),
+        (
+            {"conversations": [{"from": "wizard", "value": "a"}, {"from": "gpt", "value": "c"}]},
+            "sft_unknown_role:wizard",
+        ),
         ({"conversations": [{"from": "human"}, {"from": "gpt", "value": "c"}]}, "sft_missing_key:value"),
-        ({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": ""}]}, "sft_empty_turn"),
+        (
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": ""}]},
+            "sft_empty_turn",
+        ),
         ({"messages": [{"content": "a"}]}, "sft_missing_key:role"),
         ({"messages": [{"role": "system", "content": "s"}]}, "sft_no_assistant_turn"),
         # an undetectable row in an Alpaca batch is named by what Alpaca needs
@@ -134,8 +175,9 @@ def test_invalid_rows_have_precise_reasons(row, reason):
     assert reasons(res) == [reason]
     assert res.kept.height == 1
     # the rejected row is the input row, unchanged, plus the reason
-    assert set(res.dropped.columns) - {"reason"} <= set(pl.DataFrame([row, {"instruction": "fine", "output": "ok"}],
-                                                                     infer_schema_length=None).columns)
+    assert set(res.dropped.columns) - {"reason"} <= set(
+        pl.DataFrame([row, {"instruction": "fine", "output": "ok"}], infer_schema_length=None).columns
+    )
 
 
 def test_odd_rows_in_auto_mode():
@@ -147,19 +189,29 @@ def test_odd_rows_in_auto_mode():
     assert reasons(res) == ["sft_missing_key:conversations"]
     assert reasons(run([{"something": "else"}])) == ["sft_unknown_format"]
     # OpenAI-style single message instead of a list (mixed types: the reader keeps JSON text)
-    df = pl.DataFrame({"prompt": ["p", "p"], "chosen": [json.dumps("c"), json.dumps({"role": "assistant", "content": "c"})],
-                       "rejected": ["r", "r"]})
+    df = pl.DataFrame(
+        {
+            "prompt": ["p", "p"],
+            "chosen": [json.dumps("c"), json.dumps({"role": "assistant", "content": "c"})],
+            "rejected": ["r", "r"],
+        }
+    )
     res = SFTNormalize(SFTNormalizeConfig(), None).process(df)
     assert reasons(res) == ["sft_not_a_list:chosen"]
 
 
 def test_json_fallback_columns_are_decoded():
     """The jsonl reader keeps a column of mixed types as JSON text; the normaliser decodes it."""
-    df = pl.DataFrame({
-        "prompt": [json.dumps("plain question"), json.dumps([{"role": "user", "content": "listed question"}])],
-        "chosen": [json.dumps("yes"), json.dumps([{"role": "assistant", "content": "yes!"}])],
-        "rejected": [json.dumps("no"), json.dumps([{"role": "assistant", "content": "no!"}])],
-    })
+    df = pl.DataFrame(
+        {
+            "prompt": [
+                json.dumps("plain question"),
+                json.dumps([{"role": "user", "content": "listed question"}]),
+            ],
+            "chosen": [json.dumps("yes"), json.dumps([{"role": "assistant", "content": "yes!"}])],
+            "rejected": [json.dumps("no"), json.dumps([{"role": "assistant", "content": "no!"}])],
+        }
+    )
     res = SFTNormalize(SFTNormalizeConfig(), None).process(df)
     assert res.n_dropped == 0
     assert res.kept["prompt"].to_list() == ["plain question", "listed question"]
@@ -172,14 +224,18 @@ def test_json_fallback_columns_are_decoded():
 
 def test_column_mapping_and_tags():
     rows = [{"q": "hello", "a": "hi", "sys": "S"}]
-    row = run(rows, format="alpaca", columns={"prompt": "q", "response": "a", "system": "sys"}).kept.row(0, named=True)
+    row = run(rows, format="alpaca", columns={"prompt": "q", "response": "a", "system": "sys"}).kept.row(
+        0, named=True
+    )
     assert row["messages"] == [{"role": "system", "content": "S"}, {"role": "user", "content": "hello"},
                                {"role": "assistant", "content": "hi"}]
     rows = [{"dialog": [{"speaker": "me", "text": "hello"}, {"speaker": "bot2", "text": "hi"}]}]
-    row = run(rows, format="sharegpt", columns={"messages": "dialog"},
-              tags={"role_tag": "speaker", "content_tag": "text", "user_tag": "me", "assistant_tag": "bot2"}).kept.row(
-        0, named=True
-    )
+    row = run(
+        rows,
+        format="sharegpt",
+        columns={"messages": "dialog"},
+        tags={"role_tag": "speaker", "content_tag": "text", "user_tag": "me", "assistant_tag": "bot2"},
+    ).kept.row(0, named=True)
     assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
 
 
@@ -191,7 +247,14 @@ def test_json_text_column_is_accepted():
 @pytest.mark.external
 def test_real_llamafactory_sets_with_their_dataset_info(shared_data):
     info = json.loads((shared_data / "instruct" / "dataset_info.json").read_text())
-    for name in ["alpaca_en_demo", "alpaca_zh_demo", "identity", "glaive_toolcall_en_demo", "dpo_en_demo", "kto_en_demo"]:
+    for name in [
+        "alpaca_en_demo",
+        "alpaca_zh_demo",
+        "identity",
+        "glaive_toolcall_en_demo",
+        "dpo_en_demo",
+        "kto_en_demo",
+    ]:
         spec = info[name]
         rows = json.loads((shared_data / "instruct" / spec["file_name"]).read_text())
         fmt = "preference" if spec.get("ranking") else spec.get("formatting", "alpaca")
@@ -218,13 +281,20 @@ def test_dataset_info_option(shared_data):
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(["from", "value", "role", "content", "type", "text", "tool_calls", "function"]),
-                      children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["from", "value", "role", "content", "type", "text", "tool_calls", "function"]),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
-_KEYS = ["instruction", "input", "output", "history", "system", "conversations", "messages", "prompt", "chosen",
-         "rejected", "tools"]
+_KEYS = [
+    "instruction", "input", "output", "history", "system", "conversations", "messages", "prompt", "chosen",
+    "rejected", "tools",
+]
 
 
 @settings(max_examples=300, deadline=None)

@@ -25,7 +25,10 @@ def demo_sft(tmp_path_factory):
     from curate.demo.sft import write_sft_file
 
     root = tmp_path_factory.mktemp("demo")
-    truth = {f: write_sft_file(root / "sft" / f"{f}.jsonl", f, 150, 0) for f in ("alpaca", "sharegpt", "openai", "preference")}
+    truth = {
+        f: write_sft_file(root / "sft" / f"{f}.jsonl", f, 150, 0)
+        for f in ("alpaca", "sharegpt", "openai", "preference")
+    }
     return root, truth
 
 
@@ -53,7 +56,9 @@ def test_sft_pipeline_end_to_end(demo_sft, tokenizer_dir, tokenizer, tmp_path, m
         for f in glob.glob(d + "/**/*.parquet", recursive=True):
             df = pl.read_parquet(f)
             for row in df.iter_rows(named=True):
-                line = row["position"] if row.get("position") is not None else int(row["id"].rsplit("-", 1)[1])
+                line = (
+                    row["position"] if row.get("position") is not None else int(row["id"].rsplit("-", 1)[1])
+                )
                 rejects[(row["source"], line - 1)] = row["reason"]
     for fmt, t in truth.items():
         for bad in t["invalid"]:
@@ -80,11 +85,16 @@ def test_preview_cli(demo_sft, tokenizer_dir):
 
     root, _ = demo_sft
     runner = CliRunner()
-    res = runner.invoke(sft, ["preview", str(root / "sft" / "sharegpt.jsonl"), "-t", "llama3", "-n", "2"], color=True)
+    res = runner.invoke(
+        sft, ["preview", str(root / "sft" / "sharegpt.jsonl"), "-t", "llama3", "-n", "2"], color=True
+    )
     assert res.exit_code == 0, res.output
     assert "\x1b[" in res.output and "<|start_header_id|>assistant<|end_header_id|>" in res.output
-    res = runner.invoke(sft, ["preview", str(root / "sft" / "openai.jsonl"), "--tokenizer", str(tokenizer_dir), "-n", "1"],
-                        color=True)
+    res = runner.invoke(
+        sft,
+        ["preview", str(root / "sft" / "openai.jsonl"), "--tokenizer", str(tokenizer_dir), "-n", "1"],
+        color=True,
+    )
     assert res.exit_code == 0, res.output
     assert "tokens" in res.output and "trained" in res.output
     green = "\x1b[32m"  # trained spans are green; the assistant end-of-turn marker is among them
@@ -94,7 +104,8 @@ def test_preview_cli(demo_sft, tokenizer_dir):
 
 
 def test_packed_sft_through_the_engine(demo_sft, tokenizer_dir, tokenizer, tmp_path):
-    """format: {kind: sft, packing: true}: consumed/flush accounting holds and every packed sequence checks out."""
+    """format: {kind: sft, packing: true}: consumed/flush accounting holds and every packed sequence checks
+    out."""
     from curate.engine.runner import run_pipeline
 
     root, _ = demo_sft
@@ -108,7 +119,7 @@ stages:
   - sft_normalize: {{}}
   - format: {{kind: sft, template: chatml, tokenizer: "{tokenizer_dir}", max_len: 512, truncation: left, packing: true}}
 output: {{path: {tmp_path / "out"}, keep_rejects: true}}
-""")
+""")  # noqa: E501
     run_pipeline(spec, tmp_path / "out", workers=1, quiet=True)
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     fmt = stats["stages"][-1]

@@ -46,7 +46,9 @@ def test_token_bounds(tokenizer_dir):
     res = SFTQuality(cfg, None).process(norm(rows))
     assert reasons(res) == ["sft_too_few_tokens", "sft_too_many_tokens"]
     assert res.kept.height == 1
-    res = SFTQuality(SFTQualityConfig(tokenizer=str(tokenizer_dir), min_answer_tokens=100), None).process(norm(rows[2:]))
+    res = SFTQuality(SFTQualityConfig(tokenizer=str(tokenizer_dir), min_answer_tokens=100), None).process(
+        norm(rows[2:])
+    )
     assert reasons(res) == ["sft_answer_too_short"]
 
 
@@ -56,9 +58,11 @@ def test_token_rules_need_a_tokenizer():
 
 
 def test_prompt_language():
-    rows = [{"instruction": "Please explain how photosynthesis works in green plants.", "output": "ok"},
-            {"instruction": "Bitte erkläre mir, wie die Photosynthese in Pflanzen funktioniert.", "output": "ok"},
-            {"instruction": "Reverse: door", "output": "rood"}]
+    rows = [
+        {"instruction": "Please explain how photosynthesis works in green plants.", "output": "ok"},
+        {"instruction": "Bitte erkläre mir, wie die Photosynthese in Pflanzen funktioniert.", "output": "ok"},
+        {"instruction": "Reverse: door", "output": "rood"},
+    ]
     res = SFTQuality(SFTQualityConfig(prompt_langs=["en"]), None).process(norm(rows))
     assert reasons(res) == ["sft_prompt_lang"]
     assert res.dropped["prompt_lang"].to_list() == ["de"]
@@ -68,7 +72,10 @@ def test_prompt_language():
 @pytest.mark.parametrize("gz", [False, True])
 def test_decontamination(tmp_path, gz):
     eval_rows = [
-        {"question": "What is the capital city of the small European country of Liechtenstein today", "answer": "Vaduz"},
+        {
+            "question": "What is the capital city of the small European country of Liechtenstein today",
+            "answer": "Vaduz",
+        },
         {"question": "Name a prime", "answer": "7"},
     ]
     path = tmp_path / ("eval.jsonl.gz" if gz else "eval.jsonl")
@@ -79,7 +86,11 @@ def test_decontamination(tmp_path, gz):
     else:
         path.write_text(data)
     rows = [
-        {"instruction": "Quiz: what is the CAPITAL city of the small European country of Liechtenstein today?", "output": "x"},
+        {
+            "instruction": "Quiz: what is the CAPITAL city of the small European country of Liechtenstein "
+                           "today?",
+            "output": "x",
+        },
         {"instruction": "Tell me a story about a dragon.", "output": "Once upon a time."},
         {"instruction": "Please name a prime, any prime", "output": "2"},
     ]
@@ -92,9 +103,18 @@ def test_decontamination(tmp_path, gz):
 
 def test_decontamination_checks_answers_when_asked(tmp_path):
     path = tmp_path / "eval.jsonl"
-    path.write_text(json.dumps({"text": "one two three four five six seven eight nine ten eleven twelve thirteen"}) + "\n")
-    rows = [{"instruction": "count", "output": "one two three four five six seven eight nine ten eleven twelve thirteen"}]
-    assert reasons(SFTDecontaminate(SFTDecontaminateConfig(eval_path=str(path)), None).process(norm(rows))) == []
+    path.write_text(
+        json.dumps({"text": "one two three four five six seven eight nine ten eleven twelve thirteen"}) + "\n"
+    )
+    rows = [
+        {
+            "instruction": "count",
+            "output": "one two three four five six seven eight nine ten eleven twelve thirteen",
+        }
+    ]
+    assert (
+        reasons(SFTDecontaminate(SFTDecontaminateConfig(eval_path=str(path)), None).process(norm(rows))) == []
+    )
     res = SFTDecontaminate(SFTDecontaminateConfig(eval_path=str(path), check="all"), None).process(norm(rows))
     assert reasons(res) == ["sft_contaminated"]
 

@@ -24,12 +24,16 @@ from curate.sft.normalize import SFTNormalize, SFTNormalizeConfig
 # "\n\nAssistant:". Pair 1 diverges inside the last reply after a shared first word ("Sure"),
 # pair 2 is multi-turn, pair 3 lost its leading blank line (it happens in copies of the data).
 HH = [
-    {"chosen": "\n\nHuman: How do I boil an egg?\n\nAssistant: Sure, put it in boiling water for nine minutes.",
-     "rejected": "\n\nHuman: How do I boil an egg?\n\nAssistant: Sure. Eggs are laid by hens."},
-    {"chosen": "\n\nHuman: Name a prime.\n\nAssistant: 7.\n\nHuman: Another one?\n\nAssistant: 11.",
-     "rejected": "\n\nHuman: Name a prime.\n\nAssistant: 7.\n\nHuman: Another one?\n\nAssistant: 12."},
-    {"chosen": "Human: Say hi.\n\nAssistant: Hi!",
-     "rejected": "Human: Say hi.\n\nAssistant: No."},
+    {
+        "chosen": "\n\nHuman: How do I boil an egg?\n\nAssistant: Sure, put it in boiling water for nine "
+                  "minutes.",
+        "rejected": "\n\nHuman: How do I boil an egg?\n\nAssistant: Sure. Eggs are laid by hens.",
+    },
+    {
+        "chosen": "\n\nHuman: Name a prime.\n\nAssistant: 7.\n\nHuman: Another one?\n\nAssistant: 11.",
+        "rejected": "\n\nHuman: Name a prime.\n\nAssistant: 7.\n\nHuman: Another one?\n\nAssistant: 12.",
+    },
+    {"chosen": "Human: Say hi.\n\nAssistant: Hi!", "rejected": "Human: Say hi.\n\nAssistant: No."},
 ]
 DOLLY = [
     {"instruction": "When did Virgin Australia start operating?",
@@ -73,7 +77,10 @@ def test_hh_rlhf_prompt_is_cut_at_the_last_shared_assistant_boundary():
     egg = rows[0]
     assert egg["messages"] == [{"role": "user", "content": "How do I boil an egg?"}]
     # the shared "Sure" is not part of the prompt: a cut at the turn boundary, never mid-reply
-    assert egg["chosen_messages"][-1] == {"role": "assistant", "content": "Sure, put it in boiling water for nine minutes."}
+    assert egg["chosen_messages"][-1] == {
+        "role": "assistant",
+        "content": "Sure, put it in boiling water for nine minutes.",
+    }
     assert egg["rejected_messages"][-1] == {"role": "assistant", "content": "Sure. Eggs are laid by hens."}
     primes = rows[1]
     assert [m["content"] for m in primes["messages"]] == ["Name a prime.", "7.", "Another one?"]
@@ -111,12 +118,17 @@ def test_dolly_is_recognised_by_auto():
 def test_hh_rlhf_through_the_engine_reports_its_format(tmp_path, tokenizer_dir):
     """HH-RLHF once gave '2,312 records in, 0 rows out' (all sft_missing_key:prompt)."""
     _jsonl(tmp_path / "hh" / "train.jsonl", HH)
-    out = _run(tmp_path, {
-        "name": "hh",
-        "inputs": [{"source": "hh", "reader": "sft_jsonl", "paths": str(tmp_path / "hh" / "*.jsonl")}],
-        "stages": [{"sft_normalize": {}},
-                   {"format": {"kind": "sft", "template": "human_assistant", "tokenizer": str(tokenizer_dir)}}],
-    })
+    out = _run(
+        tmp_path,
+        {
+            "name": "hh",
+            "inputs": [{"source": "hh", "reader": "sft_jsonl", "paths": str(tmp_path / "hh" / "*.jsonl")}],
+            "stages": [
+                {"sft_normalize": {}},
+                {"format": {"kind": "sft", "template": "human_assistant", "tokenizer": str(tokenizer_dir)}},
+            ],
+        },
+    )
     stats = json.loads((out / "stats.json").read_text())
     norm = next(s for s in stats["stages"] if s["name"] == "sft_normalize")
     assert norm["out"] == 3 and norm["dropped"] == {}
@@ -132,7 +144,12 @@ def _mixed_inputs(tmp_path: Path, alpaca: Path) -> list[dict]:
     dolly = _jsonl(tmp_path / "dolly" / "dolly.jsonl", DOLLY)
     return [
         {"source": "alpaca", "reader": "sft_jsonl", "paths": str(alpaca)},
-        {"source": "qa", "reader": "sft_jsonl", "paths": str(qa), "columns": {"prompt": "question", "response": "answer"}},
+        {
+            "source": "qa",
+            "reader": "sft_jsonl",
+            "paths": str(qa),
+            "columns": {"prompt": "question", "response": "answer"},
+        },
         {"source": "dolly", "reader": "sft_jsonl", "paths": str(dolly)},
     ]
 
@@ -159,14 +176,19 @@ def test_columns_per_input_share_one_pipeline(tmp_path, tokenizer_dir):
     by_source = df.group_by("source").len().sort("source").rows()
     assert by_source == [("alpaca", 2), ("dolly", 2), ("qa", 2)]
     qa = df.filter(pl.col("source") == "qa").sort("id")
-    assert qa["messages"].to_list()[0] == [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4"}]
+    assert qa["messages"].to_list()[0] == [
+        {"role": "user", "content": "What is 2+2?"},
+        {"role": "assistant", "content": "4"},
+    ]
     assert set(qa["sft_format"]) == {"alpaca"}
 
 
 @pytest.mark.external
 def test_columns_per_input_with_the_shared_alpaca_file(tmp_path, shared_data):
     alpaca = shared_data / "instruct" / "alpaca_en_demo.json"
-    spec = spec_from_dict({"name": "m", "inputs": _mixed_inputs(tmp_path, alpaca), "stages": [{"sft_normalize": {}}]})
+    spec = spec_from_dict(
+        {"name": "m", "inputs": _mixed_inputs(tmp_path, alpaca), "stages": [{"sft_normalize": {}}]}
+    )
     from curate.io.readers.base import readers
 
     reader = readers()["sft_jsonl"](readers()["sft_jsonl"].Config(), "alpaca")
@@ -178,27 +200,51 @@ def test_columns_per_input_with_the_shared_alpaca_file(tmp_path, shared_data):
 
 
 def test_input_columns_reach_only_their_source():
-    spec = spec_from_dict({
-        "name": "m",
-        "inputs": [{"source": "qa", "reader": "sft_jsonl", "paths": "x.jsonl", "columns": {"prompt": "question"}},
-                   {"source": "alpaca", "reader": "sft_jsonl", "paths": "y.jsonl"}],
-        "stages": [{"sft_normalize": {"tools_to_system": True}}],
-    }, check_inputs=False)
+    spec = spec_from_dict(
+        {
+            "name": "m",
+            "inputs": [
+                {
+                    "source": "qa",
+                    "reader": "sft_jsonl",
+                    "paths": "x.jsonl",
+                    "columns": {"prompt": "question"},
+                },
+                {"source": "alpaca", "reader": "sft_jsonl", "paths": "y.jsonl"},
+            ],
+            "stages": [{"sft_normalize": {"tools_to_system": True}}],
+        },
+        check_inputs=False,
+    )
     assert spec.inputs[0].columns == {"prompt": "question"}
     assert "columns" not in spec.inputs[0].options
     cfg = spec.stage_config(0)
     assert cfg.input_columns == {"qa": {"prompt": "question"}} and cfg.columns == {}
 
 
-@pytest.mark.parametrize("inputs, stages, message", [
-    ([{"source": "qa", "reader": "sft_jsonl", "paths": "x", "columns": {"prompt": "q"}}], [],
-     "has no sft_normalize stage"),
-    ([{"source": "qa", "reader": "sft_jsonl", "paths": "x", "columns": {"prompt": "q"}},
-      {"source": "qa", "reader": "sft_jsonl", "paths": "y", "columns": {"prompt": "z"}}], [{"sft_normalize": {}}],
-     "give inputs in different layouts their own source names"),
-    ([{"source": "qa", "reader": "sft_jsonl", "paths": "x", "columns": ["prompt"]}], [{"sft_normalize": {}}],
-     "columns must map names to column names"),
-])
+@pytest.mark.parametrize(
+    "inputs, stages, message",
+    [
+        (
+            [{"source": "qa", "reader": "sft_jsonl", "paths": "x", "columns": {"prompt": "q"}}],
+            [],
+            "has no sft_normalize stage",
+        ),
+        (
+            [
+                {"source": "qa", "reader": "sft_jsonl", "paths": "x", "columns": {"prompt": "q"}},
+                {"source": "qa", "reader": "sft_jsonl", "paths": "y", "columns": {"prompt": "z"}},
+            ],
+            [{"sft_normalize": {}}],
+            "give inputs in different layouts their own source names",
+        ),
+        (
+            [{"source": "qa", "reader": "sft_jsonl", "paths": "x", "columns": ["prompt"]}],
+            [{"sft_normalize": {}}],
+            "columns must map names to column names",
+        ),
+    ],
+)
 def test_input_columns_errors(inputs, stages, message):
     with pytest.raises(SpecError, match=message):
         spec_from_dict({"name": "m", "inputs": inputs, "stages": stages}, check_inputs=False)
@@ -218,8 +264,15 @@ def test_single_object_json_has_one_message_everywhere(tmp_path):
     assert preview.exit_code != 0
     assert NOT_AN_ARRAY in preview.output and "one JSON object" in preview.output
 
-    out = _run(tmp_path, {"name": "one", "inputs": [{"source": "s", "reader": "sft_jsonl", "paths": str(one)}],
-                          "stages": [{"sft_normalize": {}}], "output": {"keep_rejects": True}})
+    out = _run(
+        tmp_path,
+        {
+            "name": "one",
+            "inputs": [{"source": "s", "reader": "sft_jsonl", "paths": str(one)}],
+            "stages": [{"sft_normalize": {}}],
+            "output": {"keep_rejects": True},
+        },
+    )
     stats = json.loads((out / "stats.json").read_text())
     assert stats["stages"][0]["dropped"] == {"malformed:not_a_json_array": 1}
     rej = _read(str(out / "rejects" / "**" / "*.parquet"))
@@ -252,7 +305,10 @@ def test_rejected_sft_rows_keep_their_content(tmp_path, tokenizer_dir):
     rej = _read(str(out / "rejects" / "**" / "*.parquet")).sort("source")
     assert rej["reason"].to_list() == ["sft_too_long", "sft_too_long:chosen"]
     sft, pref = rej.to_dicts()
-    assert sft["messages"] == [{"role": "user", "content": long.strip()}, {"role": "assistant", "content": "the answer"}]
+    assert sft["messages"] == [
+        {"role": "user", "content": long.strip()},
+        {"role": "assistant", "content": "the answer"},
+    ]
     assert sft["text"] == long.strip()  # the prompt text the row came with, not a null
     assert pref["chosen_messages"][-1] == {"role": "assistant", "content": "yes"}
     assert pref["rejected_messages"][-1] == {"role": "assistant", "content": "no"}

@@ -53,7 +53,9 @@ def test_render_equals_apply_chat_template_of_own_jinja(tokenizer, name, msgs):
     assert ours == hf_render(tokenizer, t.jinja, msgs)
     if t.generation_prompt or name in ("chatml", "llama3", "vicuna", "human_assistant"):
         prompt = msgs[:-1]
-        assert t.render(prompt, BOS, EOS, add_generation_prompt=True) == hf_render(tokenizer, t.jinja, prompt, True)
+        assert t.render(prompt, BOS, EOS, add_generation_prompt=True) == hf_render(
+            tokenizer, t.jinja, prompt, True
+        )
 
 
 @pytest.mark.parametrize("name", ["chatml", "vicuna", "alpaca", "chatglm", "human_assistant", "mistral"])
@@ -105,7 +107,9 @@ def test_unsupported_roles_are_named():
             get_template(name).render(tool_conv, BOS, EOS)
         assert e.value.reason == "sft_template_unsupported_role:tool"
     assert "<|im_start|>tool\n{}<|im_end|>\n" in get_template("chatml").render(tool_conv)
-    assert "<|start_header_id|>tool<|end_header_id|>\n\n{}<|eot_id|>" in get_template("llama3").render(tool_conv, BOS)
+    assert "<|start_header_id|>tool<|end_header_id|>\n\n{}<|eot_id|>" in get_template("llama3").render(
+        tool_conv, BOS
+    )
 
 
 # --- the real HF templates from ../shared/data/chat_templates -------------------------------------
@@ -179,19 +183,29 @@ def test_mistral_equals_mistral_nemo(tokenizer, shared_data, msgs):
 def test_mistral_nemo_really_drops_a_training_system_prompt(tokenizer, shared_data):
     """Why template mistral rejects system prompts: Nemo's template renders them only at a last user turn."""
     jinja = _real(shared_data, "mistralai-Mistral-Nemo-Instruct-2407.jinja")
-    msgs = [{"role": "system", "content": "SYSTEM"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]
+    msgs = [
+        {"role": "system", "content": "SYSTEM"},
+        {"role": "user", "content": "u"},
+        {"role": "assistant", "content": "a"},
+    ]
     assert "SYSTEM" not in hf_render(tokenizer, jinja, msgs)
 
 
 @pytest.mark.external
 @pytest.mark.parametrize(
     "ours,case",
-    [("chatml", "teknium/OpenHermes-2.5-Mistral-7B"), ("vicuna", "eachadea/vicuna-13b-1.1"), ("llama3", "Llama-3")],
+    [
+        ("chatml", "teknium/OpenHermes-2.5-Mistral-7B"),
+        ("vicuna", "eachadea/vicuna-13b-1.1"),
+        ("llama3", "Llama-3"),
+    ],
 )
 def test_cases_json_conversation(shared_data, ours, case):
     """llama.cpp's reference conversation (whitespace-padded answer) gives the recorded HF rendering."""
     cases = json.loads((shared_data / "chat_templates" / "cases.json").read_text())
     c = _case(shared_data, case)
     msgs = cases["conversation"] + c["extra_conversation"]
-    ours_text = get_template(ours).render(msgs, c["bos_token"], c["eos_token"], cases["add_generation_prompt"])
+    ours_text = get_template(ours).render(
+        msgs, c["bos_token"], c["eos_token"], cases["add_generation_prompt"]
+    )
     assert ours_text == c["hf_jinja2_render"]

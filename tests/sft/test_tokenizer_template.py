@@ -21,19 +21,26 @@ import curate.sft  # noqa: F401
 from curate.cli import main
 from curate.sft.templates import get_template
 
-WORDS = ["the", "a", "model", "data", "train", "token", "chat", "user", "hello", "world", "answer", "question", "python", "code"]
+WORDS = [
+    "the", "a", "model", "data", "train", "token", "chat", "user", "hello", "world", "answer", "question",
+    "python", "code",
+]
 
 
 @pytest.fixture(scope="module")
 def shard(tmp_path_factory) -> Path:
     rng = random.Random(0)
     path = tmp_path_factory.mktemp("shards") / "part-0.parquet"
-    pq.write_table(pa.table({"text": [" ".join(rng.choice(WORDS) for _ in range(40)) for _ in range(300)]}), path)
+    pq.write_table(
+        pa.table({"text": [" ".join(rng.choice(WORDS) for _ in range(40)) for _ in range(300)]}), path
+    )
     return path
 
 
 def _train(shard: Path, out: Path, *extra: str) -> None:
-    res = CliRunner().invoke(main, ["tokenizer", "train", str(shard), "-o", str(out), "--vocab-size", "420", *extra])
+    res = CliRunner().invoke(
+        main, ["tokenizer", "train", str(shard), "-o", str(out), "--vocab-size", "420", *extra]
+    )
     assert res.exit_code == 0, res.output
 
 
@@ -68,8 +75,20 @@ def test_template_tokens_are_single_ids_and_the_template_is_saved(shard, tmp_pat
 
 
 def test_unknown_template_is_a_usage_error(shard, tmp_path):
-    res = CliRunner().invoke(main, ["tokenizer", "train", str(shard), "-o", str(tmp_path / "x"), "--vocab-size", "420",
-                                    "--template", "llama9"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "tokenizer",
+            "train",
+            str(shard),
+            "-o",
+            str(tmp_path / "x"),
+            "--vocab-size",
+            "420",
+            "--template",
+            "llama9",
+        ],
+    )
     assert res.exit_code == 2 and "unknown chat template 'llama9'" in res.output
     assert not (tmp_path / "x").exists()  # refused before any training
 
@@ -77,8 +96,11 @@ def test_unknown_template_is_a_usage_error(shard, tmp_path):
 def _pipeline(tmp_path: Path, tokenizer: Path, **fmt) -> Path:
     data = tmp_path / "a.jsonl"
     data.write_text(json.dumps({"instruction": "hello", "input": "", "output": "world"}) + "\n")
-    spec = {"name": "t", "inputs": [{"source": "a", "reader": "sft_jsonl", "paths": str(data)}],
-            "stages": [{"sft_normalize": {}}, {"format": {"kind": "sft", "tokenizer": str(tokenizer), **fmt}}]}
+    spec = {
+        "name": "t",
+        "inputs": [{"source": "a", "reader": "sft_jsonl", "paths": str(data)}],
+        "stages": [{"sft_normalize": {}}, {"format": {"kind": "sft", "tokenizer": str(tokenizer), **fmt}}],
+    }
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -110,5 +132,8 @@ def test_saved_template_check_names_a_key_that_exists(shard, tmp_path):
     assert "set check_saved_template: false" in res.output
     # the key the message suggests is accepted by `format: {kind: sft}`, and it turns the check off
     (tmp_path / "b").mkdir()
-    res = runner.invoke(main, ["validate", str(_pipeline(tmp_path / "b", llama, template="chatml", check_saved_template=False))])
+    res = runner.invoke(
+        main,
+        ["validate", str(_pipeline(tmp_path / "b", llama, template="chatml", check_saved_template=False))],
+    )
     assert res.exit_code == 0, res.output

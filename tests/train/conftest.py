@@ -19,7 +19,10 @@ except ImportError:  # a plain checkout (a GPU box without `pip install -e .`): 
 
     curate.__path__.append(str(Path(__file__).resolve().parents[2]))
 
-WORDS = ["apple", "river", "stone", "cloud", "green", "music", "paper", "light", "table", "window", "garden", "silver", "orange", "yellow", "purple", "winter", "summer", "quiet", "rapid", "simple"]
+WORDS = [
+    "apple", "river", "stone", "cloud", "green", "music", "paper", "light", "table", "window", "garden",
+    "silver", "orange", "yellow", "purple", "winter", "summer", "quiet", "rapid", "simple",
+]
 
 
 def synthetic_text(n_docs: int, seed: int = 0) -> list[str]:
@@ -93,11 +96,17 @@ def encode_chat(tok, messages: list[dict]) -> tuple[list[int], list[int]]:
         body = tok(m["content"] + "<|im_end|>", add_special_tokens=False)["input_ids"]
         tail = tok("\n", add_special_tokens=False)["input_ids"]
         ids += head + body + tail
-        labels += [-100] * len(head) + (body if m["role"] == "assistant" else [-100] * len(body)) + [-100] * len(tail)
+        labels += (
+            [-100] * len(head)
+            + (body if m["role"] == "assistant" else [-100] * len(body))
+            + [-100] * len(tail)
+        )
     return ids, labels
 
 
-def write_sft_shards(out: Path, tok, n: int = 400, pack: int = 1, seed: int = 0, row_group_size: int = 64) -> Path:
+def write_sft_shards(
+    out: Path, tok, n: int = 400, pack: int = 1, seed: int = 0, row_group_size: int = 64
+) -> Path:
     """SFT rows; with pack > 1, `pack` conversations per row with restarting position_ids."""
     rng = random.Random(seed)
     convs = [encode_chat(tok, chat_example(rng.choice(WORDS))) for _ in range(n)]
@@ -115,10 +124,14 @@ def write_sft_shards(out: Path, tok, n: int = 400, pack: int = 1, seed: int = 0,
             cols["position_ids"].append([p for c in grp for p in range(len(c[0]))])
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    t = pa.table({"input_ids": pa.array(cols["input_ids"], pa.list_(pa.int32())),
-                  "labels": pa.array(cols["labels"], pa.list_(pa.int32())),
-                  "n_tokens": pa.array(cols["n_tokens"], pa.int32()),
-                  **({"position_ids": pa.array(cols["position_ids"], pa.list_(pa.int32()))} if pack > 1 else {})})
+    t = pa.table(
+        {
+            "input_ids": pa.array(cols["input_ids"], pa.list_(pa.int32())),
+            "labels": pa.array(cols["labels"], pa.list_(pa.int32())),
+            "n_tokens": pa.array(cols["n_tokens"], pa.int32()),
+            **({"position_ids": pa.array(cols["position_ids"], pa.list_(pa.int32()))} if pack > 1 else {}),
+        }
+    )
     f = data / "part-00000.parquet"
     pq.write_table(t, f, row_group_size=row_group_size)
     write_manifest(out, [f])

@@ -32,7 +32,9 @@ def shard_dir(tmp_path_factory):
         rows = [list(range(i, i + 9)) for i in range(start, start + n)]
         start += n
         path = (d / "sub" if k == 2 else d) / f"part-{k}.parquet"
-        pq.write_table(pa.table({"input_ids": pa.array(rows, pa.list_(pa.uint32()))}), path, row_group_size=rg)
+        pq.write_table(
+            pa.table({"input_ids": pa.array(rows, pa.list_(pa.uint32()))}), path, row_group_size=rg
+        )
     return d
 
 
@@ -125,8 +127,12 @@ def test_sft_rows_and_collate_padding():
 
 def test_text_shards_are_packed(tokenizer, tmp_path):
     pq.write_table(pa.table({"text": ["The apple is near the river."] * 50}), tmp_path / "t.parquet")
-    s = ShardStream(scan_units([tmp_path / "t.parquet"]), "text",
-                    RowConverter("text", seq_len=16, tokenizer=tokenizer, eos_id=tokenizer.eos_token_id), loop=False)
+    s = ShardStream(
+        scan_units([tmp_path / "t.parquet"]),
+        "text",
+        RowConverter("text", seq_len=16, tokenizer=tokenizer, eos_id=tokenizer.eos_token_id),
+        loop=False,
+    )
     rows = [x for x, _ in s()]
     assert rows and all(len(x["input_ids"]) == 16 for x in rows)
     flat = np.concatenate([x["input_ids"] for x in rows])
@@ -145,12 +151,26 @@ def test_batches_carry_the_state_after_their_last_sample(shard_dir):
 def test_mixed_sft_and_preference_output(tmp_path):
     """The SFT stage writes one schema; each task reads only its own rows (null elsewhere)."""
     t = pa.list_(pa.int32())
-    sft_rows = pa.table({"input_ids": pa.array([[1, 2, 3]] * 4, t), "labels": pa.array([[-100, 2, 3]] * 4, t),
-                         "chosen_input_ids": pa.array([None] * 4, t), "chosen_labels": pa.array([None] * 4, t),
-                         "rejected_input_ids": pa.array([None] * 4, t), "rejected_labels": pa.array([None] * 4, t)})
-    pref = pa.table({"input_ids": pa.array([None] * 3, t), "labels": pa.array([None] * 3, t),
-                     "chosen_input_ids": pa.array([[1, 2]] * 3, t), "chosen_labels": pa.array([[-100, 2]] * 3, t),
-                     "rejected_input_ids": pa.array([[1, 3]] * 3, t), "rejected_labels": pa.array([[-100, 3]] * 3, t)})
+    sft_rows = pa.table(
+        {
+            "input_ids": pa.array([[1, 2, 3]] * 4, t),
+            "labels": pa.array([[-100, 2, 3]] * 4, t),
+            "chosen_input_ids": pa.array([None] * 4, t),
+            "chosen_labels": pa.array([None] * 4, t),
+            "rejected_input_ids": pa.array([None] * 4, t),
+            "rejected_labels": pa.array([None] * 4, t),
+        }
+    )
+    pref = pa.table(
+        {
+            "input_ids": pa.array([None] * 3, t),
+            "labels": pa.array([None] * 3, t),
+            "chosen_input_ids": pa.array([[1, 2]] * 3, t),
+            "chosen_labels": pa.array([[-100, 2]] * 3, t),
+            "rejected_input_ids": pa.array([[1, 3]] * 3, t),
+            "rejected_labels": pa.array([[-100, 3]] * 3, t),
+        }
+    )
     (tmp_path / "sft").mkdir()
     (tmp_path / "preference").mkdir()
     pq.write_table(sft_rows, tmp_path / "sft" / "a.parquet")

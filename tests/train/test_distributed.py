@@ -20,7 +20,9 @@ def _torchrun(tmp_path, data, tok_dir, mode):
            "-m", "curate.train.cli", "pretrain", "--data", str(data), "--tokenizer", str(tok_dir),
            "--preset", "tiny", "-o", str(out), "--steps", "6", "--batch-size", "4", "--grad-accum", "2",
            "--log-interval", "1", "--ckpt-interval", "3", "--device", "cpu", "--parallel", mode]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    r = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1")
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return out, r.stdout
 
@@ -51,21 +53,49 @@ def test_lora_sft_under_fsdp_saves_what_ddp_saves(tmp_path, tokenizer, tokenizer
 
     from curate.train.loop import pretrain
 
-    pretrain(data=str(write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=32, n_docs=200)), out=str(tmp_path / "base"),
-             tokenizer=str(tokenizer_dir), preset="tiny", max_steps=4, batch_size=8, log_interval=2, device="cpu")
+    pretrain(
+        data=str(write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=32, n_docs=200)),
+        out=str(tmp_path / "base"),
+        tokenizer=str(tokenizer_dir),
+        preset="tiny",
+        max_steps=4,
+        batch_size=8,
+        log_interval=2,
+        device="cpu",
+    )
     sft_data = write_sft_shards(tmp_path / "sft", tokenizer, pack=4)
     runs = {}
     for mode in ("ddp", "fsdp"):
         out = tmp_path / f"lora-{mode}"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "curate.train.cli", "sft", "--data", str(sft_data), "--from", str(tmp_path / "base"), "-o", str(out),
-               "--lora", "r=8,alpha=16", "--parallel", mode, "--steps", "4", "--batch-size", "4",
-               "--log-interval", "1", "--device", "cpu"]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        cmd = [
+            sys.executable,
+            "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "curate.train.cli",
+            "sft", "--data",
+            str(sft_data),
+            "--from",
+            str(tmp_path / "base"),
+            "-o",
+            str(out),
+            "--lora",
+            "r=8,alpha=16",
+            "--parallel",
+            mode,
+            "--steps", "4", "--batch-size", "4", "--log-interval", "1", "--device", "cpu",
+        ]
+        r = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1")
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         assert (out / "adapter" / "adapter_config.json").is_file()
         runs[mode] = out
-    curves = {m: [e["loss"] for e in map(json.loads, (d / "log.jsonl").read_text().splitlines()) if e["kind"] == "train"] for m, d in runs.items()}
+    curves = {
+        m: [
+            e["loss"]
+            for e in map(json.loads, (d / "log.jsonl").read_text().splitlines())
+            if e["kind"] == "train"
+        ]
+        for m, d in runs.items()
+    }
     assert len(curves["fsdp"]) == 4 and curves["fsdp"] == pytest.approx(curves["ddp"], rel=1e-5)
     a, b = (load_file(str(runs[m] / "model.safetensors")) for m in ("ddp", "fsdp"))
     assert a.keys() == b.keys() and not any("lora" in k for k in a)  # merged: plain HF weights

@@ -47,7 +47,8 @@ def _launcher(tmp_path):
     p = tmp_path / "launch.py"
     p.write_text(
         f"import sys\nsys.path.insert(0, {str(repo)!r})\nimport curate\ntry:\n    import curate.train\n"
-        f"except ImportError:\n    curate.__path__.append({str(repo)!r})\nfrom curate.train.cli import main\nmain()\n"
+        f"except ImportError:\n    curate.__path__.append({str(repo)!r})\nfrom curate.train.cli import "
+        "main\nmain()\n"
     )
     return p
 
@@ -64,20 +65,51 @@ def test_lora_sft_under_fsdp_matches_ddp_on_two_gpus(tmp_path, tokenizer, tokeni
 
     from curate.train.loop import pretrain
 
-    pretrain(data=str(write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=64)), out=str(tmp_path / "base"),
-             tokenizer=str(tokenizer_dir), preset="tiny", max_steps=20, batch_size=16, lr=3e-3, log_interval=5)
+    pretrain(
+        data=str(write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=64)),
+        out=str(tmp_path / "base"),
+        tokenizer=str(tokenizer_dir),
+        preset="tiny",
+        max_steps=20,
+        batch_size=16,
+        lr=3e-3,
+        log_interval=5,
+    )
     sft_data = write_sft_shards(tmp_path / "sft", tokenizer, pack=4)
     curves = {}
     for mode in ("ddp", "fsdp"):
         out = tmp_path / f"lora-{mode}"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(_launcher(tmp_path)), "sft", "--data", str(sft_data), "--from", str(tmp_path / "base"),
-               "-o", str(out), "--lora", "r=8,alpha=16", "--parallel", mode, "--steps", "8", "--batch-size", "4",
-               "--log-interval", "1", "--seed", "0"]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(_launcher(tmp_path)),
+            "sft",
+            "--data",
+            str(sft_data),
+            "--from",
+            str(tmp_path / "base"),
+            "-o",
+            str(out),
+            "--lora",
+            "r=8,alpha=16",
+            "--parallel",
+            mode,
+            "--steps", "8", "--batch-size", "4", "--log-interval", "1", "--seed", "0",
+        ]
+        r = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1")
+        )
         assert r.returncode == 0, r.stderr[-4000:]
         assert (out / "adapter" / "adapter_config.json").is_file() and (out / "lineage.json").is_file()
-        curves[mode] = [e["loss"] for e in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if e["kind"] == "train"]
+        curves[mode] = [
+            e["loss"]
+            for e in map(json.loads, (out / "log.jsonl").read_text().splitlines())
+            if e["kind"] == "train"
+        ]
     assert len(curves["fsdp"]) == 8 and all(x == x for x in curves["fsdp"])  # finite, one per step
     assert curves["fsdp"] == pytest.approx(curves["ddp"], rel=2e-2)  # bf16 reductions differ slightly
 

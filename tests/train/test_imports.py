@@ -1,4 +1,5 @@
-"""train/ must run on a GPU box that has only torch, transformers, tokenizers, pyarrow, numpy (peft optional)."""
+"""train/ must run on a GPU box that has only torch, transformers, tokenizers, pyarrow, numpy (peft
+optional)."""
 
 from __future__ import annotations
 

@@ -63,7 +63,9 @@ def test_run_dir_is_a_standard_hf_model_in_a_clean_process(chain, tokenizer):
                           "eos": m.generation_config.eos_token_id,
                           "curate": [k for k in sys.modules if k.startswith("curate")]}}))
     """)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(run))
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(run)
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["cls"] == "LlamaForCausalLM" and out["curate"] == []
@@ -87,8 +89,17 @@ def test_lineage_names_manifest_and_shards(chain):
 def test_loss_is_normalised_over_all_tokens_of_a_step(tmp_path, tokenizer, tokenizer_dir):
     """One batch of 8 == two micro-batches of 4 with different token counts (not a mean of means)."""
     data = write_sft_shards(tmp_path / "s", tokenizer, n=64, pack=1)
-    common = dict(data=str(data), tokenizer=str(tokenizer_dir), preset="tiny", max_steps=2, lr=1e-2,
-                  warmup_steps=0, eval_rows=0, eval_interval=0, **{k: v for k, v in FAST.items() if k != "warmup_steps"})
+    common = dict(
+        data=str(data),
+        tokenizer=str(tokenizer_dir),
+        preset="tiny",
+        max_steps=2,
+        lr=1e-2,
+        warmup_steps=0,
+        eval_rows=0,
+        eval_interval=0,
+        **{k: v for k, v in FAST.items() if k != "warmup_steps"},
+    )
     sft(out=str(tmp_path / "a"), batch_size=8, grad_accum=1, **common)
     sft(out=str(tmp_path / "b"), batch_size=4, grad_accum=2, **common)
     la = [json.loads(x) for x in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
@@ -124,7 +135,10 @@ def test_resume_after_sigkill_gives_the_same_loss_curve(tmp_path, tokenizer, tok
     assert res.losses[0][0] == 9  # resumed after step 8, not from scratch
 
     def curve(run):
-        return [(x["kind"], x["step"], x["loss"]) for x in map(json.loads, (run / "log.jsonl").read_text().splitlines())]
+        return [
+            (x["kind"], x["step"], x["loss"])
+            for x in map(json.loads, (run / "log.jsonl").read_text().splitlines())
+        ]
 
     assert curve(killed) == curve(tmp_path / "ref")  # exact, including eval and the epoch rollover
     assert ref.steps == res.steps == 14
@@ -143,8 +157,10 @@ def test_lora_sft_saves_a_merged_plain_model(chain, tmp_path):
     base = load_file(str(chain["dir"] / "run" / "model.safetensors"))
     assert not any("lora" in k for k in merged) and set(merged) == set(base)
     changed = [k for k in base if not torch.equal(base[k], merged[k])]
-    assert changed and all(any(t in k for t in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                                  "down_proj")) for k in changed)
+    assert changed and all(
+        any(t in k for t in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+        for k in changed
+    )
 
 
 @pytest.mark.parametrize("lora", [None, "r=8,alpha=16"])
@@ -188,7 +204,9 @@ def test_generate_and_chat_commands(chain):
     from curate.train.cli import chat, generate
 
     run = str(chain["dir"] / "sft_run")
-    g = CliRunner().invoke(generate, [run, "--prompt", "The apple", "--max-new-tokens", "5", "--device", "cpu"])
+    g = CliRunner().invoke(
+        generate, [run, "--prompt", "The apple", "--max-new-tokens", "5", "--device", "cpu"]
+    )
     assert g.exit_code == 0, g.output
     assert g.stdout.startswith("The apple")
     c = CliRunner().invoke(chat, [run, "--message", "say stone", "--device", "cpu"])
@@ -216,7 +234,8 @@ def test_pretrain_from_text_shards(tmp_path, tokenizer_dir):
 
 def test_sft_saves_the_template_the_rows_were_rendered_with(tmp_path, tokenizer, tokenizer_dir):
     data = write_sft_shards(tmp_path / "sft", tokenizer, n=32, pack=2)
-    tpl = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+    tpl = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' "
+           "}}{% endfor %}")
     (tmp_path / "sft" / "chat_template.jinja").write_text(tpl)
     sft(data=str(data), out=str(tmp_path / "run"), tokenizer=str(tokenizer_dir), preset="tiny", max_steps=1,
         batch_size=4, eval_rows=0, **FAST)
@@ -242,7 +261,9 @@ def test_callbacks_see_every_step_and_log_into_its_record(tmp_path, tokenizer, t
                  max_steps=5, batch_size=4, eval_interval=2, ckpt_interval=4, callbacks=[note],
                  **{**FAST, "log_interval": 2})
     assert isinstance(r, TrainResult) and [i.step for i in seen] == [1, 2, 3, 4, 5]
-    assert all(i.max_steps == 5 and i.rank == 0 and i.world == 1 and i.run_dir == tmp_path / "run" for i in seen)
+    assert all(
+        i.max_steps == 5 and i.rank == 0 and i.world == 1 and i.run_dir == tmp_path / "run" for i in seen
+    )
     assert [i.loss is not None for i in seen] == [False, True, False, True, True]  # log_interval 2 + last
     assert [i.eval_loss is not None for i in seen] == [False, True, False, True, True]
     assert [i.checkpoint.name if i.checkpoint else None for i in seen] == [
@@ -265,9 +286,16 @@ def test_data_takes_globs_and_several_folders(tmp_path, tokenizer, tokenizer_dir
     both = list_shards([str(a), str(b)])
     assert len(both) == 4 and list_shards(str(tmp_path / "*" / "data")) == both
     assert list_shards([str(a), str(a / "part-00000.parquet")]) == list_shards(str(a))  # each file once
-    base = ["pretrain", "--tokenizer", str(tokenizer_dir), "--preset", "tiny", "--steps", "1", "--batch-size", "4",
-            "--device", "cpu"]
-    for name, data in (("two", ["--data", str(a), "--data", str(b)]), ("glob", ["--data", str(tmp_path / "*" / "data")])):
+    base = [
+        "pretrain",
+        "--tokenizer",
+        str(tokenizer_dir),
+        "--preset", "tiny", "--steps", "1", "--batch-size", "4", "--device", "cpu",
+    ]
+    for name, data in (
+        ("two", ["--data", str(a), "--data", str(b)]),
+        ("glob", ["--data", str(tmp_path / "*" / "data")]),
+    ):
         r = CliRunner().invoke(train, [*base, *data, "-o", str(tmp_path / name)])
         assert r.exit_code == 0, r.output + repr(r.exception)
         lin = json.loads((tmp_path / name / "lineage.json").read_text())

@@ -14,7 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 # ../shared/data beside the checkout (tests/conftest.py's SHARED_DATA), or where CURATE_SHARED_DATA says
-SHARED = Path(os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
+SHARED = Path(
+    os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+)
 GUTENBERG = SHARED / "clean_text" / "gutenberg"
 
 

@@ -21,7 +21,9 @@ def shards(tmp_path_factory):
     rng = random.Random(0)
     for i in range(3):
         texts = [" ".join(rng.choice(WORDS) for _ in range(40)) + f" shard{i}" for _ in range(300)]
-        pq.write_table(pa.table({"text": texts, "id": [f"{i}-{j}" for j in range(300)]}), d / f"part-{i}.parquet")
+        pq.write_table(
+            pa.table({"text": texts, "id": [f"{i}-{j}" for j in range(300)]}), d / f"part-{i}.parquet"
+        )
     return d
 
 
@@ -36,7 +38,9 @@ def test_trained_tokenizer_loads_with_auto_tokenizer(shards, tmp_path):
         assert len(tok(marker, add_special_tokens=False)["input_ids"]) == 1
     text = "größe data 🙂 never-seen-bytes \x00\t"
     assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text  # byte-level: lossless
-    chat = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    chat = tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert chat == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
 
 

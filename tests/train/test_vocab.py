@@ -15,7 +15,9 @@ def _shift_ids(data, by: int, statistics: bool = True) -> None:
     """Rewrite the shards as if another (larger) tokenizer had written them."""
     for f in sorted(data.glob("*.parquet")):
         t = pq.read_table(f)
-        ids = pa.array([[i + by for i in row] for row in t.column("input_ids").to_pylist()], pa.list_(pa.int32()))
+        ids = pa.array(
+            [[i + by for i in row] for row in t.column("input_ids").to_pylist()], pa.list_(pa.int32())
+        )
         pq.write_table(t.set_column(t.column_names.index("input_ids"), "input_ids", ids), f,
                        row_group_size=16, write_statistics=statistics)
 

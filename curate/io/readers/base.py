@@ -130,7 +130,9 @@ def readers() -> dict[str, type[Reader]]:
     return dict(sorted(_READERS.items()))
 
 
-def table_from_columns(columns: dict[str, list], schema_hint: dict[str, pa.DataType] | None = None) -> pa.Table:
+def table_from_columns(
+    columns: dict[str, list], schema_hint: dict[str, pa.DataType] | None = None
+) -> pa.Table:
     """Build an Arrow table from column lists, core columns first, metadata after."""
     arrays = {}
     for name, values in columns.items():

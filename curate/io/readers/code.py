@@ -47,9 +47,11 @@ LANGUAGES = {
     ".cmake": "cmake", ".f90": "fortran", ".f": "fortran", ".asm": "assembly", ".s": "assembly",
     ".v": "verilog", ".sv": "systemverilog", ".vhd": "vhdl", ".sol": "solidity", ".tf": "terraform",
 }  # fmt: skip
-FILENAMES = {"Makefile": "makefile", "makefile": "makefile", "GNUmakefile": "makefile",
-             "Dockerfile": "dockerfile", "CMakeLists.txt": "cmake", "BUILD": "starlark",
-             "BUILD.bazel": "starlark", "WORKSPACE": "starlark", "Rakefile": "ruby", "Gemfile": "ruby"}  # fmt: skip
+FILENAMES = {
+    "Makefile": "makefile", "makefile": "makefile", "GNUmakefile": "makefile", "Dockerfile": "dockerfile",
+    "CMakeLists.txt": "cmake", "BUILD": "starlark", "BUILD.bazel": "starlark", "WORKSPACE": "starlark",
+    "Rakefile": "ruby", "Gemfile": "ruby",
+}  # fmt: skip
 BINARY_EXTENSIONS = frozenset(
     {
         ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".tiff", ".psd", ".pdf", ".zip",

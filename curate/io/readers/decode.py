@@ -1,8 +1,9 @@
 """Small pieces the readers share: streaming decompression, table building, schema conformance.
 
 Decompression is done by hand with decompress objects (``zlib``, ``bz2``, ``lzma``, and
-``compression.zstd`` or its backport ``backports.zstd``) rather than ``gzip.open``: we need the *compressed* byte offset where a stream breaks off (truncated download,
-corrupt member) to report it, and we must keep every byte decoded before that point.
+``compression.zstd`` or its backport ``backports.zstd``) rather than ``gzip.open``: we need the *compressed*
+byte offset where a stream breaks off (truncated download, corrupt member) to report it, and we must keep
+every byte decoded before that point.
 """
 
 from __future__ import annotations

@@ -109,7 +109,9 @@ class JsonlReader(Reader):
 
     # -- cutting the stream into blocks of whole lines -----------------------------------------
 
-    def _blocks(self, path: Path | str, relpath: str, bad: list[Malformed]) -> Iterator[tuple[list[bytes], int]]:
+    def _blocks(
+        self, path: Path | str, relpath: str, bad: list[Malformed]
+    ) -> Iterator[tuple[list[bytes], int]]:
         """Blocks of whole lines and the line number of each block's first line."""
         max_line = self.config.max_line_bytes
         chunk_size = READ_CHUNK if compression_of(path) == "none" else READ_CHUNK // 4

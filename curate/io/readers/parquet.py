@@ -55,7 +55,9 @@ class ParquetReader(Reader):
             return
         try:
             # A remote file is read in place: the footer, then only the column chunks wanted.
-            pf = pq.ParquetFile(storage.open_input(path, seekable=True) if storage.is_uri(str(path)) else path)
+            pf = pq.ParquetFile(
+                storage.open_input(path, seekable=True) if storage.is_uri(str(path)) else path
+            )
         except Exception as e:  # ArrowInvalid, OSError: not Parquet / footer missing
             yield ReadBatch(empty_table(_CORE_TYPES), [Malformed(relpath, 0, "parquet", str(e)[:500])])
             return
@@ -93,7 +95,9 @@ class ParquetReader(Reader):
             except Exception as e:  # a corrupt page/row group: report it, go on with the next one
                 start = sum(pf.metadata.row_group(i).num_rows for i in range(rg))
                 lost = start + rg_rows - row  # the group's rows not yielded before the break
-                detail = f"row group {rg} (rows {start}..{start + rg_rows - 1}, {lost} unread): {str(e)[:400]}"
+                detail = (
+                    f"row group {rg} (rows {start}..{start + rg_rows - 1}, {lost} unread): {str(e)[:400]}"
+                )
                 yield ReadBatch(
                     keeper.conform(empty_table(_CORE_TYPES)),
                     [Malformed(relpath, row, "parquet", detail, rows=max(lost, 1))],

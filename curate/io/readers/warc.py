@@ -97,7 +97,9 @@ class WarcReader(Reader):
             yield ReadBatch(empty_table(_CORE_TYPES), [Malformed(relpath, 0, "empty_file", "zero-byte file")])
             return
         gz = path.name.lower().endswith((".gz", ".gzip"))
-        quirks = _lf_framed(path, gz)  # LF instead of CRLF framing (cc_net's WET files): FastWARC's lenient mode
+        quirks = _lf_framed(
+            path, gz
+        )  # LF instead of CRLF framing (cc_net's WET files): FastWARC's lenient mode
         out = _Out(self, relpath)
         start = 0  # absolute offset the current iterator started at
         last = -1  # id position of the last record seen
@@ -410,7 +412,9 @@ class _Out:
             self.held = None
         self.bad = [m for m in self.bad if m.position < cut]
         self._where = {p for p in self._where if p < cut}
-        self._add_bad(Malformed(self.relpath, cut, "warc_truncated", f"file ends inside the gzip member at {cut}"))
+        self._add_bad(
+            Malformed(self.relpath, cut, "warc_truncated", f"file ends inside the gzip member at {cut}")
+        )
 
     def _add_bad(self, m: Malformed) -> None:
         if m.position not in self._where:  # one reject per position
@@ -465,7 +469,9 @@ def decode_http_body(
     if out is None:
         return body
     if len(out) > max_bytes:
-        raise BodyTooLarge(f"{enc} body inflates past max_record_bytes={max_bytes} ({len(body)} bytes compressed)")
+        raise BodyTooLarge(
+            f"{enc} body inflates past max_record_bytes={max_bytes} ({len(body)} bytes compressed)"
+        )
     return out
 
 
