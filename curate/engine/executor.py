@@ -67,12 +67,15 @@ def _worker_init(threads: int, driver_pid: int, started) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _call(fn: Callable[[Any], dict], key: int, task: Any) -> dict:
+def _call(fn: Callable[[Any], dict], key: int, task: Any, report_rows: bool = True) -> dict:
     """``fn(task)`` in a worker, having told the driver it began (to know whom a dead worker held).
-    While it runs, the rows it reads go to the driver as ``(key, rows)`` for the progress bar."""
+    While it runs, the rows it reads go to the driver as ``(key, rows)`` for the progress bar
+    (not for a retry alone, whose queue nobody drains until it ends)."""
     if _started is None:
         return fn(task)
     _started.put(key)
+    if not report_rows:
+        return fn(task)
     pending, last = 0, 0.0
 
     def send(n: int) -> None:
@@ -260,7 +263,7 @@ class LocalExecutor:
         now was killed by that task, which fails the run."""
         pools = [_Pool(1, self._threads()) for _ in tasks]
         try:
-            futures = {p.pool.submit(_call, fn, 0, t): (p, t) for p, t in zip(pools, tasks, strict=True)}
+            futures = {p.pool.submit(_call, fn, 0, t, False): (p, t) for p, t in zip(pools, tasks, strict=True)}
             procs = {f: p.processes() for f, (p, _) in futures.items()}
             for f in futures:  # in task order, so the error names the first task that failed
                 _, t = futures[f]
