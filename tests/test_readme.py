@@ -128,14 +128,14 @@ def demo(tmp_path_factory) -> Path:
     return work
 
 
-def _run(block: Block, work: Path) -> None:
+def _run(block: Block, work: Path, timeout: int = 600) -> None:
     if "../shared/data" in block.code and not (work.parent / "shared" / "data").is_dir():
         pytest.skip("needs ../shared/data (CURATE_SHARED_DATA)")
     if block.lang == "bash":
         cmd = ["bash", "-euo", "pipefail", "-c", block.code]
     else:
         cmd = [sys.executable, "-c", block.code]
-    r = subprocess.run(cmd, cwd=work, env=_env(work.parent), capture_output=True, text=True, timeout=600)
+    r = subprocess.run(cmd, cwd=work, env=_env(work.parent), capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, f"{block} failed (exit {r.returncode}):\n{block.code}\n--- stdout\n{r.stdout[-4000:]}\n--- stderr\n{r.stderr[-4000:]}"
 
 
@@ -149,13 +149,14 @@ def test_block_runs(block: Block, demo: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the README's commands at their defaults: ~2.5 s a step on 2 busy cores
 def test_slow_blocks_run_in_order(demo: Path):
     slow = [b for b in BLOCKS if b.lang in ("bash", "python") and b.mark == "slow"]
     assert slow
     for b in slow:
         if "../shared/data" in b.code and _shared() is None:
             continue  # skipped as in the fast run: no shared data here
-        _run(b, demo)
+        _run(b, demo, timeout=3000)
 
 
 @pytest.mark.parametrize("block", [pytest.param(b, id=f"line{b.line}") for b in BLOCKS if b.lang == "yaml"])
