@@ -129,8 +129,10 @@ def run_status(out: Path) -> str:
     else:
         lines.append(f"  left: {left} phase task(s) (+ global reduce steps not yet done)")
         if running and start:
-            left_per_phase = {ph["index"]: sum(1 for u in plan["units"] if f"p{ph['index']}-{u['task']}" not in done)
-                              for ph in plan["phases"]}
+            left_per_phase = {
+                ph["index"]: sum(1 for u in plan["units"] if f"p{ph['index']}-{u['task']}" not in done)
+                for ph in plan["phases"]
+            }
             eta = phase_eta(events, left_per_phase, int(start.get("workers") or 1), time.time() - start["t"])
             if eta:
                 lines.append(f"  {eta}")

@@ -72,7 +72,8 @@ def readme_blocks() -> list[Block]:
                 j += 1
             prev = next((ln for ln in reversed(lines[:start]) if ln.strip()), "")
             m = MARKER.search(prev)
-            blocks.append(Block(start + 1, lang, "\n".join(lines[start + 1 : j]), m and m.group(1), m.group(2) if m else ""))
+            code = "\n".join(lines[start + 1 : j])
+            blocks.append(Block(start + 1, lang, code, m and m.group(1), m.group(2) if m else ""))
             i = j
         i += 1
     return blocks
@@ -88,7 +89,8 @@ def test_blocks_are_tagged_and_markers_match_the_list():
     assert set(skipped) == set(SKIPPED), "README's skip markers and SKIPPED differ"
     for first, why in SKIPPED.items():
         assert why in skipped[first], (first, skipped[first])
-    training = [str(b) for b in BLOCKS if b.mark is None and b.lang in ("bash", "python") and re.search(r"\bcurate (train|ablate) ", b.code)]
+    training = [str(b) for b in BLOCKS if b.mark is None and b.lang in ("bash", "python")
+                and re.search(r"\bcurate (train|ablate) ", b.code)]
     assert not training, f"blocks that train must be marked slow (or skip): {training}"
 
 
@@ -118,7 +120,8 @@ def demo(tmp_path_factory) -> Path:
         (root / "shared").symlink_to(shared)  # `../shared/data` from the work folder
     cur = str(BIN / "curate")
     steps = [[cur, "demo-data", "out/demo-data", "--scale", "0.05"]]
-    steps += [[cur, "run", f"pipelines/{p}.yaml", "-o", f"out/demo/{p}", "-q"] for p in ("web", "books", "code")]
+    steps += [[cur, "run", f"pipelines/{p}.yaml", "-o", f"out/demo/{p}", "-q"]
+              for p in ("web", "books", "code")]
     steps += [[cur, "tokenizer", "train", "out/demo/web/data", "out/demo/books/data", "out/demo/code/data",
                "-o", "out/demo/tokenizer", "--vocab-size", "4096"]]
     steps += [[cur, "run", f"pipelines/{p}.yaml", "-o", f"out/demo/{p}", "-q"] for p in ("sft", "mix")]
@@ -136,11 +139,13 @@ def _run(block: Block, work: Path, timeout: int = 600) -> None:
     else:
         cmd = [sys.executable, "-c", block.code]
     r = subprocess.run(cmd, cwd=work, env=_env(work.parent), capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, f"{block} failed (exit {r.returncode}):\n{block.code}\n--- stdout\n{r.stdout[-4000:]}\n--- stderr\n{r.stderr[-4000:]}"
+    assert r.returncode == 0, (f"{block} failed (exit {r.returncode}):\n{block.code}\n"
+                               f"--- stdout\n{r.stdout[-4000:]}\n--- stderr\n{r.stderr[-4000:]}")
 
 
 def _ids(kind: str) -> list:
-    return [pytest.param(b, id=f"line{b.line}") for b in BLOCKS if b.lang in ("bash", "python") and b.mark == kind]
+    return [pytest.param(b, id=f"line{b.line}") for b in BLOCKS
+            if b.lang in ("bash", "python") and b.mark == kind]
 
 
 @pytest.mark.parametrize("block", _ids(None))

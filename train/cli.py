@@ -79,7 +79,8 @@ def _train_options(f):
              help="Pretrain rows with doc_lens: attend within each document only."),
         _opt("--tensorboard/--no-tensorboard", field="tensorboard", default=None),
         _opt("--progress", field="progress", type=click.Choice(["auto", "bar", "log", "quiet"]),
-             help="Per step: a bar with tokens/s and ETA (auto: on a terminal) and log lines; log: lines only; quiet: neither."),
+             help="Per step: a bar with tokens/s and ETA (auto: on a terminal) and log lines; "
+                  "log: lines only; quiet: neither."),
         _opt("--resume/--no-resume", field="resume", default=None, help="Continue from RUN/checkpoints/latest."),
     ]
     for o in reversed(opts):

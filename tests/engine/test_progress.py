@@ -37,7 +37,8 @@ def _record(monkeypatch) -> list[tuple[str, str, int]]:
 def _spec(tmp_path):
     return spec_from_dict({
         "name": "p",
-        "inputs": [{"source": "s", "reader": "jsonl", "paths": str(tmp_path / "c/*.jsonl"), "batch_rows": 10}],
+        "inputs": [{"source": "s", "reader": "jsonl", "paths": str(tmp_path / "c/*.jsonl"),
+                    "batch_rows": 10}],
         "stages": [],
     })
 

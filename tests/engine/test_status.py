@@ -70,11 +70,13 @@ def test_eta_uses_the_seconds_tasks_took_in_this_run_per_phase():
 
     events = [{"event": "run_start", "t": 0}]
     events += [{"event": "task_done", "task": f"p0-{i:05d}", "seconds": 10.0, "rows": 500} for i in range(4)]
-    events += [{"event": "task_done", "task": "r01-0-bands-0000", "seconds": 99.0}]  # reduce: not a phase task
+    # a reduce task is not a phase task
+    events += [{"event": "task_done", "task": "r01-0-bands-0000", "seconds": 99.0}]
     events += [{"event": "task_done", "task": "p1-00000", "seconds": 2.0, "rows": 400}]
     # phase 0: 4 left x 10 s on 2 workers = 20 s; phase 1: 3 left x 2 s, 2 at a time = 4 s
     eta = phase_eta(events, {0: 4, 1: 3}, workers=2, elapsed=50.0)
-    assert eta == "rate: 40 documents/s read, 8.4 s per task observed in this run; ETA ~24 s for the 7 phase task(s) left"
+    assert eta == ("rate: 40 documents/s read, 8.4 s per task observed in this run; "
+                   "ETA ~24 s for the 7 phase task(s) left")
     # a phase with no task seen yet is costed at the mean over all phase tasks seen (8.4 s)
     assert "ETA ~16 s" in phase_eta(events, {2: 2}, workers=1, elapsed=50.0)
     assert phase_eta([{"event": "run_start", "t": 0}], {0: 3}, workers=2, elapsed=5.0) is None

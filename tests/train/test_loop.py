@@ -159,7 +159,8 @@ def test_dpo_prefers_chosen(chain, tmp_path, tokenizer, lora, capfd):
             **{**FAST, "warmup_steps": 2})
     out = capfd.readouterr().out
     # a line before its first (slow) steps, not silence until the first report
-    assert "dpo: every step scores" in out and out.index("dpo: every step") < out.index("step      1 loss"), out
+    assert "dpo: every step scores" in out, out
+    assert out.index("dpo: every step") < out.index("step      1 loss"), out
     first, last = r.losses[0][1], r.losses[-1][1]
     assert first == pytest.approx(0.6931, abs=1e-3)  # policy == reference at step 1: -log sigmoid(0)
     assert last < 0.5 * first

@@ -18,7 +18,8 @@ def shards(tmp_path_factory, tokenizer):
 
 def _train(shards, tokenizer_dir, out, progress: str):
     return pretrain(data=str(shards), out=str(out), tokenizer=str(tokenizer_dir), preset="tiny", max_steps=4,
-                    batch_size=4, eval_interval=0, num_threads=1, device="cpu", log_interval=2, warmup_steps=1,
+                    batch_size=4, eval_interval=0, num_threads=1, device="cpu", log_interval=2,
+                    warmup_steps=1,
                     progress=progress)
 
 
