@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -142,14 +143,13 @@ def run_status(out: Path) -> str:
     else:
         lines.append(f"  left: {left} phase task(s) (+ global reduce steps not yet done)")
         if running and start:
-            recent = [e for e in events if e.get("event") == "task_done"]
-            elapsed = time.time() - start["t"]
-            if recent and elapsed > 0:
-                rate = len(recent) / elapsed
-                lines.append(
-                    f"  rate: {rate:.2f} tasks/s in this run; ETA ~{_ago(left / rate)} for the phase tasks "
-                    "left"
-                )
+            left_per_phase = {
+                ph["index"]: sum(1 for u in plan["units"] if f"p{ph['index']}-{u['task']}" not in done)
+                for ph in plan["phases"]
+            }
+            eta = phase_eta(events, left_per_phase, int(start.get("workers") or 1), time.time() - start["t"])
+            if eta:
+                lines.append(f"  {eta}")
     if events:
         last = events[-1]
         detail = last.get("task") or last.get("phase") or last.get("error") or ""
@@ -191,6 +191,36 @@ def _read_docs(marker: Path) -> int:
     except (OSError, ValueError):
         return 0
     return next((s["in"] for s in r.get("stages", []) if s.get("name") == "read"), 0)
+
+
+def phase_eta(events: list[dict], left: dict[int, int], workers: int, elapsed: float) -> str | None:
+    """Rate and ETA from what this run observed: each phase's tasks left times the mean seconds
+    its tasks took in this run (a phase not yet seen: the mean over all phase tasks seen), run
+    ``workers`` at a time; plus the documents/s read so far. None before any phase task ended."""
+    took: dict[int, list[float]] = {}
+    docs = 0
+    for e in events:
+        name = str(e.get("task") or "")
+        if e.get("event") != "task_done" or not name.startswith("p") or e.get("seconds") is None:
+            continue
+        with contextlib.suppress(ValueError):
+            phase = int(name[1:].split("-", 1)[0])
+            took.setdefault(phase, []).append(float(e["seconds"]))
+            docs += int(e.get("rows") or 0) if phase == 0 else 0
+    seen = [t for ts in took.values() for t in ts]
+    if not seen:
+        return None
+    overall = sum(seen) / len(seen)
+    seconds = 0.0
+    for phase, n in left.items():
+        if n:
+            ts = took.get(phase)
+            per_task = sum(ts) / len(ts) if ts else overall
+            # n tasks on `workers` workers: ceil(n / workers) rounds of one task each
+            seconds += per_task * -(-n // max(1, min(workers, n)))
+    rate = f"{docs / elapsed:,.0f} documents/s read, " if docs and elapsed > 0 else ""
+    return (f"rate: {rate}{overall:.1f} s per task observed in this run; "
+            f"ETA ~{_ago(seconds)} for the {sum(left.values())} phase task(s) left")
 
 
 def _ago(seconds: float) -> str:

@@ -23,33 +23,13 @@ class Refused(click.ClickException):
 
 # flag name -> TrainConfig field
 _FLAGS = {
-    "data": "data",
-    "out": "out",
-    "tokenizer": "tokenizer",
-    "preset": "preset",
-    "init_from": "init_from",
-    "eval_data": "eval_data",
-    "steps": "max_steps",
-    "batch_size": "batch_size",
-    "grad_accum": "grad_accum",
-    "seq_len": "seq_len",
-    "lr": "lr",
-    "warmup": "warmup_steps",
-    "eval_interval": "eval_interval",
-    "ckpt_interval": "ckpt_interval",
-    "log_interval": "log_interval",
-    "lora": "lora",
-    "device": "device",
-    "compile": "compile",
-    "dtype": "dtype",
-    "seed": "seed",
-    "parallel": "parallel",
-    "beta": "dpo_beta",
-    "tensorboard": "tensorboard",
-    "resume": "resume",
-    "doc_attention": "doc_attention",
-    "weight_decay": "weight_decay",
-    "grad_clip": "grad_clip",
+    "data": "data", "out": "out", "tokenizer": "tokenizer", "preset": "preset", "init_from": "init_from",
+    "eval_data": "eval_data", "steps": "max_steps", "batch_size": "batch_size", "grad_accum": "grad_accum",
+    "seq_len": "seq_len", "lr": "lr", "warmup": "warmup_steps", "eval_interval": "eval_interval",
+    "ckpt_interval": "ckpt_interval", "log_interval": "log_interval", "lora": "lora", "device": "device",
+    "compile": "compile", "dtype": "dtype", "seed": "seed", "parallel": "parallel", "beta": "dpo_beta",
+    "tensorboard": "tensorboard", "progress": "progress", "resume": "resume",
+    "doc_attention": "doc_attention", "weight_decay": "weight_decay", "grad_clip": "grad_clip",
 }
 
 
@@ -124,9 +104,11 @@ def _train_options(f):
             help="Pretrain rows with doc_lens: attend within each document only.",
         ),
         _opt("--tensorboard/--no-tensorboard", field="tensorboard", default=None),
-        _opt(
-            "--resume/--no-resume", field="resume", default=None, help="Continue from RUN/checkpoints/latest."
-        ),
+        _opt("--progress", field="progress", type=click.Choice(["auto", "bar", "log", "quiet"]),
+             help="Per step: a bar with tokens/s and ETA (auto: on a terminal) and log lines; "
+                  "log: lines only; quiet: neither."),
+        _opt("--resume/--no-resume", field="resume", default=None,
+             help="Continue from RUN/checkpoints/latest."),
     ]
     for o in reversed(opts):
         f = o(f)

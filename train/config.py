@@ -54,6 +54,7 @@ class TrainConfig:
     lora: str | None = None                # "r=16,alpha=32[,dropout=0.05,targets=q_proj+v_proj]"
     dpo_beta: float = 0.1
     tensorboard: bool = False
+    progress: str = "auto"                 # auto (a bar on a terminal) | bar | log (step lines only) | quiet
     peak_tflops: float | None = None       # for MFU; default from the GPU name
     deterministic: bool = False            # torch.use_deterministic_algorithms (CPU tests)
     num_threads: int | None = None         # torch CPU threads

@@ -1,5 +1,6 @@
 """What a run reports while it trains: RUN/log.jsonl (one JSON record per line), optionally
-TensorBoard, one line per logged step on stdout, and the tokens/s and MFU meter behind them.
+TensorBoard, one line per logged step on stdout, a progress bar on stderr (steps, tokens/s, loss,
+ETA), and the tokens/s and MFU meter behind them.
 
 Records: ``{"kind": "train", "step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "mfu",
 "step_ms", ...fields callbacks logged}``, ``{"kind": "eval", "step", "loss"}`` and, for callback
@@ -11,11 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+
+# tqdm is a hard requirement of transformers (and of huggingface_hub), so it is wherever train/ runs.
+from tqdm import tqdm
 
 from .mfu import flops_per_token
 
@@ -87,14 +92,52 @@ class Throughput:
             self.t += time.perf_counter() - t0
 
 
+PROGRESS_MODES = ("auto", "bar", "log", "quiet")
+
+
+class TrainBar:
+    """What rank 0 shows per step: ``bar`` a tqdm bar (steps, tokens/s since it opened, last loss,
+    ETA over the steps left) plus the log lines; ``log`` the log lines only; ``quiet`` neither;
+    ``auto`` a bar when stderr is a terminal, else log lines (a bar in a log file is noise)."""
+
+    def __init__(self, mode: str, main: bool, task: str, total: int, step: int, tokens: int):
+        if mode not in PROGRESS_MODES:
+            raise ValueError(f"progress must be one of {', '.join(PROGRESS_MODES)}, not {mode!r}")
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "log"
+        self.prints = main and mode != "quiet"  # the step/eval lines on stdout
+        self.t0, self.tokens0, self.bar = time.perf_counter(), tokens, None
+        if main and mode == "bar":
+            self.bar = tqdm(total=total, initial=step, desc=task, unit="step", file=sys.stderr,
+                            dynamic_ncols=True, leave=True)
+
+    def update(self, tokens: int, loss: float | None) -> None:
+        """One optimizer step done; ``tokens`` trained so far, ``loss`` when this step measured it."""
+        if self.bar is None:
+            return
+        dt = time.perf_counter() - self.t0
+        tps = (tokens - self.tokens0) / dt if dt > 0 else 0.0
+        self._loss = loss if loss is not None else getattr(self, "_loss", None)
+        lossed = f", loss {self._loss:.4f}" if self._loss is not None else ""
+        self.bar.set_postfix_str(f"{tps:,.0f} tok/s{lossed}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def print_train(rec: dict) -> None:
     m = f" mfu {100 * rec['mfu']:.1f}%" if rec["mfu"] is not None else ""
-    print(
-        f"step {rec['step']:6d} loss {rec['loss']:.4f} lr {rec['lr']:.2e} gnorm {rec['grad_norm'] or 0:.2f} "
-        f"{rec['step_ms']:.1f} ms/step {rec['tokens_per_s']:,.0f} tok/s{m}",
-        flush=True,
-    )
+    say(f"step {rec['step']:6d} loss {rec['loss']:.4f} lr {rec['lr']:.2e} gnorm {rec['grad_norm'] or 0:.2f} "
+          f"{rec['step_ms']:.1f} ms/step {rec['tokens_per_s']:,.0f} tok/s{m}")
 
 
 def print_eval(step: int, loss: float) -> None:
-    print(f"step {step:6d} eval loss {loss:.4f} (ppl {math.exp(min(loss, 50)):.2f})", flush=True)
+    say(f"step {step:6d} eval loss {loss:.4f} (ppl {math.exp(min(loss, 50)):.2f})")
+
+
+def say(line: str) -> None:
+    """One line on stdout that keeps an open bar intact (tqdm clears it, writes, redraws it)."""
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()

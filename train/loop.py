@@ -45,7 +45,7 @@ from .config import TrainConfig
 from .data import Prefetcher, batches
 from .export import save_final
 from .heldout import HeldOut, to_device
-from .logger import MetricsLog, Throughput, print_eval, print_train
+from .logger import MetricsLog, Throughput, TrainBar, print_eval, print_train, say
 from .mfu import peak_flops
 from .model import set_causal_only
 from .presets import default_lr
@@ -149,6 +149,7 @@ def _run(cfg: TrainConfig, info: distributed.DistInfo, callbacks: list[Callback]
                             multiple=pad_multiple), depth=max(4, 2 * cfg.grad_accum), pin=cuda)
     result = TrainResult(run_dir=run_dir, steps=step)
     meter = Throughput(tm.model, peak_flops(info.device, cfg.peak_tflops), info.world, step, tokens)
+    bar = TrainBar(cfg.progress, info.main, cfg.task, cfg.max_steps, step, tokens)
     tm.wrapped.train()
     try:
         while step < cfg.max_steps:
@@ -188,7 +189,7 @@ def _run(cfg: TrainConfig, info: distributed.DistInfo, callbacks: list[Callback]
                        **meter.measure(step, tokens, b["input_ids"].shape[1], cuda)}
                 records.append(rec)
                 result.losses.append((step, loss))
-                if info.main:
+                if bar.prints:
                     print_train(rec)
                 if step > 1 or cfg.max_steps == 1:  # the first interval includes compilation
                     result.tokens_per_s, result.mfu = rec["tokens_per_s"], rec["mfu"]
@@ -198,7 +199,7 @@ def _run(cfg: TrainConfig, info: distributed.DistInfo, callbacks: list[Callback]
                     if ev is not None:
                         records.append({"kind": "eval", "step": step, "loss": ev})
                         result.eval_losses.append((step, ev))
-                        if info.main:
+                        if bar.prints:
                             print_eval(step, ev)
                 if (cfg.ckpt_interval and step % cfg.ckpt_interval == 0) or last:
                     ck = checkpoint.save(run_dir, step, tm.model, optimizer, data_state=data_state, info=info,
@@ -228,7 +229,9 @@ def _run(cfg: TrainConfig, info: distributed.DistInfo, callbacks: list[Callback]
                     )
             for rec in records:
                 log(rec)
+            bar.update(tokens, loss)
     finally:
+        bar.close()
         it.close()
         log.close()
 
@@ -258,12 +261,14 @@ def _describe(cfg: TrainConfig, data: TrainData, tm: TrainModel, info: distribut
     n_params = sum(p.numel() for p in tm.model.parameters())
     n_train = sum(p.numel() for p in tm.trainable())
     mode = "fsdp" if tm.fsdp else "ddp" if info.world > 1 else "single"
-    print(
-        f"{cfg.task}: {data.kind} shards={len(data.files)} params={n_params / 1e6:.2f}M "
-        f"trainable={n_train / 1e6:.2f}M "
-        f"world={info.world} device={info.device} bf16={uses_bf16(cfg, info.device)} compile={tm.compiled} "
-        f"{mode}"
-    )
+    print(f"{cfg.task}: {data.kind} shards={len(data.files)} params={n_params/1e6:.2f}M "
+          f"trainable={n_train/1e6:.2f}M world={info.world} device={info.device} "
+          f"bf16={uses_bf16(cfg, info.device)} compile={tm.compiled} {mode}",
+          flush=True)
+    if cfg.task == "dpo":  # its first steps are slow and were silent (75 s on a CPU): say why, now
+        ref = "the LoRA-disabled policy" if cfg.lora else "a frozen copy of the --from model"
+        say(f"dpo: every step scores each chosen and rejected reply under the policy and under {ref}; "
+            f"the first report comes after step {min(cfg.log_interval, cfg.max_steps)}")
 
 
 def _call_back(callbacks: list[Callback], records: list[dict], info: StepInfo) -> None:

@@ -25,12 +25,15 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from curate.engine import progress
 from curate.engine.errors import TaskFailed
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 WATCH_SECONDS = 0.5  # how often a worker checks that its driver is still its parent
+DRAIN_SECONDS = 0.5  # how often the driver reads its workers' messages while no task ends
 
-_started = None  # in a worker: the queue on which it says which task it begins
+_started = None  # in a worker: the queue on which it says which task it begins (and its rows read)
+ROWS_SECONDS = 0.25  # a pool worker sends its task's rows read at most this often (the first batch at once)
 
 
 def _die_with_driver(driver_pid: int) -> None:
@@ -64,11 +67,30 @@ def _worker_init(threads: int, driver_pid: int, started) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _call(fn: Callable[[Any], dict], key: int, task: Any) -> dict:
-    """``fn(task)`` in a worker, having told the driver it began (to know whom a dead worker held)."""
-    if _started is not None:
-        _started.put(key)
-    return fn(task)
+def _call(fn: Callable[[Any], dict], key: int, task: Any, report_rows: bool = True) -> dict:
+    """``fn(task)`` in a worker, having told the driver it began (to know whom a dead worker held).
+    While it runs, the rows it reads go to the driver as ``(key, rows)`` for the progress bar
+    (not for a retry alone, whose queue nobody drains until it ends)."""
+    if _started is None:
+        return fn(task)
+    _started.put(key)
+    if not report_rows:
+        return fn(task)
+    pending, last = 0, 0.0
+
+    def send(n: int) -> None:
+        nonlocal pending, last
+        pending += n
+        now = time.monotonic()
+        if now - last >= ROWS_SECONDS:  # batched, so the 64 KB pipe never fills between drains
+            _started.put((key, pending))
+            pending, last = 0, now
+
+    progress.set_sink(send)
+    try:
+        return fn(task)
+    finally:
+        progress.set_sink(None)
 
 
 def describe(task: Any) -> str:
@@ -109,11 +131,17 @@ class _Pool:
     def processes(self) -> list:
         return list((getattr(self.pool, "_processes", None) or {}).values())
 
-    def began(self) -> set[int]:
-        """Keys of the tasks its workers have begun. Called after every finished task, so the
-        pipe (64 KB) never fills and blocks a worker."""
+    def began(self, on_rows: Callable[[int, int], None] | None = None) -> set[int]:
+        """Keys of the tasks its workers have begun; ``on_rows(key, rows)`` for the rows they
+        report. Called after every finished task and every DRAIN_SECONDS, so the pipe (64 KB)
+        never fills and blocks a worker."""
         while not self.started.empty():
-            self._began.add(self.started.get())
+            msg = self.started.get()
+            if isinstance(msg, tuple):
+                if on_rows is not None:
+                    on_rows(*msg)
+            else:
+                self._began.add(msg)
         return self._began
 
     def close(self, abort: bool = False) -> None:
@@ -162,23 +190,26 @@ class LocalExecutor:
             self._pool = _Pool(self.workers, self._threads())
         return self._pool
 
-    def map(
-        self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None]
-    ) -> None:
-        """Run ``fn(task)`` for every task; ``on_done(task, result)`` as each finishes."""
+    def map(self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None],
+            on_rows: Callable[[Any, int], None] | None = None) -> None:
+        """Run ``fn(task)`` for every task; ``on_done(task, result)`` as each finishes, and
+        ``on_rows(task, rows)`` as a running task reads its input (for progress bars)."""
         if not tasks:
             return
         if self.workers == 1 or len(tasks) == 1:
             for t in tasks:
+                progress.set_sink((lambda n, t=t: on_rows(t, n)) if on_rows is not None else None)
                 try:
                     r = fn(t)
                 except Exception as e:
                     raise TaskFailed(f"{describe(t)} failed: {type(e).__name__}: {e}") from e
+                finally:
+                    progress.set_sink(None)
                 on_done(t, r)
             return
         todo = list(tasks)
         while todo:
-            held, todo = self._run_on_pool(fn, todo, on_done)
+            held, todo = self._run_on_pool(fn, todo, on_done, on_rows)
             if held:  # a worker died: its pool is gone; retry what it may have held, one by one
                 self.close(abort=True)
                 names = [getattr(t, "name", str(t)) for t in held]
@@ -190,7 +221,7 @@ class LocalExecutor:
                 )
                 self._retry_alone(fn, held, on_done)
 
-    def _run_on_pool(self, fn, tasks: list, on_done) -> tuple[list, list]:
+    def _run_on_pool(self, fn, tasks: list, on_done, on_rows=None) -> tuple[list, list]:
         """Run ``tasks`` on the pool. Returns ([], []) when all finished, or, when a worker died,
         (tasks begun but not finished, tasks never begun)."""
         pool = self._get_pool()
@@ -203,10 +234,16 @@ class LocalExecutor:
                 lost += range(i, len(tasks))
                 break
         pending = set(futures)
+
+        def rows(i: int, n: int) -> None:
+            if on_rows is not None:
+                on_rows(tasks[i], n)
+
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)  # report each task as it ends
-                pool.began()
+                # report each task as it ends, and the rows running tasks read meanwhile
+                done, pending = wait(pending, timeout=DRAIN_SECONDS, return_when=FIRST_COMPLETED)
+                pool.began(rows)
                 for f in sorted(done, key=futures.__getitem__):
                     i = futures[f]
                     exc = f.exception()
@@ -231,7 +268,9 @@ class LocalExecutor:
         now was killed by that task, which fails the run."""
         pools = [_Pool(1, self._threads()) for _ in tasks]
         try:
-            futures = {p.pool.submit(_call, fn, 0, t): (p, t) for p, t in zip(pools, tasks, strict=True)}
+            futures = {
+                p.pool.submit(_call, fn, 0, t, False): (p, t) for p, t in zip(pools, tasks, strict=True)
+            }
             procs = {f: p.processes() for f, (p, _) in futures.items()}
             for f in futures:  # in task order, so the error names the first task that failed
                 _, t = futures[f]

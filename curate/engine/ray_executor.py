@@ -112,10 +112,10 @@ class RayExecutor:
 
     # -- running tasks -----------------------------------------------------------------------------
 
-    def map(
-        self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None]
-    ) -> None:
-        """Run ``fn(task)`` for every task on the cluster; ``on_done(task, result)`` as each finishes."""
+    def map(self, fn: Callable[[Any], dict], tasks: Sequence[Any], on_done: Callable[[Any, dict], None],
+            on_rows: Callable[[Any, int], None] | None = None) -> None:
+        """Run ``fn(task)`` for every task on the cluster; ``on_done(task, result)`` as each finishes.
+        ``on_rows`` is not called: rows read on Ray workers reach the bar when their task ends."""
         if not tasks:
             return
         ray = self._connect()

@@ -286,11 +286,11 @@ def _run_tasks(ctx: RunContext, fn, tasks: list, label: str, on_result=None) -> 
             if on_result is not None:
                 on_result(r)
             rows = sum(s["in"] for s in r.get("stages", [])[:1]) if r.get("stages") else 0
-            bar.advance(rows)
+            bar.advance(rows, t.name)
             ctx.log("task_done", task=t.name, seconds=r.get("seconds"), rows=rows)
 
         before = len(getattr(ctx.executor, "retried", []))
-        ctx.executor.map(fn, pending, on_done)
+        ctx.executor.map(fn, pending, on_done, on_rows=lambda t, n: bar.running(t.name, n))
         for name in getattr(ctx.executor, "retried", [])[before:]:
             ctx.log("task_retried", task=name, why="its worker process died")
     return [done[t.name] for t in tasks]

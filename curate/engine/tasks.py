@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
+from curate.engine import progress
 from curate.engine.compact import merge_bin
 from curate.engine.errors import StageContractError
 from curate.engine.layout import RunLayout
@@ -217,6 +218,7 @@ def _input_batches(
                 read_stats.rows_in += batch.table.num_rows + n_bad
                 read_stats.rows_out += batch.table.num_rows
                 read_stats.emitted += batch.table.num_rows
+                progress.report_rows(batch.table.num_rows + n_bad)
                 if n_bad:
                     for m in batch.malformed:
                         read_stats.dropped[m.reason] += m.rows
@@ -229,6 +231,7 @@ def _input_batches(
     for path in sorted(prev.glob(f"{task.unit.task_id}-*.parquet")):
         pf = pq.ParquetFile(path)
         for rb in pf.iter_batches(batch_size=spec.batch_rows):
+            progress.report_rows(rb.num_rows)
             yield pl.from_arrow(pa.Table.from_batches([rb]))
 
 

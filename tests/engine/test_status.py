@@ -63,8 +63,24 @@ def test_status_of_a_failed_run_keeps_its_overrides(tmp_path, corpus, stages_mod
     r = cli.invoke(main, ["run", "p.yaml", "-o", "out", "-q", "--set", "stages.0.sleep=-1"])
     assert r.exit_code == 1, r.output
     st = cli.invoke(main, ["status", "out"]).output
-    assert (
-        _next(st)
-        == f"fix the cause, then resume with: curate run {tmp_path / 'p.yaml'} -o {tmp_path / 'out'} --set "
-           "stages.0.sleep=-1"
-    ), st
+    want = (f"fix the cause, then resume with: curate run {tmp_path / 'p.yaml'} -o {tmp_path / 'out'} "
+            "--set stages.0.sleep=-1")
+    assert _next(st) == want, st
+
+
+def test_eta_uses_the_seconds_tasks_took_in_this_run_per_phase():
+    """`curate status` ETA: observed per-phase task seconds, run `workers` at a time (item 17)."""
+    from curate.inspect import phase_eta
+
+    events = [{"event": "run_start", "t": 0}]
+    events += [{"event": "task_done", "task": f"p0-{i:05d}", "seconds": 10.0, "rows": 500} for i in range(4)]
+    # a reduce task is not a phase task
+    events += [{"event": "task_done", "task": "r01-0-bands-0000", "seconds": 99.0}]
+    events += [{"event": "task_done", "task": "p1-00000", "seconds": 2.0, "rows": 400}]
+    # phase 0: 4 left x 10 s on 2 workers = 20 s; phase 1: 3 left x 2 s, 2 at a time = 4 s
+    eta = phase_eta(events, {0: 4, 1: 3}, workers=2, elapsed=50.0)
+    assert eta == ("rate: 40 documents/s read, 8.4 s per task observed in this run; "
+                   "ETA ~24 s for the 7 phase task(s) left")
+    # a phase with no task seen yet is costed at the mean over all phase tasks seen (8.4 s)
+    assert "ETA ~16 s" in phase_eta(events, {2: 2}, workers=1, elapsed=50.0)
+    assert phase_eta([{"event": "run_start", "t": 0}], {0: 3}, workers=2, elapsed=5.0) is None

@@ -13,7 +13,9 @@ ALLOWED = {"torch", "transformers", "tokenizers", "pyarrow", "numpy", "peft",
            # PyYAML is a hard requirement of transformers, so it is there wherever transformers is.
            "yaml",
            # safetensors too (transformers saves and loads weights with it); checkpoints use it.
-           "safetensors"}
+           "safetensors",
+           # tqdm too (a hard requirement of transformers and huggingface_hub): the training bar.
+           "tqdm"}
 CLI_ONLY = {"click"}
 CLI_FILES = {"cli.py", "tokenizer_cli.py"}
 

@@ -164,7 +164,7 @@ def test_lora_sft_saves_a_merged_plain_model(chain, tmp_path):
 
 
 @pytest.mark.parametrize("lora", [None, "r=8,alpha=16"])
-def test_dpo_prefers_chosen(chain, tmp_path, tokenizer, lora):
+def test_dpo_prefers_chosen(chain, tmp_path, tokenizer, lora, capfd):
     from conftest import write_dpo_shards
 
     from curate.train.loop import dpo
@@ -173,6 +173,10 @@ def test_dpo_prefers_chosen(chain, tmp_path, tokenizer, lora):
     r = dpo(data=str(data), out=str(tmp_path / "dpo_run"), init_from=str(chain["dir"] / "run"), max_steps=6,
             batch_size=8, lr=1e-3 if lora is None else 1e-2, dpo_beta=0.5, eval_interval=0, lora=lora,
             **{**FAST, "warmup_steps": 2})
+    out = capfd.readouterr().out
+    # a line before its first (slow) steps, not silence until the first report
+    assert "dpo: every step scores" in out, out
+    assert out.index("dpo: every step") < out.index("step      1 loss"), out
     first, last = r.losses[0][1], r.losses[-1][1]
     assert first == pytest.approx(0.6931, abs=1e-3)  # policy == reference at step 1: -log sigmoid(0)
     assert last < 0.5 * first
