@@ -106,6 +106,10 @@ def _overview(stats: dict, manifest: dict) -> str:
         f"<code>{escape(sha[:16])}…</code> · curate {escape(str(manifest.get('tool', {}).get('version', '?')))} · "
         f"from <code>{escape(str(manifest.get('origin', '?')))}</code></p>"
     )
+    empty = stats.get("empty") or {}
+    if empty.get("sources") or empty.get("files"):
+        html += (f'<p class="warn"><b>{len(empty.get("sources", []))} source(s) and {len(empty.get("files", []))} input '
+                 'file(s) ended with 0 rows</b> - see <a href="#sources">Sources</a>.</p>')
     return _section("overview", "Overview", html)
 
 
@@ -142,9 +146,12 @@ def _drop_reasons(stats: dict) -> str:
         if len(d) > 20:
             d = d[:19] + [(f"({len(d) - 19} other reasons)", sum(v for _, v in d[19:]))]
         total = s["in"] or 1
-        notes = [f"{100 * v / total:.1f}% of in" for _, v in d]
-        parts.append(f"<h3>{escape(s['name'])}</h3>")
-        parts.append(hbars([(k, [v]) for k, v in d], ["dropped"], f"Drop reasons of {s['name']}", note=notes))
+        # a bar's full width is the stage's input, so a reason that removed 2% looks like 2%,
+        # not like the longest bar of the chart
+        notes = [f"of {fmt(s['in'])} in ({100 * v / total:.1f}%)" for _, v in d]
+        parts.append(f"<h3>{escape(s['name'])} <span class=\"meta\">· {fmt(s['in'])} rows in</span></h3>")
+        parts.append(hbars([(k, [v]) for k, v in d], ["dropped"], f"Drop reasons of {s['name']} (bar = share of its input)",
+                           note=notes, scale=[s["in"]] * len(d)))
     if not parts:
         parts = ['<p class="empty">no stage dropped anything</p>']
     return _section("reasons", "Drop reasons", *parts)
@@ -191,13 +198,18 @@ def _languages(data_files: list[Path], reject_files: list[Path]) -> str:
 
 def _sources_and_mix(manifest: dict, stats: dict) -> str:
     parts = []
-    src = manifest.get("sources") or {}
+    empty = stats.get("empty") or {}
+    src = dict(manifest.get("sources") or {})
+    for e in empty.get("sources", []):  # a source with no rows is absent from the manifest: show it as 0
+        src.setdefault(e["source"], {"rows": 0, "tokens": 0})
     if src:
         total = sum(c["rows"] for c in src.values()) or 1
         has_tok = any(c.get("tokens") for c in src.values())
         rows = [(k, [c["rows"]]) for k, c in src.items()]
-        notes = [f"{100 * c['rows'] / total:.1f}%" + (f" · {fmt(c['tokens'])} tokens" if has_tok else "") for c in src.values()]
-        parts.append(hbars(rows, ["rows"], "Output rows per source", note=notes))
+        notes = [f"{100 * c['rows'] / total:.1f}%" + (f" · {fmt(c['tokens'])} tokens" if has_tok else "")
+                 + (" · EMPTY" if not c["rows"] else "") for c in src.values()]
+        parts.append(hbars(rows, ["rows"], "Output rows per source", note=notes, bad=[not c["rows"] for c in src.values()]))
+    parts.append(_empty_inputs(empty))
     for name, g in (stats.get("global") or {}).items():
         if not (isinstance(g, dict) and isinstance(g.get("groups"), dict)):
             continue
@@ -214,9 +226,34 @@ def _sources_and_mix(manifest: dict, stats: dict) -> str:
         ))
         for w in g.get("warnings") or []:
             parts.append(f'<p class="warn">{escape(str(w))}</p>')
+    parts = [p for p in parts if p]
     if not parts:
         return ""
     return _section("sources", "Sources and mix", *parts)
+
+
+def _empty_inputs(empty: dict) -> str:
+    """Sources and input files that ended with 0 rows (stats.json ``empty``), in red."""
+    sources, files = empty.get("sources", []), empty.get("files", [])
+    if not sources and not files:
+        return ""
+
+    def why(e: dict) -> str:
+        reasons = ", ".join(f"{r} {fmt(n)}" for r, n in e.get("top_reasons", {}).items()) or "no drops recorded"
+        kind = " - unreadable or of the wrong shape, not quality decisions" if e.get("format") else ""
+        return f"{fmt(e.get('records_in', 0))} records in; top drop reasons: {reasons}{kind}"
+
+    items = []
+    for e in sources:
+        shown = ", ".join(e["files"][:5]) + (f" and {len(e['files']) - 5} more" if len(e["files"]) > 5 else "")
+        items.append(f"<li>source <b>{escape(e['source'])}</b> ({escape(shown)}): {escape(why(e))}</li>")
+    for e in files[:50]:
+        items.append(f"<li>file <code>{escape(', '.join(e['files']))}</code> of source <b>{escape(e['source'])}</b>: "
+                     f"{escape(why(e))}</li>")
+    if len(files) > 50:
+        items.append(f"<li>… and {len(files) - 50} more files (stats.json, <code>empty</code>)</li>")
+    head = f"{len(sources)} source(s) and {len(files)} input file(s) ended with 0 rows"
+    return f'<div class="empty-inputs warn"><h3 class="warn">{escape(head)}</h3><ul class="warn">{"".join(items)}</ul></div>'
 
 
 def _dedup(stats: dict) -> str:

@@ -15,7 +15,7 @@ h2{font-size:17px;border-bottom:1px solid #eee;padding-bottom:4px}h3{font-size:1
 .meta,.note{color:#555;font-size:12.5px}.warn{color:#a40000}.empty{color:#888;font-style:italic}
 svg.chart{display:block;max-width:100%;height:auto;margin:6px 0}
 svg .label,svg .value,svg .legend,svg .tick{font:12px system-ui,sans-serif;fill:#333}svg .tick{fill:#555;font-size:11px}
-svg .axis{stroke:#888}svg .grid{stroke:#eee}
+svg .label.bad{fill:#a40000;font-weight:600}svg .track{fill:#f0f0f0}svg .axis{stroke:#888}svg .grid{stroke:#eee}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border-bottom:1px solid #eee;padding:3px 10px;text-align:right}
 td:first-child,th:first-child{text-align:left}
 .doc{border-left:3px solid #3465a4;padding:4px 10px;margin:8px 0;background:#f6f8fb}
