@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import re
 from html import escape
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,12 +24,16 @@ import pyarrow.parquet as pq
 from curate import __version__
 from curate.engine.layout import RunLayout
 from curate.io.writer import write_bytes_atomic
+from curate.report.cells import hist as _hist
+from curate.report.cells import quantiles as _quantiles
+from curate.report.cells import table as _table
 from curate.report.page import _CSS, _PAGE
+from curate.report.samples import TokenDecoder, doc_list, reject_samples, run_tokenizer, sample_rows, snip
+from curate.report.sft_lengths import is_sft
+from curate.report.sft_lengths import section_parts as sft_length_parts
 from curate.report.svg import columns, fmt, hbars, histogram, log_bins
 
 MAX_LENGTH_ROWS = 500_000  # per side (after / rejected); larger outputs are sampled evenly per file
-SNIPPET_CHARS = 600
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class ReportError(RuntimeError):
@@ -59,7 +61,7 @@ def build_report(out_dir: str | Path, samples: int = 3) -> Path:
         _dedup(stats),
         _other_globals(stats),
         _timings(stats),
-        _samples(data_files, reject_dirs, samples),
+        _samples(data_files, reject_dirs, samples, manifest, layout.root),
         _config(manifest),
     ]
     sections = [s for s in sections if s]
@@ -158,6 +160,8 @@ def _drop_reasons(stats: dict) -> str:
 
 
 def _lengths(data_files: list[Path], reject_files: list[Path]) -> str:
+    if is_sft(data_files):  # compare turns with turns, not a templated conversation with a prompt
+        return _section("lengths", "Prompt and response lengths", *sft_length_parts(data_files, reject_files))
     after, sampled_a = _column_values(data_files, "text", _utf8_len)
     rejected, sampled_r = _column_values(reject_files, "text", _utf8_len)
     if after.size == 0 and rejected.size == 0:
@@ -267,7 +271,7 @@ def _dedup(stats: dict) -> str:
         for c in (g.get("samples") or [])[:5]:
             members = "".join(
                 f"<li class=\"{'kept' if m.get('kept') else 'dropped'}\"><code>{escape(str(m.get('id')))}</code> "
-                f"{_snip(m.get('snippet') or '')}</li>" for m in c.get("members", [])
+                f"{snip(m.get('snippet') or '')}</li>" for m in c.get("members", [])
             )
             parts.append(f"<details><summary>cluster of {fmt(c.get('size', 0))}, kept <code>{escape(str(c.get('kept')))}</code></summary><ul>{members}</ul></details>")
     if not parts:
@@ -295,19 +299,26 @@ def _timings(stats: dict) -> str:
     return _section("time", "Time per stage (summed over tasks)", hbars(rows, ["seconds"], "Seconds per stage", value_fmt=lambda v: f"{v:.2f} s", note=notes))
 
 
-def _samples(data_files: list[Path], reject_dirs: list[Path], n: int) -> str:
+def _samples(data_files: list[Path], reject_dirs: list[Path], n: int, manifest: dict, root: Path) -> str:
     if n <= 0:
         return ""
-    parts = ["<h3>Kept</h3>"]
-    kept = _sample_rows(data_files, n)
-    parts.append(_doc_list(kept) if kept else '<p class="empty">no output rows</p>')
+    decoder = TokenDecoder(run_tokenizer(manifest.get("config") or {}), base=root.parent)
+    blocks = []
+    kept = sample_rows(data_files, n)
+    blocks.append(doc_list(kept, decoder) if kept else '<p class="empty">no output rows</p>')
+    all_rows = list(kept)
     for d in reject_dirs:
-        by_reason = _reject_samples(sorted(d.rglob("*.parquet")), n)
+        by_reason = reject_samples(sorted(d.rglob("*.parquet")), n)
         if not by_reason:
             continue
-        parts.append(f"<h3>Dropped by {escape(d.name)}</h3>")
+        blocks.append(f"<h3>Dropped by {escape(d.name)}</h3>")
         for reason, rows in sorted(by_reason.items()):
-            parts.append(f"<details><summary><code>{escape(reason)}</code> · {len(rows)} sample(s)</summary>{_doc_list(rows)}</details>")
+            all_rows += rows
+            blocks.append(f"<details><summary><code>{escape(reason)}</code> · {len(rows)} sample(s)</summary>{doc_list(rows, decoder)}</details>")
+    parts = ["<h3>Kept</h3>"]
+    if any(r.get("input_ids") is not None and not r.get("text") for r in all_rows):
+        parts.append(f'<p class="note">{escape(decoder.note)}</p>')
+    parts += blocks
     if not reject_dirs:
         parts.append('<p class="note">Rejected rows were not kept (set <code>output.keep_rejects: true</code> to see dropped samples).</p>')
     return _section("samples", "Sample documents", *parts)
@@ -366,91 +377,3 @@ def _value_counts(files: list[Path], column: str) -> dict[str, int]:
                 key = "(none)" if v is None else str(v)
                 counts[key] = counts.get(key, 0) + int(c)
     return counts
-
-
-def _hist(values: np.ndarray, edges: list[float]) -> list[int]:
-    # a length of 0 goes in the first bin: clip to 1 before binning on log-spaced edges
-    counts, _ = np.histogram(np.clip(values, 1, None), bins=np.asarray(edges))
-    return [int(c) for c in counts]
-
-
-def _quantiles(v: np.ndarray) -> list[str]:
-    if v.size == 0:
-        return ["", "", "", ""]
-    q = np.quantile(v, [0.1, 0.5, 0.9])
-    return [fmt(int(x)) for x in q] + [fmt(int(v.max()))]
-
-
-_SAMPLE_COLUMNS = ("id", "source", "lang", "reason", "stage", "text", "raw", "detail", "url", "html")
-
-
-def _read_head(f: Path, rows: int) -> list[dict]:
-    try:
-        pf = pq.ParquetFile(f)
-    except (OSError, pa.ArrowInvalid):
-        return []
-    cols = [c for c in _SAMPLE_COLUMNS if c in pf.schema_arrow.names]
-    out: list[dict] = []
-    for batch in pf.iter_batches(columns=cols, batch_size=min(rows, 4096)):
-        t = pa.Table.from_batches([batch])
-        # truncate long strings before they become Python objects (100 MB lines exist)
-        arrays = [pc.utf8_slice_codeunits(c, 0, SNIPPET_CHARS + 1) if pa.types.is_string(c.type) or pa.types.is_large_string(c.type) else c for c in t.columns]
-        out += pa.Table.from_arrays(arrays, names=t.column_names).to_pylist()
-        if len(out) >= rows:
-            break
-    return out[:rows]
-
-
-def _sample_rows(files: list[Path], n: int) -> list[dict]:
-    """``n`` kept rows from the output: a few files picked with a fixed seed, then rows within them."""
-    if not files:
-        return []
-    rng = random.Random(0)
-    picks = sorted(rng.sample(range(len(files)), min(len(files), n)))
-    rows: list[dict] = []
-    per = math.ceil(n / len(picks))
-    for i in picks:
-        head = _read_head(files[i], 200)
-        rows += rng.sample(head, min(per, len(head)))
-    return rows[:n]
-
-
-def _reject_samples(files: list[Path], n: int, scan_rows: int = 20_000) -> dict[str, list[dict]]:
-    by: dict[str, list[dict]] = {}
-    seen = 0
-    for f in files:
-        for r in _read_head(f, 4096):
-            seen += 1
-            lst = by.setdefault(str(r.get("reason")), [])
-            if len(lst) < n:
-                lst.append(r)
-        if seen >= scan_rows:
-            break
-    return by
-
-
-def _snip(s: Any) -> str:
-    s = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(s))
-    cut = len(s) > SNIPPET_CHARS
-    return escape(s[:SNIPPET_CHARS]) + ("<span class=\"cut\">…</span>" if cut else "")
-
-
-def _doc_list(rows: list[dict]) -> str:
-    items = []
-    for r in rows:
-        meta = " · ".join(escape(f"{k}={r[k]}") for k in ("source", "lang", "detail") if r.get(k) not in (None, ""))
-        body = next((r[k] for k in ("text", "raw", "html") if r.get(k)), "")
-        items.append(
-            f'<div class="doc"><div class="id"><code>{escape(str(r.get("id")))}</code> {meta}</div>'
-            f'<div class="text">{_snip(body)}</div></div>'
-        )
-    return "".join(items)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-

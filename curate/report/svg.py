@@ -81,7 +81,7 @@ def hbars(
             full = scale[i] if scale[i] > 0 else 1
             body.append(
                 f'<rect x="{LABEL_W}" y="{y + 3:.1f}" width="{plot_w:.1f}" height="{ROW_H - 7:.1f}" class="track">'
-                f"<title>{escape(label)}: of {value_fmt(scale[i])}</title></rect>"
+                f"<title>{escape(label)} · out of: {value_fmt(scale[i])}</title></rect>"
             )
         for j, v in enumerate(vals):
             w = min(max(0.0, v) / full, 1.0) * plot_w
