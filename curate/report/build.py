@@ -61,7 +61,7 @@ def build_report(out_dir: str | Path, samples: int = 3) -> Path:
         _dedup(stats),
         _other_globals(stats),
         _timings(stats),
-        _samples(data_files, reject_dirs, samples, manifest, layout.root),
+        _samples(data_files, reject_dirs, samples, manifest),
         _config(manifest),
     ]
     sections = [s for s in sections if s]
@@ -299,10 +299,11 @@ def _timings(stats: dict) -> str:
     return _section("time", "Time per stage (summed over tasks)", hbars(rows, ["seconds"], "Seconds per stage", value_fmt=lambda v: f"{v:.2f} s", note=notes))
 
 
-def _samples(data_files: list[Path], reject_dirs: list[Path], n: int, manifest: dict, root: Path) -> str:
+def _samples(data_files: list[Path], reject_dirs: list[Path], n: int, manifest: dict) -> str:
     if n <= 0:
         return ""
-    decoder = TokenDecoder(run_tokenizer(manifest.get("config") or {}), base=root.parent)
+    origin = manifest.get("origin")  # a relative tokenizer path is tried from here and beside the pipeline file
+    decoder = TokenDecoder(run_tokenizer(manifest.get("config") or {}), base=Path(origin).parent if origin else None)
     blocks = []
     kept = sample_rows(data_files, n)
     blocks.append(doc_list(kept, decoder) if kept else '<p class="empty">no output rows</p>')

@@ -128,7 +128,7 @@ class TokenDecoder:
             from curate.format.tokenizer import load_tokenizer
 
             tried = [Path(self.path).expanduser()]
-            if self.base is not None and not tried[0].is_absolute():  # relative to the run folder's parent
+            if self.base is not None and not tried[0].is_absolute():
                 tried.append(self.base / tried[0])
             for p in tried:
                 try:

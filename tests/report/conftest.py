@@ -73,3 +73,24 @@ def sft_run(tmp_path_factory) -> Path:
     })
     run_pipeline(spec, root / "out", quiet=True)
     return root / "out"
+
+
+@pytest.fixture(scope="session")
+def tokenized_run(tmp_path_factory) -> Path:
+    """Plain documents packed into token rows (``format kind: tokenized``) with a local tokenizer."""
+    import json
+
+    from tests.sft.conftest import build_tokenizer
+
+    root = tmp_path_factory.mktemp("report-tok")
+    build_tokenizer(root / "tok")
+    docs = [f"hello world, the model answer {i}: data train token chat." for i in range(40)]
+    (root / "docs.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in docs))
+    spec = spec_from_dict({
+        "name": "report-tok",
+        "inputs": [{"source": "docs", "reader": "jsonl", "paths": str(root / "docs.jsonl")}],
+        "stages": [{"format": {"kind": "tokenized", "tokenizer": str(root / "tok"), "seq_len": 64}}],
+        "output": {"keep_rejects": True},
+    })
+    run_pipeline(spec, root / "out", quiet=True)
+    return root / "out"
