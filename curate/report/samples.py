@@ -113,9 +113,24 @@ def run_tokenizer(config: dict) -> str | None:
     return None
 
 
+def _load_tokenizer(p: Path) -> Any:
+    """A local tokenizer with ``decode(ids)``: a tokenizer.json through ``tokenizers``, else the folder
+    through ``transformers`` (offline). Imported here, on first use: most reports decode nothing."""
+    file = p if p.is_file() else p / "tokenizer.json"
+    if file.is_file():
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(file))
+    if not p.is_dir():
+        raise FileNotFoundError(f"no such folder or tokenizer.json: {p}")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+
+
 class TokenDecoder:
-    """Decodes sample token ids with the run's tokenizer, loaded on first use (``tokenizers``, or
-    ``transformers`` for a folder without tokenizer.json); ``note`` says what the samples show."""
+    """Decodes sample token ids with the run's tokenizer, loaded on first use; ``note`` says what the
+    samples show (decoded text, or ids and why)."""
 
     def __init__(self, path: str | None, base: Path | None = None):
         self.path, self.base = path, base
@@ -124,15 +139,12 @@ class TokenDecoder:
 
     def _load(self) -> Any:
         if self._tok is None and self.error is None:
-            # tokenizers (or transformers) is imported only when a sample holds token ids
-            from curate.format.tokenizer import load_tokenizer
-
             tried = [Path(self.path).expanduser()]
             if self.base is not None and not tried[0].is_absolute():
                 tried.append(self.base / tried[0])
             for p in tried:
                 try:
-                    self._tok = load_tokenizer(str(p)).tokenizer
+                    self._tok = _load_tokenizer(p)
                     break
                 except Exception as e:  # any failure to load means "show ids", never a failed report
                     self.error = f"tokenizer {self.path} could not be loaded ({type(e).__name__}: {e})"
