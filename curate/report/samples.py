@@ -25,9 +25,36 @@ MAX_TURNS = 24  # turns shown per conversation
 MAX_IDS = 2048  # token ids read per row (enough for a SNIPPET_CHARS-long decoded snippet)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SAMPLE_COLUMNS = (
-    "id", "source", "lang", "reason", "stage", "text", "raw", "detail", "url", "html",
-    "sft_kind", "prompt", "messages", "chosen_messages", "rejected_messages", "chosen", "rejected", "input_ids",
-    *(RAW_FIELDS := ("system", "instruction", "input", "output", "context", "response", "conversations", "history")),
+    "id",
+    "source",
+    "lang",
+    "reason",
+    "stage",
+    "text",
+    "raw",
+    "detail",
+    "url",
+    "html",
+    "sft_kind",
+    "prompt",
+    "messages",
+    "chosen_messages",
+    "rejected_messages",
+    "chosen",
+    "rejected",
+    "input_ids",
+    *(
+        RAW_FIELDS := (
+            "system",
+            "instruction",
+            "input",
+            "output",
+            "context",
+            "response",
+            "conversations",
+            "history",
+        )
+    ),
 )
 
 
@@ -99,7 +126,7 @@ def snip(s: Any) -> str:
     """``s`` as safe HTML: control characters replaced, cut to SNIPPET_CHARS (marked), escaped."""
     s = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(s))
     cut = len(s) > SNIPPET_CHARS
-    return escape(s[:SNIPPET_CHARS]) + ("<span class=\"cut\">…</span>" if cut else "")
+    return escape(s[:SNIPPET_CHARS]) + ('<span class="cut">…</span>' if cut else "")
 
 
 # --------------------------------------------------------------------------- token ids
@@ -181,8 +208,10 @@ def _turns(messages: list[dict] | None) -> str:
     if not isinstance(messages, list):  # a raw `messages` string of a row sft_normalize rejected
         return snip(messages)
     return "".join(
-        f'<div class="turn"><span class="role">{escape(str(m.get("role")))}</span> {snip(m.get("content") or "")}</div>'
-        if isinstance(m, dict) else f'<div class="turn">{snip(m)}</div>'
+        f'<div class="turn"><span class="role">{escape(str(m.get("role")))}</span> '
+        f"{snip(m.get('content') or '')}</div>"
+        if isinstance(m, dict)
+        else f'<div class="turn">{snip(m)}</div>'
         for m in messages
     )
 
@@ -197,7 +226,9 @@ def _pair(r: dict) -> str | None:
             shared += 1
         prompt = _turns(cm[:shared]) or snip(r.get("prompt") or "")
         left, right = _turns(cm[shared:]), _turns(rm[shared:])
-    elif isinstance(r.get("chosen"), str) or isinstance(r.get("rejected"), str):  # raw rows (rejects of sft_normalize)
+    elif isinstance(r.get("chosen"), str) or isinstance(
+        r.get("rejected"), str
+    ):  # raw rows (rejects of sft_normalize)
         prompt = snip(r.get("prompt") or "")
         left, right = snip(r.get("chosen") or ""), snip(r.get("rejected") or "")
     else:
@@ -227,7 +258,9 @@ def _body(r: dict, decoder: TokenDecoder | None) -> str:
     if not text:  # a record rejected before it was normalized: show the fields it had
         fields = [(k, r[k]) for k in ("prompt", "messages", *RAW_FIELDS) if r.get(k) not in (None, "")]
         if fields:
-            return "".join(f'<div class="turn"><span class="role">{escape(k)}</span> {snip(v)}</div>' for k, v in fields)
+            return "".join(
+                f'<div class="turn"><span class="role">{escape(k)}</span> {snip(v)}</div>' for k, v in fields
+            )
     return f'<div class="text">{snip(text)}</div>'
 
 
@@ -235,6 +268,11 @@ def doc_list(rows: list[dict], decoder: TokenDecoder | None = None) -> str:
     """Sample rows as HTML blocks: id and metadata, then the row's content as what it is."""
     items = []
     for r in rows:
-        meta = " · ".join(escape(f"{k}={r[k]}") for k in ("source", "lang", "detail") if r.get(k) not in (None, ""))
-        items.append(f'<div class="doc"><div class="id"><code>{escape(str(r.get("id")))}</code> {meta}</div>{_body(r, decoder)}</div>')
+        meta = " · ".join(
+            escape(f"{k}={r[k]}") for k in ("source", "lang", "detail") if r.get(k) not in (None, "")
+        )
+        items.append(
+            f'<div class="doc"><div class="id"><code>{escape(str(r.get("id")))}</code> {meta}</div>'
+            f"{_body(r, decoder)}</div>"
+        )
     return "".join(items)

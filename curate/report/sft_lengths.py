@@ -23,8 +23,15 @@ from curate.report.cells import hist, quantiles, table
 from curate.report.svg import fmt, histogram, log_bins
 
 MAX_ROWS = 500_000  # per side (kept / rejected); larger folders are sampled evenly per file
-_NAMES = {"prompt": "prompt chars", "response": "response chars", "chosen": "chosen answer chars",
-          "rejected": "rejected answer chars", "trained": "trained tokens", "untrained": "untrained tokens"}
+_NAMES = {
+    "prompt": "prompt chars",
+    "response": "response chars",
+    "chosen": "chosen answer chars",
+    "rejected": "rejected answer chars",
+    "trained": "trained tokens",
+    "untrained": "untrained tokens",
+}
+_TURNS = {"prompt": "system, user and tool turns", "response": "assistant turns"}
 _COLUMNS = ("messages", "chosen_messages", "rejected_messages", "n_tokens", "n_trained_tokens")
 
 
@@ -44,8 +51,10 @@ def is_sft(files: list[Path]) -> bool:
     return False
 
 
-def _chars(col: str, *, role: str | None = None, exclude: bool = False, skip: pl.Expr | None = None) -> pl.Expr:
-    """Characters of the turns in list column ``col`` (optionally only/except ``role``, after ``skip`` turns)."""
+def _chars(
+    col: str, *, role: str | None = None, exclude: bool = False, skip: pl.Expr | None = None
+) -> pl.Expr:
+    """Characters of the turns in list column ``col``: only (or all but) ``role``, after ``skip`` turns."""
     turns = pl.col(col)
     if skip is not None:
         turns = turns.list.slice(skip)
@@ -61,18 +70,26 @@ def _measure(batch: pa.RecordBatch) -> pl.DataFrame:
     assert isinstance(df, pl.DataFrame)
     pref = pl.col("chosen_messages").is_not_null() if "chosen_messages" in df.columns else pl.lit(False)
     exprs = [
-        # a preference row's `messages` is its whole shared prompt; an SFT row's assistant turns are the response
-        pl.when(pref).then(_chars("messages")).otherwise(_chars("messages", role="assistant", exclude=True)).alias("prompt"),
+        # a preference row's `messages` is its whole shared prompt; an SFT row's response is its
+        # assistant turns
+        pl.when(pref)
+        .then(_chars("messages"))
+        .otherwise(_chars("messages", role="assistant", exclude=True))
+        .alias("prompt"),
         pl.when(pref).then(None).otherwise(_chars("messages", role="assistant")).alias("response"),
     ]
     for side in ("chosen", "rejected"):
         name = f"{side}_messages"
         exprs.append(
             pl.when(pref).then(_chars(name, skip=pl.col("messages").list.len())).otherwise(None).alias(side)
-            if name in df.columns else pl.lit(None, pl.Int64).alias(side)
+            if name in df.columns
+            else pl.lit(None, pl.Int64).alias(side)
         )
     if "n_tokens" in df.columns and "n_trained_tokens" in df.columns:
-        exprs += [pl.col("n_trained_tokens").alias("trained"), (pl.col("n_tokens") - pl.col("n_trained_tokens")).alias("untrained")]
+        exprs += [
+            pl.col("n_trained_tokens").alias("trained"),
+            (pl.col("n_tokens") - pl.col("n_trained_tokens")).alias("untrained"),
+        ]
     return df.select(exprs)
 
 
@@ -125,12 +142,20 @@ def section_parts(data_files: list[Path], reject_files: list[Path]) -> list[str]
     edges = log_bins(1, float(max(hi, 10)))  # one set of bins for every character chart
     parts = []
     for what in ("prompt", "response"):
-        s = [(f"{what} · {side}", hist(series[(what, side)], edges)) for side in ("kept", "rejected") if series[(what, side)].size]
+        s = [
+            (f"{what} · {side}", hist(series[(what, side)], edges))
+            for side in ("kept", "rejected")
+            if series[(what, side)].size
+        ]
         if s:
-            parts.append(f"<h3>{what.capitalize()} length (characters, {'assistant turns' if what == 'response' else 'system, user and tool turns'})</h3>")
+            parts.append(f"<h3>{what.capitalize()} length (characters, {_TURNS[what]})</h3>")
             parts.append(histogram(edges, s, f"{what.capitalize()} length: kept vs rejected", "characters"))
-    pref = [(f"{what} answer · {side}", hist(series[(what, side)], edges))
-            for what in ("chosen", "rejected") for side in ("kept",) if series[(what, side)].size]
+    pref = [
+        (f"{what} answer · {side}", hist(series[(what, side)], edges))
+        for what in ("chosen", "rejected")
+        for side in ("kept",)
+        if series[(what, side)].size
+    ]
     if pref:
         parts.append("<h3>Preference pairs: chosen vs rejected answer (characters, same bins)</h3>")
         parts.append(histogram(edges, pref, "Preference answers: chosen vs rejected", "characters"))
@@ -138,15 +163,28 @@ def section_parts(data_files: list[Path], reject_files: list[Path]) -> list[str]
         tok = np.concatenate([series[("trained", "kept")], series[("untrained", "kept")]])
         tedges = log_bins(1, float(max(int(tok.max(initial=1)), 10)))
         parts.append("<h3>Tokens per example in the output (trained vs untrained, same bins)</h3>")
-        parts.append(histogram(tedges, [("trained (assistant, labels ≠ -100)", hist(series[("trained", "kept")], tedges)),
-                                        ("untrained (prompt + template)", hist(series[("untrained", "kept")], tedges))],
-                               "Tokens per SFT example", "tokens"))
+        parts.append(
+            histogram(
+                tedges,
+                [
+                    ("trained (assistant, labels ≠ -100)", hist(series[("trained", "kept")], tedges)),
+                    ("untrained (prompt + template)", hist(series[("untrained", "kept")], tedges)),
+                ],
+                "Tokens per SFT example",
+                "tokens",
+            )
+        )
     note = (
-        "<p class=\"note\">Lengths are measured on the <code>messages</code> turns of kept and rejected rows alike "
-        "(the <code>text</code> column holds a prompt in some stages and a templated conversation in others). "
+        '<p class="note">Lengths are measured on the <code>messages</code> turns of kept and rejected rows '
+        "alike (the <code>text</code> column holds a prompt in some stages and a templated conversation "
+        "in others). "
         "Rows rejected before <code>sft_normalize</code> made turns are not counted. "
         + ("Large folders are sampled evenly per file. " if sampled_k or sampled_r else "")
         + "</p>"
     )
-    rows = [[f"{_NAMES[what]} · {side} rows", fmt(v.size), *quantiles(v)] for (what, side), v in series.items() if v.size]
+    rows = [
+        [f"{_NAMES[what]} · {side} rows", fmt(v.size), *quantiles(v)]
+        for (what, side), v in series.items()
+        if v.size
+    ]
     return [*parts, note, table(["", "rows", "p10", "median", "p90", "max"], rows)]

@@ -22,8 +22,11 @@ PLOT_W = WIDTH - LABEL_W - 150
 def _bar_widths(svg: str) -> dict[str, float]:
     """bar tooltip (``label · series: value``) -> width, for the data bars (not the tracks)."""
     root = ET.fromstring(svg)
-    return {r.find(f"{NS}title").text: float(r.get("width")) for r in root.iter(f"{NS}rect")
-            if r.get("class") != "track" and r.find(f"{NS}title") is not None}
+    return {
+        r.find(f"{NS}title").text: float(r.get("width"))
+        for r in root.iter(f"{NS}rect")
+        if r.get("class") != "track" and r.find(f"{NS}title") is not None
+    }
 
 
 def test_hbars_scale_is_per_row_and_drawn_as_a_track():
@@ -45,7 +48,9 @@ def test_drop_reason_bars_are_shares_of_the_stage_input(finished_run):
         widths = _bar_widths(svg)
         for reason, n in s["dropped"].items():
             # a bar's length is dropped / that stage's input (not / the largest reason)
-            assert widths[f"{reason} · dropped: {n:,}"] == pytest.approx(max(n / s["in"] * PLOT_W, 0.5), abs=0.1)
+            assert widths[f"{reason} · dropped: {n:,}"] == pytest.approx(
+                max(n / s["in"] * PLOT_W, 0.5), abs=0.1
+            )
             # the label shows both figures
             assert f"{n:,}  of {s['in']:,} in ({100 * n / s['in']:.1f}%)" in svg
             checked += 1
@@ -56,19 +61,25 @@ def test_drop_reason_bars_are_shares_of_the_stage_input(finished_run):
 def run_with_empty_source(tmp_path_factory) -> Path:
     t = tmp_path_factory.mktemp("empty-src")
     (t / "good").mkdir()
-    (t / "good" / "a.jsonl").write_text("".join(json.dumps({"text": f"hello world number {i}"}) + "\n" for i in range(20)))
+    (t / "good" / "a.jsonl").write_text(
+        "".join(json.dumps({"text": f"hello world number {i}"}) + "\n" for i in range(20))
+    )
     # a second file of the same source with only broken lines: an empty *file* in a non-empty source
     (t / "good" / "b.jsonl").write_text("{not json\n" * 3)
     # HH-RLHF-like rows under a reader that wants `text`: the whole source ends empty
-    (t / "hh.jsonl").write_text("".join(json.dumps({"chosen": "<b>x</b>", "rejected": "y"}) + "\n" for _ in range(5)))
-    spec = spec_from_dict({
-        "name": "empty-demo",
-        "inputs": [
-            {"source": "good", "reader": "jsonl", "paths": str(t / "good" / "*.jsonl")},
-            {"source": "hh<script>", "reader": "jsonl", "paths": str(t / "hh.jsonl")},
-        ],
-        "output": {"keep_rejects": True},
-    })
+    (t / "hh.jsonl").write_text(
+        "".join(json.dumps({"chosen": "<b>x</b>", "rejected": "y"}) + "\n" for _ in range(5))
+    )
+    spec = spec_from_dict(
+        {
+            "name": "empty-demo",
+            "inputs": [
+                {"source": "good", "reader": "jsonl", "paths": str(t / "good" / "*.jsonl")},
+                {"source": "hh<script>", "reader": "jsonl", "paths": str(t / "hh.jsonl")},
+            ],
+            "output": {"keep_rejects": True},
+        }
+    )
     run_pipeline(spec, t / "out", quiet=True)
     return t / "out"
 
@@ -84,9 +95,15 @@ def test_empty_sources_and_files_are_listed_in_red(run_with_empty_source):
     assert "1 source(s) and 1 input file(s) ended with 0 rows" in secs["overview"]
     src = secs["sources"]
     block = re.search(r'<div class="empty-inputs warn">(.*?)</div>', src, re.S).group(1)
-    assert "source <b>hh&lt;script&gt;</b> (hh.jsonl): 5 records in; top drop reasons: malformed:missing_text 5" in block
+    assert (
+        "source <b>hh&lt;script&gt;</b> (hh.jsonl): 5 records in; top drop reasons: malformed:missing_text 5"
+        in block
+    )
     assert "unreadable or of the wrong shape" in block
-    assert "file <code>b.jsonl</code> of source <b>good</b>: 3 records in; top drop reasons: malformed:json 3" in block
+    assert (
+        "file <code>b.jsonl</code> of source <b>good</b>: 3 records in; top drop reasons: malformed:json 3"
+        in block
+    )
     # in the rows-per-source chart the empty source is a red label with a 0 bar
     assert re.search(r'class="label bad"><title>hh&lt;script&gt;</title>', src)
     assert "hh&lt;script&gt; · rows: 0" in src

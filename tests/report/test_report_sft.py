@@ -40,7 +40,11 @@ def _prompt_response(r: dict) -> tuple[int, int | None]:
 def _cells(v: list[int]) -> str:
     a = np.asarray(v)
     q = np.quantile(a, [0.1, 0.5, 0.9])
-    return f"<td>{len(v):,}</td>" + "".join(f"<td>{fmt(int(x))}</td>" for x in q) + f"<td>{fmt(int(a.max()))}</td>"
+    return (
+        f"<td>{len(v):,}</td>"
+        + "".join(f"<td>{fmt(int(x))}</td>" for x in q)
+        + f"<td>{fmt(int(a.max()))}</td>"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +86,13 @@ def test_sft_lengths_compare_turns_with_turns_on_one_set_of_bins(sft_run, sft_ht
         counts = [int(c.replace(",", "")) for c in re.findall(rf"prompt · {side}: ([\d,]+) with", charts[0])]
         assert sum(counts) == len(rows)
     # preference answers: chosen and rejected, the turns after the shared prompt
-    chosen = [sum(len(m["content"] or "") for m in r["chosen_messages"][len(r["messages"]):]) for r in pref]
+    chosen = [sum(len(m["content"] or "") for m in r["chosen_messages"][len(r["messages"]) :]) for r in pref]
     assert f"<td>chosen answer chars · kept rows</td>{_cells(chosen)}" in sec
     # tokens: trained and untrained split of n_tokens, kept rows only
     sft = [r for r in kept if r.get("n_tokens") is not None]
     assert f"<td>trained tokens · kept rows</td>{_cells([r['n_trained_tokens'] for r in sft])}" in sec
-    assert f"<td>untrained tokens · kept rows</td>{_cells([r['n_tokens'] - r['n_trained_tokens'] for r in sft])}" in sec
+    untrained = [r["n_tokens"] - r["n_trained_tokens"] for r in sft]
+    assert f"<td>untrained tokens · kept rows</td>{_cells(untrained)}" in sec
 
 
 def test_preference_samples_show_chosen_and_rejected_side_by_side(sft_run):
@@ -97,7 +102,10 @@ def test_preference_samples_show_chosen_and_rejected_side_by_side(sft_run):
     pairs = re.findall(
         r'<code>([^<]+)</code>[^<]*</div><div class="prompt">(.*?)</div></div><div class="pair">'
         r'<div class="side chosen"><div class="k">chosen</div>(.*?)</div></div>'
-        r'<div class="side rejected"><div class="k">rejected</div>(.*?)</div></div></div>', sec, re.S)
+        r'<div class="side rejected"><div class="k">rejected</div>(.*?)</div></div></div>',
+        sec,
+        re.S,
+    )
     kept = [p for p in pairs if p[0] in by_id]
     assert kept, "no kept preference pair in the samples"
     for rid, prompt, chosen, rejected in kept:
@@ -111,11 +119,20 @@ def test_preference_samples_show_chosen_and_rejected_side_by_side(sft_run):
 
 
 def test_pair_and_turns_are_escaped_and_cut():
-    hostile = '<script>alert(1)</script>\x00' + "<b>" * 3000
+    hostile = "<script>alert(1)</script>\x00" + "<b>" * 3000
     rows = [
-        {"id": "p<1>", "messages": [{"role": "user", "content": hostile}],
-         "chosen_messages": [{"role": "user", "content": hostile}, {"role": "assistant", "content": hostile}],
-         "rejected_messages": [{"role": "user", "content": hostile}, {"role": "assistant", "content": "<i>no</i>"}]},
+        {
+            "id": "p<1>",
+            "messages": [{"role": "user", "content": hostile}],
+            "chosen_messages": [
+                {"role": "user", "content": hostile},
+                {"role": "assistant", "content": hostile},
+            ],
+            "rejected_messages": [
+                {"role": "user", "content": hostile},
+                {"role": "assistant", "content": "<i>no</i>"},
+            ],
+        },
         {"id": "raw", "prompt": hostile, "chosen": hostile, "rejected": None},
         {"id": "sft", "messages": [{"role": "<u>", "content": hostile}, "not a dict"]},
     ]

@@ -16,8 +16,11 @@ from tests.report.test_report import _sections, assert_self_contained
 
 
 def _ids(run: Path) -> list[list[int]]:
-    return [r["input_ids"] for f in sorted(glob.glob(str(run / "data" / "**" / "*.parquet"), recursive=True))
-            for r in pq.read_table(f, columns=["input_ids"]).to_pylist()]
+    return [
+        r["input_ids"]
+        for f in sorted(glob.glob(str(run / "data" / "**" / "*.parquet"), recursive=True))
+        for r in pq.read_table(f, columns=["input_ids"]).to_pylist()
+    ]
 
 
 def test_token_rows_are_decoded_with_the_run_tokenizer(tokenized_run):
@@ -73,7 +76,14 @@ def test_decoder_is_lazy_and_relative_paths_try_the_pipeline_folder(tokenized_ru
     # building a report imports neither tokenizers nor transformers until a token row needs decoding
     import subprocess
 
-    code = "import sys, curate.report.build; print('tokenizers' in sys.modules, 'transformers' in sys.modules)"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import sys, curate.report.build; print('tokenizers' in sys.modules, 'transformers' in sys.modules)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert r.stdout.split() == ["False", "False"]
