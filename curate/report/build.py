@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import re
 from html import escape
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,12 +24,16 @@ import pyarrow.parquet as pq
 from curate import __version__
 from curate.engine.layout import RunLayout
 from curate.io.writer import write_bytes_atomic
+from curate.report.cells import hist as _hist
+from curate.report.cells import quantiles as _quantiles
+from curate.report.cells import table as _table
 from curate.report.page import _CSS, _PAGE
+from curate.report.samples import TokenDecoder, doc_list, reject_samples, run_tokenizer, sample_rows, snip
+from curate.report.sft_lengths import is_sft
+from curate.report.sft_lengths import section_parts as sft_length_parts
 from curate.report.svg import columns, fmt, hbars, histogram, log_bins
 
 MAX_LENGTH_ROWS = 500_000  # per side (after / rejected); larger outputs are sampled evenly per file
-SNIPPET_CHARS = 600
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class ReportError(RuntimeError):
@@ -61,7 +63,7 @@ def build_report(out_dir: str | Path, samples: int = 3) -> Path:
         _dedup(stats),
         _other_globals(stats),
         _timings(stats),
-        _samples(data_files, reject_dirs, samples),
+        _samples(data_files, reject_dirs, samples, manifest),
         _config(manifest),
     ]
     sections = [s for s in sections if s]
@@ -116,6 +118,11 @@ def _overview(stats: dict, manifest: dict) -> str:
         f"{escape(str(manifest.get('tool', {}).get('version', '?')))} · "
         f"from <code>{escape(str(manifest.get('origin', '?')))}</code></p>"
     )
+    empty = stats.get("empty") or {}
+    if empty.get("sources") or empty.get("files"):
+        n_src, n_files = len(empty.get("sources", [])), len(empty.get("files", []))
+        html += (f'<p class="warn"><b>{n_src} source(s) and {n_files} input '
+                 'file(s) ended with 0 rows</b> - see <a href="#sources">Sources</a>.</p>')
     return _section("overview", "Overview", html)
 
 
@@ -155,15 +162,21 @@ def _drop_reasons(stats: dict) -> str:
         if len(d) > 20:
             d = d[:19] + [(f"({len(d) - 19} other reasons)", sum(v for _, v in d[19:]))]
         total = s["in"] or 1
-        notes = [f"{100 * v / total:.1f}% of in" for _, v in d]
-        parts.append(f"<h3>{escape(s['name'])}</h3>")
-        parts.append(hbars([(k, [v]) for k, v in d], ["dropped"], f"Drop reasons of {s['name']}", note=notes))
+        # a bar's full width is the stage's input, so a reason that removed 2% looks like 2%,
+        # not like the longest bar of the chart
+        notes = [f"of {fmt(s['in'])} in ({100 * v / total:.1f}%)" for _, v in d]
+        parts.append(f"<h3>{escape(s['name'])} <span class=\"meta\">· {fmt(s['in'])} rows in</span></h3>")
+        title = f"Drop reasons of {s['name']} (bar = share of its input)"
+        parts.append(hbars([(k, [v]) for k, v in d], ["dropped"], title,
+                           note=notes, scale=[s["in"]] * len(d)))
     if not parts:
         parts = ['<p class="empty">no stage dropped anything</p>']
     return _section("reasons", "Drop reasons", *parts)
 
 
 def _lengths(data_files: list[Path], reject_files: list[Path]) -> str:
+    if is_sft(data_files):  # compare turns with turns, not a templated conversation with a prompt
+        return _section("lengths", "Prompt and response lengths", *sft_length_parts(data_files, reject_files))
     after, sampled_a = _column_values(data_files, "text", _utf8_len)
     rejected, sampled_r = _column_values(reject_files, "text", _utf8_len)
     if after.size == 0 and rejected.size == 0:
@@ -212,16 +225,19 @@ def _languages(data_files: list[Path], reject_files: list[Path]) -> str:
 
 def _sources_and_mix(manifest: dict, stats: dict) -> str:
     parts = []
-    src = manifest.get("sources") or {}
+    empty = stats.get("empty") or {}
+    src = dict(manifest.get("sources") or {})
+    for e in empty.get("sources", []):  # a source with no rows is absent from the manifest: show it as 0
+        src.setdefault(e["source"], {"rows": 0, "tokens": 0})
     if src:
         total = sum(c["rows"] for c in src.values()) or 1
         has_tok = any(c.get("tokens") for c in src.values())
         rows = [(k, [c["rows"]]) for k, c in src.items()]
-        notes = [
-            f"{100 * c['rows'] / total:.1f}%" + (f" · {fmt(c['tokens'])} tokens" if has_tok else "")
-            for c in src.values()
-        ]
-        parts.append(hbars(rows, ["rows"], "Output rows per source", note=notes))
+        notes = [f"{100 * c['rows'] / total:.1f}%" + (f" · {fmt(c['tokens'])} tokens" if has_tok else "")
+                 + (" · EMPTY" if not c["rows"] else "") for c in src.values()]
+        bad = [not c["rows"] for c in src.values()]
+        parts.append(hbars(rows, ["rows"], "Output rows per source", note=notes, bad=bad))
+    parts.append(_empty_inputs(empty))
     for name, g in (stats.get("global") or {}).items():
         if not (isinstance(g, dict) and isinstance(g.get("groups"), dict)):
             continue
@@ -262,9 +278,38 @@ def _sources_and_mix(manifest: dict, stats: dict) -> str:
         )
         for w in g.get("warnings") or []:
             parts.append(f'<p class="warn">{escape(str(w))}</p>')
+    parts = [p for p in parts if p]
     if not parts:
         return ""
     return _section("sources", "Sources and mix", *parts)
+
+
+def _empty_inputs(empty: dict) -> str:
+    """Sources and input files that ended with 0 rows (stats.json ``empty``), in red."""
+    sources, files = empty.get("sources", []), empty.get("files", [])
+    if not sources and not files:
+        return ""
+
+    def why(e: dict) -> str:
+        top = e.get("top_reasons", {}).items()
+        reasons = ", ".join(f"{r} {fmt(n)}" for r, n in top) or "no drops recorded"
+        kind = " - unreadable or of the wrong shape, not quality decisions" if e.get("format") else ""
+        return f"{fmt(e.get('records_in', 0))} records in; top drop reasons: {reasons}{kind}"
+
+    items = []
+    for e in sources:
+        more = f" and {len(e['files']) - 5} more" if len(e["files"]) > 5 else ""
+        shown = ", ".join(e["files"][:5]) + more
+        items.append(f"<li>source <b>{escape(e['source'])}</b> ({escape(shown)}): {escape(why(e))}</li>")
+    for e in files[:50]:
+        items.append(f"<li>file <code>{escape(', '.join(e['files']))}</code> "
+                     f"of source <b>{escape(e['source'])}</b>: "
+                     f"{escape(why(e))}</li>")
+    if len(files) > 50:
+        items.append(f"<li>… and {len(files) - 50} more files (stats.json, <code>empty</code>)</li>")
+    head = f"{len(sources)} source(s) and {len(files)} input file(s) ended with 0 rows"
+    return (f'<div class="empty-inputs warn"><h3 class="warn">{escape(head)}</h3>'
+            f'<ul class="warn">{"".join(items)}</ul></div>')
 
 
 def _dedup(stats: dict) -> str:
@@ -285,10 +330,9 @@ def _dedup(stats: dict) -> str:
         )
         for c in (g.get("samples") or [])[:5]:
             members = "".join(
-                f'<li class="{"kept" if m.get("kept") else "dropped"}"><code>{escape(str(m.get("id")))}'
-                '</code> '
-                f"{_snip(m.get('snippet') or '')}</li>"
-                for m in c.get("members", [])
+                f"<li class=\"{'kept' if m.get('kept') else 'dropped'}\">"
+                f"<code>{escape(str(m.get('id')))}</code> "
+                f"{snip(m.get('snippet') or '')}</li>" for m in c.get("members", [])
             )
             parts.append(
                 f"<details><summary>cluster of {fmt(c.get('size', 0))}, kept "
@@ -332,22 +376,30 @@ def _timings(stats: dict) -> str:
     )
 
 
-def _samples(data_files: list[Path], reject_dirs: list[Path], n: int) -> str:
+def _samples(data_files: list[Path], reject_dirs: list[Path], n: int, manifest: dict) -> str:
     if n <= 0:
         return ""
-    parts = ["<h3>Kept</h3>"]
-    kept = _sample_rows(data_files, n)
-    parts.append(_doc_list(kept) if kept else '<p class="empty">no output rows</p>')
+    # a relative tokenizer path is tried from here and beside the pipeline file
+    origin = manifest.get("origin")
+    base = Path(origin).parent if origin else None
+    decoder = TokenDecoder(run_tokenizer(manifest.get("config") or {}), base=base)
+    blocks = []
+    kept = sample_rows(data_files, n)
+    blocks.append(doc_list(kept, decoder) if kept else '<p class="empty">no output rows</p>')
+    all_rows = list(kept)
     for d in reject_dirs:
-        by_reason = _reject_samples(sorted(d.rglob("*.parquet")), n)
+        by_reason = reject_samples(sorted(d.rglob("*.parquet")), n)
         if not by_reason:
             continue
-        parts.append(f"<h3>Dropped by {escape(d.name)}</h3>")
+        blocks.append(f"<h3>Dropped by {escape(d.name)}</h3>")
         for reason, rows in sorted(by_reason.items()):
-            parts.append(
-                f"<details><summary><code>{escape(reason)}</code> · {len(rows)} "
-                f"sample(s)</summary>{_doc_list(rows)}</details>"
-            )
+            all_rows += rows
+            blocks.append(f"<details><summary><code>{escape(reason)}</code> · {len(rows)} sample(s)</summary>"
+                          f"{doc_list(rows, decoder)}</details>")
+    parts = ["<h3>Kept</h3>"]
+    if any(r.get("input_ids") is not None and not r.get("text") for r in all_rows):
+        parts.append(f'<p class="note">{escape(decoder.note)}</p>')
+    parts += blocks
     if not reject_dirs:
         parts.append(
             '<p class="note">Rejected rows were not kept (set <code>output.keep_rejects: true</code> to see '
@@ -413,98 +465,3 @@ def _value_counts(files: list[Path], column: str) -> dict[str, int]:
                 key = "(none)" if v is None else str(v)
                 counts[key] = counts.get(key, 0) + int(c)
     return counts
-
-
-def _hist(values: np.ndarray, edges: list[float]) -> list[int]:
-    # a length of 0 goes in the first bin: clip to 1 before binning on log-spaced edges
-    counts, _ = np.histogram(np.clip(values, 1, None), bins=np.asarray(edges))
-    return [int(c) for c in counts]
-
-
-def _quantiles(v: np.ndarray) -> list[str]:
-    if v.size == 0:
-        return ["", "", "", ""]
-    q = np.quantile(v, [0.1, 0.5, 0.9])
-    return [fmt(int(x)) for x in q] + [fmt(int(v.max()))]
-
-
-_SAMPLE_COLUMNS = ("id", "source", "lang", "reason", "stage", "text", "raw", "detail", "url", "html")
-
-
-def _read_head(f: Path, rows: int) -> list[dict]:
-    try:
-        pf = pq.ParquetFile(f)
-    except (OSError, pa.ArrowInvalid):
-        return []
-    cols = [c for c in _SAMPLE_COLUMNS if c in pf.schema_arrow.names]
-    out: list[dict] = []
-    for batch in pf.iter_batches(columns=cols, batch_size=min(rows, 4096)):
-        t = pa.Table.from_batches([batch])
-        # truncate long strings before they become Python objects (100 MB lines exist)
-        arrays = [
-            pc.utf8_slice_codeunits(c, 0, SNIPPET_CHARS + 1)
-            if pa.types.is_string(c.type) or pa.types.is_large_string(c.type)
-            else c
-            for c in t.columns
-        ]
-        out += pa.Table.from_arrays(arrays, names=t.column_names).to_pylist()
-        if len(out) >= rows:
-            break
-    return out[:rows]
-
-
-def _sample_rows(files: list[Path], n: int) -> list[dict]:
-    """``n`` kept rows from the output: a few files picked with a fixed seed, then rows within them."""
-    if not files:
-        return []
-    rng = random.Random(0)
-    picks = sorted(rng.sample(range(len(files)), min(len(files), n)))
-    rows: list[dict] = []
-    per = math.ceil(n / len(picks))
-    for i in picks:
-        head = _read_head(files[i], 200)
-        rows += rng.sample(head, min(per, len(head)))
-    return rows[:n]
-
-
-def _reject_samples(files: list[Path], n: int, scan_rows: int = 20_000) -> dict[str, list[dict]]:
-    by: dict[str, list[dict]] = {}
-    seen = 0
-    for f in files:
-        for r in _read_head(f, 4096):
-            seen += 1
-            lst = by.setdefault(str(r.get("reason")), [])
-            if len(lst) < n:
-                lst.append(r)
-        if seen >= scan_rows:
-            break
-    return by
-
-
-def _snip(s: Any) -> str:
-    s = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(s))
-    cut = len(s) > SNIPPET_CHARS
-    return escape(s[:SNIPPET_CHARS]) + ("<span class=\"cut\">…</span>" if cut else "")
-
-
-def _doc_list(rows: list[dict]) -> str:
-    items = []
-    for r in rows:
-        meta = " · ".join(
-            escape(f"{k}={r[k]}") for k in ("source", "lang", "detail") if r.get(k) not in (None, "")
-        )
-        body = next((r[k] for k in ("text", "raw", "html") if r.get(k)), "")
-        items.append(
-            f'<div class="doc"><div class="id"><code>{escape(str(r.get("id")))}</code> {meta}</div>'
-            f'<div class="text">{_snip(body)}</div></div>'
-        )
-    return "".join(items)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-

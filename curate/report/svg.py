@@ -44,10 +44,15 @@ def hbars(
     title: str,
     value_fmt=fmt,
     note: Sequence[str] | None = None,
+    scale: Sequence[float] | None = None,
+    bad: Sequence[bool] | None = None,
 ) -> str:
     """Horizontal bars: one row per label, one bar per series (paired bars when two series).
 
     ``note`` gives an optional text per row written after its bars (e.g. "-12% dropped").
+    ``scale`` gives each row its own full-width value (a drop reason against its stage's input), drawn
+    as a light track behind the bars; without it every bar is scaled to the largest value shown.
+    ``bad`` marks rows whose label is drawn in red (a source that ended with 0 rows).
     """
     if not rows:
         return '<p class="empty">nothing to show</p>'
@@ -66,13 +71,22 @@ def hbars(
             x += 20 + 7 * len(s) + 20
     for i, (label, vals) in enumerate(rows):
         y = top + i * ROW_H
+        cls = "label bad" if bad and bad[i] else "label"
         body.append(
-            f'<text x="{LABEL_W - 8}" y="{y + ROW_H / 2 + 4:.1f}" text-anchor="end" class="label">'
+            f'<text x="{LABEL_W - 8}" y="{y + ROW_H / 2 + 4:.1f}" text-anchor="end" class="{cls}">'
             f"<title>{escape(label)}</title>{escape(_short(label))}</text>"
         )
         end = LABEL_W
+        full = vmax
+        if scale is not None:
+            full = scale[i] if scale[i] > 0 else 1
+            body.append(
+                f'<rect x="{LABEL_W}" y="{y + 3:.1f}" width="{plot_w:.1f}" '
+                f'height="{ROW_H - 7:.1f}" class="track">'
+                f"<title>{escape(label)} · out of: {value_fmt(scale[i])}</title></rect>"
+            )
         for j, v in enumerate(vals):
-            w = max(0.0, v) / vmax * plot_w
+            w = min(max(0.0, v) / full, 1.0) * plot_w
             by = y + 3 + j * bar_h
             body.append(
                 f'<rect x="{LABEL_W}" y="{by:.1f}" width="{max(w, 0.5):.1f}" height="{bar_h - 1:.1f}" '
