@@ -14,6 +14,7 @@ from curate.filters import (  # noqa: F401  (imported to register the stages)
     langid,
     length,
     normalize,
+    perplexity,
     pii,
     sample,
     url,
