@@ -29,7 +29,9 @@ Buckets: ``head`` if score < the first cut-off, ``tail`` if score >= the second,
 
 Batching and devices: all windows of a batch of documents are sorted by length (longest first)
 and cut into forward batches of at most ``batch_tokens`` (rows x padded length), so padding is
-small and long and short documents never share a batch. ``device: auto`` uses CUDA when present
+small and long and short documents never share a batch. Smaller batches are faster on CPU (the
+logits of a batch stay in cache: ``batch_tokens: 1024`` measured best on 2 cores with the tiny
+preset), larger on a GPU. ``device: auto`` uses CUDA when present
 (bf16 autocast, float32 log-softmax, as curate.eval), else the CPU with ``threads`` torch threads.
 
 Sharing a GPU with pool workers: the model is loaded once per worker *process* (cached across the
@@ -62,6 +64,10 @@ from curate.io.writer import write_bytes_atomic
 BUCKETS = ("head", "middle", "tail")
 CUTOFFS_FILE = "cutoffs.json"
 NULL_GROUP = "<null>"
+# Measured (bench/perplexity.py, tiny preset, 2 cores): 512-1024 tokens a batch beat 8192 by 1.3x on
+# CPU, where a batch's logits must stay in cache; a GPU wants large batches.
+CPU_BATCH_TOKENS = 1024
+CUDA_BATCH_TOKENS = 16384
 LN2 = math.log(2.0)
 
 
@@ -148,18 +154,23 @@ def score_texts(
     tokenizer: Any,
     texts: list[str | None],
     *,
-    batch_tokens: int = 8192,
+    batch_tokens: int = CPU_BATCH_TOKENS,
     max_length: int | None = None,
     context_len: int = 1,
     prefix_token_id: int | str = "eos",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(nats, tokens, bytes) per text: summed negative log-likelihood over lm-eval rolling windows.
 
-    Windows of all texts are sorted longest first and cut into forward batches of at most
-    ``batch_tokens`` padded tokens (at least one window each); each batch goes through
-    :func:`curate.eval.loglikelihood_tokens`, the scorer ``curate eval`` uses.
+    The windows, the prefix token, the context length and the left truncation are curate.eval's
+    (``rolling_requests``, ``resolve_prefix_token``, ``model_max_length``, and the model reads
+    ``(context + continuation)[-(L+1):][:-1]`` as ``loglikelihood_tokens`` does), so the bits per
+    byte equal ``score_bpb``'s (a test holds them equal). Windows of all texts are sorted longest
+    first and cut into forward batches of at most ``batch_tokens`` padded tokens (at least one
+    window each). The forward is :func:`_window_nats`, not ``loglikelihood_tokens``: that one
+    also takes an argmax (the greedy flag tasks need) and a separate log-softmax over the whole
+    batch, which measured as much CPU time as the model itself (bench/perplexity.py).
     """
-    from curate.eval import loglikelihood_tokens, resolve_prefix_token
+    from curate.eval import resolve_prefix_token
     from curate.eval.scorer import model_max_length
     from curate.eval.windows import rolling_requests
 
@@ -169,28 +180,48 @@ def score_texts(
     n_bytes = np.array([len(t.encode("utf-8")) for t in clean], dtype=np.int64)
     nats = np.zeros(len(clean), dtype=np.float64)
     n_tok = np.zeros(len(clean), dtype=np.int64)
-    reqs: list[tuple[list[int], list[int]]] = []
+    inputs: list[tuple[list[int], list[int]]] = []
     owner: list[int] = []
     for i, ids in enumerate(encode_texts(tokenizer, clean)):
-        for r in rolling_requests(list(ids), prefix, L, context_len):
-            reqs.append(r)
+        for ctx, cont in rolling_requests(list(ids), prefix, L, context_len):
+            inputs.append(((ctx + cont)[-(L + 1) :][:-1], cont))
             owner.append(i)
-    # The model reads (ctx + cont)[-(L+1):][:-1]: that length is what a batch pads to.
-    width = [min(len(c) + len(k), L + 1) - 1 for c, k in reqs]
-    order = sorted(range(len(reqs)), key=lambda j: (-width[j], j))
+    order = sorted(range(len(inputs)), key=lambda j: (-len(inputs[j][0]), j))
     start = 0
     while start < len(order):
-        w = max(width[order[start]], 1)
-        rows = max(1, batch_tokens // w)
+        rows = max(1, batch_tokens // max(len(inputs[order[start]][0]), 1))
         chunk = order[start : start + rows]
-        res = loglikelihood_tokens(
-            model, [reqs[j] for j in chunk], max_length=L, batch_size=len(chunk), progress=False
-        )
-        for j, r in zip(chunk, res, strict=True):
-            nats[owner[j]] -= r.logprob
-            n_tok[owner[j]] += r.n_tokens
+        for j, v in zip(chunk, _window_nats(model, [inputs[j] for j in chunk]), strict=True):
+            nats[owner[j]] += v
+            n_tok[owner[j]] += len(inputs[j][1])
         start += len(chunk)
     return nats, n_tok, n_bytes
+
+
+def _window_nats(model: Any, batch: list[tuple[list[int], list[int]]]) -> list[float]:
+    """Summed NLL (nats) of each window's continuation: its last ``len(cont)`` input positions.
+
+    Right-padded (causal attention never looks right); one fused cross-entropy over the batch in
+    float32 (logits are cast first; on CUDA the forward runs under bf16 autocast, as curate.eval).
+    """
+    import torch
+
+    from curate.eval.scorer import _autocast, _logits, model_device
+
+    device = model_device(model)
+    T = max(len(inp) for inp, _ in batch)
+    ids = torch.zeros((len(batch), T), dtype=torch.long)
+    target = torch.full((len(batch), T), -100, dtype=torch.long)
+    for r, (inp, cont) in enumerate(batch):
+        ids[r, : len(inp)] = torch.tensor(inp, dtype=torch.long)
+        target[r, len(inp) - len(cont) : len(inp)] = torch.tensor(cont, dtype=torch.long)
+    with torch.no_grad():
+        with _autocast(device):
+            logits = _logits(model, ids.to(device))
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().flatten(0, 1), target.to(device).flatten(), ignore_index=-100, reduction="none"
+        )
+    return loss.view(len(batch), T).double().sum(dim=1).tolist()
 
 
 def ppl_bpb(nats: np.ndarray, n_tok: np.ndarray, n_bytes: np.ndarray) -> tuple[list, list]:
@@ -284,7 +315,11 @@ class Perplexity(GlobalStage):
             default_factory=list, description="Buckets to drop (reason ppl_<bucket>); e.g. [tail]."
         )
         bucket_column: str = Field("ppl_bucket", description="The column the bucket is written to.")
-        batch_tokens: int = Field(8192, ge=1, description="Most padded tokens in one forward batch.")
+        batch_tokens: int | None = Field(
+            None,
+            ge=1,
+            description="Most padded tokens in one forward batch; default 1024 on CPU, 16384 on CUDA.",
+        )
         max_length: int | None = Field(None, ge=2, description="Window length; default: the model's context.")
         context_len: int = Field(1, ge=1, description="Windows' overlap (1: disjoint windows, as lm-eval).")
         prefix_token_id: int | Literal["eos", "bos", "auto"] = Field(
@@ -350,11 +385,12 @@ class Perplexity(GlobalStage):
                 f"perplexity: text_column {c.text_column!r} is not a column (columns: {df.columns})"
             )
         model, tok = self._scorer()
+        cuda = next(model.parameters()).device.type == "cuda"
         nats, n_tok, n_bytes = score_texts(
             model,
             tok,
             df[c.text_column].to_list(),
-            batch_tokens=c.batch_tokens,
+            batch_tokens=c.batch_tokens or (CUDA_BATCH_TOKENS if cuda else CPU_BATCH_TOKENS),
             max_length=c.max_length,
             context_len=c.context_len,
             prefix_token_id=c.prefix_token_id,
