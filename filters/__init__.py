@@ -1,5 +1,5 @@
 """Quality-filter stages (installed as ``curate.filters``): extraction, language id, Gopher, C4,
-FineWeb, URL, PII, code, length, normalisation, sampling and the quality classifier.
+FineWeb, URL, PII, code, length, normalisation, sampling, the quality classifier and perplexity.
 
 Importing this package registers every stage (the registry imports it by name).
 """
@@ -14,6 +14,7 @@ from curate.filters import (  # noqa: F401  (imported to register the stages)
     langid,
     length,
     normalize,
+    perplexity,
     pii,
     sample,
     url,

@@ -22,9 +22,12 @@ LAYERS: list[tuple[str, set[str]]] = [
     # The driver's finalize writes report.html, and the report reads the run folder through
     # engine.layout: the two are one layer.
     ("engine", {"curate.engine", "curate.report"}),
-    ("stages", {"curate.filters", "curate.dedup", "curate.mix", "curate.format", "curate.sft"}),
-    # jobs built over the layers below: docs, inspection, demo data, evaluation, ablations
-    ("tools", {"curate.docs", "curate.inspect", "curate.demo", "curate.eval", "curate.ablate"}),
+    # curate.eval (the LM scorer; it imports only curate.train) sits with the stages: the
+    # perplexity filter scores with its windowed scorer
+    ("stages", {"curate.filters", "curate.dedup", "curate.mix", "curate.format", "curate.sft",
+                "curate.eval"}),
+    # jobs built over the layers below: docs, inspection, demo data, ablations
+    ("tools", {"curate.docs", "curate.inspect", "curate.demo", "curate.ablate"}),
     # sub-commands that live with their code, and what they share with the root command
     ("commands", {"curate.cli_args"}),
     # the root command loads the sub-commands (by name, lazily); none may import it back
