@@ -206,7 +206,7 @@ def _window_nats(model: Any, batch: list[tuple[list[int], list[int]]]) -> list[f
     """
     import torch
 
-    from curate.eval.scorer import _autocast, _logits, model_device
+    from curate.eval.scorer import autocast, model_device, model_logits
 
     device = model_device(model)
     T = max(len(inp) for inp, _ in batch)
@@ -216,8 +216,8 @@ def _window_nats(model: Any, batch: list[tuple[list[int], list[int]]]) -> list[f
         ids[r, : len(inp)] = torch.tensor(inp, dtype=torch.long)
         target[r, len(inp) - len(cont) : len(inp)] = torch.tensor(cont, dtype=torch.long)
     with torch.no_grad():
-        with _autocast(device):
-            logits = _logits(model, ids.to(device))
+        with autocast(device):
+            logits = model_logits(model, ids.to(device))
         loss = torch.nn.functional.cross_entropy(
             logits.float().flatten(0, 1), target.to(device).flatten(), ignore_index=-100, reduction="none"
         )

@@ -81,13 +81,15 @@ def model_device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
-def _autocast(device: torch.device):
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA, nothing elsewhere (the scorer's and the perplexity stage's forward)."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def _logits(model: Any, ids: torch.Tensor) -> torch.Tensor:
+def model_logits(model: Any, ids: torch.Tensor) -> torch.Tensor:
+    """Logits of any causal LM: an HF model's output object or a plain tensor."""
     out = model(input_ids=ids)
     return out.logits if hasattr(out, "logits") else out
 
@@ -130,8 +132,8 @@ def loglikelihood_tokens(
             for r, i in enumerate(idx):
                 toks = inputs[i][0]
                 batch[r, :len(toks)] = torch.tensor(toks, dtype=torch.long)
-            with _autocast(device):
-                logits = _logits(model, batch.to(device))
+            with autocast(device):
+                logits = model_logits(model, batch.to(device))
             # One log_softmax over the whole batch: on CPU it costs half of one call per row.
             logp = torch.log_softmax(logits.float(), dim=-1)
             top = logits.argmax(dim=-1)
