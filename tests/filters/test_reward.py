@@ -264,6 +264,8 @@ def test_engine_run_on_normalized_preference_rows(rm_dir, tmp_path, monkeypatch)
     assert st["dropped"] == {"reward_contradicts_label": 4}
     out = pl.read_parquet(sorted((tmp_path / "out" / "data").rglob("*.parquet")))
     assert out.height == 8 and (out["reward_margin"] > 0).all()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["global"]["reward"]["pairs"] == 12 and manifest["global"]["reward"]["pairs_agreeing"] == 8
 
 
 def _spec_error(model, **kw) -> str:
