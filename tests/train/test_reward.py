@@ -69,16 +69,27 @@ def rm_run(tmp_path_factory, tokenizer, tokenizer_dir):
                 seen["ids"] = probe_ids(tokenizer)
                 seen["scores"] = RewardForward(m)(seen["ids"])
 
-    res = rm(data=str(data), out=str(d / "run"), tokenizer=str(tokenizer_dir), max_steps=30, batch_size=16,
-             lr=3e-3, eval_interval=15, callbacks=[keep_scores], **FAST)
+    res = rm(
+        data=str(data),
+        out=str(d / "run"),
+        tokenizer=str(tokenizer_dir),
+        max_steps=30,
+        batch_size=16,
+        lr=3e-3,
+        eval_interval=15,
+        callbacks=[keep_scores],
+        **FAST,
+    )
     return {"res": res, "dir": d / "run", "seen": seen}
 
 
 def probe_ids(tok) -> torch.Tensor:
     from conftest import chat_example, encode_chat
 
-    convs = [chat_example("apple"), [{"role": "user", "content": "say river"},
-                                     {"role": "assistant", "content": "no, not stone"}]]
+    convs = [
+        chat_example("apple"),
+        [{"role": "user", "content": "say river"}, {"role": "assistant", "content": "no, not stone"}],
+    ]
     rows = [encode_chat(tok, c)[0] for c in convs]
     T = max(map(len, rows))
     return torch.tensor([r + [tok.pad_token_id] * (T - len(r)) for r in rows])
@@ -124,8 +135,16 @@ def test_rm_from_a_causal_lm_run_directory(tmp_path, tokenizer, tokenizer_dir):
     lm.save_pretrained(tmp_path / "lm")
     tokenizer.save_pretrained(tmp_path / "lm")
     data = write_dpo_shards(tmp_path / "pref", tokenizer, n=40)
-    rm(data=str(data), out=str(tmp_path / "rm"), init_from=str(tmp_path / "lm"), max_steps=1, batch_size=4,
-       lr=1e-9, eval_interval=0, **FAST)
+    rm(
+        data=str(data),
+        out=str(tmp_path / "rm"),
+        init_from=str(tmp_path / "lm"),
+        max_steps=1,
+        batch_size=4,
+        lr=1e-9,
+        eval_interval=0,
+        **FAST,
+    )
     a, b = load_file(tmp_path / "lm" / "model.safetensors"), load_file(tmp_path / "rm" / "model.safetensors")
     w = "model.layers.0.self_attn.q_proj.weight"
     assert torch.allclose(a[w], b[w], atol=1e-6) and "score.weight" in b
@@ -137,8 +156,50 @@ def test_cli_rm(tmp_path, tokenizer, tokenizer_dir):
     from curate.train.cli import train
 
     data = write_dpo_shards(tmp_path / "pref", tokenizer, n=40)
-    args = ["rm", "--data", str(data), "--tokenizer", str(tokenizer_dir), "-o", str(tmp_path / "rm"),
-            "--steps", "2", "--batch-size", "4", "--device", "cpu", "--progress", "log"]
+    args = [
+        "rm",
+        "--data",
+        str(data),
+        "--tokenizer",
+        str(tokenizer_dir),
+        "-o",
+        str(tmp_path / "rm"),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--progress",
+        "log",
+    ]
     r = CliRunner().invoke(train, args)
     assert r.exit_code == 0, r.output
     assert "pairwise acc" in r.output and "held-out pairwise accuracy" in r.output
+
+
+def test_rm_with_lora_saves_a_merged_classifier(tmp_path, tokenizer, tokenizer_dir):
+    """LoRA on a reward model: adapters on the decoder, the score head trained in full (peft's
+    SEQ_CLS), merged into a plain classifier folder."""
+    pytest.importorskip("peft")
+    from transformers import AutoModelForSequenceClassification
+
+    from curate.train.loop import rm
+
+    data = write_dpo_shards(tmp_path / "pref", tokenizer, n=40)
+    res = rm(
+        data=str(data),
+        out=str(tmp_path / "rm"),
+        tokenizer=str(tokenizer_dir),
+        max_steps=3,
+        batch_size=8,
+        lr=1e-2,
+        eval_interval=0,
+        lora="r=4,alpha=8",
+        **FAST,
+    )
+    assert (tmp_path / "rm" / "adapter").is_dir()
+    model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "rm")).eval()
+    assert type(model).__name__ == "LlamaForSequenceClassification"
+    assert not any("lora" in k for k in model.state_dict())
+    assert res.losses[-1][1] < res.losses[0][1]
