@@ -128,7 +128,7 @@ def main() -> None:
         batch_size=a.batch_size,
         lr=a.lr,
         seq_len=a.max_len,
-        eval_interval=max(1, a.steps // 4),
+        eval_interval=max(1, a.steps // 2),
         eval_batches=max(1, -(-n_held // a.batch_size)),
         device="cpu",
         num_threads=a.threads,
