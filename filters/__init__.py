@@ -1,5 +1,6 @@
 """Quality-filter stages (installed as ``curate.filters``): extraction, language id, Gopher, C4,
-FineWeb, URL, PII, code, length, normalisation, sampling, the quality classifier and perplexity.
+FineWeb, URL, PII, code, length, normalisation, sampling, the quality classifier, perplexity
+and reward-model scoring of SFT / preference rows.
 
 Importing this package registers every stage (the registry imports it by name).
 """
@@ -16,6 +17,7 @@ from curate.filters import (  # noqa: F401  (imported to register the stages)
     normalize,
     perplexity,
     pii,
+    reward,
     sample,
     url,
 )

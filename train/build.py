@@ -30,9 +30,11 @@ from .data import (
 from .lineage import find_chat_template, read_text
 from .model import CausalLMLoss, build_model, compile_losses, dpo_loss_sum, load_tokenizer, set_causal_only
 from .presets import FSDP_PRESETS
+from .reward import RewardForward, bradley_terry_loss_sum, build_reward_model
 from .vocab import check_vocab
 
-TASK_KINDS = {"pretrain": ("tokens", "text"), "sft": ("sft",), "dpo": ("dpo",)}
+# rm (the reward model) trains on the preference shards DPO reads
+TASK_KINDS = {"pretrain": ("tokens", "text"), "sft": ("sft",), "dpo": ("dpo",), "rm": ("dpo",)}
 
 
 @dataclass
@@ -97,8 +99,9 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def apply_lora(model, spec: dict):
-    """Wrap `model` in peft LoRA adapters (spec from config.parse_lora)."""
+def apply_lora(model, spec: dict, task_type: str = "CAUSAL_LM"):
+    """Wrap `model` in peft LoRA adapters (spec from config.parse_lora); SEQ_CLS for a reward
+    model (peft then trains the score head in full beside the adapters)."""
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError as e:  # optional dependency
@@ -110,7 +113,7 @@ def apply_lora(model, spec: dict):
             lora_alpha=spec["alpha"],
             lora_dropout=spec["dropout"],
             target_modules=spec["targets"],
-            task_type="CAUSAL_LM",
+            task_type=task_type,
         ),
     )
 
@@ -122,15 +125,18 @@ class TrainModel:
     model: torch.nn.Module               # the model (a PeftModel under LoRA)
     hf_model: torch.nn.Module            # the HF model inside it
     lora: dict | None
-    loss_module: CausalLMLoss            # model + token losses, unwrapped
+    loss_module: CausalLMLoss | RewardForward  # model + token losses (or rewards, for rm), unwrapped
     wrapped: torch.nn.Module             # loss_module under DDP/FSDP (itself in one process)
     ref_module: CausalLMLoss | None      # DPO's frozen reference (None: LoRA's disabled adapters)
     fsdp: bool
     compiled: bool
     dpo_beta: float | None               # None: a language-modelling loss
+    reward: bool = False                 # a reward model: Bradley-Terry loss on its scores
 
     def loss_sum(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         """(summed loss, extra stats) of one micro-batch."""
+        if self.reward:
+            return bradley_terry_loss_sum(self.wrapped(b["input_ids"], b.get("position_ids")))
         args = (b["input_ids"], b["targets"], b.get("position_ids"))
         if self.dpo_beta is None:
             return self.wrapped(*args), {}
@@ -147,20 +153,27 @@ class TrainModel:
         return [p for p in self.model.parameters() if p.requires_grad]
 
 
+def make_model(cfg: TrainConfig, tok) -> torch.nn.Module:
+    """The task's model before LoRA: a causal LM, or for rm a one-label sequence classifier."""
+    make = build_reward_model if cfg.task == "rm" else build_model
+    return make(cfg.preset, tok, cfg.init_from, max_positions=cfg.seq_len)
+
+
 def build_train_model(cfg: TrainConfig, data: TrainData, info: distributed.DistInfo) -> TrainModel:
     """Build (or load) the model, add LoRA, wrap it for DDP/FSDP and compile it as the config says."""
     seed_all(cfg.seed)  # identical initial weights on every rank
-    model = build_model(cfg.preset, data.tokenizer, cfg.init_from, max_positions=cfg.seq_len)
+    model = make_model(cfg, data.tokenizer)
     check_vocab(cfg, data.stream.units + data.eval_units, data.kind, data.tokenizer,
                 model.get_input_embeddings().num_embeddings)
     lora = parse_lora(cfg.lora)
+    reward = cfg.task == "rm"
     if lora:
-        model = apply_lora(model, lora)
+        model = apply_lora(model, lora, "SEQ_CLS" if reward else "CAUSAL_LM")
     model.to(info.device)
     hf_model = model.get_base_model() if hasattr(model, "get_base_model") else model
     # unpacked rows (no per-document restarts) need no attention mask: plain causal SDPA
     set_causal_only(hf_model, not data.packed)
-    loss_module = CausalLMLoss(model)
+    loss_module = RewardForward(model) if reward else CausalLMLoss(model)
     ref_module = None
     if cfg.task == "dpo" and not lora:
         ref_module = CausalLMLoss(copy.deepcopy(model).eval().requires_grad_(False))
@@ -186,7 +199,7 @@ def build_train_model(cfg: TrainConfig, data: TrainData, info: distributed.DistI
                     layer.compile()
     compile_losses(use_compile and not whole)
     return TrainModel(model, hf_model, lora, loss_module, wrapped, ref_module, fsdp, use_compile,
-                      cfg.dpo_beta if cfg.task == "dpo" else None)
+                      cfg.dpo_beta if cfg.task == "dpo" else None, reward)
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:

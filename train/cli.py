@@ -1,4 +1,4 @@
-"""`curate train pretrain|sft|dpo`, `curate generate`, `curate chat`: a thin layer over loop.py
+"""`curate train pretrain|sft|dpo|rm`, `curate generate`, `curate chat`: a thin layer over loop.py
 and generate.py. Flags override a `--config` YAML file; the resolved config lands in RUN/config.yaml.
 Multi-GPU: `torchrun --nproc_per_node N -m curate.train.cli pretrain ...` (same flags).
 """
@@ -146,13 +146,16 @@ def _run(task: str):
             last = res.losses[-1][1] if res.losses else float("nan")
             if os.environ.get("RANK", "0") == "0":
                 click.echo(f"done: {res.steps} steps, final loss {last:.4f}, model saved to {res.run_dir}")
+                if res.eval_metrics:
+                    acc = res.eval_metrics[-1][1]["reward_acc"]
+                    click.echo(f"held-out pairwise accuracy {acc:.3f} (chosen scored above rejected)")
         return cmd
     return deco
 
 
 @click.group()
 def train():
-    """Train the bundled causal LM from curated shards (pretrain, sft, dpo)."""
+    """Train the bundled causal LM from curated shards (pretrain, sft, dpo, rm)."""
 
 
 @train.command("presets")
@@ -197,6 +200,15 @@ def sft_cmd(**kw):
 @_run("dpo")
 def dpo_cmd(**kw):
     """DPO on preference shards (chosen_/rejected_ input_ids + labels): --from SFT_RUN --beta 0.1 -o RUN3."""
+
+
+@train.command("rm")
+@_train_options
+@_run("rm")
+def rm_cmd(**kw):
+    """A reward model on preference shards: --data SFT_OUT/data/preference [--from RUN] -o RM.
+    Scalar head on the last non-pad token, Bradley-Terry loss, held-out pairwise accuracy; RM loads
+    with AutoModelForSequenceClassification.from_pretrained."""
 
 
 def _load_run(run_dir: str, device: str):

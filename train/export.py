@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import distributed
-from .build import TrainData, TrainModel, apply_lora
+from .build import TrainData, TrainModel, apply_lora, make_model
 from .config import TrainConfig
 from .lineage import data_lineage, write_lineage
-from .model import build_model, generation_config, set_causal_only
+from .model import generation_config, set_causal_only
 
 
 def _gathered_state(cfg: TrainConfig, tm: TrainModel, data: TrainData, info: distributed.DistInfo):
@@ -25,9 +25,7 @@ def _gathered_state(cfg: TrainConfig, tm: TrainModel, data: TrainData, info: dis
     # unsharded on the CPU from the gathered state, then saves it as a single process would.
     model = tm.model
     if info.main:
-        model = apply_lora(
-            build_model(cfg.preset, data.tokenizer, cfg.init_from, max_positions=cfg.seq_len), tm.lora
-        )
+        model = apply_lora(make_model(cfg, data.tokenizer), tm.lora, "SEQ_CLS" if tm.reward else "CAUSAL_LM")
         model.load_state_dict(state)
     return model, None
 
@@ -43,7 +41,8 @@ def save_final(cfg: TrainConfig, tm: TrainModel, data: TrainData, info: distribu
         if tm.lora:
             model.save_pretrained(str(run_dir / "adapter"))
             out = model.merge_and_unload()
-        out.generation_config = generation_config(tok)
+        if not tm.reward:  # a reward model scores, it does not generate
+            out.generation_config = generation_config(tok)
         out.config.use_cache = True
         out.save_pretrained(str(run_dir), state_dict=state)
         tok.save_pretrained(str(run_dir))

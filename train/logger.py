@@ -133,7 +133,12 @@ def print_train(rec: dict) -> None:
           f"{rec['step_ms']:.1f} ms/step {rec['tokens_per_s']:,.0f} tok/s{m}")
 
 
-def print_eval(step: int, loss: float) -> None:
+def print_eval(step: int, loss: float, metrics: dict | None = None) -> None:
+    """The held-out line: perplexity for token losses, pairwise accuracy for preference pairs."""
+    if metrics and "reward_acc" in metrics:
+        say(f"step {step:6d} eval loss {loss:.4f} pairwise acc {metrics['reward_acc']:.3f} "
+            f"margin {metrics['margin']:.3f}")
+        return
     say(f"step {step:6d} eval loss {loss:.4f} (ppl {math.exp(min(loss, 50)):.2f})")
 
 

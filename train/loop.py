@@ -1,4 +1,5 @@
-"""The training loop for pretraining, SFT and DPO (nanoGPT-style: one readable loop, no framework).
+"""The training loop for pretraining, SFT, DPO and the reward model (nanoGPT-style: one readable
+loop, no framework).
 
 Per optimizer step: gather `grad_accum` micro-batches, count the trained targets of all of them
 on all ranks, and back-propagate each micro-batch's *summed* loss divided by that global count
@@ -9,7 +10,9 @@ fused AdamW, cosine LR with warmup, gradient clipping, periodic held-out eval, c
 exact resume, tokens/s and MFU to stdout, RUN/log.jsonl and optionally TensorBoard.
 
 What the run is made of is built in build.py (data, model, optimizer); logging is logger.py,
-held-out loss heldout.py, the final model directory export.py, checkpoints checkpoint.py.
+held-out loss heldout.py, the final model directory export.py, checkpoints checkpoint.py; the
+reward model's head and Bradley-Terry loss reward.py (it trains on DPO's preference shards, so
+the loop is the same: `n` counts pairs).
 
 Callbacks: `pretrain/sft/dpo(..., callbacks=[fn, ...])` calls each `fn(info)` after every
 optimizer step with a `StepInfo` (callbacks.py): step, max_steps, lr, tokens, loss (None on steps
@@ -60,6 +63,7 @@ class TrainResult:
     steps: int
     losses: list[tuple[int, float]] = field(default_factory=list)
     eval_losses: list[tuple[int, float]] = field(default_factory=list)
+    eval_metrics: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # reward_acc, margin
     tokens: int = 0
     tokens_per_s: float | None = None
     mfu: float | None = None
@@ -88,6 +92,14 @@ def dpo(
     return run(_config(config, kw, "dpo"), callbacks)
 
 
+def rm(
+    config: TrainConfig | dict | None = None, callbacks: Sequence[Callback] = (), **kw: Any
+) -> TrainResult:
+    """A reward model on preference shards: the bundled model (or init_from) with a scalar head,
+    Bradley-Terry loss, held-out pairwise accuracy; saved as a sequence-classification folder."""
+    return run(_config(config, kw, "rm"), callbacks)
+
+
 def _config(config, kw, task) -> TrainConfig:
     if config is None:
         config = TrainConfig()
@@ -102,8 +114,8 @@ def _config(config, kw, task) -> TrainConfig:
 def run(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Run one training job to cfg.max_steps (resuming from RUN/checkpoints/latest when present),
     calling each of `callbacks` with a `StepInfo` after every optimizer step."""
-    if cfg.task not in ("pretrain", "sft", "dpo"):
-        raise ValueError(f"unknown task {cfg.task!r}; choose pretrain, sft or dpo")
+    if cfg.task not in ("pretrain", "sft", "dpo", "rm"):
+        raise ValueError(f"unknown task {cfg.task!r}; choose pretrain, sft, dpo or rm")
     if not cfg.data or not cfg.out:
         raise ValueError("data and out are required")
     if cfg.lr is None:
@@ -195,12 +207,14 @@ def _run(cfg: TrainConfig, info: distributed.DistInfo, callbacks: list[Callback]
                     result.tokens_per_s, result.mfu = rec["tokens_per_s"], rec["mfu"]
             with meter.paused():  # eval, checkpoint and callback time stays out of tokens/s
                 if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
-                    ev = heldout.loss(tm, autocast)
+                    ev, ev_metrics = heldout.evaluate(tm, autocast)
                     if ev is not None:
-                        records.append({"kind": "eval", "step": step, "loss": ev})
+                        records.append({"kind": "eval", "step": step, "loss": ev, **ev_metrics})
                         result.eval_losses.append((step, ev))
+                        if ev_metrics:
+                            result.eval_metrics.append((step, ev_metrics))
                         if bar.prints:
-                            print_eval(step, ev)
+                            print_eval(step, ev, ev_metrics)
                 if (cfg.ckpt_interval and step % cfg.ckpt_interval == 0) or last:
                     ck = checkpoint.save(run_dir, step, tm.model, optimizer, data_state=data_state, info=info,
                                          fsdp=tm.fsdp, meta={"tokens": tokens}, keep=cfg.keep_checkpoints)
