@@ -253,7 +253,7 @@ def fit_and_search(cfg: SearchConfig, prep: dict[str, Any], rows: list[dict[str,
                 spread=s.spread,
                 floor=s.floor,
             ),
-            w,
+            sampler.project(w, box),  # achieved shares can sit a document outside the box: move them in
         ]
     )
     found = regression.search(best.model.predict, prior, rg.top_k)
