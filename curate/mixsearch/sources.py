@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from .config import SearchConfig, SearchError
 
 DONE = "mix_plan.json"  # written last in a candidate's data folder: its selection, achieved shares
+SHARD = "part-00000.parquet"  # the one shard of a candidate's data folder
 _U64 = (1 << 64) - 1
 
 
@@ -133,10 +134,12 @@ def write_mix(
     """Write the candidate's shard folder (FOLDER/data/part-00000.parquet) unless it is there with
     the same key; returns its plan record (requested and achieved shares, epochs, tokens)."""
     done = folder / DONE
-    if done.is_file():
+    if done.is_file() and (folder / "data" / SHARD).is_file():
         rec = json.loads(done.read_text())
         if rec.get("key") == key:
             return rec
+    # (written again when only the marker came back from another machine: the same bytes, since
+    # selection, order and the Parquet writer are deterministic, so the proxy's key still matches)
     sel = select_mix(sources, weights, total)
     texts, srcs, ids = [], [], []
     for s in sources:
@@ -159,7 +162,7 @@ def write_mix(
     table = pa.table(
         {"id": [ids[i] for i in order], "source": [srcs[i] for i in order], "text": [texts[i] for i in order]}
     )
-    pq.write_table(table, tmp / "data" / "part-00000.parquet", row_group_size=256, compression="zstd")
+    pq.write_table(table, tmp / "data" / SHARD, row_group_size=256, compression="zstd")
     rec = {
         "key": key,
         "requested": weights,

@@ -149,3 +149,21 @@ def test_a_bad_config_is_one_clear_error(tmp_path, change, message):
     r = CliRunner().invoke(main, ["mix", "search", str(p)])
     assert r.exit_code == 2
     assert "invalid mix search" in r.output and message in r.output
+
+
+def test_results_alone_resume_without_training(searched):
+    """What bench/mixsearch/run.sh carries between machines: the results and keys, no data, no weights.
+    Each candidate's data is written again with the same bytes, so every proxy's key still matches."""
+    import shutil
+
+    from curate.mixsearch import load_search, run_search
+
+    out = searched["out"]
+    for d in [*out.glob("candidates/*/data"), *out.glob("validate/mixes/*/data")]:
+        shutil.rmtree(d)
+    for f in [*out.glob("runs/*/*/model.safetensors"), *out.glob("validate/runs/*/*/model.safetensors")]:
+        f.unlink()
+    doc = run_search(load_search(searched["yaml"]), quiet=True)
+    assert {r["status"] for r in doc["candidates"]} == {"done"}
+    assert doc["fit"]["chosen"] == searched["doc"]["fit"]["chosen"]
+    assert doc["validation"]["table"] == searched["doc"]["validation"]["table"]
