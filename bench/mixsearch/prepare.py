@@ -172,7 +172,7 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=Path("../shared/data"))
     ap.add_argument("-w", "--work", type=Path, required=True, help="Work folder (pipeline runs; reused).")
     ap.add_argument("-o", "--out", type=Path, required=True, help="The folder that travels (rewritten).")
-    ap.add_argument("--code-scale", type=float, default=10.0, help="Scale of the demo code tree.")
+    ap.add_argument("--code-scale", type=float, default=30.0, help="Scale of the demo code tree.")
     ap.add_argument("--ref", default="HEAD", help="Git ref whose curate code travels.")
     ap.add_argument("--target-book-bytes", type=int, default=1_000_000, help="Held-out book text kept.")
     ap.add_argument("--wheels", action="store_true", help="Carry pydantic wheels (for an image without it).")
@@ -240,7 +240,7 @@ def main() -> None:
     subprocess.run(["tar", "-x", "-C", str(out / "code")], input=arch, check=True)
     (out / "code" / "train").rename(out / "code" / "curate" / "train")
     (out / "code" / "filters").rename(out / "code" / "curate" / "filters")
-    for f in ("search.yaml", "search-smoke.yaml", "run.sh"):
+    for f in ("search.yaml", "search-smoke.yaml", "search-cpu.yaml", "run.sh"):
         shutil.copy(HERE / f, out / f)
     (out / "run.sh").chmod(0o755)
     if a.wheels:
