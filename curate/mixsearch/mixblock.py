@@ -73,9 +73,16 @@ def _n(x: float | None) -> str:
     return "–" if x is None else f"{x:.4f}"
 
 
+def _glob(data: str) -> str:
+    """A source folder as the input glob of its shards (a file or a glob stays as it is)."""
+    return f"{data.rstrip('/')}/**/*.parquet" if Path(data).is_dir() else data
+
+
 def render_mix_yaml(doc: dict[str, Any]) -> str:
     """mix.yaml's text: the header comments, `inputs:` for the sources, `stages: [mix: ...]`."""
-    inputs = [{"source": n, "reader": "parquet", "paths": s["data"]} for n, s in doc["sources"].items()]
+    inputs = [
+        {"source": n, "reader": "parquet", "paths": _glob(s["data"])} for n, s in doc["sources"].items()
+    ]
     body = yaml.safe_dump(
         {"inputs": inputs, "stages": [{"mix": mix_block(doc)}]}, sort_keys=False, default_flow_style=False
     )

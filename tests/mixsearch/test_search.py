@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -53,6 +54,10 @@ def test_mix_yaml_is_a_valid_mix_stage_block(searched):
     assert cfg.unit == "tokens" and cfg.caps == {"noise": 1500} and cfg.max_epochs == 3
     assert cfg.weights == pytest.approx(searched["doc"]["fit"]["chosen"]["weights"])
     assert [i["source"] for i in doc["inputs"]] == ["clean", "noise", "other"]
+    from curate.io.paths import expand_glob
+
+    for i in doc["inputs"]:  # each input finds its source's shards
+        assert [Path(p).name for p in expand_glob(i["paths"], Path("/"))] == ["part-00000.parquet"]
     rows = (searched["out"] / "candidates.csv").read_text().splitlines()
     assert len(rows) == CANDIDATES + 1 and rows[0].startswith("name,status,requested_clean")
 
@@ -167,3 +172,19 @@ def test_results_alone_resume_without_training(searched):
     assert {r["status"] for r in doc["candidates"]} == {"done"}
     assert doc["fit"]["chosen"] == searched["doc"]["fit"]["chosen"]
     assert doc["validation"]["table"] == searched["doc"]["validation"]["table"]
+
+
+def test_mix_yaml_runs_as_a_pipeline_and_hits_the_chosen_shares(searched, tmp_path):
+    from curate.engine.runner import run_pipeline
+
+    doc = yaml.safe_load((searched["out"] / "mix.yaml").read_text())
+    doc["stages"][0]["mix"]["total"] = 4000  # what these small sources can give at every share
+    doc |= {"name": "mixed", "output": {"path": str(tmp_path / "mixed")}}
+    p = tmp_path / "mixed.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    run_pipeline(p, quiet=True)
+    stats = json.loads((tmp_path / "mixed" / "stats.json").read_text())
+    mix = next(v for k, v in stats["global"].items() if "mix" in k)
+    chosen = searched["doc"]["fit"]["chosen"]["weights"]
+    for g, s in mix["groups"].items():
+        assert s["achieved_share"] == pytest.approx(chosen[g], abs=0.08), g  # whole documents
