@@ -9,7 +9,8 @@
 # the tokenizer, each finished proxy's result and key, the validation's ablation.json/html) and
 # starts by unpacking FOLDER/result/result.tar.gz when it is there: a call cut by its time limit
 # (the command stops at LIMIT seconds, default 540, and still packs) resumes in the next call,
-# finished proxies skipped.
+# finished proxies and validation runs skipped. Resuming needs the same absolute path of this
+# folder on both machines (the run keys record it); elsewhere a run is refused, not retrained.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-search}
@@ -38,6 +39,8 @@ rc=${PIPESTATUS[0]}
 echo "exit $rc after $(( $(date +%s) - start )) s"
 (cd "$out" && tar -czf "$dest/result.tar.gz" $(ls -d search.json search.html mix.yaml candidates.csv tokenizer \
    runs/*/seed*/ablate_result.json runs/*/seed*/ablate_key.json runs/*/seed*/curve.jsonl \
-   candidates/*/mix_plan.json validate/ablation.json validate/ablation.html 2>/dev/null))
+   candidates/*/mix_plan.json validate/ablation.json validate/ablation.html validate/mixes/*/mix_plan.json \
+   validate/runs/*/seed*/ablate_result.json validate/runs/*/seed*/ablate_key.json \
+   validate/runs/*/seed*/curve.jsonl 2>/dev/null))
 echo "packed $dest/result.tar.gz ($(du -h "$dest/result.tar.gz" | cut -f1))"
 exit "$rc"
