@@ -18,8 +18,14 @@ import click
 @click.option(
     "--report-only", is_flag=True, help="Rebuild OUT/ablation.html from OUT/ablation.json and exit."
 )
+@click.option("--seeds", "seeds_opt", default=None, metavar="0,1",
+              help="Train only these seeds now (others' finished runs are still reported).")
+@click.option("--arms", "arms_opt", default=None, metavar="A,B",
+              help="Train only these arms now (others' finished runs are still reported).")
+@click.option("--prepare-only", is_flag=True,
+              help="Prepare the arms and the tokenizer, print tokens and epochs per arm, train nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars for pipeline arms.")
-def ablate(ablation, out, force, report_only, quiet) -> None:
+def ablate(ablation, out, force, report_only, seeds_opt, arms_opt, prepare_only, quiet) -> None:
     """Train the same model on several data arms at the same token budget and compare them.
 
     \b
@@ -31,6 +37,10 @@ def ablate(ablation, out, force, report_only, quiet) -> None:
     Writes OUT/runs/ARM/seedN (normal run directories: a killed ablation resumes, finished runs
     are skipped), OUT/ablation.json (curves of held-out bits per byte against tokens, final
     scores, mean ± std, paired differences vs `baseline:`, lineage) and OUT/ablation.html.
+    
+    Spread one ablation over several calls or machines: `--prepare-only` once (the tokenizer),
+    then `--seeds 0`, `--seeds 1,2` ...; runs are keyed by content, not path, so run folders
+    trained elsewhere and copied into OUT/runs count as finished.
     """
     from curate.ablate.config import AblationError, load_ablation
 
@@ -51,10 +61,24 @@ def ablate(ablation, out, force, report_only, quiet) -> None:
     from curate.ablate.runner import run_ablation
 
     try:
-        doc = run_ablation(cfg, force=force, quiet=quiet)
+        seeds = None if seeds_opt is None else [int(x) for x in seeds_opt.split(",") if x.strip()]
+    except ValueError:
+        click.echo(f"error: --seeds {seeds_opt!r}: expected comma-separated integers, e.g. 0,1", err=True)
+        sys.exit(2)
+    only = None if arms_opt is None else [x.strip() for x in arms_opt.split(",") if x.strip()]
+    try:
+        doc = run_ablation(cfg, force=force, quiet=quiet, seeds=seeds, only_arms=only,
+                           prepare_only=prepare_only)
     except AblationError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    if prepare_only:
+        b = doc["budget"]
+        click.echo(f"{b['steps']} steps x {b['tokens_per_step']:,} tokens = {b['train_tokens']:,} per run; "
+                   f"tokenizer {doc['tokenizer']['path']}")
+        for arm, a in doc["arms"].items():
+            click.echo(f"  {arm}: {a['unique_tokens']:,} unique tokens, {a['epochs']:.2f} epochs")
+        return
     print_table(doc)
     o = Path(cfg.resolve(cfg.out))
     click.echo(f"wrote {o / 'ablation.json'} and {o / 'ablation.html'}")

@@ -57,7 +57,7 @@ def prepare_tokenizer(cfg: AblationConfig, arms: list[Arm], out: Path) -> dict[s
                 "arms": {a.name: a.lineage.get("shards") for a in arms}}
         done = path / "ablate_tokenizer.json"
         if done.is_file() and json.loads(done.read_text()).get("key") == _sha(want):
-            info = json.loads(done.read_text())["info"]
+            info = {**json.loads(done.read_text())["info"], "path": str(path)}  # the folder may have moved
         else:
             from curate.train.tokenizer import train_tokenizer
 
@@ -207,10 +207,15 @@ def final_eval(run_dir: Path, text_sets: dict[str, list[str]], cfg: AblationConf
     return out
 
 
-def train_one(cfg: AblationConfig, arm: Arm, seed: int, run_dir: Path, tok_path: str, bud: dict[str, Any],
-              curve_sets: dict[str, list[str]], full_sets: dict[str, list[str]], force: bool,
-              callbacks: Sequence[Callable]) -> tuple[dict[str, Any], str]:
-    """Train (or resume, or skip) one run; returns (its record, 'done' | 'resumed' | 'trained')."""
+def train_one(cfg: AblationConfig, arm: Arm, seed: int, run_dir: Path, tok: dict[str, Any],
+              bud: dict[str, Any], curve_sets: dict[str, list[str]], full_sets: dict[str, list[str]],
+              force: bool, callbacks: Sequence[Callable],
+              train: bool = True) -> tuple[dict[str, Any] | None, str]:
+    """Train (or resume, or skip) one run; returns (its record, 'done' | 'resumed' | 'trained').
+
+    With `train=False` a finished run is read and anything else is left alone: (None, 'skipped').
+    """
+    tok_path = tok["path"]
     from curate.train import pretrain
 
     train_cfg = {
@@ -228,8 +233,13 @@ def train_one(cfg: AblationConfig, arm: Arm, seed: int, run_dir: Path, tok_path:
         "resume": True,
     }
     ev = cfg.eval
-    key = {"train": train_cfg, "shards": [s["sha256"] for s in arm.lineage.get("shards", [])],
-           "tokenizer": tok_path,  # the curves depend on these eval settings, the final eval is redone apart
+    # The key names the data and tokenizer by content, not by path, so an ablation folder that moves
+    # (or whose runs were trained on another machine and copied back) keeps its finished runs.
+    where = ("out", "data", "tokenizer")
+    key = {"train": {k: v for k, v in train_cfg.items() if k not in where},
+           "shards": [s["sha256"] for s in arm.lineage.get("shards", [])],
+           "tokenizer": tok.get("sha256") or tok_path,
+           # the curves depend on these eval settings, the final eval is redone apart
            "curve": {"text": {k: v.model_dump() for k, v in ev.text.items()}, "points": ev.points,
                      "max_bytes": ev.max_bytes, "batch_size": ev.batch_size}}
     final_key = _sha(
@@ -257,6 +267,8 @@ def train_one(cfg: AblationConfig, arm: Arm, seed: int, run_dir: Path, tok_path:
             rec["final_key"] = final_key
             rf.write_text(json.dumps(rec, indent=2))
         return rec, "done"
+    if not train:
+        return None, "skipped"
     status = "resumed" if (run_dir / "checkpoints" / "latest").is_file() else "trained"
     if status == "trained" and run_dir.exists():
         shutil.rmtree(run_dir)  # started, but killed before its first checkpoint: nothing to keep
@@ -283,11 +295,22 @@ def train_one(cfg: AblationConfig, arm: Arm, seed: int, run_dir: Path, tok_path:
 
 # -------------------------------------------------------------------------- the whole ablation
 def run_ablation(cfg: AblationConfig, *, force: bool = False, quiet: bool = False,
-                 callbacks: Sequence[Callable] = ()) -> dict[str, Any]:
+                 callbacks: Sequence[Callable] = (), seeds: Sequence[int] | None = None,
+                 only_arms: Sequence[str] | None = None, prepare_only: bool = False) -> dict[str, Any]:
     """Run (or resume) the ablation; writes OUT/ablation.json and OUT/ablation.html, returns the JSON.
 
-    `callbacks` are extra training callbacks given to every run (tests use one to simulate a kill).
+    `seeds` / `only_arms` train just those runs in this call (so one ablation can be spread over
+    several machines or time-limited calls); finished runs of the others are still reported.
+    `prepare_only` stops after the arms, the tokenizer and the budget (nothing is trained) and
+    returns them. `callbacks` are extra training callbacks given to every run (tests use one to
+    simulate a kill).
     """
+    for name in only_arms or ():
+        if name not in cfg.arms:
+            raise AblationError(f"--arms: no arm {name!r} in the ablation (arms: {', '.join(cfg.arms)})")
+    for sd in seeds or ():
+        if sd not in cfg.seeds:
+            raise AblationError(f"--seeds: seed {sd} is not in the ablation's seeds {cfg.seeds}")
     from .report import write_report
     from .summary import summarize
 
@@ -318,17 +341,23 @@ def run_ablation(cfg: AblationConfig, *, force: bool = False, quiet: bool = Fals
             f"{bud['train_tokens'] / max(1, a.unique_tokens):.2f} epochs",
             flush=True,
         )
+    if prepare_only:
+        return {"tokenizer": tok_info, "budget": bud, "text_sets": text_info,
+                "arms": {a.name: {"unique_tokens": a.unique_tokens, "text_bytes": a.text_bytes,
+                                  "epochs": bud["train_tokens"] / max(1, a.unique_tokens)} for a in arms}}
     runs: dict[str, dict[int, dict]] = {a.name: {} for a in arms}
     statuses = {}
     for seed in cfg.seeds:  # seed-major: after the first pass every arm has one run
         for a in arms:
             run_dir = out / "runs" / a.name / f"seed{seed}"
+            chosen = (seeds is None or seed in seeds) and (only_arms is None or a.name in only_arms)
             rec, st = train_one(
-                cfg, a, seed, run_dir, tok_info["path"], bud, curve_sets, full_sets, force, callbacks
+                cfg, a, seed, run_dir, tok_info, bud, curve_sets, full_sets, force, callbacks, train=chosen
             )
             statuses[f"{a.name}/seed{seed}"] = st
             print(f"run {a.name}/seed{seed}: {st}", flush=True)
-            runs[a.name][seed] = rec
+            if rec is not None:
+                runs[a.name][seed] = rec
     doc = {
         "name": cfg.name,
         "config": cfg.to_json(),
