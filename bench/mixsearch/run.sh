@@ -9,8 +9,8 @@
 # the tokenizer, each finished proxy's result and key, the validation's ablation.json/html) and
 # starts by unpacking FOLDER/result/result.tar.gz when it is there: a call cut by its time limit
 # (the command stops at LIMIT seconds, default 540, and still packs) resumes in the next call,
-# finished proxies and validation runs skipped. Resuming needs the same absolute path of this
-# folder on both machines (the run keys record it); elsewhere a run is refused, not retrained.
+# finished proxies and validation runs skipped (run keys name data and tokenizer by content, so
+# the folder may sit at another path there).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-search}

@@ -191,7 +191,7 @@ def train_proxies(
             arm,
             cfg.seed,
             out / "runs" / name / f"seed{cfg.seed}",
-            tok["path"],
+            prep["tokenizer"],  # path and sha256: run keys name the tokenizer by content
             bud,
             curve_sets,
             full_sets,

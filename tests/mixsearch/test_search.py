@@ -156,22 +156,35 @@ def test_a_bad_config_is_one_clear_error(tmp_path, change, message):
     assert "invalid mix search" in r.output and message in r.output
 
 
-def test_results_alone_resume_without_training(searched):
-    """What bench/mixsearch/run.sh carries between machines: the results and keys, no data, no weights.
-    Each candidate's data is written again with the same bytes, so every proxy's key still matches."""
+def test_results_alone_resume_without_training_in_another_folder(searched, tmp_path):
+    """What bench/mixsearch/run.sh carries between machines: the results and keys, no data, no
+    weights, into another folder. Each candidate's data is written again with the same bytes, and
+    run keys name data and tokenizer by content, so every run stays finished."""
     import shutil
 
     from curate.mixsearch import load_search, run_search
 
-    out = searched["out"]
-    for d in [*out.glob("candidates/*/data"), *out.glob("validate/mixes/*/data")]:
-        shutil.rmtree(d)
-    for f in [*out.glob("runs/*/*/model.safetensors"), *out.glob("validate/runs/*/*/model.safetensors")]:
-        f.unlink()
-    doc = run_search(load_search(searched["yaml"]), quiet=True)
+    src, dst = searched["out"], tmp_path / "moved"
+    keep = [
+        "search.json",
+        "tokenizer/*",
+        "runs/*/seed*/ablate_*.json",
+        "runs/*/seed*/curve.jsonl",
+        "candidates/*/mix_plan.json",
+        "validate/mixes/*/mix_plan.json",
+        "validate/runs/*/seed*/ablate_*.json",
+        "validate/runs/*/seed*/curve.jsonl",
+    ]
+    for pat in keep:
+        for f in src.glob(pat):
+            (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, dst / f.relative_to(src))
+    assert not list(dst.rglob("*.safetensors")) and not list(dst.rglob("part-*.parquet"))
+    doc = run_search(load_search(searched["yaml"], out=str(dst)), quiet=True)
     assert {r["status"] for r in doc["candidates"]} == {"done"}
     assert doc["fit"]["chosen"] == searched["doc"]["fit"]["chosen"]
     assert doc["validation"]["table"] == searched["doc"]["validation"]["table"]
+    assert not list(dst.rglob("*.safetensors"))  # nothing was trained
 
 
 def test_mix_yaml_runs_as_a_pipeline_and_hits_the_chosen_shares(searched, tmp_path):
