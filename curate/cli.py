@@ -40,6 +40,7 @@ _PLUGINS = {
     "chat": ("curate.train.cli", "chat"),
     "eval": ("curate.eval.cli", "eval_cmd"),
     "ablate": ("curate.ablate.cli", "ablate"),
+    "mix": ("curate.mixsearch.cli", "mix"),
 }
 
 

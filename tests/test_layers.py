@@ -26,8 +26,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     # perplexity filter scores with its windowed scorer
     ("stages", {"curate.filters", "curate.dedup", "curate.mix", "curate.format", "curate.sft",
                 "curate.eval"}),
-    # jobs built over the layers below: docs, inspection, demo data, ablations
-    ("tools", {"curate.docs", "curate.inspect", "curate.demo", "curate.ablate"}),
+    # jobs built over the layers below: docs, inspection, demo data, ablations, mix search (over ablate)
+    ("tools", {"curate.docs", "curate.inspect", "curate.demo", "curate.ablate", "curate.mixsearch"}),
     # sub-commands that live with their code, and what they share with the root command
     ("commands", {"curate.cli_args"}),
     # the root command loads the sub-commands (by name, lazily); none may import it back

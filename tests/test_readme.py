@@ -41,6 +41,8 @@ SKIPPED = {
     "curate ablate ablation.yaml          # prints the final table; Ctrl-C or a kill, "
     "then run it again to resume":
         "needs a GPU",
+    "curate mix search search.yaml               # Ctrl-C or a kill, then run it again to resume":
+        "needs a GPU",
     "curate run pipelines/web.yaml --set 'inputs.0.paths=s3://my-bucket/cc/*.warc.gz' -o s3://my-bucket/curated/web":
         "needs a real bucket",
 }

@@ -18,7 +18,7 @@ _STAGES: dict[str, type[Stage]] = {}
 BUILTIN_MODULES = (
     "curate.filters",
     "curate.dedup",
-    "curate.mix",
+    "curate.mix.stage",  # the package itself defers the stage (see curate/mix/__init__.py)
     "curate.format",
     "curate.sft",
 )
