@@ -301,12 +301,15 @@ def _run_reduce(ctx: RunContext, phase: Phase, n_tasks: int) -> tuple[list[dict]
     stage = make_stage(ctx.spec, ctx.layout, idx, None, n_tasks)
     assert isinstance(stage, GlobalStage)
     out: list[dict] = []
-    for k, step in enumerate(stage.reduce_steps()):
+    k = 0
+    while k < len(steps := stage.reduce_steps()):  # asked after each step: rounds add steps
+        step = steps[k]
         tasks = [
             ReduceTask(str(ctx.layout.root), ctx.payload, idx, k, step.name, p, n_tasks)
             for p in range(step.n_partitions)
         ]
         out += _run_tasks(ctx, run_reduce_task, tasks, f"{stage.ctx.stage_name}:{step.name}")
+        k += 1
     for r in out:
         r["stage_index"] = idx
     return out, stage.reduce_summary()
