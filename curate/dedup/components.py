@@ -68,23 +68,36 @@ class PartitionedComponents:
     def _stats_file(self, r: int, part: int) -> Path:
         return self.root / f"r{r:03d}" / "stats" / f"p{part:03d}.json"
 
-    def _read(self, r: int, part: int) -> pl.DataFrame:
+    def _read(self, r: int, part: int) -> tuple[np.ndarray, np.ndarray]:
+        """Round ``r``'s distinct edges of partition ``part``, sorted by (u, v)."""
         files = partition_files(self._in_dir(r, part))
         if not files:
-            return pl.DataFrame(schema=_EDGE_SCHEMA)
-        return pl.concat([pl.read_parquet(f) for f in files]).unique()
+            return np.zeros(0, U64), np.zeros(0, U64)
+        e = pl.concat([pl.read_parquet(f) for f in files])
+        u, v = e["u"].to_numpy(), e["v"].to_numpy()
+        del e
+        order = np.lexsort((v, u))
+        u, v = u[order], v[order]
+        del order
+        new = np.ones(len(u), bool)
+        new[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+        return u[new], v[new]
 
-    def _send(self, r: int, sender: int, edges: pl.DataFrame) -> None:
-        """Write ``edges`` (key ``u``) as round ``r``'s input, each row to its key's partition."""
-        if edges.height == 0:
+    def _send(self, r: int, sender: int, u: np.ndarray, v: np.ndarray) -> None:
+        """Write edges ``u -> v`` (key ``u``) as round ``r``'s input, each to its key's partition."""
+        if len(u) == 0:
             return
-        part = partition_of(edges["u"].to_numpy(), self.partitions)
-        edges = edges.with_columns(pl.Series("_p", part))
-        for (q,), sub in edges.partition_by("_p", as_dict=True).items():
-            out = sub.drop("_p").unique().sort("u", "v")
-            atomic_write_parquet(out, self._in_dir(r, int(q)) / f"{sender:04d}.parquet")
+        part = partition_of(u, self.partitions)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.partitions + 1))
+        for q in range(self.partitions):
+            lo, hi = bounds[q], bounds[q + 1]
+            if hi > lo:
+                sel = order[lo:hi]
+                out = pl.DataFrame({"u": u[sel], "v": v[sel]}, schema=_EDGE_SCHEMA)
+                atomic_write_parquet(out, self._in_dir(r, q) / f"{sender:04d}.parquet")
 
-    def _route(self, r: int, sender: int, a: pl.Series | np.ndarray, b: pl.Series | np.ndarray) -> None:
+    def _route(self, r: int, sender: int, a: np.ndarray, b: np.ndarray) -> None:
         """Send undirected edges ``a - b`` to round ``r`` keyed as its kind needs."""
         a = np.asarray(a, dtype=U64)
         b = np.asarray(b, dtype=U64)
@@ -93,7 +106,7 @@ class PartitionedComponents:
         else:  # the larger end holds it
             u, v = np.maximum(a, b), np.minimum(a, b)
         keep = u != v
-        self._send(r, sender, pl.DataFrame({"u": u[keep], "v": v[keep]}, schema=_EDGE_SCHEMA))
+        self._send(r, sender, u[keep], v[keep])
 
     # -- steps ------------------------------------------------------------------------------------
     def seed(self, sender: int, a: np.ndarray, b: np.ndarray) -> dict[str, int]:
@@ -102,29 +115,39 @@ class PartitionedComponents:
         return {"cc_input_edges": len(a)}
 
     def run_round(self, r: int, part: int) -> dict[str, int]:
-        """One partition of round ``r``: its star operation, output routed to round ``r + 1``."""
+        """One partition of round ``r``: its star operation, output routed to round ``r + 1``.
+
+        NumPy on the (u, v)-sorted edges: a node's neighbours are a run, ``minimum.reduceat`` its
+        smallest; memory is a few arrays of the partition's edge count."""
         if r >= MAX_ROUNDS:
             raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
-        e = self._read(r, part)
-        g = e.group_by("u").agg(pl.col("v").min().alias("m"), pl.len().alias("deg"))
+        u, v = self._read(r, part)
+        n = len(u)
+        if n:
+            starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+            keys = u[starts]
+            m = np.minimum.reduceat(v, starts)
+            deg = np.diff(np.r_[starts, n])
+        else:
+            keys = m = np.zeros(0, U64)
+            deg = np.zeros(0, np.int64)
         if is_large(r):
             # not a star forest where a node has a smaller neighbour and another neighbour too
-            not_star = g.filter((pl.col("m") < pl.col("u")) & (pl.col("deg") > 1)).height
-            g = g.with_columns(pl.min_horizontal("m", "u").alias("m"))
-            up = e.join(g.select("u", "m"), on="u").filter(pl.col("v") > pl.col("u"))
-            changed = up.filter(pl.col("m") != pl.col("u")).height
-            self._route(r + 1, part, up["v"], up["m"])
-            stats = {"edges": e.height, "changed": changed, "not_star": not_star}
+            not_star = int(((m < keys) & (deg > 1)).sum())
+            mrow = np.repeat(np.minimum(m, keys), deg)
+            up = v > u
+            changed = int((mrow[up] != u[up]).sum())
+            self._route(r + 1, part, v[up], mrow[up])
+            stats = {"edges": n, "changed": changed, "not_star": not_star}
         else:
-            # all of S(u) are smaller than u, so m = min(S(u))
-            changed = g.filter(pl.col("deg") > 1).height
-            spokes = e.join(g.select("u", "m"), on="u").filter(pl.col("v") != pl.col("m"))
-            a = pl.concat([g["u"], spokes["v"]])
-            b = pl.concat([g["m"], spokes["m"]])
-            self._route(r + 1, part, a, b)
-            stats = {"edges": e.height, "changed": changed}
+            # all of S(u) are smaller than u, so m = min(S(u)); (u, m) plus a spoke per other neighbour
+            changed = int((deg > 1).sum())
+            mrow = np.repeat(m, deg)
+            spokes = v != mrow
+            self._route(r + 1, part, np.concatenate([keys, v[spokes]]), np.concatenate([m, mrow[spokes]]))
+            stats = {"edges": n, "changed": changed}
         write_json_atomic(self._stats_file(r, part), stats)  # last: the partition is done
-        return {"cc_round_edges": e.height}
+        return {"cc_round_edges": n}
 
     def round_stats(self, r: int) -> dict[str, int] | None:
         """Round ``r``'s counters summed over its partitions, or None while any is missing."""
@@ -155,9 +178,12 @@ class PartitionedComponents:
         The converged large-star round sent each ``(child, root)`` to the child's partition
         (small-star keying); the roots are labelled by themselves, once per partition they appear
         in (callers deduplicate across partitions)."""
-        e = self._read(converged + 1, part)
-        roots = e.select(pl.col("v").unique().alias("u"), pl.col("v").unique().alias("v"))
-        return pl.concat([e, roots]).rename({"u": "node", "v": "label"})
+        child, root = self._read(converged + 1, part)
+        roots = np.unique(root)
+        return pl.DataFrame(
+            {"node": np.concatenate([child, roots]), "label": np.concatenate([root, roots])},
+            schema={"node": pl.UInt64, "label": pl.UInt64},
+        )
 
 
 def components_in_rounds(
