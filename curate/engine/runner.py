@@ -112,6 +112,13 @@ def run_pipeline(
         out = spec.output.path
     target = str(out)
     remote = target if storage.is_uri(target) else None
+    if work_dir is not None and storage.is_uri(str(work_dir)):
+        # Issue 22 part (c), not built: markers, plans and side files as atomic object puts with
+        # a lease for the lock. Refused by name rather than written to a local folder "s3:".
+        raise RunRefused(
+            f"--work-dir {work_dir}: work state on object storage is not implemented yet; give a "
+            "local folder (or shared POSIX storage for a multi-node Ray run)"
+        )
     if remote:
         layout = RunLayout(Path(work_dir or default_work_dir(remote)).resolve())
     elif work_dir is not None:
