@@ -116,7 +116,7 @@ class MinhashDedup(GlobalStage):
             4_000_000,
             ge=1,
             description="pairs per partition of the connected-components rounds (their task memory: "
-                        "~100 bytes a pair); at most `partitions` partitions",
+                        "~250 bytes a pair); at most `partitions` partitions",
         )
 
         @model_validator(mode="after")
