@@ -261,9 +261,19 @@ class MinhashDedup(GlobalStage):
         return steps
 
     def reduce_step(self, index: int, name: str) -> ReduceStep:
-        if name.startswith("cc-r"):  # a round, without reading every earlier round's stats
+        # the components' steps by name, without reading every round's stats in every task
+        if name.startswith("cc-r"):
             r = int(name.removeprefix("cc-r"))
             return ReduceStep(name, self._cc_partitions(), self._cc_round(r))
+        by_name = {
+            "cc-seed": lambda: ReduceStep(name, self.partitions, self._cc_seed),
+            "cc-labels": lambda: ReduceStep(name, self._cc_partitions(), self._cc_labels),
+            "cc-members": lambda: ReduceStep(name, self._n_collect_tasks(), self._cc_members),
+            "cc-keep": lambda: ReduceStep(name, self._cc_partitions(), self._cc_keep),
+            "clusters": lambda: ReduceStep(name, 1, self._clusters),
+        }
+        if name in by_name:
+            return by_name[name]()
         return super().reduce_step(index, name)
 
     def _cc_partitions(self) -> int:
@@ -292,10 +302,16 @@ class MinhashDedup(GlobalStage):
     def _cc_progress(self) -> tuple[int, int | None]:
         """(rounds finished, converged round); a converged answer is kept (it cannot change)."""
         if self._cc_done is None:
+            f = self.wd / "cc" / "converged.json"
+            if f.exists():
+                d = json.loads(f.read_text())
+                self._cc_done = (d["rounds"], d["converged"])
+                return self._cc_done
             done, converged = self._cc.progress()
             if converged is None:
                 return done, None
             self._cc_done = (done, converged)
+            write_json_atomic(f, {"rounds": done, "converged": converged})  # same answer for all
         return self._cc_done
 
     def _task_numbers(self) -> dict[str, int]:
