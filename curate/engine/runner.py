@@ -297,9 +297,12 @@ def _run_tasks(ctx: RunContext, fn, tasks: list, label: str, on_result=None) -> 
             ctx.log("task_done", task=t.name, seconds=r.get("seconds"), rows=rows)
 
         before = len(getattr(ctx.executor, "retried", []))
+        before_driver = len(getattr(ctx.executor, "ran_in_driver", []))
         ctx.executor.map(fn, pending, on_done, on_rows=lambda t, n: bar.running(t.name, n))
         for name in getattr(ctx.executor, "retried", [])[before:]:
             ctx.log("task_retried", task=name, why="its worker process died")
+        for name in getattr(ctx.executor, "ran_in_driver", [])[before_driver:]:
+            ctx.log("task_in_driver", task=name, why="run by the driver while Ray started")
     return [done[t.name] for t in tasks]
 
 
