@@ -21,6 +21,7 @@ def _hashes(out: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # starts its own Ray (~10 s) and runs the pipeline twice: ~45 s
 def test_driver_runs_tasks_while_ray_starts_and_output_is_identical(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
