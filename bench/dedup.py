@@ -13,6 +13,11 @@ produces a 128-permutation MinHash signature per document, shingling included:
                     (``.venv-datatrove``), with its default spaCy word tokenizer and with a
                     whitespace split; skipped with a note if that venv is missing.
 
+``--cc-edges N`` measures the connected components step: a dedup-shaped graph of N edges (clusters
+of power-law sizes, stars plus extra edges) as union-find in one task (the old ``clusters`` step)
+vs large-star/small-star rounds over ``--cc-partitions`` partitions; each task runs in a fresh
+process and its peak memory (VmHWM minus the RSS after imports) is reported.
+
 The e2e part writes Parquet shards of short generated documents with planted duplicates, runs
 ``exact_dedup`` + ``minhash_dedup`` with the real engine (``workers`` processes) and reports docs/s
 and peak RSS (driver and the largest worker).
@@ -299,6 +304,87 @@ def generate(n_docs: int, shards: int, folder: str) -> None:
         )
 
 
+_CC_TASK = r"""
+import json, sys, numpy as np, polars as pl
+from pathlib import Path
+from curate.dedup.components import PartitionedComponents
+from curate.dedup.union_find import components_of_pairs
+def rss(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+root, kind, r, part, parts = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+# warm Polars' pools and allocator on a small graph first: the baseline is the runtime, not the data
+w = pl.DataFrame({"u": np.arange(10_000, dtype=np.uint64) % 97, "v": np.arange(10_000, dtype=np.uint64)})
+w.group_by("u").agg(pl.col("v").min()).join(w, on="u").write_parquet(root / f"warm-{kind}-{r}-{part}.parquet")
+pl.read_parquet(root / f"warm-{kind}-{r}-{part}.parquet")
+components_of_pairs(w["u"].to_numpy(), w["v"].to_numpy() + np.uint64(100))
+base = rss("VmHWM")
+if kind == "single":
+    e = pl.read_parquet(root / "edges.parquet")
+    nodes, labels = components_of_pairs(e["a"].to_numpy(), e["b"].to_numpy())
+else:
+    PartitionedComponents(root / "cc", parts).run_round(r, part)
+print(json.dumps({"peak_mib": rss("VmHWM") - base}))
+"""  # noqa: E501
+
+
+def dedup_graph(n_edges: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Edges shaped like dedup's: clusters with Zipf sizes, a star from each cluster's first member
+    plus as many random edges within the cluster; node keys are task << 32 | row."""
+    rng = np.random.default_rng(seed)
+    sizes = np.minimum(rng.zipf(1.8, n_edges // 2) + 1, 50_000)
+    sizes = sizes[np.cumsum(sizes) <= n_edges // 2 + 1]
+    n = int(sizes.sum())
+    perm = rng.permutation(n * 3)[:n].astype(np.uint64)  # documents in clusters, spread over rows
+    keys = ((perm % np.uint64(512)) << np.uint64(32)) | (perm // np.uint64(512))
+    start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    member = np.arange(n)
+    star = member != start
+    a1, b1 = keys[start[star]], keys[member[star]]
+    size_of = np.repeat(sizes, sizes)
+    other = start + (rng.random(n) * size_of).astype(np.int64)
+    extra = other != member
+    a2, b2 = keys[member[extra]], keys[other[extra]]
+    a, b = np.concatenate([a1, a2]), np.concatenate([b1, b2])
+    return np.minimum(a, b), np.maximum(a, b)
+
+
+def cc_memory(n_edges: int, partitions: int) -> None:
+    from curate.dedup.components import components_in_rounds
+    from curate.dedup.union_find import components_of_pairs
+
+    root = Path(tempfile.mkdtemp(prefix="curate-cc-bench-"))
+    a, b = dedup_graph(n_edges)
+    pl.DataFrame({"a": a, "b": b}).write_parquet(root / "edges.parquet")
+    t = time.perf_counter()
+    ref_nodes, ref_labels = components_of_pairs(a, b)
+    t_single = time.perf_counter() - t
+    t = time.perf_counter()
+    nodes, labels, rounds = components_in_rounds(a, b, root / "cc", partitions)
+    t_rounds = time.perf_counter() - t
+    same = np.array_equal(nodes, ref_nodes) and np.array_equal(labels, ref_labels)
+
+    def task(kind: str, r: int = 0, part: int = 0) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", _CC_TASK, str(root), kind, str(r), str(part), str(partitions)],
+            check=True, capture_output=True, text=True, cwd=ROOT,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
+
+    single = task("single")
+    sample = range(0, partitions, max(1, partitions // 4))  # partitions are balanced: a few suffice
+    per_round = [max(task("round", r, p) for p in sample) for r in range(min(rounds, 3))]
+    print(f"\nconnected components: {len(a):,} edges, {len(ref_nodes):,} nodes, {partitions} partitions")
+    print(f"  union-find, one task        peak {single:8.1f} MiB   {t_single:6.2f} s")
+    print(
+        f"  rounds ({rounds}), largest task   peak {max(per_round):8.1f} MiB   {t_rounds:6.2f} s in one "
+        f"process (rounds 0-{len(per_round) - 1}: {', '.join(f'{m:.1f}' for m in per_round)} MiB)"
+    )
+    print(f"  ratio single / partition    {single / max(max(per_round), 1e-9):.1f}x   same labels: {same}")
+    print(f"  (folder {root}; delete when done)")
+
+
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--generate":
         generate(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
@@ -315,6 +401,8 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--no-verify", action="store_true", help="e2e without true-Jaccard verification")
     ap.add_argument("--skip-signatures", action="store_true")
+    ap.add_argument("--cc-edges", type=int, default=0, help="edges for the components memory table (0: skip)")
+    ap.add_argument("--cc-partitions", type=int, default=16)
     ap.add_argument(
         "--accuracy", type=int, default=0, help="docs per planted corpus for the precision/recall table"
     )
@@ -323,6 +411,8 @@ def main() -> None:
         signatures_table(a.docs, a.num_perm, a.rounds)
     if a.accuracy:
         accuracy(a.accuracy)
+    if a.cc_edges:
+        cc_memory(a.cc_edges, a.cc_partitions)
     if a.e2e:
         e2e(a.e2e, a.workers, a.shards, verify=not a.no_verify)
 

@@ -126,7 +126,11 @@ def run_status(out: Path) -> str:
                     steps[step] = steps.get(step, 0) + 1
             label = stage_names.get(ph["collect"], str(ph["collect"]))
             body = (
-                ", ".join(f"{s.split('-', 1)[-1]}: {c} partition(s) done" for s, c in sorted(steps.items()))
+                ", ".join(
+                    f"{s.split('-', 1)[-1]}: {c} partition(s) done"
+                    # in step order: a components round per step makes more than 10 of them
+                    for s, c in sorted(steps.items(), key=lambda kv: int(kv[0].split("-", 1)[0]))
+                )
                 or "not started"
             )
             lines.append(f"  {label} (global reduce): {body}")

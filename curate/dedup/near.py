@@ -5,28 +5,41 @@ Work files under ``work_dir`` (``gkey`` = task number << 32 | row number within 
 * collect, per task: ``bands/p{part:03d}/{task}.parquet`` (band key, row) hash-partitioned by band
   key; ``docs/{task}.parquet`` (row, id, length, quality, snippet); with ``verify``,
   ``shingles/{task}.parquet`` (row, sorted distinct shingles); ``tasks/{task}.json`` last.
-* step ``buckets`` (one task per partition): rows sharing a band key are candidates; writes
-  ``pairs/p{part:03d}.parquet``. Memory: one partition's band keys (``docs x bands / partitions``).
+* step ``buckets`` (one task per partition): rows sharing a band key are candidates (files
+  below). Memory: one partition's band keys (``docs x bands / partitions``).
 * with ``verify: true``, step ``route`` (one task per collect task): reads that task's shingle file
   once and sends the sets of its candidate documents to the partition of each of their pairs
   (``verify_in/p{vp:03d}/{task}.parquet``); step ``verify`` (one task per pair partition): exact
   Jaccard of its pairs, keeps those ``>= threshold`` (``pairs_verified/p{vp:03d}.parquet``).
   Memory: one partition's candidate shingle sets.
-* step ``clusters``: connected components of the pairs (vectorised union-find); keeps one per
-  cluster by the keep rule; writes ``drop/{task}.parquet`` (id, duplicate_of, cluster_size) and
-  ``clusters.json`` last. Memory: pairs and candidate docs only, never the corpus.
-* process, per task: drops the rows listed in ``drop/{task}.parquet``.
+* ``buckets`` with ``verify`` writes its pairs shuffled at once: ``cand/v{vp:03d}/{part}.parquet``
+  (a, b) to their verify partition and ``need/{task}/{part}.parquet`` (gkey, vp) to the collect
+  task of each end; without ``verify`` ``pairs/p{part:03d}.parquet``.
+* steps ``cc-seed``, ``cc-r000``, ``cc-r001``...: connected components of the (verified) pairs in
+  rounds of large-star / small-star over ``partitions`` node partitions
+  (:mod:`curate.dedup.components`, files under ``cc/``); rounds are added until one finds a star
+  forest, so the step list grows as they finish. Memory: one partition's edges.
+* ``cc-labels`` (per partition): each node's label (its component's smallest key) to the collect
+  task of the node, ``cc/labels/{task}/``; ``cc-members`` (per collect task): those documents'
+  metadata, to the partition of their label, ``cc/members/q{q:03d}/{task}.parquet``; ``cc-keep``
+  (per label partition, whole clusters): one survivor per cluster by the keep rule, drops to
+  ``drop/{task}/q{q:03d}.parquet`` (id, duplicate_of, cluster_size) and a partial summary;
+  ``clusters`` (one small task): ``clusters.json`` from the partial summaries, written last.
+  No step holds all pairs or all clustered documents.
+* process, per task: drops the rows listed in ``drop/{task}/*.parquet``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from curate.dedup.common import (
@@ -35,11 +48,12 @@ from curate.dedup.common import (
     KeepRule,
     apply_drops,
     keeper_order,
+    merge_histograms,
     resolve_partitions,
     size_histogram,
 )
+from curate.dedup.components import PartitionedComponents, partition_of
 from curate.dedup.minhash import MinHasher, choose_bands_rows, splitmix64
-from curate.dedup.union_find import components_of_pairs
 from curate.dedup.workfiles import (
     atomic_write_parquet,
     mark_task_done,
@@ -98,6 +112,12 @@ class MinhashDedup(GlobalStage):
             description="hash partitions of the band-key shuffle (default: one per task, at least 16)",
         )
         sample_clusters: int = Field(5, ge=0, le=100, description="clusters shown in stats/report")
+        cc_partition_edges: int = Field(
+            4_000_000,
+            ge=1,
+            description="pairs per partition of the connected-components rounds (their task memory: "
+                        "~250 bytes a pair); at most `partitions` partitions",
+        )
 
         @model_validator(mode="after")
         def _check(self):
@@ -138,6 +158,7 @@ class MinhashDedup(GlobalStage):
         self._docs: list[pl.DataFrame] = []
         self._shingles: list[pl.DataFrame] = []
         self._drops: pl.DataFrame | None = None
+        self._cc_done: tuple[int, int] | None = None
 
     @property
     def wd(self) -> Path:
@@ -215,14 +236,83 @@ class MinhashDedup(GlobalStage):
 
     # -- reduce --------------------------------------------------------------------------------------
     def reduce_steps(self) -> list[ReduceStep]:
+        """The steps so far: the connected components add a round at a time until they converge,
+        so the list grows as rounds finish (the driver asks again after each step)."""
         steps = [ReduceStep("buckets", self.partitions, self._buckets)]
         if self.config.verify:
             # one route task per collect task (reads that task's shingle file once), then one
             # verify task per pair partition (holds only its pairs' shingles)
-            steps.append(ReduceStep("route", max(self.ctx.n_tasks, len(task_ids(self.wd)), 1), self._route))
+            steps.append(ReduceStep("route", self._n_collect_tasks(), self._route))
             steps.append(ReduceStep("verify", self.partitions, self._verify))
-        steps.append(ReduceStep("clusters", 1, self._clusters))
+        steps.append(ReduceStep("cc-seed", self.partitions, self._cc_seed))
+        if not all((self.wd / "cc" / "seed" / f"p{p:03d}.json").exists() for p in range(self.partitions)):
+            return steps  # the rounds' partitions follow from the pairs the seed counted
+        parts = self._cc_partitions()
+        done, converged = self._cc_progress()
+        for r in range(done if converged is not None else done + 1):
+            steps.append(ReduceStep(f"cc-r{r:03d}", parts, self._cc_round(r)))
+        if converged is not None:
+            steps += [
+                ReduceStep("cc-labels", parts, self._cc_labels),
+                ReduceStep("cc-members", self._n_collect_tasks(), self._cc_members),
+                ReduceStep("cc-keep", parts, self._cc_keep),
+                ReduceStep("clusters", 1, self._clusters),
+            ]
         return steps
+
+    def reduce_step(self, index: int, name: str) -> ReduceStep:
+        # the components' steps by name, without reading every round's stats in every task
+        if name.startswith("cc-r"):
+            r = int(name.removeprefix("cc-r"))
+            return ReduceStep(name, self._cc_partitions(), self._cc_round(r))
+        by_name = {
+            "cc-seed": lambda: ReduceStep(name, self.partitions, self._cc_seed),
+            "cc-labels": lambda: ReduceStep(name, self._cc_partitions(), self._cc_labels),
+            "cc-members": lambda: ReduceStep(name, self._n_collect_tasks(), self._cc_members),
+            "cc-keep": lambda: ReduceStep(name, self._cc_partitions(), self._cc_keep),
+            "clusters": lambda: ReduceStep(name, 1, self._clusters),
+        }
+        if name in by_name:
+            return by_name[name]()
+        return super().reduce_step(index, name)
+
+    def _cc_partitions(self) -> int:
+        """Partitions of the components rounds: enough for ``cc_partition_edges`` pairs each, at
+        most ``partitions``. Every task computes the same number from the pair files (and the
+        first one stores it: the rounds must agree even if files are touched later)."""
+        f = self.wd / "cc" / "partitions.json"
+        if f.exists():
+            return int(json.loads(f.read_text())["partitions"])
+        if self.config.verify:
+            files = [p.with_suffix(".json") for p in self._pair_files()]
+            pairs = sum(json.loads(p.read_text())["verified_pairs"] for p in files)
+        else:
+            pairs = sum(pq.ParquetFile(p).metadata.num_rows for p in self._pair_files())
+        n = min(self.partitions, max(1, -(-pairs // self.config.cc_partition_edges)))
+        write_json_atomic(f, {"partitions": n, "pairs": pairs})
+        return n
+
+    def _n_collect_tasks(self) -> int:
+        return max(self.ctx.n_tasks, len(task_ids(self.wd)), 1)
+
+    @property
+    def _cc(self) -> PartitionedComponents:
+        return PartitionedComponents(self.wd / "cc", self._cc_partitions())
+
+    def _cc_progress(self) -> tuple[int, int | None]:
+        """(rounds finished, converged round); a converged answer is kept (it cannot change)."""
+        if self._cc_done is None:
+            f = self.wd / "cc" / "converged.json"
+            if f.exists():
+                d = json.loads(f.read_text())
+                self._cc_done = (d["rounds"], d["converged"])
+                return self._cc_done
+            done, converged = self._cc.progress()
+            if converged is None:
+                return done, None
+            self._cc_done = (done, converged)
+            write_json_atomic(f, {"rounds": done, "converged": converged})  # same answer for all
+        return self._cc_done
 
     def _task_numbers(self) -> dict[str, int]:
         return {t: i for i, t in enumerate(task_ids(self.wd))}
@@ -243,16 +333,25 @@ class MinhashDedup(GlobalStage):
             np.concatenate(gkeys) if gkeys else np.zeros(0, U64),
             all_pairs=self.config.verify,
         )
-        atomic_write_parquet(pl.DataFrame({"a": a, "b": b}), self.wd / "pairs" / f"p{part:03d}.parquet")
+        if not self.config.verify:
+            atomic_write_parquet(pl.DataFrame({"a": a, "b": b}), self.wd / "pairs" / f"p{part:03d}.parquet")
+            return {"candidate_pairs": len(a)}
+        # with verify, shuffle the pairs at once: to their verify partition (``cand/v{vp}/``) and,
+        # as (document, vp), to the collect task of each end (``need/{task}/``) for step 'route'
+        vp = self._pair_partition(a, b)
+        pairs = pl.DataFrame({"a": a, "b": b, "vp": vp})
+        for (q,), sub in pairs.partition_by("vp", as_dict=True).items():
+            out = sub.select("a", "b")
+            atomic_write_parquet(out, self.wd / "cand" / f"v{int(q):03d}" / f"{part:03d}.parquet")
+        need = pl.concat(
+            [pairs.select(pl.col("a").alias("gkey"), "vp"), pairs.select(pl.col("b").alias("gkey"), "vp")]
+        ).unique()
+        need = need.with_columns(pl.Series("_t", (need["gkey"].to_numpy() >> U64(32)).astype(np.int64)))
+        names = {i: t for t, i in number.items()}
+        for (t,), sub in need.partition_by("_t", as_dict=True).items():
+            out = sub.drop("_t").sort("gkey", "vp")
+            atomic_write_parquet(out, self.wd / "need" / names[int(t)] / f"{part:03d}.parquet")
         return {"candidate_pairs": len(a)}
-
-    def _all_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        files = [self.wd / "pairs" / f"p{p:03d}.parquet" for p in range(self.partitions)]
-        missing = [f for f in files if not f.exists()]
-        if missing:
-            raise RuntimeError(f"minhash_dedup: step 'buckets' has not produced {missing[0]}")
-        pairs = pl.concat([pl.read_parquet(f) for f in files]).unique().sort("a", "b")
-        return pairs["a"].to_numpy(), pairs["b"].to_numpy()
 
     def _pair_partition(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         mixed = splitmix64(a ^ (b * U64(0x9E3779B97F4A7C15)))
@@ -265,13 +364,12 @@ class MinhashDedup(GlobalStage):
         if part >= len(tasks):
             return {}
         task = tasks[part]
-        a, b = self._all_pairs()
-        vp = self._pair_partition(a, b)
-        mine_a = (a >> U64(32)) == U64(part)
-        mine_b = (b >> U64(32)) == U64(part)
-        need = pl.DataFrame(
-            {"gkey": np.concatenate([a[mine_a], b[mine_b]]), "vp": np.concatenate([vp[mine_a], vp[mine_b]])}
-        ).unique()
+        files = partition_files(self.wd / "need" / task)
+        need = (
+            pl.concat([pl.read_parquet(f) for f in files]).unique()
+            if files
+            else pl.DataFrame(schema={"gkey": pl.UInt64, "vp": pl.Int64})
+        )
         rows = np.unique(need["gkey"].to_numpy() & U64(0xFFFFFFFF)).astype(np.uint32)
         sh = (
             pl.scan_parquet(self.wd / "shingles" / f"{task}.parquet")
@@ -291,9 +389,13 @@ class MinhashDedup(GlobalStage):
 
     def _verify(self, part: int) -> dict[str, Any]:
         """Keep this partition's candidate pairs whose true Jaccard reaches the threshold."""
-        a, b = self._all_pairs()
-        mine = self._pair_partition(a, b) == part
-        a, b = a[mine], b[mine]
+        cand = partition_files(self.wd / "cand" / f"v{part:03d}")
+        pairs = (
+            pl.concat([pl.read_parquet(f) for f in cand]).unique().sort("a", "b")
+            if cand
+            else pl.DataFrame(schema={"a": pl.UInt64, "b": pl.UInt64})
+        )
+        a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
         files = partition_files(self.wd / "verify_in" / f"p{part:03d}")
         sh = (
             pl.concat([pl.read_parquet(f) for f in files]).sort("gkey")
@@ -322,68 +424,134 @@ class MinhashDedup(GlobalStage):
         write_json_atomic(out.with_suffix(".json"), stats)
         return stats
 
-    def _clusters(self, _part: int) -> dict[str, Any]:
-        """Connected components of the (verified) pairs; one survivor per component."""
-        c = self.config
-        if c.verify:
-            files = [self.wd / "pairs_verified" / f"p{p:03d}.parquet" for p in range(self.partitions)]
-            pairs = pl.concat([pl.read_parquet(f) for f in files]).sort("a", "b")
-            a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-            parts = [json.loads(f.with_suffix(".json").read_text()) for f in files]
-            verify_stats = {k: sum(p[k] for p in parts) for k in ("candidate_pairs", "verified_pairs")}
-        else:
-            a, b = self._all_pairs()
-            verify_stats = {"candidate_pairs": len(a)}
-        nodes, labels = components_of_pairs(a, b)
-        numbers = self._task_numbers()
-        names = {n: t for t, n in numbers.items()}
-        # metadata of the documents in clusters only, read task by task
-        meta = []
-        for t, number in numbers.items():
-            rows = nodes[(nodes >> U64(32)) == U64(number)] & U64(0xFFFFFFFF)
-            if len(rows) == 0:
-                continue
-            cols = ["row", "id", "length", "quality"] + (["snippet"] if c.sample_clusters else [])
-            df = (
-                pl.scan_parquet(self.wd / "docs" / f"{t}.parquet")
-                .select(cols)
-                .filter(pl.col("row").is_in(pl.Series(rows.astype(np.uint32)).implode()))
-                .collect()
-            )
-            gkey = (U64(number) << U64(32)) | df["row"].to_numpy().astype(U64)
-            meta.append(
-                df.with_columns(pl.lit(number, dtype=pl.UInt64).alias("task"), pl.Series("gkey", gkey))
-            )
-        docs = (
-            pl.concat(meta)
-            if meta
-            else pl.DataFrame(schema={**self._docs_schema(), "task": pl.UInt64, "gkey": pl.UInt64})
+    # -- connected components in rounds, then one survivor per cluster -----------------------------
+    def _pair_files(self) -> list[Path]:
+        folder = "pairs_verified" if self.config.verify else "pairs"
+        return [self.wd / folder / f"p{p:03d}.parquet" for p in range(self.partitions)]
+
+    def _cc_seed(self, part: int) -> dict[str, Any]:
+        """Route pair partition ``part`` (verified, or the candidates) into round 0."""
+        f = self._pair_files()[part]
+        if not f.exists():
+            raise RuntimeError(f"minhash_dedup: the step before 'cc-seed' has not produced {f}")
+        pairs = pl.read_parquet(f)
+        counters = self._cc.seed(part, pairs["a"].to_numpy(), pairs["b"].to_numpy())
+        write_json_atomic(self.wd / "cc" / "seed" / f"p{part:03d}.json", counters)  # last
+        return counters
+
+    def _cc_round(self, r: int) -> Callable[[int], dict[str, Any]]:
+        return lambda part: self._cc.run_round(r, part)
+
+    def _cc_labels(self, part: int) -> dict[str, Any]:
+        """The final forest of partition ``part``, sent to the collect task each node belongs to:
+        ``cc/labels/{task}/{part:04d}.parquet`` (node, label)."""
+        _, converged = self._cc_progress()
+        assert converged is not None
+        forest = self._cc.forest(converged, part)
+        names = task_ids(self.wd)
+        number = (forest["node"].to_numpy() >> U64(32)).astype(np.int64)
+        forest = forest.with_columns(pl.Series("_t", number))
+        for (t,), sub in forest.partition_by("_t", as_dict=True).items():
+            out = sub.drop("_t").unique().sort("node")
+            atomic_write_parquet(out, self.wd / "cc" / "labels" / names[int(t)] / f"{part:04d}.parquet")
+        return {}
+
+    def _cc_members(self, part: int) -> dict[str, Any]:
+        """Collect task ``part``'s documents in clusters with their metadata, sent to the partition
+        of their cluster label: ``cc/members/q{q:03d}/{task}.parquet``."""
+        tasks = task_ids(self.wd)
+        if part >= len(tasks):
+            return {}
+        task = tasks[part]
+        files = partition_files(self.wd / "cc" / "labels" / task)
+        if not files:
+            return {}
+        labels = pl.concat([pl.read_parquet(f) for f in files]).unique()
+        rows = (labels["node"].to_numpy() & U64(0xFFFFFFFF)).astype(np.uint32)
+        cols = ["row", "id", "length", "quality"] + (["snippet"] if self.config.sample_clusters else [])
+        df = (
+            pl.scan_parquet(self.wd / "docs" / f"{task}.parquet")
+            .select(cols)
+            .filter(pl.col("row").is_in(pl.Series(rows).implode()))
+            .collect()
         )
-        comp = pl.DataFrame({"gkey": nodes, "label": labels})
-        docs = docs.join(comp, on="gkey", how="inner")
+        gkey = (U64(part) << U64(32)) | df["row"].to_numpy().astype(U64)
+        df = df.with_columns(pl.lit(part, dtype=pl.UInt64).alias("task"), pl.Series("gkey", gkey)).drop("row")
+        df = df.join(labels.rename({"node": "gkey"}), on="gkey", how="inner")
+        if df.height != labels.height:
+            raise RuntimeError(f"minhash_dedup: docs/{task}.parquet lacks rows of its clusters")
+        df = df.with_columns(pl.Series("_q", partition_of(df["label"].to_numpy(), self._cc_partitions())))
+        for (q,), sub in df.partition_by("_q", as_dict=True).items():
+            out = sub.drop("_q").sort("gkey")
+            atomic_write_parquet(out, self.wd / "cc" / "members" / f"q{int(q):03d}" / f"{task}.parquet")
+        return {"docs_in_clusters": df.height}
+
+    def _cc_keep(self, part: int) -> dict[str, Any]:
+        """One survivor per cluster of label partition ``part`` (whole clusters live here): drops
+        to ``drop/{task}/q{part:03d}.parquet``, a partial summary to ``cc/keep/q{part:03d}.json``."""
+        c = self.config
+        files = partition_files(self.wd / "cc" / "members" / f"q{part:03d}")
+        schema = {
+            **{k: v for k, v in self._docs_schema().items() if k != "row"},
+            "task": pl.UInt64,
+            "gkey": pl.UInt64,
+            "label": pl.UInt64,
+        }
+        docs = pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame(schema=schema)
         by, desc = keeper_order(c.keep)
         docs = docs.sort(["label", *by], descending=[False, *desc], nulls_last=True).with_columns(
             pl.col("id").first().over("label").alias(DUPLICATE_OF),
             pl.len().over("label").cast(pl.Int64).alias(CLUSTER_SIZE),
         )
         drops = docs.filter(pl.col("id") != pl.col(DUPLICATE_OF))
+        names = task_ids(self.wd)
         for (number,), sub in drops.partition_by("task", as_dict=True).items():
             out = sub.select("id", DUPLICATE_OF, CLUSTER_SIZE).sort("id")
-            atomic_write_parquet(out, self.wd / "drop" / f"{names[int(number)]}.parquet")
+            atomic_write_parquet(out, self.wd / "drop" / names[int(number)] / f"q{part:03d}.parquet")
         sizes = docs.group_by("label").agg(pl.len())["len"].to_list()
-        summary = {
+        partial = {
             "clusters": len(sizes),
             "duplicates": drops.height,
             "docs_in_clusters": docs.height,
             "size_histogram": size_histogram(sizes),
+            "samples": _sample_clusters(docs, c.sample_clusters),
+        }
+        write_json_atomic(self.wd / "cc" / "keep" / f"q{part:03d}.json", partial)
+        return {"clusters": len(sizes), "near_duplicates": drops.height}
+
+    def _clusters(self, _part: int) -> dict[str, Any]:
+        """The run's summary from the partitions' small ones (no pairs, no documents here)."""
+        c = self.config
+        parts = []
+        for q in range(self._cc_partitions()):
+            f = self.wd / "cc" / "keep" / f"q{q:03d}.json"
+            if not f.exists():
+                raise RuntimeError(f"minhash_dedup: step 'cc-keep' has not produced {f}")
+            parts.append(json.loads(f.read_text()))
+        if c.verify:
+            files = [f.with_suffix(".json") for f in self._pair_files()]
+            vparts = [json.loads(f.read_text()) for f in files]
+            verify_stats = {k: sum(p[k] for p in vparts) for k in ("candidate_pairs", "verified_pairs")}
+        else:  # round 0 holds each distinct pair once per direction
+            verify_stats = {"candidate_pairs": (self._cc.round_stats(0) or {"edges": 0})["edges"] // 2}
+        samples = sorted(
+            (s for p in parts for s in p["samples"]), key=lambda s: (-s["size"], s["kept"])
+        )[: c.sample_clusters]
+        rounds, _ = self._cc_progress()
+        summary = {
+            "clusters": sum(p["clusters"] for p in parts),
+            "duplicates": sum(p["duplicates"] for p in parts),
+            "docs_in_clusters": sum(p["docs_in_clusters"] for p in parts),
+            "size_histogram": merge_histograms([p["size_histogram"] for p in parts]),
             "num_perm": self.num_perm,
             "bands": self.bands,
             "rows": self.rows,
             **verify_stats,
-            "samples": _sample_clusters(docs, c.sample_clusters),
+            "cc_rounds": rounds,
+            "samples": samples,
         }
         write_json_atomic(self.wd / "clusters.json", summary)  # written last: the step's result
-        return {"clusters": len(sizes), "near_duplicates": drops.height}
+        return {}
 
     def reduce_summary(self) -> dict[str, Any]:
         return json.loads((self.wd / "clusters.json").read_text())
@@ -395,10 +563,10 @@ class MinhashDedup(GlobalStage):
                 raise RuntimeError(
                     f"minhash_dedup: reduce step 'clusters' has not run ({self.wd / 'clusters.json'} missing)"
                 )
-            path = self.wd / "drop" / f"{self.ctx.task_id}.parquet"
+            files = partition_files(self.wd / "drop" / str(self.ctx.task_id))
             self._drops = (
-                pl.read_parquet(path)
-                if path.exists()
+                pl.concat([pl.read_parquet(f) for f in files])
+                if files
                 else pl.DataFrame(schema={"id": pl.Utf8, DUPLICATE_OF: pl.Utf8, CLUSTER_SIZE: pl.Int64})
             )
         return apply_drops(df, self._drops, "near_duplicate")

@@ -5,6 +5,7 @@ the local pool, it reads its inputs and writes its outputs (temp name, rename, d
 output folder itself, and results come back to the driver only as small stats dicts. So:
 
 * with no ``address`` a local Ray instance with ``workers`` CPUs is started (and shut down after);
+  it takes seconds, so the first tasks run in the driver (a thread) while it starts;
 * with an ``address`` (``ray://host:10001``, ``host:6379`` or ``auto``) the tasks run on that
   cluster, which is left running. Every node must have ``curate`` installed and see the input
   files and the run folder **at the same paths** (a shared POSIX file system: NFS, Lustre; or,
@@ -21,7 +22,9 @@ not retried: it fails the run with :class:`TaskFailed` naming the task, as with 
 
 from __future__ import annotations
 
+import collections
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,18 +40,34 @@ class RayExecutor:
     started or reached refuses the run (:class:`curate.engine.errors.RunRefused`, exit code 2).
     """
 
-    def __init__(self, workers: int = 1, address: str | None = None, max_retries: int = 3):
+    def __init__(
+        self, workers: int = 1, address: str | None = None, max_retries: int = 3, overlap_start: bool = True
+    ):
         self.workers = max(1, workers)
         self.address = address
         self.max_retries = max_retries
+        self.overlap_start = overlap_start
         self._started = False  # we started the Ray instance, so we shut it down
         self._ray = None
+        self._check_folder = None  # check_shared's folder, probed once connected
+        self.ran_in_driver: list[str] = []  # tasks the driver ran while Ray started (for tests)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> RayExecutor:
-        self._connect()
+        # A local instance we start ourselves takes seconds (ray.init ~4-9 s, then each worker's
+        # imports): the first map() starts it while the driver runs tasks itself. A cluster to
+        # join, or one a caller started, is connected at once.
+        if not self._deferred():
+            self._connect()
         return self
+
+    def _deferred(self) -> bool:
+        if not self.overlap_start or self.address or self._ray is not None:
+            return False
+        import ray
+
+        return not ray.is_initialized()
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -99,7 +118,11 @@ class RayExecutor:
 
     def check_shared(self, folder) -> None:
         """Refuse a run whose folder some node of the cluster cannot see: tasks on that node would
-        write phase outputs and done markers where the driver and the other nodes never look."""
+        write phase outputs and done markers where the driver and the other nodes never look.
+        Before a deferred start, the check waits for the connection (before any Ray task)."""
+        if self._ray is None and self._deferred():
+            self._check_folder = folder
+            return
         ray = self._connect()
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         blind = blind_nodes(ray, nodes, folder)
@@ -118,6 +141,10 @@ class RayExecutor:
         ``on_rows`` is not called: rows read on Ray workers reach the bar when their task ends."""
         if not tasks:
             return
+        if self._ray is None and self._deferred():
+            tasks = self._work_while_starting(fn, list(tasks), on_done)
+            if not tasks:
+                return
         ray = self._connect()
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(fn)
         refs = {remote.remote(t): t for t in tasks}
@@ -138,6 +165,46 @@ class RayExecutor:
             for ref in pending:
                 ray.cancel(ref)
             raise
+
+
+    def _work_while_starting(self, fn, tasks: list, on_done) -> list:
+        """Start the local Ray instance (``ray.init`` wants the main thread) while a driver thread
+        runs tasks in this process, one at a time; returns the tasks it did not begin. Tasks are
+        idempotent and write the same bytes wherever they run, so the output does not change."""
+        todo = collections.deque(tasks)
+        stop = threading.Event()
+        finished: list[tuple[Any, dict]] = []
+        failed: list[tuple[Any, BaseException]] = []
+
+        def work() -> None:
+            while not stop.is_set():
+                try:
+                    t = todo.popleft()
+                except IndexError:
+                    return
+                try:
+                    finished.append((t, fn(t)))
+                except BaseException as e:  # reported by the main thread
+                    failed.append((t, e))
+                    return
+
+        th = threading.Thread(target=work, name="curate-while-ray-starts", daemon=True)
+        th.start()
+        try:
+            self._connect()
+            if self._check_folder is not None:
+                folder, self._check_folder = self._check_folder, None
+                self.check_shared(folder)
+        finally:
+            stop.set()  # the task under way finishes; the rest go to Ray
+            th.join()
+        for t, r in finished:
+            self.ran_in_driver.append(getattr(t, "name", str(t)))
+            on_done(t, r)
+        if failed:
+            t, e = failed[0]
+            raise TaskFailed(f"{describe(t)} failed: {type(e).__name__}: {e}") from e
+        return list(todo)
 
 
 def _read_probe(path: str) -> str | None:

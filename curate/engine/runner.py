@@ -112,6 +112,13 @@ def run_pipeline(
         out = spec.output.path
     target = str(out)
     remote = target if storage.is_uri(target) else None
+    if work_dir is not None and storage.is_uri(str(work_dir)):
+        # Issue 22 part (c), not built: markers, plans and side files as atomic object puts with
+        # a lease for the lock. Refused by name rather than written to a local folder "s3:".
+        raise RunRefused(
+            f"--work-dir {work_dir}: work state on object storage is not implemented yet; give a "
+            "local folder (or shared POSIX storage for a multi-node Ray run)"
+        )
     if remote:
         layout = RunLayout(Path(work_dir or default_work_dir(remote)).resolve())
     elif work_dir is not None:
@@ -290,9 +297,12 @@ def _run_tasks(ctx: RunContext, fn, tasks: list, label: str, on_result=None) -> 
             ctx.log("task_done", task=t.name, seconds=r.get("seconds"), rows=rows)
 
         before = len(getattr(ctx.executor, "retried", []))
+        before_driver = len(getattr(ctx.executor, "ran_in_driver", []))
         ctx.executor.map(fn, pending, on_done, on_rows=lambda t, n: bar.running(t.name, n))
         for name in getattr(ctx.executor, "retried", [])[before:]:
             ctx.log("task_retried", task=name, why="its worker process died")
+        for name in getattr(ctx.executor, "ran_in_driver", [])[before_driver:]:
+            ctx.log("task_in_driver", task=name, why="run by the driver while Ray started")
     return [done[t.name] for t in tasks]
 
 
@@ -301,12 +311,15 @@ def _run_reduce(ctx: RunContext, phase: Phase, n_tasks: int) -> tuple[list[dict]
     stage = make_stage(ctx.spec, ctx.layout, idx, None, n_tasks)
     assert isinstance(stage, GlobalStage)
     out: list[dict] = []
-    for k, step in enumerate(stage.reduce_steps()):
+    k = 0
+    while k < len(steps := stage.reduce_steps()):  # asked after each step: rounds add steps
+        step = steps[k]
         tasks = [
             ReduceTask(str(ctx.layout.root), ctx.payload, idx, k, step.name, p, n_tasks)
             for p in range(step.n_partitions)
         ]
         out += _run_tasks(ctx, run_reduce_task, tasks, f"{stage.ctx.stage_name}:{step.name}")
+        k += 1
     for r in out:
         r["stage_index"] = idx
     return out, stage.reduce_summary()

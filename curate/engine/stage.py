@@ -221,8 +221,20 @@ class GlobalStage(Stage):
         """End of this task's shard: write the collected side data (atomically) under work_dir."""
 
     def reduce_steps(self) -> list[ReduceStep]:
-        """The global steps, run once all shards have been collected."""
+        """The global steps, run once all shards have been collected.
+
+        The driver asks again after each step, so an iterative stage (connected components in
+        rounds) may return a list that grows as its steps finish; the steps already returned must
+        keep their place and name (they name the tasks' done markers)."""
         return []
+
+    def reduce_step(self, index: int, name: str) -> ReduceStep:
+        """Step ``index`` (named ``name``) in a reduce task's process; a stage whose list is costly
+        to rebuild may answer from the name alone."""
+        step = self.reduce_steps()[index]
+        if step.name != name:
+            raise RuntimeError(f"reduce step {index} is {step.name!r}, the task expected {name!r}")
+        return step
 
     def reduce_summary(self) -> dict[str, Any]:
         """After reduce: figures for stats.json / the manifest (clusters, achieved mix...)."""

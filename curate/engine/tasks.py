@@ -354,7 +354,7 @@ def run_reduce_task(task: ReduceTask) -> dict[str, Any]:
     layout = RunLayout(Path(task.run_dir))
     stage = make_stage(spec, layout, task.stage_index, None, task.n_tasks)
     assert isinstance(stage, GlobalStage)
-    step = stage.reduce_steps()[task.step_index]
+    step = stage.reduce_step(task.step_index, task.step_name)
     counters = step.run(task.part) or {}
     result = {"task": task.name, "counters": counters, "seconds": round(time.perf_counter() - t0, 6)}
     write_json_atomic(layout.done(task.name), result)

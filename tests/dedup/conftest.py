@@ -58,13 +58,17 @@ def collect_phase(cls, config, df, work_dir, n_tasks, batch_rows=None):
 
 def reduce_phase(cls, config, work_dir, n_tasks, shuffle_partitions=False):
     counters: dict = {}
-    for step in make(cls, config, work_dir, None, n_tasks).reduce_steps():
+    driver = make(cls, config, work_dir, None, n_tasks)
+    i = 0
+    while i < len(steps := driver.reduce_steps()):  # the list may grow as steps finish (rounds)
+        step = steps[i]
+        i += 1
         parts = list(range(step.n_partitions))
         if shuffle_partitions:
             random.Random(7).shuffle(parts)
         for p in parts:
             # a fresh instance per partition: a reduce task may run in any process
-            fresh = {s.name: s for s in make(cls, config, work_dir, None, n_tasks).reduce_steps()}[step.name]
+            fresh = make(cls, config, work_dir, None, n_tasks).reduce_step(i - 1, step.name)
             for k, v in fresh.run(p).items():
                 counters[f"{step.name}.{k}"] = counters.get(f"{step.name}.{k}", 0) + v
     return counters

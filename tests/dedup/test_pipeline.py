@@ -132,3 +132,35 @@ def test_kill_during_buckets_then_rerun_is_identical(corpus_dir, tmp_path):
     for name in _hashes(killed):
         assert pl.read_parquet(killed / name).equals(pl.read_parquet(tmp_path / "ref" / name)), name
     assert _hashes(killed) == _hashes(tmp_path / "ref")
+
+
+def test_failure_mid_rounds_then_resume_is_identical(corpus_dir, tmp_path, monkeypatch):
+    """The components rounds are added as they finish; a run stopped in round 1 resumes there."""
+    from curate.dedup import components
+    from curate.engine.errors import TaskFailed
+
+    root, _ = corpus_dir
+    stages = [{"minhash_dedup": {"threshold": 0.8, "partitions": 4, "cc_partition_edges": 20}}]
+    ref = tmp_path / "ref"
+    run_pipeline(_spec(root, stages), ref, workers=1, quiet=True)
+    real = components.PartitionedComponents.run_round
+
+    def failing(self, r, part):
+        if r == 1 and part == 2:
+            raise OSError("disk gone in round 1")
+        return real(self, r, part)
+
+    monkeypatch.setattr(components.PartitionedComponents, "run_round", failing)
+    out = tmp_path / "out"
+    with pytest.raises(TaskFailed, match="cc-r001"):
+        run_pipeline(_spec(root, stages), out, workers=1, quiet=True)
+    assert (out / "_work" / "done").is_dir()
+    monkeypatch.setattr(components.PartitionedComponents, "run_round", real)
+    run_pipeline(_spec(root, stages), out, workers=1, quiet=True)
+    assert _hashes(out) and _hashes(out) == _hashes(ref)
+    log = [json.loads(line) for line in (out / "logs" / "run.jsonl").read_text().splitlines()]
+    resumed = {e["phase"] for e in log if e["event"] == "resume"}
+    assert any("cc-r000" in p for p in resumed), resumed
+    g = json.loads((out / "stats.json").read_text())["global"]["minhash_dedup"]
+    assert g["cc_rounds"] >= 3
+    assert json.loads((ref / "stats.json").read_text())["global"]["minhash_dedup"] == g
