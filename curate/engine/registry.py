@@ -21,6 +21,7 @@ BUILTIN_MODULES = (
     "curate.mix",
     "curate.format",
     "curate.sft",
+    "curate.decontam",
 )
 _loaded = False
 
