@@ -35,7 +35,8 @@ def test_line_break_hyphen_and_invisible_characters():
     assert out.split() == ["contamination", "wellknown", "softword", "été"]
 
 
-words_st = st.lists(st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=12), min_size=1, max_size=60)
+words_st = st.lists(st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=12), min_size=1,
+                    max_size=60)
 
 
 @settings(max_examples=100, deadline=None)

@@ -33,7 +33,8 @@ def shared():
 
 def test_planted_items_in_real_pages(shared):
     benchmarks = foundry_benchmarks(shared / "evals")
-    assert [b.name for b in benchmarks] == ["lambada_openai", "piqa", "arc_easy", "copa", "boolq", "winogrande"]
+    names = ["lambada_openai", "piqa", "arc_easy", "copa", "boolq", "winogrande"]
+    assert [b.name for b in benchmarks] == names
     index = build_index(benchmarks, 13, 4)
     rng = random.Random(0)
     pages = []

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.decontam.index import BenchmarkIndex, build_index, load_or_build
+from curate.decontam.index import Benchmark, BenchmarkIndex, build_index, load_or_build
 from curate.decontam.planting import plant
 from curate.decontam.stage import Decontaminate
 from curate.engine.stage import StageContext
@@ -37,7 +37,8 @@ def bench_files(tmp_path):
     pq.write_table(pa.Table.from_pylist(passages), tmp_path / "passages.parquet")
     benchmarks = [
         {"name": "qa", "path": str(tmp_path / "qa.jsonl.gz"), "fields": ["query", "choices[gold]"]},
-        {"name": "passages", "path": str(tmp_path / "passages.parquet"), "fields": ["context", "continuation"]},
+        {"name": "passages", "path": str(tmp_path / "passages.parquet"),
+         "fields": ["context", "continuation"]},
     ]
     return benchmarks, qa, passages
 
@@ -51,7 +52,8 @@ def item_text(rec: dict, fields: list[str]) -> str:
 def make(benchmarks, tmp_path=None, **kw) -> Decontaminate:
     ctx = None
     if tmp_path is not None:
-        ctx = StageContext(run_dir=tmp_path, work_dir=tmp_path / "w", stage_index=0, stage_name="decontaminate")
+        ctx = StageContext(run_dir=tmp_path, work_dir=tmp_path / "w", stage_index=0,
+                           stage_name="decontaminate")
         ctx.work_dir.mkdir(exist_ok=True)
     return Decontaminate(Decontaminate.Config(benchmarks=benchmarks, **kw), ctx)
 
@@ -59,8 +61,9 @@ def make(benchmarks, tmp_path=None, **kw) -> Decontaminate:
 def test_hits_record_benchmark_and_item_and_drop(bench_files, tmp_path):
     benchmarks, qa, passages = bench_files
     rng = random.Random(1)
-    long_qa = next(i for i, r in enumerate(qa) if len(item_text(r, ["query", "choices[gold]"]).split()) > 20)
-    short_qa = next(i for i, r in enumerate(qa) if 5 <= len(item_text(r, ["query", "choices[gold]"]).split()) < 13)
+    n_words = [len(item_text(r, ["query", "choices[gold]"]).split()) for r in qa]
+    long_qa = next(i for i, n in enumerate(n_words) if n > 20)
+    short_qa = next(i for i, n in enumerate(n_words) if 5 <= n < 13)
     docs = pl.DataFrame({
         "id": ["clean", "passage", "qa_long", "qa_short", "half"],
         "text": [
@@ -95,8 +98,7 @@ def test_hits_record_benchmark_and_item_and_drop(bench_files, tmp_path):
 
 def test_short_items_below_min_item_words_are_skipped(bench_files):
     benchmarks, qa, _ = bench_files
-    idx = build_index([__import__("curate.decontam.index", fromlist=["Benchmark"]).Benchmark(**benchmarks[0])],
-                      13, min_item_words=30)
+    idx = build_index([Benchmark(**benchmarks[0])], 13, min_item_words=30)
     assert idx.stats["qa"]["short_texts"] == 0 and idx.stats["qa"]["skipped_texts"] > 0
 
 
@@ -123,7 +125,8 @@ def test_in_equals_out_plus_dropped(bench_files, plan, action):
     res = make(benchmarks, None, action=action).process(df)
     assert res.kept.height + res.n_dropped == df.height
     flagged = sum(v for k, v in res.counters.items() if k.startswith("contaminated:"))
-    assert flagged == (res.n_dropped if action == "drop" else res.kept["contamination_benchmark"].is_not_null().sum())
+    marked = res.kept["contamination_benchmark"].is_not_null().sum()
+    assert flagged == (res.n_dropped if action == "drop" else marked)
     assert flagged >= sum(1 for _, planted, _ in plan if planted)
 
 
@@ -149,8 +152,6 @@ def test_planted_recall_and_no_false_positives(bench_files):
 
 
 def test_index_cache_reuses_the_build(bench_files, tmp_path):
-    from curate.decontam.index import Benchmark
-
     bs = [Benchmark(**b) for b in bench_files[0]]
     a = load_or_build(bs, 13, 4, tmp_path)
     assert load_or_build(bs, 13, 4, tmp_path) is a
