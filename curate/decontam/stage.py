@@ -36,7 +36,9 @@ class Decontaminate(Stage):
     class Config(StageConfig):
         column: str = Field("text", description="The text column to check (any: text, prompt, ...).")
         benchmarks: list[Benchmark] = Field(
-            description="The evaluation sets: name, path (JSONL/Parquet), fields, join."
+            description="The evaluation sets, each {name, path: JSONL/.jsonl.gz/Parquet, fields: the keys "
+            "whose values are the item's text (key; key[index_key] for one element of a list, e.g. "
+            "choices[gold]; a list key for all; default every string), join: true (one text per item)}."
         )
         ngram: int = Field(13, ge=1, description="Words per n-gram (13: GPT-3, lm-eval's janitor).")
         min_matches: int = Field(1, ge=1, description="Distinct matching n-grams that flag a document.")

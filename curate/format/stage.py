@@ -8,6 +8,9 @@
 * ``kind: sft`` - chat-templated SFT rows, delegated to ``curate.sft.format:SFTFormatter``
   (owned by the SFT package); its options are validated here only when ``kind: sft``.
 
+``kind: tokenized`` with ``export: [megatron, nanogpt, mds]`` also writes ``OUT/export/<target>/``
+once the run's shards are final (:meth:`Format.finish_run`, :mod:`curate.format.export`).
+
 Documents with null or empty text are dropped with reason ``format_empty_text``.
 """
 
