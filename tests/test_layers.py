@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     # curate.eval (the LM scorer; it imports only curate.train) sits with the stages: the
     # perplexity filter scores with its windowed scorer
     ("stages", {"curate.filters", "curate.dedup", "curate.mix", "curate.format", "curate.sft",
-                "curate.eval"}),
+                "curate.eval", "curate.decontam"}),
     # jobs built over the layers below: docs, inspection, demo data, ablations, mix search (over ablate)
     ("tools", {"curate.docs", "curate.inspect", "curate.demo", "curate.ablate", "curate.mixsearch"}),
     # sub-commands that live with their code, and what they share with the root command

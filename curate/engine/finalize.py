@@ -21,7 +21,7 @@ from curate.engine.plan import Phase, Unit
 from curate.engine.resume import library_versions, sweep
 from curate.engine.spec import PipelineSpec
 from curate.engine.stats import TaskResult
-from curate.engine.tasks import parquet_options
+from curate.engine.tasks import make_stage, parquet_options
 from curate.io.writer import TMP_MARK, ParquetOptions, conform, sha256_file, write_json_atomic
 from curate.report import report_or_warn
 
@@ -149,6 +149,10 @@ def finalize(
             "bytes": st.st_size,
             "sha256": c["sha256"] if same else sha256_file(p),
         })
+    # Exports derived from the final shards (format's megatron/nanogpt/mds), before the manifest.
+    exports = None
+    if spec.stages:
+        exports = make_stage(spec, layout, len(spec.stages) - 1, None, len(units)).finish_run(shards)
     total = sum((TaskResult.from_dict(r) for r in results + reduce_results), start=TaskResult())
     total.check_balance()
     stages = [s.to_dict(digits=3) for s in total.stage_list()]
@@ -184,6 +188,8 @@ def finalize(
         "sources": sources,
         "global": summaries,
     }
+    if exports:
+        manifest["exports"] = exports
     write_json_atomic(layout.stats, stats)
     write_json_atomic(layout.manifest, manifest)
     report_or_warn(layout.root)  # OUT/report.html; a report failure is a warning, never a failed run

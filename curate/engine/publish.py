@@ -22,7 +22,7 @@ from curate.engine.layout import RunLayout
 from curate.io import storage
 from curate.io.writer import TMP_MARK
 
-CONTRACT_DIRS = ("data", "rejects", "logs")
+CONTRACT_DIRS = ("data", "rejects", "logs", "export")
 CONTRACT_FILES = ("manifest.json", "stats.json", "report.html", "chat_template.jinja")
 TARGET_FILE = "target.json"
 

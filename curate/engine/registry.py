@@ -21,6 +21,7 @@ BUILTIN_MODULES = (
     "curate.mix.stage",  # the package itself defers the stage (see curate/mix/__init__.py)
     "curate.format",
     "curate.sft",
+    "curate.decontam",
 )
 _loaded = False
 

@@ -148,6 +148,14 @@ class Stage(SetupOnce):
         """End of one task's stream: emit anything held back (a partial packed sequence)."""
         return None
 
+    def finish_run(self, shards: list[dict]) -> dict | None:
+        """After the run's shards are final (merged, one schema, hashed): write files derived from
+        them under ``OUT`` (format's exports) and return their manifest entry, or None.
+
+        ``shards`` are the manifest's entries (``path`` relative to the run folder, ``rows``,
+        ``bytes``, ``sha256``). Called on the pipeline's last stage only, in the driver."""
+        return None
+
     def route_column(self) -> str | None:
         """A column whose value names the output subfolder (``data/<value>/``), or None.
 

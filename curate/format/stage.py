@@ -8,12 +8,16 @@
 * ``kind: sft`` - chat-templated SFT rows, delegated to ``curate.sft.format:SFTFormatter``
   (owned by the SFT package); its options are validated here only when ``kind: sft``.
 
+``kind: tokenized`` with ``export: [megatron, nanogpt, mds]`` also writes ``OUT/export/<target>/``
+once the run's shards are final (:meth:`Format.finish_run`, :mod:`curate.format.export`).
+
 Documents with null or empty text are dropped with reason ``format_empty_text``.
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
@@ -25,7 +29,9 @@ from curate.format.packing import Packer
 from curate.format.tokenizer import LoadedTokenizer, load_tokenizer
 
 SFT_ONLY = ("template", "max_len", "train_on", "truncation", "packing", "check_saved_template")
-TOKENIZED_ONLY = ("seq_len", "add_bos", "remainder", "boundaries", "loss_mask")
+TOKENIZED_ONLY = (
+    "seq_len", "add_bos", "remainder", "boundaries", "loss_mask", "export", "export_shuffle", "export_seed"
+)
 
 
 @register("format")
@@ -57,6 +63,18 @@ class Format(Stage):
             description="Write loss_mask (1 = real token, 0 = padding) so trainers skip the padded tail; "
             "default: when remainder is 'pad'.",
         )
+        export: list[Literal["megatron", "nanogpt", "mds"]] = Field(
+            default_factory=list,
+            description="kind: tokenized - also write OUT/export/<target>/ from the final shards: megatron "
+            "(Megatron-LM .bin/.idx), nanogpt (flat train.bin + train_offsets.npy), mds (MosaicML "
+            "streaming); same tokens and documents as the shards.",
+        )
+        export_shuffle: bool = Field(
+            False, description="kind: tokenized - shuffle whole documents in the exports (seeded)."
+        )
+        export_seed: int | None = Field(
+            None, description="kind: tokenized - the export shuffle's seed; default: the pipeline seed."
+        )
         # kind: sft (interpreted by curate.sft.format:SFTFormatter)
         template: str = Field("chatml", description="kind: sft - a built-in chat template or hf:DIR.")
         max_len: int = Field(2048, gt=0, description="kind: sft - most tokens per example.")
@@ -85,6 +103,10 @@ class Format(Stage):
                 raise ValueError(f"kind: {self.kind} needs tokenizer: (a local HF tokenizer folder)")
             if self.kind == "sft":
                 _validate_sft(self)
+            if self.export and not self.boundaries:
+                raise ValueError("export needs boundaries: true (documents are cut from doc_lens)")
+            if len(set(self.export)) != len(self.export):
+                raise ValueError(f"export lists a target twice: {self.export}")
             return self
 
     def setup(self) -> None:
@@ -165,6 +187,32 @@ class Format(Stage):
         elif table is not None:
             counters = {"format_pad_tokens": int(table["n_pad"][0].as_py())}
         return StageResult(kept=self._frame(table), consumed=0, counters=counters)
+
+    def finish_run(self, shards: list[dict]) -> dict | None:
+        """``export:`` targets, written from the final shards (see :mod:`curate.format.export`)."""
+        c = self.config
+        if c.kind != "tokenized" or not c.export:
+            return None
+        from curate.format.export import write_exports
+
+        seed = self.ctx.seed if c.export_seed is None else c.export_seed
+        key = {
+            "shards": [[s["path"], s["sha256"]] for s in shards],
+            "export": list(c.export),
+            "shuffle": c.export_shuffle,
+            "seed": seed,
+        }
+        run_dir = Path(self.ctx.run_dir)
+        return write_exports(
+            [run_dir / s["path"] for s in shards],
+            run_dir / "export",
+            Path(self.ctx.work_dir),
+            list(c.export),
+            load_tokenizer(c.tokenizer).token_dtype,
+            c.export_shuffle,
+            seed,
+            key,
+        )
 
     def _frame(self, table) -> pl.DataFrame:
         return _packed_frame(table, self.tok, self.config.boundaries, self.packer.loss_mask)

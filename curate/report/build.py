@@ -27,6 +27,7 @@ from curate.io.writer import write_bytes_atomic
 from curate.report.cells import hist as _hist
 from curate.report.cells import quantiles as _quantiles
 from curate.report.cells import table as _table
+from curate.report.contamination import section_parts as contamination_parts
 from curate.report.page import _CSS, _PAGE
 from curate.report.samples import TokenDecoder, doc_list, reject_samples, run_tokenizer, sample_rows, snip
 from curate.report.sft_lengths import is_sft
@@ -61,6 +62,7 @@ def build_report(out_dir: str | Path, samples: int = 3) -> Path:
         _languages(data_files, reject_files),
         _sources_and_mix(manifest, stats),
         _dedup(stats),
+        _contamination(stats, data_files, reject_files),
         _other_globals(stats),
         _timings(stats),
         _samples(data_files, reject_dirs, samples, manifest),
@@ -341,6 +343,11 @@ def _dedup(stats: dict) -> str:
     if not parts:
         return ""
     return _section("dedup", "Deduplication", *parts)
+
+
+def _contamination(stats: dict, data_files: list[Path], reject_files: list[Path]) -> str:
+    parts = contamination_parts(stats, data_files, reject_files)
+    return _section("contamination", "Benchmark contamination", *parts) if parts else ""
 
 
 def _other_globals(stats: dict) -> str:

@@ -1,56 +1,31 @@
 """``sft_decontaminate``: drop training rows that overlap a user-supplied evaluation set.
 
-N-gram overlap in the style of GPT-3 / Llama decontamination: texts are lowercased and split into
-word tokens (``\\w+``); a row is contaminated when at least ``min_matches`` of its word n-grams
-(default 13-grams) occur in the evaluation set. Evaluation texts shorter than ``ngram`` words are
-matched as a whole (their word sequence appearing contiguously in the row). Dropped rows get reason
-``sft_contaminated``; the matched n-gram count is written to ``contamination_ngrams`` for kept rows.
-
-The evaluation set is a local JSONL (optionally ``.gz``): from every object the string values of
-``eval_fields`` are used, or, when not set, every string found in it (nested ``messages`` /
-``conversations`` included).
+The SFT case of ``decontaminate`` (:mod:`curate.decontam`): the text checked is a row's prompt (or
+all its turns), the benchmark is one local JSONL/Parquet file whose ``eval_fields`` (default: every
+string, nested ``messages``/``conversations`` included) are each a text of their own; texts shorter
+than ``ngram`` words are matched whole, however short. Normalisation and matching are the shared
+ones (lm-eval's janitor: lowercase, punctuation deleted, whitespace-split words). Dropped rows get
+reason ``sft_contaminated``; ``contamination_ngrams`` (and the benchmark and item hit) are written.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import re
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import polars as pl
-import xxhash
 from pydantic import Field
 
+from curate.decontam.index import Benchmark, load_or_build
+from curate.decontam.match import match
+from curate.decontam.stage import COLUMNS, benchmark_counters, contamination_columns
 from curate.engine.registry import register
 from curate.engine.stage import REASON, Stage, StageConfig, StageResult, split_by_reason
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def ngram_hashes(ws: list[str], n: int) -> set[int]:
-    return {xxhash.xxh64_intdigest(" ".join(ws[i : i + n]).encode()) for i in range(len(ws) - n + 1)}
-
-
-def _strings(value, fields: list[str] | None) -> list[str]:
-    if fields is not None and isinstance(value, dict):
-        return [s for f in fields for s in _strings(value.get(f), None)]
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v, None)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v, None)]
-    return []
-
 
 class SFTDecontaminateConfig(StageConfig):
-    eval_path: str = Field(description="Local JSONL (or .jsonl.gz) of evaluation items.")
+    eval_path: str = Field(description="Local JSONL (or .jsonl.gz, .parquet) of evaluation items.")
     eval_fields: list[str] | None = Field(
         None, description="Keys of eval objects to use (default: all strings)."
     )
@@ -63,9 +38,10 @@ class SFTDecontaminateConfig(StageConfig):
 class SFTDecontaminate(Stage):
     """Drop training rows whose word n-grams overlap a local evaluation set (``sft_contaminated``).
 
-    Texts are lowercased and split into ``\\w+`` words; a row is contaminated when at least
-    ``min_matches`` of its ``ngram``-grams occur in the eval set (eval texts shorter than ``ngram``
-    words match as a whole). Kept rows get ``contamination_ngrams``.
+    Texts are normalised as lm-eval's decontamination does (lowercase, punctuation deleted, words
+    split on whitespace); a row is contaminated when at least ``min_matches`` of its ``ngram``-grams
+    occur in the eval set (eval texts shorter than ``ngram`` words match as a whole). Kept rows get
+    ``contamination_ngrams``.
     """
 
     Config = SFTDecontaminateConfig
@@ -75,23 +51,9 @@ class SFTDecontaminate(Stage):
         path = Path(c.eval_path)
         if not path.is_file():
             raise FileNotFoundError(f"sft_decontaminate: eval_path {path} does not exist")
-        opener = gzip.open if path.suffix == ".gz" else open
-        self.grams: set[int] = set()
-        self.short: list[str] = []
-        with opener(path, "rt", encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not JSON ({e})") from e
-                for s in _strings(obj, c.eval_fields):
-                    ws = words(s)
-                    if len(ws) >= c.ngram:
-                        self.grams |= ngram_hashes(ws, c.ngram)
-                    elif ws:
-                        self.short.append(" " + " ".join(ws) + " ")
+        bench = Benchmark(name=path.name.split(".")[0], path=str(path), fields=c.eval_fields, join=False)
+        work = self.ctx.work_dir if self.ctx is not None else None
+        self.index = load_or_build([bench], c.ngram, 1, work)
 
     def _row_text(self, row: dict) -> str:
         if self.config.check == "prompt" and row.get("prompt"):
@@ -100,20 +62,21 @@ class SFTDecontaminate(Stage):
         if row.get("chosen_messages") is not None:
             convs += [row["chosen_messages"], row.get("rejected_messages") or []]
         roles = ("user",) if self.config.check == "prompt" else ("user", "assistant", "system", "tool")
-        return "\n".join(m["content"] for conv in convs for m in conv if m["role"] in roles)
+        return "\n".join(m["content"] or "" for conv in convs for m in conv if m["role"] in roles)
 
     def process(self, df: pl.DataFrame) -> StageResult:
         c = self.config
         cols = [k for k in ("prompt", "messages", "chosen_messages", "rejected_messages") if k in df.columns]
-        counts = []
-        for row in df.select(cols).iter_rows(named=True):
-            ws = words(self._row_text(row))
-            hits = len(ngram_hashes(ws, c.ngram) & self.grams) if len(ws) >= c.ngram else 0
-            if self.short:
-                joined = " " + " ".join(ws) + " "
-                hits += sum(1 for s in self.short if s in joined)
-            counts.append(hits)
-        counts_s = pl.Series("contamination_ngrams", counts, dtype=pl.Int32)
-        reason = pl.when(counts_s >= c.min_matches).then(pl.lit("sft_contaminated")).otherwise(None)
-        out = df.with_columns(counts_s).with_columns(reason.alias(REASON))
-        return split_by_reason(out)
+        texts = [self._row_text(row) for row in df.select(cols).iter_rows(named=True)]
+        m = match(pl.Series(texts, dtype=pl.Utf8), self.index)
+        flagged = m.hits >= c.min_matches
+        bench, item, ngrams = contamination_columns(m, self.index)
+        is_hit = pl.Series(np.asarray(flagged))
+        out = df.with_columns(bench, item, ngrams).with_columns(
+            pl.when(is_hit).then(pl.col(COLUMNS[0])).otherwise(None).alias(COLUMNS[0]),
+            pl.when(is_hit).then(pl.col(COLUMNS[1])).otherwise(None).alias(COLUMNS[1]),
+            pl.when(is_hit).then(pl.lit("sft_contaminated")).otherwise(None).alias(REASON),
+        )
+        res = split_by_reason(out)
+        res.counters = benchmark_counters(bench, flagged)
+        return res
