@@ -73,5 +73,5 @@ def _short(report: dict) -> dict:
     if "held_out" in out:
         h = out["held_out"]
         out["held_out"] = {k: h[k] for k in ("auc", "accuracy", "positives", "negatives", "auc_by_positive_set",
-                                             "overlap_with_training")}
+                                             "dropped_seen_in_training")}
     return out
