@@ -78,7 +78,7 @@ class QualityModel:
         feat, offsets = _features(texts, self.buckets, self.ngrams)
         return 1.0 / (1.0 + np.exp(-self._logits(feat, offsets)))
 
-    def fit(self, texts: pl.Series, labels: np.ndarray, epochs: int = 5, lr: float = 0.5,
+    def fit(self, texts: pl.Series, labels: np.ndarray, epochs: int = 5, lr: float = 50.0,
             batch: int = 256, seed: int = 0) -> QualityModel:
         """Mini-batch gradient descent on the logistic loss (features averaged per document)."""
         rng = np.random.default_rng(seed)
@@ -94,7 +94,7 @@ class QualityModel:
                 counts = np.maximum(np.diff(offsets), 1)
                 per_feat = np.repeat(g / counts, np.diff(offsets)).astype(np.float32)
                 np.add.at(self.w, feat, -step * per_feat * len(idx) ** 0.5)
-                self.b -= np.float32(step * g.sum())
+                self.b -= np.float32(step * g.sum() / len(idx) ** 0.5)  # the weights' scale: a large lr stays stable
         return self
 
     def save(self, path: str | Path) -> None:

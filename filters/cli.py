@@ -31,7 +31,7 @@ def classifier() -> None:
 @click.option("--balance/--no-balance", default=True, show_default=True,
               help="Sample the larger side down to the smaller one.")
 @click.option("--epochs", default=5, show_default=True)
-@click.option("--lr", default=0.5, show_default=True, help="Learning rate (decays linearly to 0).")
+@click.option("--lr", default=50.0, show_default=True, help="Learning rate (decays linearly to 0).")
 @click.option("--buckets", default=1 << 20, show_default=True, help="Hash buckets for word n-grams.")
 @click.option("--ngrams", default=2, show_default=True, help="Word n-gram order (fastText's -wordNgrams).")
 @click.option("--seed", default=0, show_default=True)
