@@ -52,8 +52,10 @@ def raw_pages(shared: Path, out: Path) -> dict:
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
     if all((out / f"raw_{s}.parquet").exists() for s in ("train", "heldout")):
-        return {s: pl.scan_parquet(out / f"raw_{s}.parquet").select(pl.len()).collect().item()
-                for s in ("train", "heldout")}
+        return {
+            s: pl.scan_parquet(out / f"raw_{s}.parquet").select(pl.len()).collect().item()
+            for s in ("train", "heldout")
+        }
     gold = {}
     with gzip.open(shared / "web_real/gold.jsonl.gz", "rt", encoding="utf-8") as f:
         for line in f:
@@ -118,12 +120,21 @@ def run_fasttext(work: Path, train_texts, train_labels, eval_pos, eval_neg, args
     prep_s = time.perf_counter() - t0
     (work / "train.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (work / "eval.txt").write_text("\n".join(ev) + "\n", encoding="utf-8")
-    cmd = [str(FT_PYTHON), str(REPO / "bench/fasttext_ref.py"), str(work), "--lr", str(args.ft_lr),
-           "--dim", str(args.ft_dim), "--epoch", str(args.epochs)]
+    cmd = [
+        str(FT_PYTHON),
+        str(REPO / "bench/fasttext_ref.py"),
+        str(work),
+        "--lr",
+        str(args.ft_lr),
+        "--dim",
+        str(args.ft_dim),
+        "--epoch",
+        str(args.epochs),
+    ]
     subprocess.run(cmd, check=True)
     r = json.loads((work / "fasttext_scores.json").read_text())
     sc = np.array(r["scores"])
-    sp, sn = sc[: len(eval_pos.texts)], sc[len(eval_pos.texts):]
+    sp, sn = sc[: len(eval_pos.texts)], sc[len(eval_pos.texts) :]
     src = np.array(eval_pos.source)
     return {
         "auc": auc(sp, sn),
@@ -163,20 +174,39 @@ def main() -> None:
     sp = specs(out)
     opt = RecipeOptions(chunk_chars=args.chunk_chars, max_per_source=args.max_per_source, epochs=args.epochs)
     model = out / "quality.bin"
-    cli = ["curate", "classifier", "train", *[a for s in sp["pos"] for a in ("--pos", s)],
-           *[a for s in sp["neg"] for a in ("--neg", s)], *[a for s in sp["eval_pos"] for a in ("--eval-pos", s)],
-           *[a for s in sp["eval_neg"] for a in ("--eval-neg", s)], "--chunk-chars", str(args.chunk_chars),
-           "--max-per-source", str(args.max_per_source), "--epochs", str(args.epochs), "-o", str(model)]
+    cli = [
+        "curate",
+        "classifier",
+        "train",
+        *[a for s in sp["pos"] for a in ("--pos", s)],
+        *[a for s in sp["neg"] for a in ("--neg", s)],
+        *[a for s in sp["eval_pos"] for a in ("--eval-pos", s)],
+        *[a for s in sp["eval_neg"] for a in ("--eval-neg", s)],
+        "--chunk-chars",
+        str(args.chunk_chars),
+        "--max-per-source",
+        str(args.max_per_source),
+        "--epochs",
+        str(args.epochs),
+        "-o",
+        str(model),
+    ]
     print("recipe:", shlex.join(cli))
     rep = train_recipe(sp["pos"], sp["neg"], str(model), opt, sp["eval_pos"], sp["eval_neg"])
     h = rep["held_out"]
     rows = [("held-out AUC, all positives", h["auc"], None)]
     rows += [(f"  AUC {k} vs raw_heldout", v["auc"], None) for k, v in h["auc_by_positive_set"].items()]
     print(json.dumps({k: rep[k] for k in ("before_balance", "positives", "negatives", "validation")}))
-    print("train sources:", [(c["name"], c["docs"], c["chunks"], c["kept"]) for c in rep["pos_counts"]
-                             + rep["neg_counts"]])
-    print("held-out sources:", [(c["name"], c["docs"], c["chunks"]) for c in h["pos_counts"] + h["neg_counts"]],
-          "dropped (seen in training):", h["dropped_seen_in_training"])
+    print(
+        "train sources:",
+        [(c["name"], c["docs"], c["chunks"], c["kept"]) for c in rep["pos_counts"] + rep["neg_counts"]],
+    )
+    print(
+        "held-out sources:",
+        [(c["name"], c["docs"], c["chunks"]) for c in h["pos_counts"] + h["neg_counts"]],
+        "dropped (seen in training):",
+        h["dropped_seen_in_training"],
+    )
     ours_train, ours_pred = rep["train_docs_per_s"], h["score_docs_per_s"]
     if not args.fasttext:
         for name, v, _ in rows:
@@ -195,16 +225,23 @@ def main() -> None:
     ft = run_fasttext(out, [texts[i] for i in tr], labels[tr], hp, hn, args)
     print("fasttext:", ft["command"], ft["settings"])
     print(f"{'measure':<40} {'curate':>10} {'fastText':>10} {'ours-ft':>9}")
-    print(f"{'held-out AUC, all positives':<40} {h['auc']:>10.4f} {ft['auc']:>10.4f} {h['auc'] - ft['auc']:>+9.4f}")
+    gap = h["auc"] - ft["auc"]
+    print(f"{'held-out AUC, all positives':<40} {h['auc']:>10.4f} {ft['auc']:>10.4f} {gap:>+9.4f}")
     for k, v in h["auc_by_positive_set"].items():
         f = ft["by_set"][k]
         print(f"{'  AUC ' + k + ' vs raw_heldout':<40} {v['auc']:>10.4f} {f:>10.4f} {v['auc'] - f:>+9.4f}")
-    print(f"{'train docs/s (x epochs)':<40} {ours_train:>10,.0f} {ft['train_docs_per_s']:>10,.0f} "
-          f"{ours_train / ft['train_docs_per_s']:>8.2f}x")
-    print(f"{'predict docs/s':<40} {ours_pred:>10,.0f} {ft['predict_docs_per_s']:>10,.0f} "
-          f"{ours_pred / ft['predict_docs_per_s']:>8.2f}x")
-    print(f"(fastText's input was lower-cased words made by Polars at {ft['prep_docs_per_s']:,.0f} docs/s, "
-          "not counted in its figures)")
+    print(
+        f"{'train docs/s (x epochs)':<40} {ours_train:>10,.0f} {ft['train_docs_per_s']:>10,.0f} "
+        f"{ours_train / ft['train_docs_per_s']:>8.2f}x"
+    )
+    print(
+        f"{'predict docs/s':<40} {ours_pred:>10,.0f} {ft['predict_docs_per_s']:>10,.0f} "
+        f"{ours_pred / ft['predict_docs_per_s']:>8.2f}x"
+    )
+    print(
+        f"(fastText's input was lower-cased words made by Polars at {ft['prep_docs_per_s']:,.0f} docs/s, "
+        "not counted in its figures)"
+    )
 
 
 if __name__ == "__main__":

@@ -39,18 +39,35 @@ def main() -> None:
     n_train = sum(1 for _ in open(w / "train.txt", encoding="utf-8"))
     t0 = time.perf_counter()
     model = fasttext.train_supervised(
-        input=str(w / "train.txt"), lr=a.lr, dim=a.dim, epoch=a.epoch, wordNgrams=a.word_ngrams,
-        bucket=a.bucket, minCount=a.min_count, thread=a.threads, loss="softmax", verbose=0, seed=0,
+        input=str(w / "train.txt"),
+        lr=a.lr,
+        dim=a.dim,
+        epoch=a.epoch,
+        wordNgrams=a.word_ngrams,
+        bucket=a.bucket,
+        minCount=a.min_count,
+        thread=a.threads,
+        loss="softmax",
+        verbose=0,
+        seed=0,
     )
     train_s = time.perf_counter() - t0
     lines = [ln.rstrip("\n") for ln in open(w / "eval.txt", encoding="utf-8")]
     t0 = time.perf_counter()
     labels, probs = model.predict(lines, k=-1)
     predict_s = time.perf_counter() - t0
-    scores = [float(dict(zip(lab, pr)).get("__label__hq", 0.0)) for lab, pr in zip(labels, probs)]
+    scores = [
+        float(dict(zip(lab, pr, strict=True)).get("__label__hq", 0.0)) for lab, pr in zip(labels, probs, strict=True)
+    ]
     model.save_model(str(w / "fasttext.bin"))
-    out = {"scores": scores, "train_seconds": train_s, "predict_seconds": predict_s, "train_docs": n_train,
-           "settings": {k: v for k, v in vars(a).items() if k != "workdir"}, "fasttext": fasttext.__file__}
+    out = {
+        "scores": scores,
+        "train_seconds": train_s,
+        "predict_seconds": predict_s,
+        "train_docs": n_train,
+        "settings": {k: v for k, v in vars(a).items() if k != "workdir"},
+        "fasttext": fasttext.__file__,
+    }
     (w / "fasttext_scores.json").write_text(json.dumps(out), encoding="utf-8")
 
 

@@ -78,8 +78,15 @@ class QualityModel:
         feat, offsets = _features(texts, self.buckets, self.ngrams)
         return 1.0 / (1.0 + np.exp(-self._logits(feat, offsets)))
 
-    def fit(self, texts: pl.Series, labels: np.ndarray, epochs: int = 5, lr: float = 50.0,
-            batch: int = 256, seed: int = 0) -> QualityModel:
+    def fit(
+        self,
+        texts: pl.Series,
+        labels: np.ndarray,
+        epochs: int = 5,
+        lr: float = 50.0,
+        batch: int = 256,
+        seed: int = 0,
+    ) -> QualityModel:
         """Mini-batch gradient descent on the logistic loss (features averaged per document)."""
         rng = np.random.default_rng(seed)
         n = texts.len()
@@ -94,13 +101,20 @@ class QualityModel:
                 counts = np.maximum(np.diff(offsets), 1)
                 per_feat = np.repeat(g / counts, np.diff(offsets)).astype(np.float32)
                 np.add.at(self.w, feat, -step * per_feat * len(idx) ** 0.5)
-                self.b -= np.float32(step * g.sum() / len(idx) ** 0.5)  # the weights' scale: a large lr stays stable
+                self.b -= np.float32(
+                    step * g.sum() / len(idx) ** 0.5
+                )  # the weights' scale: a large lr stays stable
         return self
 
     def save(self, path: str | Path) -> None:
         buf = io.BytesIO()
-        np.savez_compressed(buf, w=self.w, b=np.array([self.b]), meta=np.array([self.buckets, self.ngrams]),
-                            kind=np.array([MODEL_KIND]))
+        np.savez_compressed(
+            buf,
+            w=self.w,
+            b=np.array([self.b]),
+            meta=np.array([self.buckets, self.ngrams]),
+            kind=np.array([MODEL_KIND]),
+        )
         Path(path).write_bytes(buf.getvalue())
 
     @classmethod
@@ -111,9 +125,13 @@ class QualityModel:
         return m
 
 
-FASTTEXT_MAGIC = 793712314  # the int32 that opens every fastText .bin/.ftz (fastText's FASTTEXT_FILEFORMAT_MAGIC_INT32)
+FASTTEXT_MAGIC = (
+    793712314  # the int32 that opens every fastText .bin/.ftz (fastText's FASTTEXT_FILEFORMAT_MAGIC_INT32)
+)
 MODEL_KIND = "curate-quality-v1"
-TRAIN_HINT = "train one with `curate classifier train --pos SPEC --neg SPEC -o PATH` (README, 'Quality classifier')"
+TRAIN_HINT = (
+    "train one with `curate classifier train --pos SPEC --neg SPEC -o PATH` (README, 'Quality classifier')"
+)
 
 
 @functools.lru_cache(maxsize=16)
@@ -195,6 +213,9 @@ class QualityClassifier(Stage):
         c = self.config
         scores = pl.Series(c.score_column, self.scorer(df["text"]), dtype=pl.Float64)
         out = df.with_columns(scores)
-        reason = pl.when(pl.col(c.score_column) < c.threshold).then(pl.lit("classifier_low_score")).otherwise(
-            pl.lit(None, dtype=pl.Utf8))
+        reason = (
+            pl.when(pl.col(c.score_column) < c.threshold)
+            .then(pl.lit("classifier_low_score"))
+            .otherwise(pl.lit(None, dtype=pl.Utf8))
+        )
         return split_by_reason(out.with_columns(reason.alias(REASON)))

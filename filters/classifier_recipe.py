@@ -109,8 +109,9 @@ class Side:
     counts: list[SourceCount] = field(default_factory=list)
 
 
-def load_side(specs: list[str], prefix: str, chunk_chars: int = 4000, max_per_source: int | None = None,
-              seed: int = 0) -> Side:
+def load_side(
+    specs: list[str], prefix: str, chunk_chars: int = 4000, max_per_source: int | None = None, seed: int = 0
+) -> Side:
     """Read, chunk and cap every SPEC of a side (see the module docstring)."""
     side = Side()
     names = set()
@@ -173,9 +174,7 @@ def evaluate(score, pos: Side, neg: Side, threshold: float = 0.5) -> dict:
     sn = score(pl.Series(neg.texts, dtype=pl.Utf8))
     seconds = time.perf_counter() - t0
     src = np.array(pos.source)
-    per = {
-        c.name: {"n": int((src == c.name).sum()), "auc": auc(sp[src == c.name], sn)} for c in pos.counts
-    }
+    per = {c.name: {"n": int((src == c.name).sum()), "auc": auc(sp[src == c.name], sn)} for c in pos.counts}
     nsrc = np.array(neg.source)
     per_neg = {
         c.name: {"n": int((nsrc == c.name).sum()), "auc": auc(sp, sn[nsrc == c.name])} for c in neg.counts
@@ -228,8 +227,14 @@ def validation_split(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return order[:n_val], order[n_val:]
 
 
-def train_recipe(pos: list[str], neg: list[str], out: str, opt: RecipeOptions | None = None,
-                 eval_pos: list[str] = (), eval_neg: list[str] = ()) -> dict:
+def train_recipe(
+    pos: list[str],
+    neg: list[str],
+    out: str,
+    opt: RecipeOptions | None = None,
+    eval_pos: list[str] = (),
+    eval_neg: list[str] = (),
+) -> dict:
     """Train on positives vs negatives, save the model to ``out`` and a report to ``out + '.json'``.
 
     The report holds the SPECs, the options, the counts per source, an internal 10% validation
@@ -245,26 +250,42 @@ def train_recipe(pos: list[str], neg: list[str], out: str, opt: RecipeOptions | 
     val, tr = validation_split(texts.len(), opt.seed)
     n_val = len(val)
     t0 = time.perf_counter()
-    model = QualityModel(opt.buckets, opt.ngrams).fit(texts.gather(tr), labels[tr], epochs=opt.epochs,
-                                                      lr=opt.lr, seed=opt.seed)
+    model = QualityModel(opt.buckets, opt.ngrams).fit(
+        texts.gather(tr), labels[tr], epochs=opt.epochs, lr=opt.lr, seed=opt.seed
+    )
     train_s = time.perf_counter() - t0
-    report: dict = {"model": str(out), "options": asdict(opt), "pos": list(pos), "neg": list(neg),
-                    "before_balance": before, "positives": len(p.texts), "negatives": len(n.texts),
-                    "pos_counts": [asdict(c) for c in p.counts], "neg_counts": [asdict(c) for c in n.counts],
-                    "train_seconds": round(train_s, 3),
-                    "train_docs_per_s": round(len(tr) * opt.epochs / train_s, 1) if train_s > 0 else None}
+    report: dict = {
+        "model": str(out),
+        "options": asdict(opt),
+        "pos": list(pos),
+        "neg": list(neg),
+        "before_balance": before,
+        "positives": len(p.texts),
+        "negatives": len(n.texts),
+        "pos_counts": [asdict(c) for c in p.counts],
+        "neg_counts": [asdict(c) for c in n.counts],
+        "train_seconds": round(train_s, 3),
+        "train_docs_per_s": round(len(tr) * opt.epochs / train_s, 1) if train_s > 0 else None,
+    }
     if n_val:
         s = model.score(texts.gather(val))
-        report["validation"] = {"n": int(n_val), "accuracy": float(((s > 0.5) == labels[val]).mean()),
-                                "auc": auc(s[labels[val] == 1], s[labels[val] == 0])}
+        report["validation"] = {
+            "n": int(n_val),
+            "accuracy": float(((s > 0.5) == labels[val]).mean()),
+            "auc": auc(s[labels[val] == 1], s[labels[val] == 0]),
+        }
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     if eval_pos:
         hp = load_side(list(eval_pos), "eval_pos", opt.chunk_chars, None, opt.seed)
         hn = load_side(list(eval_neg), "eval_neg", opt.chunk_chars, None, opt.seed)
         hp, hn, leaked = drop_seen(hp, hn, set(p.texts + n.texts))
-        report["held_out"] = {**evaluate(model.score, hp, hn), "dropped_seen_in_training": leaked,
-                              "eval_pos": list(eval_pos), "eval_neg": list(eval_neg)}
+        report["held_out"] = {
+            **evaluate(model.score, hp, hn),
+            "dropped_seen_in_training": leaked,
+            "eval_pos": list(eval_pos),
+            "eval_neg": list(eval_neg),
+        }
     Path(f"{out}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
@@ -275,6 +296,7 @@ def drop_seen(pos: Side, neg: Side, seen: set[str]) -> tuple[Side, Side, int]:
     Real corpora repeat themselves (the same page in two extraction benchmarks, a boilerplate
     paragraph): a piece seen in training would flatter the AUC.
     """
+
     def keep(s: Side) -> Side:
         idx = [i for i, t in enumerate(s.texts) if t not in seen]
         return Side([s.texts[i] for i in idx], [s.source[i] for i in idx], s.counts)
@@ -283,8 +305,14 @@ def drop_seen(pos: Side, neg: Side, seen: set[str]) -> tuple[Side, Side, int]:
     return kp, kn, len(pos.texts) + len(neg.texts) - len(kp.texts) - len(kn.texts)
 
 
-def evaluate_model(model: str, pos: list[str], neg: list[str], chunk_chars: int = 4000,
-                   label: str = "__label__hq", threshold: float = 0.5) -> dict:
+def evaluate_model(
+    model: str,
+    pos: list[str],
+    neg: list[str],
+    chunk_chars: int = 4000,
+    label: str = "__label__hq",
+    threshold: float = 0.5,
+) -> dict:
     """Held-out AUC of a saved model (ours or a fastText ``.bin``) on the sides the SPECs name."""
     hp = load_side(pos, "pos", chunk_chars)
     hn = load_side(neg, "neg", chunk_chars)

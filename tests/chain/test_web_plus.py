@@ -42,22 +42,47 @@ def models(tmp_path_factory):
     os.environ.update(env)
     try:
         books = run_pipeline(load_spec(REPO / "pipelines/books.yaml"), root / "books", workers=1, quiet=True)
-        raw = run_pipeline(load_spec(REPO / "pipelines/web-raw.yaml"), root / "web-raw", workers=1, quiet=True)
+        raw = run_pipeline(
+            load_spec(REPO / "pipelines/web-raw.yaml"), root / "web-raw", workers=1, quiet=True
+        )
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     tok = train_tokenizer([str(p) for p in books.shards], root / "ref-tok", vocab_size=512)
-    pretrain(data=str(root / "books/data/en"), tokenizer=str(tok), preset="tiny", out=str(root / "ref"),
-             max_steps=8, seq_len=64, batch_size=4, eval_interval=0, eval_rows=4, eval_batches=1,
-             progress="quiet", device="cpu", compile="false")
-    report = train_recipe([str(root / "books/data/en"), f"{data}/jsonl/*.jsonl.gz"], [str(root / "web-raw/data")],
-                          str(root / "quality.bin"), RecipeOptions(epochs=5))
+    pretrain(
+        data=str(root / "books/data/en"),
+        tokenizer=str(tok),
+        preset="tiny",
+        out=str(root / "ref"),
+        max_steps=8,
+        seq_len=64,
+        batch_size=4,
+        eval_interval=0,
+        eval_rows=4,
+        eval_batches=1,
+        progress="quiet",
+        device="cpu",
+        compile="false",
+    )
+    report = train_recipe(
+        [str(root / "books/data/en"), f"{data}/jsonl/*.jsonl.gz"],
+        [str(root / "web-raw/data")],
+        str(root / "quality.bin"),
+        RecipeOptions(epochs=5),
+    )
     assert sum(r for r in [pl.scan_parquet(f).select(pl.len()).collect().item() for f in raw.shards]) > 0
-    return {"root": root, "data": data, "ref": root / "ref", "quality": root / "quality.bin", "report": report}
+    return {
+        "root": root,
+        "data": data,
+        "ref": root / "ref",
+        "quality": root / "quality.bin",
+        "report": report,
+    }
 
 
 def _env(**kw):
     """Set environment variables for a block; restore them after."""
+
     class _Ctx:
         def __enter__(self):
             self.old = {k: os.environ.get(k) for k in kw}
@@ -71,8 +96,10 @@ def _env(**kw):
 
 
 def test_missing_models_fail_validation_with_the_path_and_the_command(tmp_path):
-    with _env(CURATE_QUALITY_MODEL=tmp_path / "nope.bin", CURATE_REF_MODEL=tmp_path / "no-ref"), \
-            pytest.raises(SpecError) as e:
+    with (
+        _env(CURATE_QUALITY_MODEL=tmp_path / "nope.bin", CURATE_REF_MODEL=tmp_path / "no-ref"),
+        pytest.raises(SpecError) as e,
+    ):
         load_spec(WEB_PLUS)
     msg = str(e.value)
     assert "web-plus.yaml" in msg
@@ -83,7 +110,10 @@ def test_missing_models_fail_validation_with_the_path_and_the_command(tmp_path):
 def test_a_folder_or_a_foreign_file_is_not_a_classifier_model(tmp_path):
     (tmp_path / "junk.bin").write_bytes(b"not a model at all")
     for bad, why in ((tmp_path, "is a folder"), (tmp_path / "junk.bin", "neither a curate classifier model")):
-        with _env(CURATE_QUALITY_MODEL=bad, CURATE_REF_MODEL=tmp_path / "no-ref"), pytest.raises(SpecError) as e:
+        with (
+            _env(CURATE_QUALITY_MODEL=bad, CURATE_REF_MODEL=tmp_path / "no-ref"),
+            pytest.raises(SpecError) as e,
+        ):
             load_spec(WEB_PLUS)
         assert why in str(e.value)
 
@@ -94,9 +124,17 @@ def _stats(result) -> dict[str, dict]:
 
 def test_web_plus_stages_on_demo_rows(models, tmp_path):
     """Fast: web-plus's stage list as it is, on the demo's JSONL rows (text already extracted)."""
-    with _env(CURATE_QUALITY_MODEL=models["quality"], CURATE_REF_MODEL=models["ref"],
-              CURATE_DATA=models["data"]):
-        spec = load_spec(WEB_PLUS, overrides=["inputs.0.reader=jsonl", f"inputs.0.paths={models['data']}/jsonl/*.gz"])
+    with _env(
+        CURATE_QUALITY_MODEL=models["quality"], CURATE_REF_MODEL=models["ref"], CURATE_DATA=models["data"]
+    ):
+        spec = load_spec(
+            WEB_PLUS,
+            overrides=[
+                "inputs.0.reader=jsonl",
+                "stages.perplexity.threads=1",
+                f"inputs.0.paths={models['data']}/jsonl/part-00000.jsonl.gz",
+            ],
+        )
     res = run_pipeline(spec, tmp_path / "out", workers=1, quiet=True)
     st = _stats(res)
     for name in MODEL_STAGES:
@@ -112,18 +150,23 @@ def test_web_plus_stages_on_demo_rows(models, tmp_path):
 @pytest.mark.slow
 def test_web_plus_pipeline_file_on_demo_warc(models, tmp_path):
     """The pipeline file unchanged, on WARC pages: model scores rank planted junk below good pages."""
-    with _env(CURATE_QUALITY_MODEL=models["quality"], CURATE_REF_MODEL=models["ref"],
-              CURATE_DATA=models["data"]):
+    with _env(
+        CURATE_QUALITY_MODEL=models["quality"], CURATE_REF_MODEL=models["ref"], CURATE_DATA=models["data"]
+    ):
         res = run_pipeline(load_spec(WEB_PLUS), tmp_path / "out", workers=1, quiet=True)
     st = _stats(res)
-    assert [s for s in st] [-3:] == ["classifier", "perplexity", "pii"]
+    assert [s for s in st][-3:] == ["classifier", "perplexity", "pii"]
     assert st["classifier"]["dropped"].get("classifier_low_score", 0) > 0
     truth = pl.read_ndjson(models["data"] / "web/truth.jsonl").select("url", "kind")
     kept = res.frame().collect().join(truth, on="url")
     assert kept.height > 0 and set(kept["kind"]) == {"good"}
     rejected = pl.read_parquet(tmp_path / "out/rejects/**/*.parquet").join(truth, on="url")
-    scored = pl.concat([kept.select("kind", "quality_score"),
-                        rejected.filter(pl.col("quality_score").is_not_null()).select("kind", "quality_score")])
+    scored = pl.concat(
+        [
+            kept.select("kind", "quality_score"),
+            rejected.filter(pl.col("quality_score").is_not_null()).select("kind", "quality_score"),
+        ]
+    )
     good = scored.filter(pl.col("kind") == "good")["quality_score"].mean()
     junk = scored.filter(pl.col("kind") != "good")["quality_score"].mean()
     assert junk < good
