@@ -57,7 +57,8 @@ def main() -> None:
     labels, probs = model.predict(lines, k=-1)
     predict_s = time.perf_counter() - t0
     scores = [
-        float(dict(zip(lab, pr, strict=True)).get("__label__hq", 0.0)) for lab, pr in zip(labels, probs, strict=True)
+        float(dict(zip(lab, pr, strict=True)).get("__label__hq", 0.0))
+        for lab, pr in zip(labels, probs, strict=True)
     ]
     model.save_model(str(w / "fasttext.bin"))
     out = {
