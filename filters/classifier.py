@@ -8,20 +8,22 @@ with mini-batch gradient descent in NumPy. Why not fastText itself: the ``fastte
 accepts a real fastText ``.bin``/``.ftz`` model (scored through ``fasttext-predict``, ``label``
 naming the positive class), e.g. one trained elsewhere. No third-party model ships.
 
-``curate classifier train --pos A --neg B -o model.bin`` (see :mod:`curate.filters.cli`).
+``curate classifier train --pos SPEC --neg SPEC -o model.bin`` trains one; the recipe around it
+(text SPECs, chunks, balance, held-out AUC) is :mod:`curate.filters.classifier_recipe`.
 """
 
 from __future__ import annotations
 
-import glob
+import functools
 import io
 import os
+import struct
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from curate.engine.registry import register
 from curate.engine.stage import REASON, Stage, StageConfig, StageResult, split_by_reason
@@ -76,8 +78,15 @@ class QualityModel:
         feat, offsets = _features(texts, self.buckets, self.ngrams)
         return 1.0 / (1.0 + np.exp(-self._logits(feat, offsets)))
 
-    def fit(self, texts: pl.Series, labels: np.ndarray, epochs: int = 5, lr: float = 0.5,
-            batch: int = 256, seed: int = 0) -> QualityModel:
+    def fit(
+        self,
+        texts: pl.Series,
+        labels: np.ndarray,
+        epochs: int = 5,
+        lr: float = 50.0,
+        batch: int = 256,
+        seed: int = 0,
+    ) -> QualityModel:
         """Mini-batch gradient descent on the logistic loss (features averaged per document)."""
         rng = np.random.default_rng(seed)
         n = texts.len()
@@ -92,13 +101,20 @@ class QualityModel:
                 counts = np.maximum(np.diff(offsets), 1)
                 per_feat = np.repeat(g / counts, np.diff(offsets)).astype(np.float32)
                 np.add.at(self.w, feat, -step * per_feat * len(idx) ** 0.5)
-                self.b -= np.float32(step * g.sum())
+                self.b -= np.float32(
+                    step * g.sum() / len(idx) ** 0.5
+                )  # the weights' scale: a large lr stays stable
         return self
 
     def save(self, path: str | Path) -> None:
         buf = io.BytesIO()
-        np.savez_compressed(buf, w=self.w, b=np.array([self.b]), meta=np.array([self.buckets, self.ngrams]),
-                            kind=np.array(["curate-quality-v1"]))
+        np.savez_compressed(
+            buf,
+            w=self.w,
+            b=np.array([self.b]),
+            meta=np.array([self.buckets, self.ngrams]),
+            kind=np.array([MODEL_KIND]),
+        )
         Path(path).write_bytes(buf.getvalue())
 
     @classmethod
@@ -109,47 +125,47 @@ class QualityModel:
         return m
 
 
-def read_texts(paths: list[str], text_column: str = "text", limit: int | None = None) -> pl.Series:
-    """Texts from Parquet shards or JSONL(.gz) files: files, folders or glob patterns."""
-    files: list[str] = []
-    for p in paths:
-        if os.path.isdir(p):
-            files += sorted(glob.glob(os.path.join(p, "**", "*.parquet"), recursive=True))
-            files += sorted(glob.glob(os.path.join(p, "**", "*.jsonl*"), recursive=True))
-        else:
-            found = sorted(glob.glob(p))
-            if not found:
-                raise FileNotFoundError(f"no files match {p}")
-            files += found
-    parts = []
-    for f in files:
-        if f.endswith(".parquet"):
-            parts.append(pl.read_parquet(f, columns=[text_column])[text_column])
-        elif ".jsonl" in f or f.endswith(".json"):
-            parts.append(pl.read_ndjson(f)[text_column])
-        else:
-            raise ValueError(f"{f}: expected .parquet or .jsonl(.gz)")
-    s = pl.concat(parts) if parts else pl.Series(text_column, [], dtype=pl.Utf8)
-    s = s.drop_nulls()
-    return s.head(limit) if limit else s
+FASTTEXT_MAGIC = (
+    793712314  # the int32 that opens every fastText .bin/.ftz (fastText's FASTTEXT_FILEFORMAT_MAGIC_INT32)
+)
+MODEL_KIND = "curate-quality-v1"
+TRAIN_HINT = (
+    "train one with `curate classifier train --pos SPEC --neg SPEC -o PATH` (README, 'Quality classifier')"
+)
 
 
-def train(pos: list[str], neg: list[str], out: str, epochs: int = 5, buckets: int = 1 << 20,
-          ngrams: int = 2, max_docs: int | None = None, seed: int = 0) -> dict:
-    """Train on positives vs negatives, save to ``out``; returns held-out (10%) accuracy and sizes."""
-    p, n = read_texts(pos, limit=max_docs), read_texts(neg, limit=max_docs)
-    if p.len() == 0 or n.len() == 0:
-        raise ValueError("classifier train: need at least one positive and one negative text")
-    texts = pl.concat([p, n])
-    labels = np.concatenate([np.ones(p.len()), np.zeros(n.len())])
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(texts.len())
-    n_val = max(1, texts.len() // 10) if texts.len() >= 20 else 0
-    val, tr = order[:n_val], order[n_val:]
-    model = QualityModel(buckets, ngrams).fit(texts.gather(tr), labels[tr], epochs=epochs, seed=seed)
-    acc = float(((model.score(texts.gather(val)) > 0.5) == labels[val]).mean()) if n_val else float("nan")
-    model.save(out)
-    return {"positives": p.len(), "negatives": n.len(), "held_out": int(n_val), "held_out_accuracy": acc}
+@functools.lru_cache(maxsize=16)
+def check_model(path: str, stamp: tuple) -> None:
+    """Raise ValueError naming ``path`` when it is not a model the stage can load.
+
+    Cached on (size, mtime) in ``stamp``, so validating a spec twice reads nothing twice.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{p}: is a folder; expected a model file ({TRAIN_HINT})")
+    if not p.is_file():
+        raise ValueError(f"{p}: no such file; {TRAIN_HINT}")
+    if zipfile.is_zipfile(p):
+        try:
+            with np.load(p) as z:
+                kind = str(z["kind"][0]) if "kind" in z.files else None
+        except Exception as e:  # noqa: BLE001  (any reason it cannot be read is the user's to see)
+            raise ValueError(f"{p}: cannot be read as a curate classifier model: {e}") from None
+        if kind != MODEL_KIND:
+            raise ValueError(f"{p}: a zip file but not a curate classifier model (kind {kind!r})")
+        return
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if len(head) < 4 or struct.unpack("<i", head)[0] != FASTTEXT_MAGIC:
+        raise ValueError(f"{p}: neither a curate classifier model nor a fastText .bin/.ftz; {TRAIN_HINT}")
+
+
+def _file_stamp(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_size, st.st_mtime_ns)
 
 
 def load_scorer(path: str, label: str):
@@ -184,16 +200,22 @@ class QualityClassifier(Stage):
         label: str = Field("__label__hq", description="fastText models: the positive label.")
         score_column: str = Field("quality_score", description="Column that receives the score.")
 
+        @field_validator("model")
+        @classmethod
+        def _loadable(cls, v: str) -> str:
+            check_model(v, _file_stamp(v))  # at validation: a missing model fails before any work
+            return v
+
     def setup(self) -> None:
-        if not os.path.exists(self.config.model):
-            raise FileNotFoundError(f"classifier model {self.config.model} does not exist "
-                                    "(train one with `curate classifier train`)")
         self.scorer = load_scorer(self.config.model, self.config.label)
 
     def process(self, df: pl.DataFrame) -> StageResult:
         c = self.config
         scores = pl.Series(c.score_column, self.scorer(df["text"]), dtype=pl.Float64)
         out = df.with_columns(scores)
-        reason = pl.when(pl.col(c.score_column) < c.threshold).then(pl.lit("classifier_low_score")).otherwise(
-            pl.lit(None, dtype=pl.Utf8))
+        reason = (
+            pl.when(pl.col(c.score_column) < c.threshold)
+            .then(pl.lit("classifier_low_score"))
+            .otherwise(pl.lit(None, dtype=pl.Utf8))
+        )
         return split_by_reason(out.with_columns(reason.alias(REASON)))

@@ -83,7 +83,9 @@ def check_scorer(model: str, tokenizer: str | None, stamp: tuple) -> None:
     folder = Path(model)
     if not folder.is_dir():
         raise ValueError(
-            f"{folder}: no such folder (expected a curate train run directory or a local HF causal LM)"
+            f"{folder}: no such folder (expected a curate train run directory or a local HF causal LM; "
+            "train one on clean text with `curate train pretrain --data SHARDS --tokenizer TOK -o DIR`, "
+            "README 'Web plus')"
         )
     if not (folder / "config.json").is_file():
         raise ValueError(f"{folder}: no config.json; not a finished run directory or a HF model folder")

@@ -6,7 +6,8 @@ SPEC syntax (``--text NAME=SPEC``)::
 
 * ``.txt`` / ``.txt.gz`` files (a glob or a folder of them): one document per file, UTF-8
   (undecodable bytes replaced), files in sorted order.
-* ``.jsonl`` / ``.jsonl.gz`` / ``.parquet``: one document per row, the text in ``#COLUMN``
+* ``.jsonl`` / ``.jsonl.gz`` / ``.parquet`` / ``.json`` (one JSON array of objects, as
+  LLaMA-Factory's instruction files): one document per row, the text in ``#COLUMN``
   (default ``text``); ``KEY=VALUE`` keeps only rows whose field ``KEY`` equals ``VALUE`` (compared
   as text; ``true``/``false`` for booleans). All filters must hold.
 * Flags: ``strip_markup`` removes the markup that hand-cleaned gold text carries (web_real's
@@ -113,10 +114,10 @@ def _files(path: str) -> list[Path]:
 
 def _kind(f: Path) -> str:
     n = f.name.lower()
-    for ext in (".jsonl", ".parquet", ".txt"):
+    for ext in (".jsonl", ".parquet", ".txt", ".json"):
         if n.endswith(ext) or n.endswith(ext + ".gz"):
             return ext
-    raise TextSpecError(f"{f}: expected .txt[.gz], .jsonl[.gz] or .parquet")
+    raise TextSpecError(f"{f}: expected .txt[.gz], .jsonl[.gz], .json[.gz] (an array) or .parquet")
 
 
 def _open_text(f: Path) -> io.TextIOBase:
@@ -139,6 +140,14 @@ def _rows(spec: TextSpec, f: Path, kind: str) -> list[str]:
         if missing:
             raise TextSpecError(f"{f}: no column(s) {missing} (has {schema.names})")
         rows = pq.read_table(f, columns=list(dict.fromkeys(keys))).to_pylist()
+    elif kind == ".json":
+        with _open_text(f) as fh:
+            try:
+                rows = orjson.loads(fh.read())
+            except orjson.JSONDecodeError as e:
+                raise TextSpecError(f"{f}: not JSON ({e})") from None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise TextSpecError(f"{f}: expected a JSON array of objects (one per document)")
     else:
         rows = []
         with _open_text(f) as fh:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -94,7 +96,7 @@ def test_classifier_train_cli_and_stage(ctx, tmp_path):
     out = CliRunner().invoke(classifier_cli, ["train", "--pos", str(tmp_path / "pos.jsonl"),
                                               "--neg", str(tmp_path / "neg.parquet"), "-o", str(model)])
     assert out.exit_code == 0, out.output
-    assert '"held_out_accuracy": 1.0' in out.output
+    assert json.loads(out.output)["validation"]["accuracy"] == 1.0
     res, why = run_stage(QualityClassifier, [pos[0], neg[0]], ctx, model=str(model), threshold=0.5)
     assert why == [None, "classifier_low_score"]
     assert 0.5 <= res.kept["quality_score"][0] <= 1
