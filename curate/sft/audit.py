@@ -30,14 +30,15 @@ from typing import Any
 
 import polars as pl
 
-from curate.sft.markers import template_markers
+from curate.sft.markers import probe_render, template_markers
+from curate.sft.selfcheck import _last_token
 
 IGNORE = -100
 SETS = ("alpaca_en_demo", "alpaca_zh_demo", "identity", "glaive_toolcall_en_demo", "dpo_en_demo", "kto_en_demo")
 # Rejections that name a construct of the template (the row cannot be rendered as the user gave it);
 # anything else (not_prefix_stable, content_changed, no_eot) is a failure to map the template to masks.
 CONSTRUCT_REASONS = ("sft_template_error", "sft_template_drops_message", "sft_special_token_in_content",
-                     "sft_template_unsupported_role")
+                     "sft_template_unsupported_role", "sft_template_drops_tool_calls")
 
 
 @dataclasses.dataclass
@@ -104,7 +105,7 @@ def template_tokenizer(base: Path, jinja: str, out: Path):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-    special, plain = template_markers(jinja)
+    special, plain = template_markers(jinja, probe_render(jinja, tok.bos_token, tok.eos_token))
     special = [t for t in special if t not in tok.get_vocab()]
     if special:
         tok.add_special_tokens({"additional_special_tokens": special}, replace_extra_special_tokens=False)
@@ -179,10 +180,9 @@ def check_row(row: dict, tok, chat_messages: list[dict], tools, eot_ids: set[int
     return None
 
 
-def _chat(messages, fields) -> list[dict]:
-    from curate.sft.hf_template import template_messages
-
-    return [{k: v for k, v in m.items() if k[:1] != "_"} for m in template_messages(messages, fields)]
+def _chat(f, messages, fields) -> list[dict]:
+    """The messages as the formatter handed them to the template (what apply_chat_template gets)."""
+    return [{k: v for k, v in m.items() if k[:1] != "_"} for m in f._messages(messages, fields)]
 
 
 def audit_template(
@@ -204,7 +204,7 @@ def audit_template(
     except Exception as e:  # the self-check (or the template failing on a plain conversation)
         res.refused = str(e)[:300]
         return res
-    eot_ids = {tok.convert_tokens_to_ids(t) for t in f.template.eot}
+    eot_ids = {tok.convert_tokens_to_ids(_last_token(t, tok)) for t in f.template.eot}
     reasons: collections.Counter = collections.Counter()
     for name, frame in sets.items():
         out = f.process(frame)
@@ -219,7 +219,7 @@ def audit_template(
             for side in sides:
                 msgs = row[f"{side}_messages" if side else "messages"]
                 fields = None if side else parse_json(row.get("message_fields"))
-                problem = problem or check_row(row, tok, _chat(msgs, fields), tools, eot_ids, side)
+                problem = problem or check_row(row, tok, _chat(f, msgs, fields), tools, eot_ids, side)
             res.kept += 1
             if problem is None:
                 equal += 1
@@ -254,7 +254,7 @@ def _case_ok(case: dict, f, tok, eot_ids) -> bool:
     out = f.process(pl.DataFrame({"id": ["case"], "messages": [train]}))
     if out.kept.height != 1:
         return False
-    return check_row(out.kept.row(0, named=True), tok, _chat(train, None), None, eot_ids) is None
+    return check_row(out.kept.row(0, named=True), tok, _chat(f, train, None), None, eot_ids) is None
 
 
 _CASES_CONV: list[dict] = []

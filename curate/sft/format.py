@@ -287,7 +287,7 @@ class SFTFormatter(SetupOnce):
         plain = [{"role": m["role"], "content": m["content"]} for m in msgs]
         if isinstance(self.template, _Builtin):
             return plain
-        return template_messages(plain, fields)
+        return template_messages(plain, fields, self.template.native_tools)
 
     def _segments(self, messages: list[dict], tools):
         """(segments, expected trained-turn texts) or a reject reason."""

@@ -39,6 +39,8 @@ PROBE = [
     {"role": "assistant", "content": "I am an assistant"},
 ]
 PROBE_SYSTEM = [{"role": "system", "content": "You are a helpful assistant"}, *PROBE]
+PROBE_TOOLS = [{"type": "function", "function": {"name": "probe", "description": "probe",
+                                                  "parameters": {"type": "object", "properties": {}}}}]
 
 
 def split_reasoning(content: str) -> tuple[str | None, str]:
@@ -50,7 +52,7 @@ def split_reasoning(content: str) -> tuple[str | None, str]:
     return reasoning, tail.lstrip("\n")
 
 
-def template_messages(messages: list[dict], fields: list | None = None) -> list[dict]:
+def template_messages(messages: list[dict], fields: list | None = None, native_tools: bool = True) -> list[dict]:
     """The conversation as chat templates read it.
 
     ``fields`` (the ``message_fields`` column, one entry per message or null) adds or overrides
@@ -64,6 +66,8 @@ def template_messages(messages: list[dict], fields: list | None = None) -> list[
     for i, m in enumerate(messages):
         extra = fields[i] if fields and i < len(fields) and isinstance(fields[i], dict) else None
         msg = {"role": m["role"], "content": m["content"], "_src": m, "_fields": extra}
+        if extra and not native_tools:  # the template has no tool calls: they stay content (JSON)
+            extra = {k: v for k, v in extra.items() if k not in ("tool_calls", "content")}
         if extra:
             msg.update(extra)
         if msg["role"] == "assistant" and isinstance(msg.get("content"), str) and "reasoning_content" not in msg:
@@ -106,6 +110,7 @@ class HFChatTemplate:
             probe = ""
         self.starts_with_bos = bool(bos) and probe.startswith(bos)
         self.eot, self.openers = self._probe_markers()
+        self.native_tools = "tool_calls" in self.jinja
 
     # --- rendering -------------------------------------------------------------------------
     def render(self, messages: list[dict], tools, add_generation_prompt: bool) -> str:
@@ -132,34 +137,64 @@ class HFChatTemplate:
         split = self.encoder.special_split
         return list(split.finditer(text)) if split else []
 
-    def _probe_markers(self) -> tuple[frozenset[str], frozenset[str]]:
+    def _probe_markers(self) -> tuple[tuple[str, ...], frozenset[str]]:
         """(end-of-turn markers, turn-opening markers) from probe conversations.
 
-        The end-of-turn marker of an assistant turn is the first special token after its content
-        (in the full render and as the last turn); the openers are the special tokens between an
-        assistant turn's end and the next user content (they must never be trained)."""
+        An end-of-turn marker is what the template writes after an assistant turn's content up to
+        its last special token: as the last turn (``<|im_end|>``, Cohere's
+        ``<|END_TEXT|><|END_OF_TURN_TOKEN|>``, gpt-oss's ``<|return|>``) and in history (the
+        first special token after the content: gpt-oss's ``<|end|>``). A template that writes no
+        special token after its last assistant turn has none (the ``template_eot`` check refuses
+        it). The openers are the special tokens between an assistant turn and the next user
+        content that are no part of a marker: a trained span never reaches one."""
         eot: set[str] = set()
+        last_ok = False
         openers: set[str] = set()
         for probe in (PROBE, PROBE_SYSTEM):
-            try:
-                full = self.render(probe, None, False)
-                last = self.render(probe[:2], None, False)
-            except Exception:
-                continue
-            for text, content in ((full, "Hi there"), (full, "I am an assistant"), (last, "Hi there")):
-                at = text.find(content)
-                if at < 0:
+            for probe_tools in (None, PROBE_TOOLS):
+                try:
+                    full = self.render(probe, probe_tools, False)
+                    last = self.render(probe[:2], probe_tools, False)
+                except Exception:
                     continue
-                after = [m for m in self._specials(text) if m.start() >= at + len(content)]
-                if after and not text[at + len(content) : after[0].start()].strip():
-                    eot.add(after[0].group())
-            a1 = full.find("Hi there")
-            u2 = full.find("Who are you")
-            if 0 <= a1 < u2:
-                for m in self._specials(full[a1:u2]):
-                    openers.add(m.group())
-        openers -= eot
-        return frozenset(eot), frozenset(openers)
+                at = last.find("Hi there")
+                if at >= 0:
+                    after = [m for m in self._specials(last) if m.start() >= at + len("Hi there")]
+                    if after and not last[at + len("Hi there") : after[0].start()].strip():
+                        eot.add(last[after[0].start() : after[-1].end()])
+                        last_ok = True
+                a1, u2 = full.find("Hi there"), full.find("Who are you")
+                if 0 <= a1 < u2:
+                    after = [m for m in self._specials(full[a1:u2]) if m.start() >= len("Hi there")]
+                    if after and not full[a1 + len("Hi there") : a1 + after[0].start()].strip():
+                        eot.add(after[0].group())
+                    openers.update(m.group() for m in after)
+                break
+        if not last_ok:
+            eot.clear()
+        elif "tool_calls" in self.jinja:  # a tool-call turn may end differently (<|call|>, <|eom_id|>)
+            call = {"type": "function", "id": "call00001",
+                    "function": {"name": "probe", "arguments": {"q": "probe"}}}
+            conv = [PROBE[0], {"role": "assistant", "content": "", "tool_calls": [call]}]
+            try:
+                last = self.render(conv, PROBE_TOOLS, False)
+                ends = self._specials(last[last.find("probe") :]) if "probe" in last else []
+                if ends and not last[ends[-1].end() + last.find("probe") :].strip():
+                    eot.add(ends[-1].group())
+            except Exception:
+                pass
+        in_eot = {m.group() for e in eot for m in self._specials(e)}
+        return tuple(sorted(eot, key=len, reverse=True)), frozenset(openers - in_eot)
+
+    def _eot_at(self, full: str, specials: list[re.Match], after: int) -> tuple[int, int] | None:
+        """(start, end) of the first end-of-turn marker at or after ``after`` (longest wins)."""
+        for m in specials:
+            if m.start() < after:
+                continue
+            for e in self.eot:  # longest first
+                if full.startswith(e, m.start()):
+                    return m.start(), m.start() + len(e)
+        return None
 
     # --- segments ----------------------------------------------------------------------------
     def _turn_start(self, messages, tools, i: int, full: str, pos: int) -> int:
@@ -168,7 +203,7 @@ class HFChatTemplate:
             return len(prompt)
         base = self._render(messages[:i], tools, False)
         if not (full.startswith(base) and prompt.startswith(base) and len(base) >= pos):
-            raise TemplateError("sft_template_not_prefix_stable", f"turn {i}")
+            return self._turn_start_by_search(messages, tools, i, full, pos, prompt)
         gen = prompt[len(base) :]
         rest = full[len(base) :]
         k = 0
@@ -178,6 +213,22 @@ class HFChatTemplate:
             ends = [m.end() for m in self._specials(gen[:k])]
             k = ends[-1] if ends else 0
         return len(base) + k
+
+    def _turn_start_by_search(self, messages, tools, i, full, pos, prompt) -> int:
+        """The turn's start when the template rewrites the text before it (tools listed before the
+        last user turn, a system prompt moved): the turn as it renders at the end of its prefix
+        conversation, found in the full text after the previous turn."""
+        upto = self._render(messages[: i + 1], tools, False)
+        if not upto.startswith(prompt):
+            raise TemplateError("sft_template_not_prefix_stable", f"turn {i}")
+        local = upto[len(prompt) :]
+        found = self._eot_at(local, self._specials(local), 0)
+        if found is None:
+            raise TemplateError("sft_template_not_prefix_stable", f"turn {i}")
+        at = full.find(local[: found[1]], pos)
+        if at < 0:
+            raise TemplateError("sft_template_not_prefix_stable", f"turn {i}")
+        return at
 
     def segments(
         self, messages: list[dict], tools=None, train_on: str = "assistant"
@@ -209,11 +260,18 @@ class HFChatTemplate:
                         break
                 else:
                     raise TemplateError("sft_template_content_changed", f"turn {i}")
-            eot = next((m for m in specials if m.start() >= c_end and m.group() in self.eot), None)
-            if eot is None:
+            found = self._eot_at(full, specials, c_end)
+            if found is None:
                 raise TemplateError("sft_template_no_eot", f"turn {i}: no end-of-turn marker after the content")
-            if any(start <= m.start() < eot.start() and m.group() in self.openers for m in specials):
+            e_start, e_end = found
+            if any(c_end <= m.start() < e_start and m.group() in self.openers for m in specials):
                 raise TemplateError("sft_template_no_eot", f"turn {i}: the turn runs into the next one")
+            calls = messages[i].get("tool_calls")
+            if calls and not all(
+                isinstance(tc, dict) and str((tc.get("function") or tc).get("name")) in full[start:e_start]
+                for tc in calls
+            ):
+                raise TemplateError("sft_template_drops_tool_calls", f"turn {i}")
             trained = train_on == "all" or i in trained_turns
             if full[pos:start]:
                 segs.append(Segment(full[pos:start], train_on == "all", i))
@@ -223,12 +281,12 @@ class HFChatTemplate:
             if head_end > start:
                 train_head = trained and (self.train_reasoning or train_on == "all")
                 segs.append(Segment(full[start:head_end], train_head, i, "content" if train_head else "markup"))
-            if eot.start() > head_end:
-                segs.append(Segment(full[head_end : eot.start()], trained, i, "content"))
-            segs.append(Segment(eot.group(), trained, i, "eot"))
+            if e_start > head_end:
+                segs.append(Segment(full[head_end:e_start], trained, i, "content"))
+            segs.append(Segment(full[e_start:e_end], trained, i, "eot"))
             if trained and train_on != "all":
                 expected[i] = "".join(s.text for s in segs if s.turn == i and s.trained)
-            pos = eot.end()
+            pos = e_end
         if full[pos:]:
             segs.append(Segment(full[pos:], train_on == "all"))
         return segs, expected

@@ -44,14 +44,17 @@ def check_template_eot(template, tokenizer, folder: str | Path | None) -> list[s
     problems = []
     ids = []
     for marker in markers:
-        enc = tokenizer.backend_tokenizer.encode(marker, add_special_tokens=False).ids
+        # the marker's last token must be one id (a marker may be several special tokens, e.g. Cohere's
+        # <|END_TEXT|><|END_OF_TURN_TOKEN|>; its last one is what generation stops on)
+        last = _last_token(marker, tokenizer)
+        enc = tokenizer.backend_tokenizer.encode(last, add_special_tokens=False).ids
         if len(enc) != 1:
-            problems.append(f"end-of-turn marker {marker!r} is {len(enc)} tokens, not one id")
+            problems.append(f"end-of-turn marker {last!r} is {len(enc)} tokens, not one id")
         else:
             ids.append(enc[0])
     eos = _eos_ids(folder) if folder else None
     if eos is not None and not problems:
-        missing = [m for m, i in zip(markers, ids, strict=True) if i not in eos]
+        missing = [_last_token(m, tokenizer) for m, i in zip(markers, ids, strict=True) if i not in eos]
         if missing:
             problems.append(
                 f"end-of-turn marker(s) {', '.join(repr(m) for m in missing)} (id "
@@ -59,3 +62,17 @@ def check_template_eot(template, tokenizer, folder: str | Path | None) -> list[s
                 f"generation_config.json eos_token_id {eos}: generation would not stop at the end of a turn"
             )
     return problems
+
+
+def _last_token(marker: str, tokenizer) -> str:
+    """The last special token of a marker string (the marker itself when it is one token)."""
+    specials = sorted(
+        (t.content for t in tokenizer.added_tokens_decoder.values() if t.special and t.content),
+        key=len, reverse=True,
+    )
+    best = None
+    for t in specials:
+        at = marker.rfind(t)
+        if at >= 0 and at + len(t) == len(marker) and (best is None or len(t) > len(best)):
+            best = t
+    return best or marker
