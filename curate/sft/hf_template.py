@@ -219,16 +219,43 @@ class HFChatTemplate:
         last user turn, a system prompt moved): the turn as it renders at the end of its prefix
         conversation, found in the full text after the previous turn."""
         upto = self._render(messages[: i + 1], tools, False)
-        if not upto.startswith(prompt):
-            raise TemplateError("sft_template_not_prefix_stable", f"turn {i}")
-        local = upto[len(prompt) :]
-        found = self._eot_at(local, self._specials(local), 0)
-        if found is None:
-            raise TemplateError("sft_template_not_prefix_stable", f"turn {i}")
-        at = full.find(local[: found[1]], pos)
-        if at < 0:
-            raise TemplateError("sft_template_not_prefix_stable", f"turn {i}")
-        return at
+        if upto.startswith(prompt):
+            local = upto[len(prompt) :]
+            found = self._eot_at(local, self._specials(local), 0)
+            if found is not None:
+                at = full.find(local[: found[1]], pos)
+                if at >= 0:
+                    return at
+        # the turn itself renders differently here too (an empty <think></think> only as the latest
+        # turn): its content, after the nearest assistant header (the generation prompt, or its
+        # part up to a special token / line end), with no turn opener in between
+        content = (messages[i].get("content") or "").strip()
+        at = full.find(content, pos) if content else -1
+        if at >= 0:
+            for head in self._gen_heads:
+                h = full.rfind(head, pos, at)
+                if h >= 0:
+                    start = h + len(head)
+                    if not any(start <= m.start() < at for m in self._specials(full) if m.group() in self.openers):
+                        return start
+        raise TemplateError("sft_template_not_prefix_stable", f"turn {i}")
+
+    @property
+    def _gen_heads(self) -> list[str]:
+        """The generation prompt of a probe and its prefixes that end at a special token or a newline,
+        longest first (what opens an assistant turn)."""
+        if not hasattr(self, "_heads"):
+            heads: list[str] = []
+            try:
+                p = self.render(PROBE[:1], None, True)
+                b = self.render(PROBE[:1], None, False)
+                g = p[len(b) :] if p.startswith(b) else ""
+            except Exception:
+                g = ""
+            cuts = {m.end() for m in self._specials(g)} | {k + 1 for k, ch in enumerate(g) if ch == "\n"}
+            heads = [g[:k] for k in sorted(cuts | {len(g)}, reverse=True) if k > 0 and self._specials(g[:k])]
+            self._heads = list(dict.fromkeys(heads))
+        return self._heads
 
     def segments(
         self, messages: list[dict], tools=None, train_on: str = "assistant"
