@@ -168,7 +168,15 @@ class HFChatTemplate:
                     after = [m for m in self._specials(full[a1:u2]) if m.start() >= len("Hi there")]
                     if after and not full[a1 + len("Hi there") : a1 + after[0].start()].strip():
                         eot.add(after[0].group())
-                    openers.update(m.group() for m in after)
+                    ends = [a1 + m.end() for m in after]
+                    # the special token that opens the next (user) turn, after the marker
+                    for e in sorted(eot, key=len, reverse=True):
+                        if full.startswith(e, a1 + after[0].start()):
+                            nxt = [m for m in after if a1 + m.start() >= a1 + after[0].start() + len(e)]
+                            if nxt:
+                                openers.add(nxt[0].group())
+                            break
+                    del ends
                 break
         if not last_ok:
             eot.clear()
@@ -246,12 +254,15 @@ class HFChatTemplate:
         longest first (what opens an assistant turn)."""
         if not hasattr(self, "_heads"):
             heads: list[str] = []
-            try:
-                p = self.render(PROBE[:1], None, True)
-                b = self.render(PROBE[:1], None, False)
-                g = p[len(b) :] if p.startswith(b) else ""
-            except Exception:
-                g = ""
+            g = ""
+            for tools in (None, PROBE_TOOLS):
+                try:
+                    p = self.render(PROBE[:1], tools, True)
+                    b = self.render(PROBE[:1], tools, False)
+                    g = p[len(b) :] if p.startswith(b) else ""
+                    break
+                except Exception:
+                    continue
             cuts = {m.end() for m in self._specials(g)} | {k + 1 for k, ch in enumerate(g) if ch == "\n"}
             heads = [g[:k] for k in sorted(cuts | {len(g)}, reverse=True) if k > 0 and self._specials(g[:k])]
             self._heads = list(dict.fromkeys(heads))
