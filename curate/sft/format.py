@@ -252,6 +252,9 @@ class SFTFormatter(SetupOnce):
             self.template = _Builtin(get_template(c.template), self.encoder)
             self.eot_id = self.template.eot_id
             self.starts_with_bos = self.template.starts_with_bos
+            problems = check_template_eot(self.template.t, tok, c.tokenizer)
+            if problems:
+                raise ValueError(f"check {EOT_CHECK}: {'; '.join(problems)} (template {c.template})")
             saved = getattr(tok, "chat_template", None)
             if c.check_saved_template and saved and saved != self.template.jinja:
                 probe = [
