@@ -34,7 +34,9 @@ from curate.sft.markers import probe_render, template_markers
 from curate.sft.selfcheck import _last_token
 
 IGNORE = -100
-SETS = ("alpaca_en_demo", "alpaca_zh_demo", "identity", "glaive_toolcall_en_demo", "dpo_en_demo", "kto_en_demo")
+SETS = (
+    "alpaca_en_demo", "alpaca_zh_demo", "identity", "glaive_toolcall_en_demo", "dpo_en_demo", "kto_en_demo",
+)
 # Rejections that name a construct of the template (the row cannot be rendered as the user gave it);
 # anything else (not_prefix_stable, content_changed, no_eot) is a failure to map the template to masks.
 CONSTRUCT_REASONS = ("sft_template_error", "sft_template_drops_message", "sft_special_token_in_content",
@@ -145,7 +147,9 @@ def _runs(labels: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def check_row(row: dict, tok, chat_messages: list[dict], tools, eot_ids: set[int], side: str = "") -> str | None:
+def check_row(
+    row: dict, tok, chat_messages: list[dict], tools, eot_ids: set[int], side: str = ""
+) -> str | None:
     """None when the row is right (see module docstring), else what is wrong."""
     p = f"{side}_" if side else ""
     want = tok.apply_chat_template(chat_messages, tools=tools, tokenize=False)
@@ -197,9 +201,7 @@ def audit_template(
     tok_dir = work / path.stem
     tok = template_tokenizer(base, jinja, tok_dir)
     try:
-        f = SFTFormatter(SFTFormatConfig.model_construct(
-            **{**SFTFormatConfig.model_construct().__dict__, "template": f"hf:{tok_dir}", "max_len": 1_000_000}
-        ))
+        f = SFTFormatter(SFTFormatConfig.model_construct(template=f"hf:{tok_dir}", max_len=1_000_000))
         f.setup()
     except Exception as e:  # the self-check (or the template failing on a plain conversation)
         res.refused = str(e)[:300]

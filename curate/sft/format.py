@@ -553,7 +553,5 @@ def _parse_tools(value):
     if not isinstance(value, list):
         return None
     # the JSON-schema list as chat templates read it: {"type": "function", "function": {...}}
-    return [
-        t if not isinstance(t, dict) or "function" in t or "name" not in t else {"type": "function", "function": t}
-        for t in value
-    ] or None
+    bare = [isinstance(t, dict) and "function" not in t and "name" in t for t in value]
+    return [{"type": "function", "function": t} if b else t for t, b in zip(value, bare, strict=True)] or None

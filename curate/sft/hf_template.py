@@ -52,7 +52,9 @@ def split_reasoning(content: str) -> tuple[str | None, str]:
     return reasoning, tail.lstrip("\n")
 
 
-def template_messages(messages: list[dict], fields: list | None = None, native_tools: bool = True) -> list[dict]:
+def template_messages(
+    messages: list[dict], fields: list | None = None, native_tools: bool = True
+) -> list[dict]:
     """The conversation as chat templates read it.
 
     ``fields`` (the ``message_fields`` column, one entry per message or null) adds or overrides
@@ -70,7 +72,8 @@ def template_messages(messages: list[dict], fields: list | None = None, native_t
             extra = {k: v for k, v in extra.items() if k not in ("tool_calls", "content")}
         if extra:
             msg.update(extra)
-        if msg["role"] == "assistant" and isinstance(msg.get("content"), str) and "reasoning_content" not in msg:
+        plain = isinstance(msg.get("content"), str) and "reasoning_content" not in msg
+        if msg["role"] == "assistant" and plain:
             reasoning, content = split_reasoning(msg["content"])
             if reasoning is not None:
                 msg["content"], msg["reasoning_content"] = content, reasoning
@@ -244,7 +247,8 @@ class HFChatTemplate:
                 h = full.rfind(head, pos, at)
                 if h >= 0:
                     start = h + len(head)
-                    if not any(start <= m.start() < at for m in self._specials(full) if m.group() in self.openers):
+                    opened = (m for m in self._specials(full) if m.group() in self.openers)
+                    if not any(start <= m.start() < at for m in opened):
                         return start
         raise TemplateError("sft_template_not_prefix_stable", f"turn {i}")
 
@@ -300,7 +304,7 @@ class HFChatTemplate:
                     raise TemplateError("sft_template_content_changed", f"turn {i}")
             found = self._eot_at(full, specials, c_end)
             if found is None:
-                raise TemplateError("sft_template_no_eot", f"turn {i}: no end-of-turn marker after the content")
+                raise TemplateError("sft_template_no_eot", f"turn {i}: no end-of-turn marker after it")
             e_start, e_end = found
             if any(c_end <= m.start() < e_start and m.group() in self.openers for m in specials):
                 raise TemplateError("sft_template_no_eot", f"turn {i}: the turn runs into the next one")
@@ -318,7 +322,8 @@ class HFChatTemplate:
             head_end = c_at if reasoning and content.strip() else start
             if head_end > start:
                 train_head = trained and (self.train_reasoning or train_on == "all")
-                segs.append(Segment(full[start:head_end], train_head, i, "content" if train_head else "markup"))
+                kind = "content" if train_head else "markup"
+                segs.append(Segment(full[start:head_end], train_head, i, kind))
             if e_start > head_end:
                 segs.append(Segment(full[head_end:e_start], trained, i, "content"))
             segs.append(Segment(full[e_start:e_end], trained, i, "eot"))
