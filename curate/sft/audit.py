@@ -40,7 +40,8 @@ SETS = (
 # Rejections that name a construct of the template (the row cannot be rendered as the user gave it);
 # anything else (not_prefix_stable, content_changed, no_eot) is a failure to map the template to masks.
 CONSTRUCT_REASONS = ("sft_template_error", "sft_template_drops_message", "sft_special_token_in_content",
-                     "sft_template_unsupported_role", "sft_template_drops_tool_calls")
+                     "sft_template_unsupported_role", "sft_template_drops_tool_calls",
+                     "sft_template_tool_call_no_eot")
 
 
 @dataclasses.dataclass

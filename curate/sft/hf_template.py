@@ -145,43 +145,67 @@ class HFChatTemplate:
 
         An end-of-turn marker is what the template writes after an assistant turn's content up to
         its last special token: as the last turn (``<|im_end|>``, Cohere's
-        ``<|END_TEXT|><|END_OF_TURN_TOKEN|>``, gpt-oss's ``<|return|>``) and in history (the
-        first special token after the content: gpt-oss's ``<|end|>``). A template that writes no
-        special token after its last assistant turn has none (the ``template_eot`` check refuses
-        it). The openers are the special tokens between an assistant turn and the next user
-        content that are no part of a marker: a trained span never reaches one."""
+        ``<|END_TEXT|><|END_OF_TURN_TOKEN|>``, gpt-oss's ``<|return|>``; a template that appends
+        its generation prompt to every render, as Command R7B does, has that prompt cut off) and
+        in history (the first special token after the content: gpt-oss's ``<|end|>``). A template
+        that writes no special token after its last assistant turn has none, and ``eot_problem``
+        says why (the ``template_eot`` check refuses it). The openers are the special tokens that
+        open the next turn after a marker: a trained span never reaches one."""
         eot: set[str] = set()
-        last_ok = False
         openers: set[str] = set()
+        self.eot_problem = ""
+        rendered = False
+        last_ok = False
+        errors = []
         for probe in (PROBE, PROBE_SYSTEM):
             for probe_tools in (None, PROBE_TOOLS):
                 try:
                     full = self.render(probe, probe_tools, False)
                     last = self.render(probe[:2], probe_tools, False)
-                except Exception:
+                    head = self.render(probe[:1] if probe is PROBE else probe[:2], probe_tools, False)
+                    u = head.rfind("Hello")
+                    appended = head[u + len("Hello") :] if u >= 0 else ""
+                except Exception as e:
+                    errors.append(str(e)[:120])
                     continue
+                rendered = True
                 at = last.find("Hi there")
                 if at >= 0:
-                    after = [m for m in self._specials(last) if m.start() >= at + len("Hi there")]
-                    if after and not last[at + len("Hi there") : after[0].start()].strip():
-                        eot.add(last[after[0].start() : after[-1].end()])
+                    tail = last[at + len("Hi there") :]
+                    # a template that appends its generation prompt to every render (Command R7B):
+                    # what the last turn's tail shares with the prompt-only render's is not the turn's
+                    # (or an instruction turn, Command R+): the tail it shares with the prompt-only
+                    # render, after that shared part's first (closing) token, is a turn of its own
+                    head_conv = probe[:1] if probe is PROBE else probe[:2]
+                    gen = self.render(head_conv, probe_tools, True)
+                    g_specials = {m.group() for m in self._specials(gen[len(head) :])}
+                    tail = self._cut_appended(tail, appended, g_specials)
+                    after = self._specials(tail)
+                    if after and not tail[: after[0].start()].strip():
+                        eot.add(tail[after[0].start() : after[-1].end()])
                         last_ok = True
                 a1, u2 = full.find("Hi there"), full.find("Who are you")
                 if 0 <= a1 < u2:
-                    after = [m for m in self._specials(full[a1:u2]) if m.start() >= len("Hi there")]
-                    if after and not full[a1 + len("Hi there") : a1 + after[0].start()].strip():
+                    seg = full[a1 + len("Hi there") : u2]
+                    after = self._specials(seg)
+                    if after and not seg[: after[0].start()].strip():
                         eot.add(after[0].group())
-                    ends = [a1 + m.end() for m in after]
-                    # the special token that opens the next (user) turn, after the marker
-                    for e in sorted(eot, key=len, reverse=True):
-                        if full.startswith(e, a1 + after[0].start()):
-                            nxt = [m for m in after if a1 + m.start() >= a1 + after[0].start() + len(e)]
-                            if nxt:
-                                openers.add(nxt[0].group())
-                            break
-                    del ends
+                        for e in sorted(eot, key=len, reverse=True):  # the token after the marker
+                            if seg.startswith(e, after[0].start()):
+                                nxt = [m for m in after if m.start() >= after[0].start() + len(e)]
+                                if nxt:
+                                    openers.add(nxt[0].group())
+                                break
                 break
-        if not last_ok:
+        if not rendered:
+            first = errors[0] if errors else ""
+            self.eot_problem = f"the template does not render a plain conversation ({first})"
+        elif not last_ok:
+            self.eot_problem = (
+                "the last assistant turn ends with no special token (the template writes nothing the "
+                "model could learn to stop on)"
+            )
+        if self.eot_problem:
             eot.clear()
         elif "tool_calls" in self.jinja:  # a tool-call turn may end differently (<|call|>, <|eom_id|>)
             call = {"type": "function", "id": "call00001",
@@ -189,13 +213,38 @@ class HFChatTemplate:
             conv = [PROBE[0], {"role": "assistant", "content": "", "tool_calls": [call]}]
             try:
                 last = self.render(conv, PROBE_TOOLS, False)
-                ends = self._specials(last[last.find("probe") :]) if "probe" in last else []
-                if ends and not last[ends[-1].end() + last.find("probe") :].strip():
-                    eot.add(ends[-1].group())
+                head = self.render(conv[:1], PROBE_TOOLS, False)
+                gen = self.render(conv[:1], PROBE_TOOLS, True)
+                u = head.rfind("Hello")
+                tail = last[last.rfind("probe") :]
+                gen_specials = {m.group() for m in self._specials(gen[len(head) :])}
+                tail = self._cut_appended(tail, head[u + 5 :] if u >= 0 else "", gen_specials)
+                ends = self._specials(tail)
+                if ends and not tail[ends[-1].end() :].strip():
+                    # the call's own closing tokens (<|END_ACTION|><|END_OF_TURN_TOKEN|>, <|call|>)
+                    run = [ends[-1]]
+                    for m in reversed(ends[:-1]):
+                        if tail[m.end() : run[0].start()].strip():
+                            break
+                        run.insert(0, m)
+                    eot.add(tail[run[0].start() : run[-1].end()])
             except Exception:
                 pass
         in_eot = {m.group() for e in eot for m in self._specials(e)}
         return tuple(sorted(eot, key=len, reverse=True)), frozenset(openers - in_eot)
+
+    def _cut_appended(self, tail: str, appended: str, gen_specials: set[str]) -> str:
+        """``tail`` (after a last assistant turn) without a turn the template appends to every render
+        (Command R7B's generation prompt, Command R+'s instruction turn): the part it shares with
+        ``appended`` (the prompt-only render's tail), after that part's first, closing token, when
+        it holds the generation prompt's tokens (or the template has no separate generation prompt)."""
+        k = 0
+        while k < min(len(tail), len(appended)) and tail[-1 - k] == appended[-1 - k]:
+            k += 1
+        shared = self._specials(tail[len(tail) - k :])
+        if len(shared) >= 2 and (not gen_specials or any(m.group() in gen_specials for m in shared[1:])):
+            return tail[: len(tail) - k + shared[0].end()]
+        return tail
 
     def _eot_at(self, full: str, specials: list[re.Match], after: int) -> tuple[int, int] | None:
         """(start, end) of the first end-of-turn marker at or after ``after`` (longest wins)."""
@@ -250,6 +299,29 @@ class HFChatTemplate:
                     opened = (m for m in self._specials(full) if m.group() in self.openers)
                     if not any(start <= m.start() < at for m in opened):
                         return start
+        # the generation prompt itself is not in the text (Command R+ adds an instruction turn to a
+        # prompt, R7B a thinking block): where the prompt and the text part, at a special token, the
+        # assistant header (or what is left of it) ends, and the turn begins
+        k = 0
+        while k < min(len(full), len(prompt)) and full[k] == prompt[k]:
+            k += 1
+        ends = [m.end() for m in self._specials(prompt[:k])]
+        anchor = ends[-1] if ends else -1
+        if anchor >= pos:
+            start = anchor
+            for head in self._gen_heads:
+                h = full.find(head, max(pos, anchor - len(head)))
+                if 0 <= h <= anchor:
+                    start = max(start, h + len(head))
+                    break
+            upto_content = at if content and at >= start else start
+            if content and at < start:
+                at = full.find(content, start)
+                upto_content = at
+            if upto_content >= start and not any(
+                start <= m.start() < upto_content for m in self._specials(full) if m.group() in self.openers
+            ):
+                return start
         raise TemplateError("sft_template_not_prefix_stable", f"turn {i}")
 
     @property
@@ -303,12 +375,18 @@ class HFChatTemplate:
                 else:
                     raise TemplateError("sft_template_content_changed", f"turn {i}")
             found = self._eot_at(full, specials, c_end)
+            calls = messages[i].get("tool_calls")
+            if calls and (found is None or any(
+                c_end <= m.start() < found[0] and m.group() in self.openers for m in specials
+            )):
+                raise TemplateError(
+                    "sft_template_tool_call_no_eot", f"turn {i}: the template ends a tool call with no marker"
+                )
             if found is None:
                 raise TemplateError("sft_template_no_eot", f"turn {i}: no end-of-turn marker after it")
             e_start, e_end = found
             if any(c_end <= m.start() < e_start and m.group() in self.openers for m in specials):
                 raise TemplateError("sft_template_no_eot", f"turn {i}: the turn runs into the next one")
-            calls = messages[i].get("tool_calls")
             if calls and not all(
                 isinstance(tc, dict) and str((tc.get("function") or tc).get("name")) in full[start:e_start]
                 for tc in calls

@@ -38,6 +38,8 @@ def eot_markers(template, tokenizer) -> list[str]:
 
 def check_template_eot(template, tokenizer, folder: str | Path | None) -> list[str]:
     """Problems found (empty: the check passes); see the module docstring."""
+    if getattr(template, "eot_problem", ""):
+        return [template.eot_problem]
     markers = eot_markers(template, tokenizer)
     if not markers or not all(markers):
         return ["no assistant turn ends with a marker the tokenizer has as a single token"]
