@@ -80,7 +80,22 @@ def train_cmd(
     out = train_tokenizer(
         paths, out_dir, vocab_size, sample_bytes, text_column, min_frequency, markers, jinja
     )
+    problems = template_eot_problems(template, out)
+    if problems:  # the same check format: {kind: sft} runs at validation
+        raise click.ClickException(f"check template_eot: {'; '.join(problems)} (template {template}, {out})")
     click.echo(f"tokenizer trained on {len(paths)} shard(s) -> {out} (chat template: {template})")
+
+
+def template_eot_problems(name: str, folder) -> list[str]:
+    """``check template_eot`` (curate.sft.selfcheck) on the folder just written."""
+    import importlib
+
+    from transformers import AutoTokenizer
+
+    selfcheck = importlib.import_module("curate.sft.selfcheck")
+    templates = importlib.import_module("curate.sft.templates")
+    tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    return selfcheck.check_template_eot(templates.get_template(name), tok, folder)
 
 
 def template_markers(name: str) -> tuple[list[str], str]:

@@ -36,8 +36,10 @@ import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from curate.engine.stage import REASON, SetupOnce, StageConfig, StageResult, split_by_reason
+from curate.sft.hf_template import parse_json, template_messages
 from curate.sft.masks import IGNORE_INDEX, SegmentEncoder, assemble, check_conversation
 from curate.sft.packing import IDS_DTYPE, packed_frame, packed_row
+from curate.sft.selfcheck import EOT_CHECK, check_template_eot
 from curate.sft.templates import ChatTemplate, TemplateError, get_template
 
 DIAGNOSE_ROWS = 64  # rows per batch compared with whole-text encoding (a diagnostic, it costs an encode)
@@ -76,6 +78,16 @@ class SFTFormatConfig(StageConfig):
     check_saved_template: bool = Field(
         True, description="Refuse a built-in template that renders differently from the chat_template saved "
         "with the tokenizer.",
+    )
+    train_reasoning: bool = Field(
+        True,
+        description="hf:DIR templates: train the reasoning (<think>...</think> / reasoning_content) that the "
+        "template renders in an assistant turn; false trains only the content, tool calls and end-of-turn.",
+    )
+    template_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="hf:DIR templates: extra variables for the chat template (e.g. enable_thinking: false), "
+        "as apply_chat_template(**kwargs) passes them.",
     )
     diagnose_full_encoding: bool = Field(
         True,
@@ -226,7 +238,12 @@ class SFTFormatter(SetupOnce):
         if c.template.startswith("hf:"):
             tok = load_tokenizer(c.template[3:])
             self.encoder = SegmentEncoder(tok)
-            self.template = HFChatTemplate(tok, self.encoder, c.template[3:])
+            self.template = HFChatTemplate(
+                tok, self.encoder, c.template[3:], c.train_reasoning, c.template_kwargs
+            )
+            problems = check_template_eot(self.template, tok, c.template[3:])
+            if problems:
+                raise ValueError(f"check {EOT_CHECK}: {'; '.join(problems)} (template {c.template})")
             self.eot_id = None
             self.starts_with_bos = self.template.starts_with_bos
         else:
@@ -235,6 +252,9 @@ class SFTFormatter(SetupOnce):
             self.template = _Builtin(get_template(c.template), self.encoder)
             self.eot_id = self.template.eot_id
             self.starts_with_bos = self.template.starts_with_bos
+            problems = check_template_eot(self.template.t, tok, c.tokenizer)
+            if problems:
+                raise ValueError(f"check {EOT_CHECK}: {'; '.join(problems)} (template {c.template})")
             saved = getattr(tok, "chat_template", None)
             if c.check_saved_template and saved and saved != self.template.jinja:
                 probe = [
@@ -265,11 +285,19 @@ class SFTFormatter(SetupOnce):
         return self.template.jinja
 
     # --- one conversation --------------------------------------------------------------------
+    def _messages(self, msgs, fields) -> list[dict]:
+        """A row's messages as the template reads them (hf: templates: reasoning and tool fields)."""
+        plain = [{"role": m["role"], "content": m["content"]} for m in msgs]
+        if isinstance(self.template, _Builtin):
+            return plain
+        return template_messages(plain, fields, self.template.native_tools)
+
     def _segments(self, messages: list[dict], tools):
         """(segments, expected trained-turn texts) or a reject reason."""
         for m in messages:
-            if self.encoder.has_special(m["content"]):
-                return "sft_special_token_in_content"
+            for key in ("content", "reasoning_content"):
+                if isinstance(m.get(key), str) and self.encoder.has_special(m[key]):
+                    return "sft_special_token_in_content"
         try:
             return self.template.segments(messages, tools, self._train_on)
         except TemplateError as e:
@@ -326,15 +354,18 @@ class SFTFormatter(SetupOnce):
                 return None, "sft_render_mismatch"
             if rendered != conv.text:
                 return None, "sft_render_mismatch"
-        return {
-            "messages": messages,
+        out = {
+            "messages": [m.get("_src", m) for m in messages],
             "text": conv.text,
             "input_ids": conv.input_ids,
             "labels": conv.labels,
             "n_tokens": len(conv.input_ids),
             "n_trained_tokens": len(conv.labels) - conv.labels.count(IGNORE_INDEX),
             "truncated": truncated,
-        }, None
+        }
+        if any(m.get("_fields") for m in messages):
+            out["message_fields"] = json.dumps([m.get("_fields") for m in messages], ensure_ascii=False)
+        return out, None
 
     def _differ_from_full_encoding(self, kept: pl.DataFrame, sides: list[str]) -> int:
         """Rows whose by-construction ids differ from ``tokenizer(text)`` (a diagnostic, not a reject).
@@ -389,6 +420,11 @@ class SFTFormatter(SetupOnce):
         reasons: list[str | None] = [None] * df.height
         truncated = 0
         tools = [_parse_tools(t) for t in tools_col]
+        fields = (
+            [parse_json(v) for v in df["message_fields"].to_list()]
+            if "message_fields" in df.columns
+            else [None] * df.height
+        )
         for s in sides:
             col = df[f"{s}_messages" if s else "messages"].to_list()
             todo = [r for r in range(df.height) if reasons[r] is None]
@@ -396,7 +432,7 @@ class SFTFormatter(SetupOnce):
             for r in missing:
                 reasons[r] = f"sft_missing_key:{s + '_' if s else ''}messages"
             todo = [r for r in todo if col[r] is not None]
-            convs = [([{"role": m["role"], "content": m["content"]} for m in col[r]], tools[r]) for r in todo]
+            convs = [(self._messages(col[r], fields[r] if not s else None), tools[r]) for r in todo]
             # a pair is truncated as a pair (below), never one side alone
             for r, (fields, reason) in zip(
                 todo, self._encode_many(convs, "drop" if preference else None), strict=True
@@ -410,10 +446,7 @@ class SFTFormatter(SetupOnce):
         if preference and self.config.truncation == "left":
             for r in range(df.height):
                 if reasons[r] in ("sft_too_long:chosen", "sft_too_long:rejected"):
-                    pair = [
-                        [{"role": m["role"], "content": m["content"]} for m in df[f"{s}_messages"][r]]
-                        for s in sides
-                    ]
+                    pair = [self._messages(df[f"{s}_messages"][r], None) for s in sides]
                     fields, reasons[r] = self._truncate_pair(pair, tools[r])
                     if fields is not None:
                         truncated += 1
@@ -517,4 +550,8 @@ def _parse_tools(value):
             return None
     if isinstance(value, dict):
         value = [value]
-    return value or None
+    if not isinstance(value, list):
+        return None
+    # the JSON-schema list as chat templates read it: {"type": "function", "function": {...}}
+    bare = [isinstance(t, dict) and "function" not in t and "name" in t for t in value]
+    return [{"type": "function", "function": t} if b else t for t, b in zip(value, bare, strict=True)] or None

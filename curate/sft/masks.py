@@ -139,7 +139,8 @@ def assemble(
             if seg.turn in eot_text_for_check and seg.kind in ("content", "eot"):
                 turns.setdefault(seg.turn, []).extend(range(start, start + len(ids)))
                 if seg.kind == "eot":
-                    eots[seg.turn] = start if len(ids) == 1 else -1
+                    # the marker's last token ends the turn (a marker may be several special tokens)
+                    eots[seg.turn] = start + len(ids) - 1 if ids else -1
         else:
             labels.extend([IGNORE_INDEX] * len(ids))
     trained_turns = [(t, eot_text_for_check[t], turns.get(t, [])) for t in sorted(eot_text_for_check)]

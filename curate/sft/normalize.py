@@ -174,7 +174,7 @@ class SFTNormalize(Stage):
         c = self.config
         rows = _decode_json_columns(df, c).to_dicts()
         out: dict[str, list] = {k: [] for k in ("messages", "chosen_messages", "rejected_messages", "system",
-                                                "tools", "prompt", "sft_format")}
+                                                "tools", "prompt", "sft_format", "message_fields")}
         reasons: list[str | None] = []
         used: set[str] = set()
         per_source = _configs_by_source(rows, c)
@@ -200,6 +200,7 @@ class SFTNormalize(Stage):
             pl.Series("messages", out["messages"], dtype=MESSAGE_DTYPE),
             pl.Series("system", out["system"], dtype=pl.Utf8),
             pl.Series("tools", out["tools"], dtype=pl.Utf8),
+            pl.Series("message_fields", out["message_fields"], dtype=pl.Utf8),
             pl.Series("prompt", out["prompt"], dtype=pl.Utf8),
             pl.Series("sft_format", out["sft_format"], dtype=pl.Utf8),
             pl.Series(
@@ -348,11 +349,16 @@ def normalize_row(row: dict, c: SFTNormalizeConfig, used: set[str], fallback: st
         return _hh_rlhf(row, c, used)
     else:
         return _preference(row, c, used)
+    msgs, fields = split_fields(msgs)
     validate(msgs, final="assistant")
     tools = _tools(_col(row, c.columns, defaults, "tools", used))
     if tools and c.tools_to_system:
         msgs = _tools_in_system(msgs, tools)
-    return _record(msgs, fmt, tools, c)
+        if fields and len(fields) < len(msgs):
+            fields = [None, *fields]
+    rec = _record(msgs, fmt, tools, c)
+    rec["message_fields"] = json.dumps(fields, ensure_ascii=False) if fields else None
+    return rec
 
 
 def _tools_in_system(msgs: list[dict], tools: str) -> list[dict]:
@@ -457,10 +463,84 @@ def _message(item: Any, c: SFTNormalizeConfig) -> dict:
     if role is None:
         raise Invalid(f"sft_unknown_role:{raw_role[:32]}")
     content = item.get(content_key)
-    if content is None and role == "assistant" and item.get("tool_calls"):  # OpenAI tool calls
+    fields: dict = {}
+    if role == "assistant" and item.get("tool_calls"):  # OpenAI tool calls
         calls = [tc.get("function", tc) if isinstance(tc, dict) else tc for tc in item["tool_calls"]]
-        content = json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
-    return {"role": role, "content": _text(content, content_key, c)}
+        fields["tool_calls"] = [_call(tc, item["tool_calls"][k]) for k, tc in enumerate(calls)]
+        if content is None or content == "":
+            content = json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
+            fields["content"] = ""
+    elif role == "assistant" and raw_role in _CALL_ROLES and isinstance(content, str):  # ShareGPT call
+        try:
+            parsed = json.loads(content)
+        except json.JSONDecodeError:
+            parsed = None
+        calls = parsed if isinstance(parsed, list) else [parsed]
+        if all(isinstance(tc, dict) and isinstance(tc.get("name"), str) for tc in calls):
+            fields["tool_calls"] = [_call(tc, tc) for tc in calls]
+            fields["content"] = ""
+    elif role == "tool" and item.get("tool_call_id"):
+        fields["tool_call_id"] = str(item["tool_call_id"])
+    if role == "tool" and isinstance(item.get("name"), str):
+        fields["name"] = item["name"]
+    text = _text(content, content_key, c)
+    if role == "assistant":
+        reasoning = next(
+            (item[k] for k in ("reasoning_content", "reasoning", "thinking") if isinstance(item.get(k), str)),
+            None,
+        )
+        if reasoning and reasoning.strip() and "</think>" not in text:
+            # one place for reasoning: inline, as DeepSeek-R1 / Qwen3 data has it; sft_format hands it to
+            # the template as reasoning_content (see curate.sft.hf_template.template_messages)
+            text = f"<think>\n{reasoning.strip()}\n</think>\n\n{text}"
+    out = {"role": role, "content": text}
+    if fields:
+        out["_fields"] = fields
+    return out
+
+
+_CALL_ROLES = {"function_call", "function"}
+
+
+def _call(fn: dict, raw: dict) -> dict:
+    """One tool call as chat templates read it: ``{type, function: {name, arguments: dict}, id?}``."""
+    args = fn.get("arguments", fn.get("parameters", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            pass
+    call = {"type": "function", "function": {"name": fn.get("name"), "arguments": args}}
+    if isinstance(raw, dict) and raw.get("id"):
+        call["id"] = str(raw["id"])
+    return call
+
+
+def split_fields(msgs: list[dict]) -> tuple[list[dict], list | None]:
+    """(messages of role/content, ``message_fields`` list or None): tool-call ids are filled in
+    (``call00001``..., 9 characters as Mistral's templates require) and each tool result is linked
+    to the call before it (``tool_call_id``, ``name``)."""
+    fields = [m.pop("_fields", None) for m in msgs]
+    if not any(fields):
+        return msgs, None
+    n = 0
+    pending: list[dict] = []
+    for i, (m, f) in enumerate(zip(msgs, fields, strict=True)):
+        if f and f.get("tool_calls"):
+            for tc in f["tool_calls"]:
+                n += 1
+                tc.setdefault("id", f"call{n:05d}")
+            pending = list(f["tool_calls"])
+        elif m["role"] == "tool":
+            f = dict(f or {})
+            if pending:
+                tc = pending.pop(0)
+                f.setdefault("tool_call_id", tc["id"])
+                f.setdefault("name", tc["function"]["name"])
+            fields[i] = f or None
+        elif m["role"] == "user":
+            pending = []
+    return msgs, fields
 
 
 def validate(msgs: list[dict], final: Literal["assistant", "user"]) -> None:
@@ -551,6 +631,8 @@ def _preference(row: dict, c: SFTNormalizeConfig, used: set[str]) -> dict:
     rejected = prompt + _response(rejected_raw, m.get("rejected", "rejected"), prompt, c)
     validate(chosen, final="assistant")
     validate(rejected, final="assistant")
+    for msg in (*prompt, *chosen, *rejected):  # preference sides carry role/content only
+        msg.pop("_fields", None)
     rec = _record(prompt, "preference", _tools(_col(row, m, d, "tools", used)), c)
     rec.update(chosen_messages=chosen, rejected_messages=rejected)
     return rec
