@@ -62,6 +62,41 @@ def _backends(attention: str) -> list | None:
     }.get(attention)
 
 
+_PICKED: dict[tuple, str] = {}
+
+
+def pick_sdpa_backend(shape: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device) -> str:
+    """`attention: auto` on a GPU: time causal SDPA forward + backward at the run's (B, H, T, D)
+    under cuDNN and under flash attention and keep the faster (a few ms, once per shape).
+    cuDNN's attention is the faster one on Hopper at some shapes, flash at others."""
+    key = (tuple(shape), dtype, str(device))
+    if key in _PICKED:
+        return _PICKED[key]
+    from torch.nn.attention import sdpa_kernel
+
+    q, k, v = (torch.randn(shape, device=device, dtype=dtype, requires_grad=True) for _ in range(3))
+    g = torch.randn(shape, device=device, dtype=dtype)
+    times = {}
+    for name in ("cudnn", "flash"):
+        try:
+            with sdpa_kernel(_backends(name)[:1]):
+                for i in range(8):
+                    if i == 3:
+                        torch.cuda.synchronize(device)
+                        start = torch.cuda.Event(enable_timing=True)
+                        end = torch.cuda.Event(enable_timing=True)
+                        start.record()
+                    o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                    torch.autograd.grad(o, (q, k, v), g)
+                end.record()
+                torch.cuda.synchronize(device)
+                times[name] = start.elapsed_time(end)
+        except RuntimeError:  # the backend cannot run this shape/dtype here
+            continue
+    _PICKED[key] = min(times, key=times.get) if times else "flash"
+    return _PICKED[key]
+
+
 def doc_block_mask(position_ids: torch.Tensor):
     """A flex-attention BlockMask: causal, and only within the document a token belongs to
     (a document starts where `position_ids` is 0)."""
@@ -237,7 +272,17 @@ class FusedCausalLMLoss(torch.nn.Module):
             flex = cuda and self.attention in ("auto", "flex")
             block_mask = doc_block_mask(position_ids) if flex else doc_dense_mask(position_ids)
         ctx = contextlib.nullcontext()
-        backends = _backends(self.attention) if cuda else None
+        attention = self.attention
+        if attention == "auto" and cuda and block_mask is None:
+            m = self.model.model
+            a = m.layers[0].self_attn
+            dt = _compute_dtype(input_ids.device, torch.float32)
+            shape = (input_ids.shape[0], a.q_proj.out_features // a.head_dim, input_ids.shape[1], a.head_dim)
+            attention = pick_sdpa_backend(shape, dt, input_ids.device)
+            if attention != getattr(self, "picked", None):
+                self.picked = attention
+                print(f"attention: auto -> {attention} SDPA (timed at B, H, T, D = {shape})", flush=True)
+        backends = _backends(attention) if cuda else None
         if backends and (block_mask is None or isinstance(block_mask, torch.Tensor)):
             from torch.nn.attention import sdpa_kernel
 
