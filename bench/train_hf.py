@@ -113,6 +113,7 @@ def main() -> None:
     mfu = tps * flops_per_token(model, T) / peak if peak else None
     res = {"impl": "hf_trainer", "preset": a.preset, "batch_size": a.batch_size, "seq_len": T,
            "tokens_per_s": tps, "mfu": mfu, "steps_timed": clock.n,
+           "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if gpu else None,
            "params": sum(p.numel() for p in model.parameters())}
     print(json.dumps(res))
     if a.json:

@@ -27,6 +27,7 @@ from .data import (
     scan_units,
     split_holdout,
 )
+from .fused import KERNELS, FusedCausalLMLoss, unfusable_reason
 from .lineage import find_chat_template, read_text
 from .model import CausalLMLoss, build_model, compile_losses, dpo_loss_sum, load_tokenizer, set_causal_only
 from .presets import FSDP_PRESETS
@@ -132,6 +133,7 @@ class TrainModel:
     compiled: bool
     dpo_beta: float | None               # None: a language-modelling loss
     reward: bool = False                 # a reward model: Bradley-Terry loss on its scores
+    fused: bool = False                  # the fused forward (fused.py) instead of transformers'
 
     def loss_sum(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         """(summed loss, extra stats) of one micro-batch."""
@@ -173,20 +175,25 @@ def build_train_model(cfg: TrainConfig, data: TrainData, info: distributed.DistI
     hf_model = model.get_base_model() if hasattr(model, "get_base_model") else model
     # unpacked rows (no per-document restarts) need no attention mask: plain causal SDPA
     set_causal_only(hf_model, not data.packed)
-    loss_module = RewardForward(model) if reward else CausalLMLoss(model)
-    ref_module = None
-    if cfg.task == "dpo" and not lora:
-        ref_module = CausalLMLoss(copy.deepcopy(model).eval().requires_grad_(False))
     fsdp = info.world > 1 and (
         cfg.parallel == "fsdp"
         or (cfg.parallel == "auto" and cfg.preset in FSDP_PRESETS and not cfg.init_from)
     )
+    fused = use_fused(cfg, hf_model, lora, fsdp, info)
+    use_compile = cfg.compile == "true" or (cfg.compile == "auto" and info.device.type == "cuda")
+    if fused:
+        loss_module = FusedCausalLMLoss(hf_model, attention=cfg.attention, loss_chunk=cfg.loss_chunk,
+                                        compile=use_compile, compile_mode=cfg.compile_mode)
+    else:
+        loss_module = RewardForward(model) if reward else CausalLMLoss(model)
+    ref_module = None
+    if cfg.task == "dpo" and not lora:
+        ref_module = CausalLMLoss(copy.deepcopy(model).eval().requires_grad_(False))
     wrapped = distributed.wrap(
         loss_module, info, "fsdp" if fsdp else "ddp", layers=distributed.decoder_layers(model)
     )
-    use_compile = cfg.compile == "true" or (cfg.compile == "auto" and info.device.type == "cuda")
     whole = use_compile and not data.packed and not fsdp
-    if use_compile:
+    if use_compile and not fused:
         # one graph serves every block; leave room for a few shape variants (SFT lengths)
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
         for m in [loss_module] + ([ref_module] if ref_module is not None else []):
@@ -197,9 +204,31 @@ def build_train_model(cfg: TrainConfig, data: TrainData, info: distributed.DistI
                 # tell packed batches from plain ones
                 for layer in distributed.decoder_layers(m.model):
                     layer.compile()
-    compile_losses(use_compile and not whole)
+    compile_losses(use_compile and not whole and not fused)
     return TrainModel(model, hf_model, lora, loss_module, wrapped, ref_module, fsdp, use_compile,
-                      cfg.dpo_beta if cfg.task == "dpo" else None, reward)
+                      cfg.dpo_beta if cfg.task == "dpo" else None, reward, fused)
+
+
+def use_fused(cfg: TrainConfig, hf_model, lora: dict | None, fsdp: bool, info: distributed.DistInfo) -> bool:
+    """Whether the run trains through the fused forward (fused.py): `kernels: fused` asks for it
+    (an error where it cannot run), `auto` takes it on GPU for pretrain/SFT of a plain Llama
+    model on one process or under DDP; DPO, LoRA and FSDP keep transformers' forward."""
+    if cfg.kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, not {cfg.kernels!r}")
+    if cfg.kernels == "plain":
+        return False
+    why = unfusable_reason(hf_model)
+    if cfg.task == "dpo":
+        why = why or "DPO scores rows one by one"
+    if cfg.task == "rm":
+        why = why or "the reward model scores through its own head"
+    if lora:
+        why = why or "LoRA adapters wrap the projections"
+    if fsdp:
+        why = why or "FSDP shards the weights the fused matmuls concatenate"
+    if cfg.kernels == "fused" and why:
+        raise ValueError(f"kernels: fused cannot run here: {why}")
+    return why is None and (cfg.kernels == "fused" or info.device.type == "cuda")
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:

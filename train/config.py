@@ -50,6 +50,11 @@ class TrainConfig:
     device: str = "auto"                   # auto | cpu | cuda
     dtype: str = "auto"                    # auto (bf16 autocast on GPU) | fp32 | bf16
     compile: str = "auto"                  # auto (on GPU) | true | false
+    compile_mode: str = "default"          # torch.compile mode: default | max-autotune-no-cudagraphs | ...
+    kernels: str = "auto"                  # auto (fused forward on GPU where it can run) | fused | plain
+    attention: str = "auto"                # fused path: auto | cudnn | flash | efficient | math | flex
+    loss_chunk: int = 0                    # fused path: >0 = linear + cross entropy in chunks of this
+    #                                        many tokens, logits never stored whole (0: whole logits)
     parallel: str = "auto"                 # auto | ddp | fsdp
     lora: str | None = None                # "r=16,alpha=32[,dropout=0.05,targets=q_proj+v_proj]"
     dpo_beta: float = 0.1

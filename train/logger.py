@@ -79,6 +79,8 @@ class Throughput:
         tps = (tokens - self.tokens) / dt if dt > 0 else 0.0
         mfu = tps * flops_per_token(self.model, seq_len) / (self.peak * self.world) if self.peak else None
         out = {"tokens_per_s": tps, "mfu": mfu, "step_ms": 1000 * dt / max(1, step - self.step)}
+        if cuda:  # the high-water mark of the run so far (what decides whether a batch fits)
+            out["peak_mem_gb"] = torch.cuda.max_memory_allocated() / 2**30
         self.t, self.tokens, self.step = time.perf_counter(), tokens, step
         return out
 

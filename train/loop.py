@@ -277,7 +277,8 @@ def _describe(cfg: TrainConfig, data: TrainData, tm: TrainModel, info: distribut
     mode = "fsdp" if tm.fsdp else "ddp" if info.world > 1 else "single"
     print(f"{cfg.task}: {data.kind} shards={len(data.files)} params={n_params/1e6:.2f}M "
           f"trainable={n_train/1e6:.2f}M world={info.world} device={info.device} "
-          f"bf16={uses_bf16(cfg, info.device)} compile={tm.compiled} {mode}",
+          f"bf16={uses_bf16(cfg, info.device)} compile={tm.compiled} {mode}"
+          + (f" kernels=fused attention={cfg.attention} loss_chunk={cfg.loss_chunk}" if tm.fused else ""),
           flush=True)
     if cfg.task == "dpo":  # its first steps are slow and were silent (75 s on a CPU): say why, now
         ref = "the LoRA-disabled policy" if cfg.lora else "a frozen copy of the --from model"
