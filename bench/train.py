@@ -82,19 +82,45 @@ def ours(a) -> None:
     if kw.pop("synthetic", 0):
         _keep_one_batch_on_gpu()
     kw.setdefault("kernels", "plain" if base == "plain" else "fused" if a.device == "cpu" else "auto")
-    res = pretrain(data=a.data, tokenizer=a.tokenizer, out=a.out, preset=a.preset, batch_size=a.batch_size,
-                   grad_accum=a.grad_accum, max_steps=a.steps, log_interval=a.log_interval, eval_interval=0,
-                   eval_rows=0, warmup_steps=5, lr=6e-4, parallel=a.parallel, resume=False,
-                   compile=a.compile, seed=0, seq_len=a.seq_len, device=a.device, progress="log", **kw)
+    res = pretrain(
+        data=a.data,
+        tokenizer=a.tokenizer,
+        out=a.out,
+        preset=a.preset,
+        batch_size=a.batch_size,
+        grad_accum=a.grad_accum,
+        max_steps=a.steps,
+        log_interval=a.log_interval,
+        eval_interval=0,
+        eval_rows=0,
+        warmup_steps=5,
+        lr=6e-4,
+        parallel=a.parallel,
+        resume=False,
+        compile=a.compile,
+        seed=0,
+        seq_len=a.seq_len,
+        device=a.device,
+        progress="log",
+        **kw,
+    )
     if int(os.environ.get("RANK", "0")) == 0:
         recs = [json.loads(x) for x in Path(a.out, "log.jsonl").read_text().splitlines()]
         recs = [r for r in recs if r["kind"] == "train"][1:] or recs[-1:]  # the first includes compilation
-        out = {"impl": f"curate {a.arm}", "preset": a.preset, "batch_size": a.batch_size,
-               "grad_accum": a.grad_accum, "world": int(os.environ.get("WORLD_SIZE", "1")),
-               "parallel": a.parallel, "tokens_per_s": statistics.median(r["tokens_per_s"] for r in recs),
-               "mfu": statistics.median(r["mfu"] for r in recs) if recs[0]["mfu"] is not None else None,
-               "step_ms": statistics.median(r["step_ms"] for r in recs),
-               "peak_mem_gb": recs[-1].get("peak_mem_gb"), "final_loss": res.losses[-1][1], "steps": res.steps}
+        out = {
+            "impl": f"curate {a.arm}",
+            "preset": a.preset,
+            "batch_size": a.batch_size,
+            "grad_accum": a.grad_accum,
+            "world": int(os.environ.get("WORLD_SIZE", "1")),
+            "parallel": a.parallel,
+            "tokens_per_s": statistics.median(r["tokens_per_s"] for r in recs),
+            "mfu": statistics.median(r["mfu"] for r in recs) if recs[0]["mfu"] is not None else None,
+            "step_ms": statistics.median(r["step_ms"] for r in recs),
+            "peak_mem_gb": recs[-1].get("peak_mem_gb"),
+            "final_loss": res.losses[-1][1],
+            "steps": res.steps,
+        }
         print(json.dumps(out))
         Path(a.json).write_text(json.dumps(out))
 
@@ -112,7 +138,13 @@ def nanogpt(a) -> None:
     p = PRESETS[a.preset]
     if p["num_key_value_heads"] != p["num_attention_heads"]:
         raise SystemExit(f"nanoGPT has no grouped-query attention: no nanogpt arm for {a.preset}")
-    L, H, D, B, T = p["num_hidden_layers"], p["num_attention_heads"], p["hidden_size"], a.batch_size, a.seq_len
+    L, H, D, B, T = (
+        p["num_hidden_layers"],
+        p["num_attention_heads"],
+        p["hidden_size"],
+        a.batch_size,
+        a.seq_len,
+    )
     dev = a.device
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
@@ -149,10 +181,18 @@ def nanogpt(a) -> None:
     N = model.get_num_params()
     tps = B * T / dt
     peak = 989e12 if dev == "cuda" else None
-    out = {"impl": "nanogpt", "preset": a.preset, "batch_size": B, "world": 1, "tokens_per_s": tps,
-           "mfu": tps * (6 * N + 12 * L * D * T) / peak if peak else None, "step_ms": 1000 * dt,
-           "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else None,
-           "final_loss": float(loss), "params": N}
+    out = {
+        "impl": "nanogpt",
+        "preset": a.preset,
+        "batch_size": B,
+        "world": 1,
+        "tokens_per_s": tps,
+        "mfu": tps * (6 * N + 12 * L * D * T) / peak if peak else None,
+        "step_ms": 1000 * dt,
+        "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else None,
+        "final_loss": float(loss),
+        "params": N,
+    }
     print(json.dumps(out))
     Path(a.json).write_text(json.dumps(out))
 
@@ -172,8 +212,11 @@ def main() -> None:
     ap.add_argument("--parallel", default="auto")
     ap.add_argument("--compile", default="auto")
     ap.add_argument("--device", default="cuda", help="cpu: a smoke run of the script, no timing meaning")
-    ap.add_argument("--nanogpt", default=os.environ.get("CURATE_NANOGPT"),
-                    help="folder holding nanoGPT's model.py (an ignored copy; never committed)")
+    ap.add_argument(
+        "--nanogpt",
+        default=os.environ.get("CURATE_NANOGPT"),
+        help="folder holding nanoGPT's model.py (an ignored copy; never committed)",
+    )
     ap.add_argument("--no-hf", action="store_true", help="drop the hf arm")
     ap.add_argument("--work", default="/tmp/curate_bench")
     (
@@ -194,31 +237,93 @@ def main() -> None:
     data = synthetic_shards(work / f"shards_{a.seq_len}", rows, a.seq_len)
     arms = [x for x in a.arms.split(",") if x and not (x == "hf" and (a.no_hf or a.nproc > 1))]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    common = ["--preset", a.preset, "--batch-size", str(a.batch_size), "--steps", str(a.steps),
-              "--seq-len", str(a.seq_len), "--device", a.device, "--compile", a.compile]
+    common = [
+        "--preset",
+        a.preset,
+        "--batch-size",
+        str(a.batch_size),
+        "--steps",
+        str(a.steps),
+        "--seq-len",
+        str(a.seq_len),
+        "--device",
+        a.device,
+        "--compile",
+        a.compile,
+    ]
     results = []
     for i, arm in enumerate(arms):
         js = work / f"arm{i}_{a.preset}_b{a.batch_size}_n{a.nproc}.json"
         js.unlink(missing_ok=True)
         if arm == "nanogpt":
             if not a.nanogpt:
-                raise SystemExit("the nanogpt arm needs --nanogpt DIR (or CURATE_NANOGPT): nanoGPT's model.py")
-            cmd = [sys.executable, str(HERE / "train.py"), "--role", "nanogpt", "--nanogpt", a.nanogpt,
-                   "--json", str(js), *common]
+                raise SystemExit(
+                    "the nanogpt arm needs --nanogpt DIR (or CURATE_NANOGPT): nanoGPT's model.py"
+                )
+            cmd = [
+                sys.executable,
+                str(HERE / "train.py"),
+                "--role",
+                "nanogpt",
+                "--nanogpt",
+                a.nanogpt,
+                "--json",
+                str(js),
+                *common,
+            ]
         elif arm == "hf":
-            cmd = [sys.executable, str(HERE / "train_hf.py"), "--preset", a.preset, "--batch-size",
-                   str(a.batch_size), "--steps", str(a.steps + 10), "--data", str(data), "--tokenizer", str(tok),
-                   "--json", str(js), "--out", str(work / f"hf_{i}")]
+            cmd = [
+                sys.executable,
+                str(HERE / "train_hf.py"),
+                "--preset",
+                a.preset,
+                "--batch-size",
+                str(a.batch_size),
+                "--steps",
+                str(a.steps + 10),
+                "--data",
+                str(data),
+                "--tokenizer",
+                str(tok),
+                "--json",
+                str(js),
+                "--out",
+                str(work / f"hf_{i}"),
+            ]
             if a.device == "cpu":
                 cmd.append("--cpu-smoke")
         else:
-            cmd = [sys.executable, str(HERE / "train.py"), "--role", "ours", "--arm", arm, *common,
-                   "--grad-accum", str(a.grad_accum), "--log-interval", str(a.log_interval),
-                   "--parallel", a.parallel, "--data", str(data), "--tokenizer", str(tok),
-                   "--out", str(work / f"run_{i}"), "--json", str(js)]
+            cmd = [
+                sys.executable,
+                str(HERE / "train.py"),
+                "--role",
+                "ours",
+                "--arm",
+                arm,
+                *common,
+                "--grad-accum",
+                str(a.grad_accum),
+                "--log-interval",
+                str(a.log_interval),
+                "--parallel",
+                a.parallel,
+                "--data",
+                str(data),
+                "--tokenizer",
+                str(tok),
+                "--out",
+                str(work / f"run_{i}"),
+                "--json",
+                str(js),
+            ]
             if a.nproc > 1:
-                cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                       f"--nproc_per_node={a.nproc}"] + cmd[1:]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "torch.distributed.run",
+                    "--standalone",
+                    f"--nproc_per_node={a.nproc}",
+                ] + cmd[1:]
         print(f"== arm {arm}", flush=True)
         r = subprocess.run(cmd, env=env, cwd=str(REPO))
         if r.returncode != 0 or not js.exists():
@@ -234,14 +339,19 @@ def main() -> None:
 
 def print_table(results: list[dict]) -> None:
     ref = {r["arm"]: r["tokens_per_s"] for r in results if r["arm"] in ("nanogpt", "hf")}
-    print(f"\n{'arm':40s} {'preset':10s} {'B':>3s} {'tok/s':>10s} {'MFU':>6s} {'peak GB':>8s} "
-          f"{'vs nanoGPT':>10s} {'vs HF':>6s}")
+    print(
+        f"\n{'arm':40s} {'preset':10s} {'B':>3s} {'tok/s':>10s} {'MFU':>6s} {'peak GB':>8s} "
+        f"{'vs nanoGPT':>10s} {'vs HF':>6s}"
+    )
     for r in results:
         mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "-"
         mem = f"{r['peak_mem_gb']:.1f}" if r.get("peak_mem_gb") is not None else "-"
         vs = [f"{r['tokens_per_s'] / ref[k]:.3f}x" if k in ref else "-" for k in ("nanogpt", "hf")]
-        print(f"{r['arm']:40s} {r['preset']:10s} {r['batch_size']:3d} {r['tokens_per_s']:10,.0f} {mfu:>6s} "
-              f"{mem:>8s} {vs[0]:>10s} {vs[1]:>6s}", flush=True)
+        print(
+            f"{r['arm']:40s} {r['preset']:10s} {r['batch_size']:3d} {r['tokens_per_s']:10,.0f} {mfu:>6s} "
+            f"{mem:>8s} {vs[0]:>10s} {vs[1]:>6s}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ SEQ = 2048
 
 # ---------------------------------------------------------------- prepare (CPU)
 
+
 def conversations(instruct: Path) -> list[list[dict]]:
     """The real conversations of the demo sets, as [{'role', 'content'}, ...]."""
     out = []
@@ -109,26 +110,47 @@ def prepare(a) -> None:
     rows.append(cur)
     (out / "sft" / "data").mkdir(parents=True, exist_ok=True)
     i32 = pa.list_(pa.int32())
-    pq.write_table(pa.table({"input_ids": pa.array([r[0] for r in rows], i32),
-                             "labels": pa.array([r[1] for r in rows], i32),
-                             "position_ids": pa.array([r[2] for r in rows], i32)}),
-                   out / "sft" / "data" / "part-00000.parquet", row_group_size=64)
+    pq.write_table(
+        pa.table(
+            {
+                "input_ids": pa.array([r[0] for r in rows], i32),
+                "labels": pa.array([r[1] for r in rows], i32),
+                "position_ids": pa.array([r[2] for r in rows], i32),
+            }
+        ),
+        out / "sft" / "data" / "part-00000.parquet",
+        row_group_size=64,
+    )
     # the books as pretrain rows of 1,025 tokens (documents joined with EOS)
-    flat = np.fromiter((t for x in tok(texts, add_special_tokens=False)["input_ids"]
-                        for t in (*x, tok.eos_token_id)), dtype=np.uint16)
+    flat = np.fromiter(
+        (t for x in tok(texts, add_special_tokens=False)["input_ids"] for t in (*x, tok.eos_token_id)),
+        dtype=np.uint16,
+    )
     L = 1025
     n = min(len(flat) // L, a.text_rows)
     arr = flat[: n * L]
     col = pa.FixedSizeListArray.from_arrays(pa.array(arr), L).cast(pa.list_(pa.uint16()))
     (out / "text" / "data").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"input_ids": col}), out / "text" / "data" / "part-00000.parquet",
-                   row_group_size=512)
+    pq.write_table(
+        pa.table({"input_ids": col}), out / "text" / "data" / "part-00000.parquet", row_group_size=512
+    )
     n_tok = sum(len(r[0]) for r in rows)
-    print(json.dumps({"conversations": len(enc), "packed_rows": len(rows), "sft_tokens": n_tok,
-                      "mean_conv_tokens": n_tok / len(enc), "text_rows": n, "vocab": len(tok)}))
+    print(
+        json.dumps(
+            {
+                "conversations": len(enc),
+                "packed_rows": len(rows),
+                "sft_tokens": n_tok,
+                "mean_conv_tokens": n_tok / len(enc),
+                "text_rows": n,
+                "vocab": len(tok),
+            }
+        )
+    )
 
 
 # ---------------------------------------------------------------- run (GPU)
+
 
 def step_groups(sft_dir: Path, tok_dir: Path, batch_size: int, steps: int) -> list[list[tuple]]:
     """The conversations of each step's packed rows, in the order curate's stream yields them
@@ -145,7 +167,7 @@ def step_groups(sft_dir: Path, tok_dir: Path, batch_size: int, steps: int) -> li
         pos, ids, tgt = s["position_ids"], s["input_ids"], s["targets"]
         starts = list(np.flatnonzero(pos == 0)) + [len(ids)]
         for b, e in zip(starts[:-1], starts[1:], strict=True):
-            lab = np.concatenate([[IGNORE], tgt[b:e - 1]])  # labels[j] = targets[j-1]; first untrained
+            lab = np.concatenate([[IGNORE], tgt[b : e - 1]])  # labels[j] = targets[j-1]; first untrained
             cur.append((ids[b:e].tolist(), lab.tolist()))
         rows += 1
         if rows == batch_size:
@@ -194,14 +216,34 @@ def curate_arm(a, arm: str, init: Path, real_tokens: list[int]) -> dict:
         for r in arm.split("+")[1:]:
             k, _, v = r.partition("=")
             kw[k] = int(v) if v.isdigit() else v
-    res = sft(data=str(Path(a.data) / "sft" / "data"), init_from=str(init), out=str(Path(a.work) / f"run_{arm}"),
-              batch_size=a.batch_size, max_steps=a.steps, lr=a.lr, warmup_steps=0, min_lr_ratio=1.0,
-              weight_decay=0.1, grad_clip=1.0, eval_rows=0, eval_interval=0, log_interval=1, resume=False,
-              seed=0, progress="log", callbacks=[clock], **kw)
+    res = sft(
+        data=str(Path(a.data) / "sft" / "data"),
+        init_from=str(init),
+        out=str(Path(a.work) / f"run_{arm}"),
+        batch_size=a.batch_size,
+        max_steps=a.steps,
+        lr=a.lr,
+        warmup_steps=0,
+        min_lr_ratio=1.0,
+        weight_decay=0.1,
+        grad_clip=1.0,
+        eval_rows=0,
+        eval_interval=0,
+        log_interval=1,
+        resume=False,
+        seed=0,
+        progress="log",
+        callbacks=[clock],
+        **kw,
+    )
     w = a.warm
-    tps = sum(real_tokens[w:a.steps]) / (times[a.steps - 1] - times[w - 1])
-    return {"arm": f"curate {arm}", "nonpad_tok_s": tps, "losses": [v for _, v in res.losses],
-            "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None}
+    tps = sum(real_tokens[w : a.steps]) / (times[a.steps - 1] - times[w - 1])
+    return {
+        "arm": f"curate {arm}",
+        "nonpad_tok_s": tps,
+        "losses": [v for _, v in res.losses],
+        "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
+    }
 
 
 def hf_arm(a, init: Path, groups: list) -> dict:
@@ -224,7 +266,7 @@ def hf_arm(a, init: Path, groups: list) -> dict:
         lab = torch.full((len(batch), T), IGNORE, dtype=torch.long)
         att = torch.zeros((len(batch), T), dtype=torch.long)
         for i, (x, y) in enumerate(batch):
-            ids[i, :len(x)], lab[i, :len(y)], att[i, :len(x)] = torch.tensor(x), torch.tensor(y), 1
+            ids[i, : len(x)], lab[i, : len(y)], att[i, : len(x)] = torch.tensor(x), torch.tensor(y), 1
         return {"input_ids": ids, "labels": lab, "attention_mask": att}
 
     offs, sampler = 0, []
@@ -234,8 +276,9 @@ def hf_arm(a, init: Path, groups: list) -> dict:
 
     class SameSteps(Trainer):
         def get_train_dataloader(self):
-            return torch.utils.data.DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=pad,
-                                               num_workers=2, pin_memory=True)
+            return torch.utils.data.DataLoader(
+                self.train_dataset, batch_sampler=sampler, collate_fn=pad, num_workers=2, pin_memory=True
+            )
 
     times: list[float] = []
 
@@ -248,20 +291,40 @@ def hf_arm(a, init: Path, groups: list) -> dict:
     torch._dynamo.config.cache_size_limit = 64
     model = AutoModelForCausalLM.from_pretrained(str(init), dtype=torch.float32, attn_implementation="sdpa")
     args = TrainingArguments(
-        output_dir=str(Path(a.work) / "hf"), per_device_train_batch_size=1, max_steps=a.steps,
-        learning_rate=a.lr, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.1, adam_beta1=0.9,
-        adam_beta2=0.95, adam_epsilon=1e-8, max_grad_norm=1.0, bf16=not a.cpu_smoke, use_cpu=a.cpu_smoke,
-        torch_compile=a.hf_compile and not a.cpu_smoke, optim="adamw_torch" if a.cpu_smoke else "adamw_torch_fused", logging_steps=1, save_strategy="no", report_to=[],
-        remove_unused_columns=False, seed=0)
+        output_dir=str(Path(a.work) / "hf"),
+        per_device_train_batch_size=1,
+        max_steps=a.steps,
+        learning_rate=a.lr,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.1,
+        adam_beta1=0.9,
+        adam_beta2=0.95,
+        adam_epsilon=1e-8,
+        max_grad_norm=1.0,
+        bf16=not a.cpu_smoke,
+        use_cpu=a.cpu_smoke,
+        torch_compile=a.hf_compile and not a.cpu_smoke,
+        optim="adamw_torch" if a.cpu_smoke else "adamw_torch_fused",
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        remove_unused_columns=False,
+        seed=0,
+    )
     tr = SameSteps(model=model, args=args, train_dataset=Convs(), callbacks=[Clock()])
     tr.train()
     w = a.warm
     real = [sum(len(x) for x, _ in g) for g in groups]
     padded = [len(g) * max(len(x) for x, _ in g) for g in groups]
     losses = [h["loss"] for h in tr.state.log_history if "loss" in h]
-    return {"arm": "hf_trainer (padded to longest)", "nonpad_tok_s": sum(real[w:a.steps]) / (times[a.steps - 1] - times[w - 1]),
-            "losses": losses, "peak_mem_gb": None if a.cpu_smoke else torch.cuda.max_memory_allocated() / 2**30,
-            "pad_fraction": 1 - sum(real) / sum(padded)}
+    return {
+        "arm": "hf_trainer (padded to longest)",
+        "nonpad_tok_s": sum(real[w : a.steps]) / (times[a.steps - 1] - times[w - 1]),
+        "losses": losses,
+        "peak_mem_gb": None if a.cpu_smoke else torch.cuda.max_memory_allocated() / 2**30,
+        "pad_fraction": 1 - sum(real) / sum(padded),
+    }
 
 
 def run(a) -> None:
@@ -281,17 +344,43 @@ def run(a) -> None:
     gpath = work / "groups.json"
     gpath.write_text(json.dumps(groups))
     per_step = [len(g) for g in groups]
-    print(f"conversations per step: min {min(per_step)} mean {sum(per_step) / len(per_step):.1f} "
-          f"max {max(per_step)}", flush=True)
+    print(
+        f"conversations per step: min {min(per_step)} mean {sum(per_step) / len(per_step):.1f} "
+        f"max {max(per_step)}",
+        flush=True,
+    )
     results = []
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     for i, arm in enumerate(a.arms.split(",")):
         js = work / f"sft_arm{i}.json"
         js.unlink(missing_ok=True)
-        cmd = [sys.executable, str(HERE / "train_sft.py"), "run", "--role", arm, "--data", str(data),
-               "--work", str(work), "--init", str(init), "--groups", str(gpath), "--json", str(js),
-               "--steps", str(a.steps), "--batch-size", str(a.batch_size), "--lr", str(a.lr),
-               "--warm", str(a.warm), "--preset", a.preset]
+        cmd = [
+            sys.executable,
+            str(HERE / "train_sft.py"),
+            "run",
+            "--role",
+            arm,
+            "--data",
+            str(data),
+            "--work",
+            str(work),
+            "--init",
+            str(init),
+            "--groups",
+            str(gpath),
+            "--json",
+            str(js),
+            "--steps",
+            str(a.steps),
+            "--batch-size",
+            str(a.batch_size),
+            "--lr",
+            str(a.lr),
+            "--warm",
+            str(a.warm),
+            "--preset",
+            a.preset,
+        ]
         cmd += (["--hf-no-compile"] if not a.hf_compile else []) + (["--cpu-smoke"] if a.cpu_smoke else [])
         print(f"== arm {arm}", flush=True)
         r = subprocess.run(cmd, env=env, cwd=str(REPO))
@@ -317,9 +406,12 @@ def report(results: list[dict], a) -> None:
     for r in results[1:]:
         d = [abs(x - y) / y for x, y in zip(r["losses"], ref, strict=False)]
         if d:
-            print(f"loss {r['arm']} vs {results[0]['arm']}: max rel diff {max(d):.4f}, mean {sum(d) / len(d):.4f}"
-                  f" over {len(d)} steps; step 1 {r['losses'][0]:.4f} vs {ref[0]:.4f}, "
-                  f"last {r['losses'][-1]:.4f} vs {ref[-1]:.4f}")
+            print(
+                f"loss {r['arm']} vs {results[0]['arm']}: max rel diff {max(d):.4f}, "
+                f"mean {sum(d) / len(d):.4f}"
+                f" over {len(d)} steps; step 1 {r['losses'][0]:.4f} vs {ref[0]:.4f}, "
+                f"last {r['losses'][-1]:.4f} vs {ref[-1]:.4f}"
+            )
 
 
 def main() -> None:
@@ -342,7 +434,9 @@ def main() -> None:
     r.add_argument("--warm", type=int, default=10, help="steps left out of the timing (compilation)")
     r.add_argument("--hf-no-compile", dest="hf_compile", action="store_false")
     r.add_argument("--preset", default="gpt2-124m")
-    r.add_argument("--cpu-smoke", action="store_true", help="check the script on a CPU (tiny, no bf16/compile)")
+    r.add_argument(
+        "--cpu-smoke", action="store_true", help="check the script on a CPU (tiny, no bf16/compile)"
+    )
     r.add_argument("--role", default="all")
     r.add_argument("--init")
     r.add_argument("--groups")
