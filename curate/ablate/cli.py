@@ -75,9 +75,7 @@ def ablate(ablation, out, force, report_only, seeds_opt, arms_opt, prepare_only,
     if prepare_only:
         b = doc["budget"]
         click.echo(f"{b['steps']} steps x {b['tokens_per_step']:,} tokens = {b['train_tokens']:,} per run; "
-                   f"tokenizer {doc['tokenizer']['path']}")
-        for arm, a in doc["arms"].items():
-            click.echo(f"  {arm}: {a['unique_tokens']:,} unique tokens, {a['epochs']:.2f} epochs")
+                   f"tokenizer {doc['tokenizer']['path']}; nothing trained")
         return
     print_table(doc)
     o = Path(cfg.resolve(cfg.out))
