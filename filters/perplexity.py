@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import json
 import math
 import os
 from pathlib import Path
@@ -54,15 +53,13 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
 from curate.engine.registry import register
-from curate.engine.stage import REASON, GlobalStage, ReduceStep, StageConfig, StageResult
-from curate.io.writer import write_bytes_atomic
+from curate.engine.stage import REASON, StageConfig, StageResult
+from curate.filters.scored import ScoredStage
 
 BUCKETS = ("head", "middle", "tail")
-CUTOFFS_FILE = "cutoffs.json"
 NULL_GROUP = "<null>"
 # Measured (bench/perplexity.py, tiny preset, 2 cores): 512-1024 tokens a batch beat 8192 by 1.3x on
 # CPU, where a batch's logits must stay in cache; a GPU wants large batches.
@@ -288,7 +285,7 @@ def _lock_gpu(run_dir: Path, device: str) -> None:
 
 
 @register("perplexity")
-class Perplexity(GlobalStage):
+class Perplexity(ScoredStage):
     """Score documents with a causal LM (``ppl``, ``bpb``); keep by threshold or CCNet percentile buckets."""
 
     class Config(StageConfig):
@@ -353,13 +350,6 @@ class Perplexity(GlobalStage):
 
     # -- helpers --------------------------------------------------------------------------------------
 
-    @property
-    def _scores_dir(self) -> Path:
-        return Path(self.ctx.work_dir) / "scores"
-
-    def _scores_file(self) -> Path:
-        return self._scores_dir / f"{(self.ctx.task_id or 'task').replace('/', '_')}.parquet"
-
     def _groups(self, df: pl.DataFrame) -> list[str]:
         by = self.config.group_by
         if by is None:
@@ -399,53 +389,28 @@ class Perplexity(GlobalStage):
         )
         return ppl_bpb(nats, n_tok, n_bytes)
 
-    # -- phase 1: collect (the scoring) ---------------------------------------------------------------
+    # -- phase 1: collect (the scoring); phase 2 and the file handling are ScoredStage's ---------------
 
-    def setup(self) -> None:
-        self._parts: list[pa.Table] = []
-        self._cutoffs: dict[str, list[float]] | None = None
-        self._scores: pl.DataFrame | None = None
-        self._offset = 0
+    SCORE_SCHEMA = pa.schema(
+        [("id", pa.string()), ("ppl", pa.float64()), ("bpb", pa.float64()), ("group", pa.string())]
+    )
 
-    def collect(self, df: pl.DataFrame) -> None:
+    def score_table(self, df: pl.DataFrame) -> pa.Table:
         ppl, bpb = self.score(df)
         ids = df["id"].cast(pl.Utf8).to_list() if "id" in df.columns else [None] * df.height
-        self._parts.append(
-            pa.table(
-                {
-                    "id": pa.array(ids, type=pa.string()),
-                    "ppl": pa.array(ppl, type=pa.float64()),
-                    "bpb": pa.array(bpb, type=pa.float64()),
-                    "group": pa.array(self._groups(df), type=pa.string()),
-                }
-            )
+        return pa.table(
+            {
+                "id": pa.array(ids, type=pa.string()),
+                "ppl": pa.array(ppl, type=pa.float64()),
+                "bpb": pa.array(bpb, type=pa.float64()),
+                "group": pa.array(self._groups(df), type=pa.string()),
+            }
         )
-
-    def finish_collect(self) -> None:
-        schema = pa.schema(
-            [("id", pa.string()), ("ppl", pa.float64()), ("bpb", pa.float64()), ("group", pa.string())]
-        )
-        table = pa.concat_tables(self._parts) if self._parts else schema.empty_table()
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
-        write_bytes_atomic(self._scores_file(), sink.getvalue().to_pybytes())
-        self._parts = []
-
-    # -- phase 2: reduce (corpus cut-offs) --------------------------------------------------------------
-
-    def reduce_steps(self) -> list[ReduceStep]:
-        return [ReduceStep("cutoffs", 1, functools.partial(_run_cutoffs, self.config, self.ctx))]
 
     def build_cutoffs(self) -> dict[str, Any]:
         """Percentile cut-offs of ``bucket_by`` per group over every scored document -> cutoffs.json."""
         c = self.config
-        files = sorted(self._scores_dir.glob("*.parquet"))
-        frame = (
-            pl.from_arrow(pq.read_table(files))
-            if files
-            else pl.DataFrame(schema={"id": pl.Utf8, "ppl": pl.Float64, "bpb": pl.Float64, "group": pl.Utf8})
-        )
-        assert isinstance(frame, pl.DataFrame)
+        frame = self.all_scores()
         groups: dict[str, Any] = {}
         for (g,), part in sorted(frame.partition_by("group", as_dict=True).items()):
             v = part[c.bucket_by].drop_nulls().to_numpy()
@@ -457,59 +422,38 @@ class Perplexity(GlobalStage):
                 "mean_ppl": _mean(part["ppl"]),
                 "mean_bpb": _mean(part["bpb"]),
             }
-        summary = {
-            "bucket_by": c.bucket_by,
-            "percentiles": list(c.percentiles),
-            "buckets": c.buckets,
-            "group_by": c.group_by,
-            "groups": groups,
-        }
-        write_bytes_atomic(Path(self.ctx.work_dir) / CUTOFFS_FILE, json.dumps(summary, indent=1).encode())
+        self.write_cutoffs(
+            {
+                "bucket_by": c.bucket_by,
+                "percentiles": list(c.percentiles),
+                "buckets": c.buckets,
+                "group_by": c.group_by,
+                "groups": groups,
+            }
+        )
         return {"ppl_docs_scored": int(frame["ppl"].is_not_null().sum()), "ppl_groups": len(groups)}
-
-    def reduce_summary(self) -> dict[str, Any]:
-        return json.loads((Path(self.ctx.work_dir) / CUTOFFS_FILE).read_text())
 
     # -- phase 3: apply -------------------------------------------------------------------------------
 
-    def _load(self) -> None:
-        if self._scores is None:
-            f = self._scores_file()
-            if not f.is_file():
-                raise RuntimeError(f"perplexity: {f} is missing: this task's scores were not collected")
-            self._scores = pl.from_arrow(pq.read_table(f))  # type: ignore[assignment]
-            cf = Path(self.ctx.work_dir) / CUTOFFS_FILE
-            if self.config.buckets:
-                if not cf.is_file():
-                    raise RuntimeError(f"perplexity: {cf} is missing: the reduce step 'cutoffs' has not run")
-                self._cutoffs = {g: v["cutoffs"] for g, v in json.loads(cf.read_text())["groups"].items()}
-
     def process(self, df: pl.DataFrame) -> StageResult:
-        self._load()
-        assert self._scores is not None
         c = self.config
-        part = self._scores.slice(self._offset, df.height)
-        if part.height != df.height or (
-            "id" in df.columns and part["id"].to_list() != df["id"].cast(pl.Utf8).to_list()
-        ):
-            raise RuntimeError(
-                f"perplexity: the rows of task {self.ctx.task_id} differ from those scored "
-                f"(rows {self._offset}..{self._offset + df.height}); rerun with --force"
-            )
-        self._offset += df.height
+        part = self.task_scores(df)
         out = df.with_columns(part["ppl"].alias("ppl"), part["bpb"].alias("bpb"))
         reason = pl.lit(None, dtype=pl.Utf8)
         if c.buckets:
-            assert self._cutoffs is not None
-            v = part[c.bucket_by].to_numpy()
-            bucket = []
-            for g, x in zip(part["group"].to_list(), v, strict=True):
-                cut = self._cutoffs.get(g)
-                if cut is None or x is None or np.isnan(x):
-                    bucket.append(None)
-                else:
-                    bucket.append("head" if x < cut[0] else "tail" if x >= cut[1] else "middle")
-            out = out.with_columns(pl.Series(c.bucket_column, bucket, dtype=pl.Utf8))
+            cuts = {g: v["cutoffs"] for g, v in self.cutoffs()["groups"].items()}
+            lo = pl.col("group").replace_strict({g: v[0] for g, v in cuts.items() if v}, default=None,
+                                                return_dtype=pl.Float64)
+            hi = pl.col("group").replace_strict({g: v[1] for g, v in cuts.items() if v}, default=None,
+                                                return_dtype=pl.Float64)
+            x = pl.col(c.bucket_by)
+            bucket = (
+                pl.when(lo.is_null() | x.is_null() | x.is_nan()).then(pl.lit(None, dtype=pl.Utf8))
+                .when(x < lo).then(pl.lit("head"))
+                .when(x >= hi).then(pl.lit("tail"))
+                .otherwise(pl.lit("middle"))
+            )
+            out = out.with_columns(part.select(bucket.alias(c.bucket_column)).to_series())
             for b in reversed(BUCKETS):
                 if b in c.drop_buckets:
                     reason = pl.when(pl.col(c.bucket_column) == b).then(pl.lit(f"ppl_{b}")).otherwise(reason)
@@ -525,10 +469,3 @@ class Perplexity(GlobalStage):
 def _mean(s: pl.Series) -> float | None:
     m = s.drop_nulls().mean()
     return None if m is None else float(m)  # type: ignore[arg-type]
-
-
-def _run_cutoffs(config: Perplexity.Config, ctx, part: int) -> dict[str, Any]:
-    """The ``cutoffs`` reduce step, from files under ``ctx.work_dir`` and the config only."""
-    stage = Perplexity(config, ctx)
-    stage.setup()
-    return stage.build_cutoffs()

@@ -39,18 +39,16 @@ has no ``pad_token_id``, has no tokenizer or no chat template, or whose tokenize
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from curate.engine.registry import register
-from curate.engine.stage import REASON, GlobalStage, ReduceStep, StageConfig, StageResult
+from curate.engine.stage import REASON, StageConfig, StageResult
 from curate.filters.perplexity import (
     CPU_BATCH_TOKENS,
     CUDA_BATCH_TOKENS,
@@ -62,9 +60,8 @@ from curate.filters.perplexity import (
     ppl_bpb,
     score_texts,
 )
-from curate.io.writer import write_bytes_atomic
+from curate.filters.scored import ScoredStage
 
-CUTOFFS_FILE = "cutoffs.json"
 SCORE_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -221,7 +218,7 @@ def _clean(messages: list[dict] | None) -> list[dict]:
 
 
 @register("reward")
-class Reward(GlobalStage):
+class Reward(ScoredStage):
     """Score SFT / preference rows with a reward model (``reward``); keep by threshold or top fraction."""
 
     class Config(StageConfig):
@@ -366,45 +363,18 @@ class Reward(GlobalStage):
             schema=SCORE_SCHEMA,
         )
 
-    # -- phase 1: collect (the scoring) ---------------------------------------------------------------
+    # -- phase 1 (collect) and the score files are ScoredStage's ------------------------------------
 
-    @property
-    def _scores_dir(self) -> Path:
-        return Path(self.ctx.work_dir) / "scores"
+    SCORE_SCHEMA = SCORE_SCHEMA
 
-    def _scores_file(self) -> Path:
-        return self._scores_dir / f"{(self.ctx.task_id or 'task').replace('/', '_')}.parquet"
-
-    def setup(self) -> None:
-        self._parts: list[pa.Table] = []
-        self._scores: pl.DataFrame | None = None
-        self._cutoff: float | None = None
-        self._offset = 0
-
-    def collect(self, df: pl.DataFrame) -> None:
-        self._parts.append(self.score(df))
-
-    def finish_collect(self) -> None:
-        table = pa.concat_tables(self._parts) if self._parts else SCORE_SCHEMA.empty_table()
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
-        write_bytes_atomic(self._scores_file(), sink.getvalue().to_pybytes())
-        self._parts = []
+    def score_table(self, df: pl.DataFrame) -> pa.Table:
+        return self.score(df)
 
     # -- phase 2: reduce (the corpus cut-off) -----------------------------------------------------------
 
-    def reduce_steps(self) -> list[ReduceStep]:
-        return [ReduceStep("cutoffs", 1, functools.partial(_run_cutoffs, self.config, self.ctx))]
-
     def build_cutoffs(self) -> dict[str, Any]:
         """The reward above which ``top_fraction`` of the scored rows lie, and summary figures."""
-        files = sorted(self._scores_dir.glob("*.parquet"))
-        frame = (
-            pl.from_arrow(pq.read_table(files, schema=SCORE_SCHEMA))
-            if files
-            else pl.from_arrow(SCORE_SCHEMA.empty_table())
-        )
-        assert isinstance(frame, pl.DataFrame)
+        frame = self.all_scores()
         v = frame["reward"].drop_nulls().to_numpy()
         tf = self.config.top_fraction
         cut = float(np.quantile(v, 1 - tf)) if tf is not None and v.size else None
@@ -419,39 +389,15 @@ class Reward(GlobalStage):
             "pairs": margins.len(),
             "pairs_agreeing": int((margins > self.config.min_margin).sum()),
         }
-        write_bytes_atomic(Path(self.ctx.work_dir) / CUTOFFS_FILE, json.dumps(summary, indent=1).encode())
+        self.write_cutoffs(summary)
         return {"reward_rows_scored": int(v.size)}
-
-    def reduce_summary(self) -> dict[str, Any]:
-        return json.loads((Path(self.ctx.work_dir) / CUTOFFS_FILE).read_text())
 
     # -- phase 3: apply -------------------------------------------------------------------------------
 
-    def _load(self) -> None:
-        if self._scores is None:
-            f = self._scores_file()
-            if not f.is_file():
-                raise RuntimeError(f"reward: {f} is missing: this task's scores were not collected")
-            self._scores = pl.from_arrow(pq.read_table(f))  # type: ignore[assignment]
-            if self.config.top_fraction is not None:
-                cf = Path(self.ctx.work_dir) / CUTOFFS_FILE
-                if not cf.is_file():
-                    raise RuntimeError(f"reward: {cf} is missing: the reduce step 'cutoffs' has not run")
-                self._cutoff = json.loads(cf.read_text())["cutoff"]
-
     def process(self, df: pl.DataFrame) -> StageResult:
-        self._load()
-        assert self._scores is not None
         c = self.config
-        part = self._scores.slice(self._offset, df.height)
-        if part.height != df.height or (
-            "id" in df.columns and part["id"].to_list() != df["id"].cast(pl.Utf8).to_list()
-        ):
-            raise RuntimeError(
-                f"reward: the rows of task {self.ctx.task_id} differ from those scored "
-                f"(rows {self._offset}..{self._offset + df.height}); rerun with --force"
-            )
-        self._offset += df.height
+        part = self.task_scores(df)
+        cutoff = self.cutoffs()["cutoff"] if c.top_fraction is not None else None
         cols = [part["reward"]]
         if "chosen_messages" in df.columns:
             cols += [part["reward_rejected"], part["reward_margin"]]
@@ -466,18 +412,11 @@ class Reward(GlobalStage):
             rules.append(("reward_too_low", pl.col("reward") < c.min_reward))
         if c.max_response_ppl is not None:
             rules.append(("response_ppl_too_high", pl.col("response_ppl") > c.max_response_ppl))
-        if self._cutoff is not None:
-            rules.append(("reward_not_top", pl.col("reward") < self._cutoff))
+        if cutoff is not None:
+            rules.append(("reward_not_top", pl.col("reward") < cutoff))
         reason = pl.lit(None, dtype=pl.Utf8)
         for name, bad in reversed(rules):
             reason = pl.when(bad.fill_null(False)).then(pl.lit(name)).otherwise(reason)
         out = out.with_columns(reason.alias(REASON)).drop("_reward_too_long")
         mask = out[REASON].is_not_null()
         return StageResult(kept=out.filter(~mask).drop(REASON), dropped=out.filter(mask))
-
-
-def _run_cutoffs(config: Reward.Config, ctx, part: int) -> dict[str, Any]:
-    """The ``cutoffs`` reduce step, from files under ``ctx.work_dir`` and the config only."""
-    stage = Reward(config, ctx)
-    stage.setup()
-    return stage.build_cutoffs()
