@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+M = TypeVar("M", bound=BaseModel)
 
 # TrainConfig keys the ablation owns: every arm must get the same value, computed from the budget.
 OWNED_TRAIN_KEYS = {"task", "data", "out", "tokenizer", "max_steps", "seed", "eval_data", "eval_rows",
@@ -190,25 +192,33 @@ class AblationError(ValueError):
     """A config or arm that cannot run, with one readable message."""
 
 
-def load_ablation(path: str | Path, out: str | None = None) -> AblationConfig:
-    """Read and validate ABLATION.yaml; `out` overrides its `out:`."""
+def load_yaml_config(path: str | Path, model: type[M], error: type[ValueError], what: str,
+                     out: str | None = None) -> M:
+    """Read and validate a YAML job file (ablation, mix search) as `model`: paths in it resolve
+    against its folder (`base_dir`), `out` overrides its `out:`; every problem is one `error`
+    naming the file."""
     import yaml
 
     p = Path(path)
     try:
         doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except OSError as e:
-        raise AblationError(f"{p}: cannot read: {e.strerror}") from None
+        raise error(f"{p}: cannot read: {e.strerror}") from None
     if not isinstance(doc, dict):
-        raise AblationError(f"{p}: expected a mapping at the top level")
+        raise error(f"{p}: expected a mapping at the top level")
     doc["base_dir"] = str(p.resolve().parent)
     if out is not None:
         doc["out"] = str(Path(out).resolve())  # -o is relative to the working folder
     try:
-        cfg = AblationConfig.model_validate(doc)
+        cfg = model.model_validate(doc)
     except ValidationError as e:
         lines = [f"  {'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()]
-        raise AblationError(f"{p}: invalid ablation\n" + "\n".join(lines)) from None
-    if cfg.out is None:
-        raise AblationError(f"{p}: no output folder: set `out:` or give -o OUT")
+        raise error(f"{p}: invalid {what}\n" + "\n".join(lines)) from None
+    if getattr(cfg, "out", None) is None:
+        raise error(f"{p}: no output folder: set `out:` or give -o OUT")
     return cfg
+
+
+def load_ablation(path: str | Path, out: str | None = None) -> AblationConfig:
+    """Read and validate ABLATION.yaml; `out` overrides its `out:`."""
+    return load_yaml_config(path, AblationConfig, AblationError, "ablation", out)

@@ -31,9 +31,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from curate.ablate.config import OWNED_TRAIN_KEYS, TextSetSpec, TokenizerSpec
+from curate.ablate.config import OWNED_TRAIN_KEYS, TextSetSpec, TokenizerSpec, load_yaml_config
 
 
 class _Strict(BaseModel):
@@ -260,23 +260,4 @@ class SearchError(ValueError):
 
 def load_search(path: str | Path, out: str | None = None) -> SearchConfig:
     """Read and validate SEARCH.yaml; `out` overrides its `out:`."""
-    import yaml
-
-    p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except OSError as e:
-        raise SearchError(f"{p}: cannot read: {e.strerror}") from None
-    if not isinstance(doc, dict):
-        raise SearchError(f"{p}: expected a mapping at the top level")
-    doc["base_dir"] = str(p.resolve().parent)
-    if out is not None:
-        doc["out"] = str(Path(out).resolve())
-    try:
-        cfg = SearchConfig.model_validate(doc)
-    except ValidationError as e:
-        lines = [f"  {'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()]
-        raise SearchError(f"{p}: invalid mix search\n" + "\n".join(lines)) from None
-    if cfg.out is None:
-        raise SearchError(f"{p}: no output folder: set `out:` or give -o OUT")
-    return cfg
+    return load_yaml_config(path, SearchConfig, SearchError, "mix search", out)
