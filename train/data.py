@@ -101,7 +101,8 @@ def detect_kind(files: list[Path], task: str | None = None) -> str:
     names = set(read_schema(files[0]).names)
     has_dpo = {"chosen_input_ids", "rejected_input_ids"} <= names
     has_sft = "input_ids" in names and "labels" in names
-    if has_dpo and (task == "dpo" or not has_sft):
+    # rm (the reward model) reads the same preference columns as dpo
+    if has_dpo and (task in ("dpo", "rm") or not has_sft):
         return "dpo"
     if has_sft:
         return "sft"

@@ -183,6 +183,8 @@ def test_mixed_sft_and_preference_output(tmp_path):
         units = scan_units(files, kind)
         rows = [x for x, _ in ShardStream(units, kind, RowConverter(kind, seq_len=8), loop=False)()]
         assert len(rows) == want
+    # the reward model trains on the preference rows of the same mixed output (README's demo chain)
+    assert detect_kind(files, "rm") == "dpo"
     assert {u.path for u in scan_units(files, "dpo")} == {str(tmp_path / "preference" / "b.parquet"),
                                                           str(tmp_path / "sft" / "mixed.parquet")}
 
