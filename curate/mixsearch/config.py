@@ -139,6 +139,12 @@ class RegressionSpec(_Strict):
     ridge: float = Field(default=1e-4, ge=0, description="quadratic: ridge penalty on standardised features.")
     search_samples: int = Field(default=100_000, ge=100, description="Points of the prior scored by the fit.")
     top_k: int = Field(default=100, ge=1, description="The chosen mix is the mean of the k best (RegMix).")
+    trust: float | None = Field(
+        default=0.05,
+        ge=0,
+        description="Search only where the proxies measured: each source's share within the candidates' "
+        "[min, max] widened by this much (null: the whole prior). A fit extrapolates outside its data.",
+    )
 
 
 class EvalSpec(_Strict):

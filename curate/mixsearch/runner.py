@@ -242,19 +242,18 @@ def fit_and_search(cfg: SearchConfig, prep: dict[str, Any], rows: list[dict[str,
         r["predicted_oof"], r["predicted"] = float(p_oof), float(p_in)
     rng = np.random.default_rng(cfg.seed + PRIOR_SEED_OFFSET)
     s = cfg.sampler
-    prior = np.concatenate(
-        [
-            sampler.draw(
-                rg.search_samples,
-                prep["natural"],
-                box,
-                rng,
-                concentration=s.concentration,
-                spread=s.spread,
-                floor=s.floor,
-            ),
-            sampler.project(w, box),  # achieved shares can sit a document outside the box: move them in
-        ]
+    prior = regression.trust_region(
+        sampler.draw(
+            rg.search_samples,
+            prep["natural"],
+            box,
+            rng,
+            concentration=s.concentration,
+            spread=s.spread,
+            floor=s.floor,
+        ),
+        sampler.project(w, box),  # achieved shares can sit a document outside the box: move them in
+        rg.trust,
     )
     found = regression.search(best.model.predict, prior, rg.top_k)
     anchors = {

@@ -63,6 +63,23 @@ def test_search_stays_inside_the_bounds_when_the_optimum_is_outside():
     assert found["weights"][3] == pytest.approx(0.2, abs=0.03)  # and against the floor, as OPT wants less
 
 
+def test_trust_region_keeps_the_search_where_candidates_were_measured():
+    b = sampler.Box(tuple(NAMES), np.zeros(4), np.ones(4))
+    nat = np.array([0.4, 0.3, 0.2, 0.1])
+    measured = np.array([[0.5, 0.3, 0.15, 0.05], [0.3, 0.3, 0.25, 0.15], [0.4, 0.2, 0.2, 0.2]])
+    prior = sampler.draw(5_000, nat, b, np.random.default_rng(0))
+    kept = regression.trust_region(prior, measured, 0.05)
+    lo, hi = measured.min(axis=0) - 0.05, measured.max(axis=0) + 0.05
+    assert np.all((kept >= lo - 1e-12) & (kept <= hi + 1e-12))
+    assert 3 < len(kept) < len(prior) + 3          # some draws left out, the measured rows kept
+    assert np.array_equal(kept[-3:], measured)
+    assert regression.trust_region(prior, measured, None) is prior
+    # a fit whose optimum lies far outside the measured range is searched only inside it
+    found = regression.search(lambda w: -w[:, 3], kept, 10)
+    assert found["weights"][3] <= hi[3] + 1e-9
+    assert regression.search(lambda w: -w[:, 3], prior, 10)["weights"][3] > hi[3]
+
+
 def test_auto_fits_every_available_model_and_uses_the_best_ranker():
     _, _, w, y = data(noise=0.0)
     best, fits = regression.fit(w, y, model="auto", folds=5)
