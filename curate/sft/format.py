@@ -37,7 +37,7 @@ from pydantic import Field, field_validator, model_validator
 
 from curate.engine.stage import REASON, SetupOnce, StageConfig, StageResult, split_by_reason
 from curate.sft.hf_template import parse_json, template_messages
-from curate.sft.masks import IGNORE_INDEX, SegmentEncoder, assemble, check_conversation
+from curate.sft.masks import IGNORE_INDEX, SegmentEncoder, assemble, check_conversations
 from curate.sft.packing import IDS_DTYPE, packed_frame, packed_row
 from curate.sft.selfcheck import EOT_CHECK, check_template_eot
 from curate.sft.templates import ChatTemplate, TemplateError, get_template
@@ -313,12 +313,16 @@ class SFTFormatter(SetupOnce):
         out: list[tuple[dict | None, str | None]] = [
             (None, p) if isinstance(p, str) else None for p in planned
         ]
+        fits = []
         for i, seg_ids in zip(ok, encoded, strict=True):
             segs, expected = planned[i]
             if sum(len(x) for x in seg_ids) > self.config.max_len:
                 out[i] = self._truncate(*convs[i], policy or self.config.truncation)
             else:
-                out[i] = self._finish(convs[i][0], segs, seg_ids, expected, truncated=False)
+                fits.append((i, (convs[i][0], segs, seg_ids, expected)))
+        finished = self._finish_many([f for _i, f in fits], truncated=False)
+        for (i, _f), res in zip(fits, finished, strict=True):
+            out[i] = res
         return out
 
     def _truncate(self, messages: list[dict], tools, policy: str) -> tuple[dict | None, str | None]:
@@ -336,17 +340,23 @@ class SFTFormatter(SetupOnce):
             segs, expected = planned
             seg_ids = self.encoder.encode_segments([segs])[0]
             if sum(len(x) for x in seg_ids) <= c.max_len:
-                return self._finish(messages, segs, seg_ids, expected, truncated=True)
+                return self._finish_many([(messages, segs, seg_ids, expected)], truncated=True)[0]
         return None, "sft_too_long"
 
-    def _finish(self, messages, segs, seg_ids, expected, truncated: bool) -> tuple[dict | None, str | None]:
-        """Assemble ids/labels and run every row check."""
-        conv = assemble(segs, seg_ids, expected)
-        reason = check_conversation(
-            conv, self.encoder, self.eot_id, self._train_on == "all", self.starts_with_bos
+    def _finish_many(self, rows: list[tuple], truncated: bool) -> list[tuple[dict | None, str | None]]:
+        """Assemble ids/labels and run every row check; ``rows`` are (messages, segments, segment
+        ids, expected trained texts), checked as one batch (:func:`check_conversations`)."""
+        convs = [assemble(segs, seg_ids, expected) for _m, segs, seg_ids, expected in rows]
+        reasons = check_conversations(
+            convs, self.encoder, self.eot_id, self._train_on == "all", self.starts_with_bos
         )
-        if reason is not None:
-            return None, reason
+        return [
+            (None, reason) if reason is not None else self._row(messages, conv, truncated)
+            for (messages, *_), conv, reason in zip(rows, convs, reasons, strict=True)
+        ]
+
+    def _row(self, messages, conv, truncated: bool) -> tuple[dict | None, str | None]:
+        """One checked conversation as an output row (built-ins: only when the Jinja renders it alike)."""
         if isinstance(self.template, _Builtin):
             try:
                 rendered = self.template.render(messages)
