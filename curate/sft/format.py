@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from curate.engine.stage import REASON, SetupOnce, StageConfig, StageResult, split_by_reason
@@ -44,6 +45,7 @@ from curate.sft.templates import ChatTemplate, TemplateError, get_template
 
 DIAGNOSE_ROWS = 64  # rows per batch compared with whole-text encoding (a diagnostic, it costs an encode)
 MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
+_MESSAGE_ARROW = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
 
 class SFTFormatConfig(StageConfig):
@@ -469,8 +471,9 @@ class SFTFormatter(SetupOnce):
         new_cols = []
         for k, vals in results.items():
             if k.endswith("messages"):
-                dtype = MESSAGE_DTYPE
-            elif k.endswith(("input_ids", "labels")):
+                new_cols.append(_messages_series(k, vals))
+                continue
+            if k.endswith(("input_ids", "labels")):
                 dtype = IDS_DTYPE
             elif k.endswith(("n_tokens", "n_trained_tokens")):
                 dtype = pl.Int32
@@ -547,6 +550,15 @@ def _keep_input_values(results: dict[str, list], df: pl.DataFrame, reasons: list
             results[k] = [
                 o if reason is not None else v for v, o, reason in zip(vals, orig, reasons, strict=True)
             ]
+
+
+def _messages_series(name: str, vals: list) -> pl.Series:
+    """A ``messages`` column (MESSAGE_DTYPE) through Arrow: polars builds list-of-struct values
+    from Python dicts row by row, pyarrow in one pass (about 20x faster on a batch)."""
+    try:
+        return pl.Series(name, pa.array(vals, type=_MESSAGE_ARROW), dtype=MESSAGE_DTYPE)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value Arrow will not coerce: polars decides
+        return pl.Series(name, vals, dtype=MESSAGE_DTYPE)
 
 
 def _parse_tools(value):
