@@ -394,7 +394,9 @@ class SFTFormatter(SetupOnce):
             col = f"{s}_" if s else ""
             if kept.height == 0 or f"{col}text" not in kept.columns:
                 continue
-            full = self.encoder.backend.encode_batch(kept[f"{col}text"].to_list(), add_special_tokens=False)
+            backend = self.encoder.backend
+            encode = getattr(backend, "encode_batch_fast", backend.encode_batch)  # ids only, no offsets
+            full = encode(kept[f"{col}text"].to_list(), add_special_tokens=False)
             n += sum(
                 1 for e, ids in zip(full, kept[f"{col}input_ids"].to_list(), strict=True) if e.ids != ids
             )
