@@ -33,17 +33,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from curate.engine.stage import REASON, SetupOnce, StageConfig, StageResult, split_by_reason
 from curate.sft.hf_template import parse_json, template_messages
-from curate.sft.masks import IGNORE_INDEX, SegmentEncoder, assemble, check_conversation
+from curate.sft.masks import IGNORE_INDEX, SegmentEncoder, assemble, check_conversations
 from curate.sft.packing import IDS_DTYPE, packed_frame, packed_row
 from curate.sft.selfcheck import EOT_CHECK, check_template_eot
 from curate.sft.templates import ChatTemplate, TemplateError, get_template
 
 DIAGNOSE_ROWS = 64  # rows per batch compared with whole-text encoding (a diagnostic, it costs an encode)
 MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
+_MESSAGE_ARROW = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
 
 class SFTFormatConfig(StageConfig):
@@ -313,12 +315,16 @@ class SFTFormatter(SetupOnce):
         out: list[tuple[dict | None, str | None]] = [
             (None, p) if isinstance(p, str) else None for p in planned
         ]
+        fits = []
         for i, seg_ids in zip(ok, encoded, strict=True):
             segs, expected = planned[i]
             if sum(len(x) for x in seg_ids) > self.config.max_len:
                 out[i] = self._truncate(*convs[i], policy or self.config.truncation)
             else:
-                out[i] = self._finish(convs[i][0], segs, seg_ids, expected, truncated=False)
+                fits.append((i, (convs[i][0], segs, seg_ids, expected)))
+        finished = self._finish_many([f for _i, f in fits], truncated=False)
+        for (i, _f), res in zip(fits, finished, strict=True):
+            out[i] = res
         return out
 
     def _truncate(self, messages: list[dict], tools, policy: str) -> tuple[dict | None, str | None]:
@@ -336,17 +342,23 @@ class SFTFormatter(SetupOnce):
             segs, expected = planned
             seg_ids = self.encoder.encode_segments([segs])[0]
             if sum(len(x) for x in seg_ids) <= c.max_len:
-                return self._finish(messages, segs, seg_ids, expected, truncated=True)
+                return self._finish_many([(messages, segs, seg_ids, expected)], truncated=True)[0]
         return None, "sft_too_long"
 
-    def _finish(self, messages, segs, seg_ids, expected, truncated: bool) -> tuple[dict | None, str | None]:
-        """Assemble ids/labels and run every row check."""
-        conv = assemble(segs, seg_ids, expected)
-        reason = check_conversation(
-            conv, self.encoder, self.eot_id, self._train_on == "all", self.starts_with_bos
+    def _finish_many(self, rows: list[tuple], truncated: bool) -> list[tuple[dict | None, str | None]]:
+        """Assemble ids/labels and run every row check; ``rows`` are (messages, segments, segment
+        ids, expected trained texts), checked as one batch (:func:`check_conversations`)."""
+        convs = [assemble(segs, seg_ids, expected) for _m, segs, seg_ids, expected in rows]
+        reasons = check_conversations(
+            convs, self.encoder, self.eot_id, self._train_on == "all", self.starts_with_bos
         )
-        if reason is not None:
-            return None, reason
+        return [
+            (None, reason) if reason is not None else self._row(messages, conv, truncated)
+            for (messages, *_), conv, reason in zip(rows, convs, reasons, strict=True)
+        ]
+
+    def _row(self, messages, conv, truncated: bool) -> tuple[dict | None, str | None]:
+        """One checked conversation as an output row (built-ins: only when the Jinja renders it alike)."""
         if isinstance(self.template, _Builtin):
             try:
                 rendered = self.template.render(messages)
@@ -382,7 +394,9 @@ class SFTFormatter(SetupOnce):
             col = f"{s}_" if s else ""
             if kept.height == 0 or f"{col}text" not in kept.columns:
                 continue
-            full = self.encoder.backend.encode_batch(kept[f"{col}text"].to_list(), add_special_tokens=False)
+            backend = self.encoder.backend
+            encode = getattr(backend, "encode_batch_fast", backend.encode_batch)  # ids only, no offsets
+            full = encode(kept[f"{col}text"].to_list(), add_special_tokens=False)
             n += sum(
                 1 for e, ids in zip(full, kept[f"{col}input_ids"].to_list(), strict=True) if e.ids != ids
             )
@@ -459,8 +473,9 @@ class SFTFormatter(SetupOnce):
         new_cols = []
         for k, vals in results.items():
             if k.endswith("messages"):
-                dtype = MESSAGE_DTYPE
-            elif k.endswith(("input_ids", "labels")):
+                new_cols.append(_messages_series(k, vals))
+                continue
+            if k.endswith(("input_ids", "labels")):
                 dtype = IDS_DTYPE
             elif k.endswith(("n_tokens", "n_trained_tokens")):
                 dtype = pl.Int32
@@ -537,6 +552,15 @@ def _keep_input_values(results: dict[str, list], df: pl.DataFrame, reasons: list
             results[k] = [
                 o if reason is not None else v for v, o, reason in zip(vals, orig, reasons, strict=True)
             ]
+
+
+def _messages_series(name: str, vals: list) -> pl.Series:
+    """A ``messages`` column (MESSAGE_DTYPE) through Arrow: polars builds list-of-struct values
+    from Python dicts row by row, pyarrow in one pass (about 20x faster on a batch)."""
+    try:
+        return pl.Series(name, pa.array(vals, type=_MESSAGE_ARROW), dtype=MESSAGE_DTYPE)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value Arrow will not coerce: polars decides
+        return pl.Series(name, vals, dtype=MESSAGE_DTYPE)
 
 
 def _parse_tools(value):

@@ -39,8 +39,8 @@ class EncodedConversation:
     input_ids: list[int]
     labels: list[int]
     text: str
-    # per trained assistant turn: (turn index, expected decoded text, [token positions])
-    trained_turns: list[tuple[int, str, list[int]]]
+    # per trained assistant turn: (turn index, expected decoded text, [(start, end) token spans])
+    trained_turns: list[tuple[int, str, list[tuple[int, int]]]]
     eot_positions: list[int]  # position of each trained turn's eot token (-1 when not one token)
 
 
@@ -81,68 +81,87 @@ class SegmentEncoder:
         return bool(self.special_split and self.special_split.search(text))
 
     def encode_segments(self, conversations: Sequence[Sequence[Segment]]) -> list[list[list[int]]]:
-        """Token ids of every segment of every conversation (one ``encode_batch`` call in all)."""
-        plan: list[list[list[int | str]]] = []  # per conv, per segment: ids or plain-text piece refs
+        """Token ids of every segment of every conversation (one tokenizer call for the batch).
+
+        Each distinct plain-text piece (the text between special tokens) is encoded once: role
+        headers, separators and repeated system prompts recur in every row, and a piece's ids do
+        not depend on where it occurs. ``encode_batch_fast`` (tokenizers >= 0.21) skips the
+        character offsets nobody reads here; the ids are the same. The returned lists may be
+        shared between segments: read them, do not change them.
+        """
+        split = self.special_split.split if self.special_split else None
+        # table[k]: the ids of piece k; special tokens get their slots up front
+        slot: dict[str, int] = {}
+        table: list[list[int]] = []
+        for tok, i in self.added.items():
+            slot[tok] = len(table)
+            table.append([i])
+        n_special = len(table)
         pieces: list[str] = []
+        plan: list[list[list[int]]] = []  # per conv, per segment: slots
         for segs in conversations:
             conv_plan = []
             for seg in segs:
-                parts = self.special_split.split(seg.text) if self.special_split else [seg.text]
-                seg_plan: list = []
-                for j, part in enumerate(parts):
-                    if not part:
-                        continue
-                    if j % 2 == 1:  # a captured special token
-                        seg_plan.append(self.added[part])
-                    else:
-                        seg_plan.append(str(len(pieces)))
-                        pieces.append(part)
+                seg_plan = []
+                # re.split with a capture group alternates text, special token, text, ...; a special
+                # token's text is looked up in the same table (its slot is reserved above)
+                for part in split(seg.text) if split else (seg.text,):
+                    if part:
+                        k = slot.get(part)
+                        if k is None:
+                            k = slot[part] = n_special + len(pieces)
+                            pieces.append(part)
+                        seg_plan.append(k)
                 conv_plan.append(seg_plan)
             plan.append(conv_plan)
-        encoded = (
-            [e.ids for e in self.backend.encode_batch(pieces, add_special_tokens=False)] if pieces else []
-        )
+        if pieces:
+            encode = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
+            table.extend(e.ids for e in encode(pieces, add_special_tokens=False))
         out = []
         for conv_plan in plan:
             conv = []
             for seg_plan in conv_plan:
-                ids: list[int] = []
-                for p in seg_plan:
-                    if isinstance(p, str):
-                        ids.extend(encoded[int(p)])
-                    else:
-                        ids.append(p)
-                conv.append(ids)
+                if len(seg_plan) == 1:
+                    conv.append(table[seg_plan[0]])
+                else:
+                    ids: list[int] = []
+                    for k in seg_plan:
+                        ids += table[k]
+                    conv.append(ids)
             out.append(conv)
         return out
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=False)
 
+    def decode_batch(self, seqs: Sequence[list[int]]) -> list[str]:
+        """``decode`` of each sequence, in one call (the tokenizer decodes them in parallel)."""
+        return self.backend.decode_batch(list(seqs), skip_special_tokens=False) if seqs else []
+
 
 def assemble(
     segments: Sequence[Segment], seg_ids: Sequence[list[int]], eot_text_for_check: dict[int, str]
 ) -> EncodedConversation:
-    """Concatenate encoded segments into ids/labels and remember each trained turn's tokens.
+    """Concatenate encoded segments into ids/labels and remember each trained turn's token spans.
 
     ``eot_text_for_check`` maps a trained assistant turn to ``content + eot`` as it must decode.
     """
     input_ids: list[int] = []
     labels: list[int] = []
-    turns: dict[int, list[int]] = {}
+    turns: dict[int, list[tuple[int, int]]] = {}
     eots: dict[int, int] = {}
     for seg, ids in zip(segments, seg_ids, strict=True):
         start = len(input_ids)
-        input_ids.extend(ids)
+        input_ids += ids
         if seg.trained:
-            labels.extend(ids)
+            labels += ids
             if seg.turn in eot_text_for_check and seg.kind in ("content", "eot"):
-                turns.setdefault(seg.turn, []).extend(range(start, start + len(ids)))
+                turns.setdefault(seg.turn, []).append((start, start + len(ids)))
                 if seg.kind == "eot":
                     # the marker's last token ends the turn (a marker may be several special tokens)
                     eots[seg.turn] = start + len(ids) - 1 if ids else -1
         else:
-            labels.extend([IGNORE_INDEX] * len(ids))
+            labels += [IGNORE_INDEX] * len(ids)
     trained_turns = [(t, eot_text_for_check[t], turns.get(t, [])) for t in sorted(eot_text_for_check)]
     return EncodedConversation(
         input_ids=input_ids,
@@ -153,6 +172,37 @@ def assemble(
     )
 
 
+def _spans_ids(ids: list[int], spans: list[tuple[int, int]]) -> list[int]:
+    out: list[int] = []
+    for start, end in spans:
+        out += ids[start:end]
+    return out
+
+
+def check_conversations(
+    convs: Sequence[EncodedConversation],
+    encoder: SegmentEncoder,
+    eot_id: int | None,
+    train_all: bool,
+    starts_with_bos: bool,
+) -> list[str | None]:
+    """Per conversation, the first failing check's name or None (see module docstring).
+
+    Every text the checks compare is decoded up front in one ``decode_batch`` call for the batch
+    (the decodes are most of the checks' cost); the checks then run in their fixed order.
+    """
+    seqs: list[list[int]] = []
+    for enc in convs:
+        seqs.append(enc.input_ids)
+        if train_all:  # labels without -100 are the ids themselves when nothing is masked
+            labels = enc.labels
+            seqs.append(labels if IGNORE_INDEX not in labels else [t for t in labels if t != IGNORE_INDEX])
+        else:
+            seqs.extend(_spans_ids(enc.input_ids, spans) for _t, _e, spans in enc.trained_turns)
+    decoded = iter(encoder.decode_batch(seqs))
+    return [_check(enc, decoded, encoder, eot_id, train_all, starts_with_bos) for enc in convs]
+
+
 def check_conversation(
     enc: EncodedConversation,
     encoder: SegmentEncoder,
@@ -161,14 +211,22 @@ def check_conversation(
     starts_with_bos: bool,
 ) -> str | None:
     """The first failing check's name, or None when the row is fine (see module docstring)."""
+    return check_conversations([enc], encoder, eot_id, train_all, starts_with_bos)[0]
+
+
+def _check(enc, decoded, encoder, eot_id, train_all, starts_with_bos) -> str | None:
+    """The checks on one conversation; ``decoded`` yields its texts in the order
+    :func:`check_conversations` queued them (every one is consumed, whichever check fails)."""
     ids, labels = enc.input_ids, enc.labels
+    text = next(decoded)
+    turn_texts = [next(decoded)] if train_all else [next(decoded) for _ in enc.trained_turns]
     n_trained = len(labels) - labels.count(IGNORE_INDEX)
     if n_trained == 0:
         return "sft_no_trained_token"
-    if encoder.decode(ids) != enc.text:
+    if text != enc.text:
         return "sft_decode_mismatch"
     if encoder.bos_id is not None and encoder.bos_token:
-        n_bos = sum(1 for i in ids if i == encoder.bos_id)
+        n_bos = ids.count(encoder.bos_id)
         if n_bos != enc.text.count(encoder.bos_token) or (
             starts_with_bos and (not ids or ids[0] != encoder.bos_id)
         ):
@@ -179,16 +237,16 @@ def check_conversation(
         if pos < 0 or (eot_id is not None and ids[pos] != eot_id) or labels[pos] == IGNORE_INDEX:
             return "sft_eot_not_trained"
     if train_all:
-        if encoder.decode([t for t in labels if t != IGNORE_INDEX]) != enc.text:
+        if turn_texts[0] != enc.text:
             return "sft_label_decode_mismatch"
         return None
     n_in_turns = 0
-    for _turn, expected, positions in enc.trained_turns:
-        if any(labels[p] == IGNORE_INDEX for p in positions):
+    for (_turn, expected, spans), got in zip(enc.trained_turns, turn_texts, strict=True):
+        if any(IGNORE_INDEX in labels[start:end] for start, end in spans):
             return "sft_label_decode_mismatch"
-        if encoder.decode([ids[p] for p in positions]) != expected:
+        if got != expected:
             return "sft_label_decode_mismatch"
-        n_in_turns += len(positions)
+        n_in_turns += sum(end - start for start, end in spans)
     if n_in_turns != n_trained:  # something outside the trained turns is trained
         return "sft_label_decode_mismatch"
     return None
