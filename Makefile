@@ -7,6 +7,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
+# mosaicml-streaming (the MDS export's read-back test) pins numpy<2.2 and transformers<5: installed
+# after .[dev] without its dependencies (pyproject's dev extra holds the modules its reader needs).
+MDS_SPEC ?= mosaicml-streaming>=0.13,<0.14
 DEMO_DATA ?= out/demo-data
 DEMO_SCALE ?= 1.0
 CURATE := $(BIN)/curate
@@ -22,6 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps "$(MDS_SPEC)"
 	touch $@
 
 demo-data: setup

@@ -6,7 +6,9 @@ Synthetic documents (random token ids, lengths 50-3000) are packed by the format
 into rows of seq_len + 1 and written as Parquet shards with the run's writer settings (zstd 3,
 8,192-row groups): that is the reference, timed from packed Arrow tables to files on disk. Each
 export is then timed from those shards to its files (reading, rebuilding documents, writing), with
-and without the document shuffle. MB/s counts the files written; tokens/s the tokens in them.
+and without the document shuffle. MB/s counts the files written; tokens/s the tokens in them. The
+last row is ``curate export`` end to end (:func:`curate.format.run_export.export_run` over a
+manifest of the shards: checks, one shared pass, all three targets, sha256 of every file written).
 CPU seconds are reported too, and the ratio is on CPU: on a shared machine wall time is mostly
 waiting for the disk.
 """
@@ -24,6 +26,7 @@ import pyarrow.parquet as pq
 
 from curate.format.export import TARGETS, document_order, stream_documents
 from curate.format.packing import Packer
+from curate.format.run_export import export_run
 from curate.io.writer import ParquetOptions
 
 
@@ -78,6 +81,8 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=50257)
     ap.add_argument("--dir", default=None, help="where to write (default: a temp folder; /dev/shm avoids "
                     "a shared disk's waits)")
+    ap.add_argument("--keep", action="store_true", help="keep the folder (data/ + manifest.json: a run "
+                    "folder) to time `curate export` on it in a fresh process")
     args = ap.parse_args()
     tables, dtype = packed_tables(args.tokens, args.seq_len, args.vocab)
     root = Path(tempfile.mkdtemp(prefix="bench-export-", dir=args.dir))
@@ -101,6 +106,15 @@ def main() -> None:
                 label = f"{name}{' (shuffled)' if shuffle else ''} = shared pass + this"
                 rows.append((label, w_s + w, c_s + c, folder_bytes(out), stream.n_tokens))
                 shutil.rmtree(out)
+        from curate.io.writer import sha256_file, write_json_atomic
+
+        write_json_atomic(root / "manifest.json", {"shards": [
+            {"path": str(p.relative_to(root)), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
+            for p in shards
+        ]})
+        record, w, c = timed(lambda: export_run(root, root / "x", list(TARGETS)))
+        rows.append(("curate export --to megatron,nanogpt,mds (end to end, sha256 included)", w, c,
+                     sum(f["bytes"] for f in record["files"]), record["tokens"]))
         ref_cpu = rows[0][2]
         print()
         print("| what | wall s | CPU s | MB written | MB/s (wall) | MB per CPU-s | Mtokens per CPU-s "
@@ -110,7 +124,11 @@ def main() -> None:
             print(f"| {label} | {w:.2f} | {c:.2f} | {b / 1e6:.1f} | {b / 1e6 / w:.0f} | {b / 1e6 / c:.0f} "
                   f"| {t / 1e6 / c:.1f} | {ref_cpu / c:.2f}x |")
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:
+            shutil.rmtree(root / "x", ignore_errors=True)
+            print(f"\nkept {root}: time e.g. `curate export {root} --to megatron,nanogpt,mds -o OUT -q`")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ def _load(pipeline: str, overrides: tuple[str, ...], check_inputs: bool = True):
 _PLUGINS = {
     "demo-data": ("curate.demo.cli", "demo_data"),
     "report": ("curate.report.cli", "report"),
+    "export": ("curate.format.cli", "export"),
     "classifier": ("curate.filters.cli", "classifier"),
     "sft": ("curate.sft.cli", "sft"),
     "tokenizer": ("curate.train.tokenizer_cli", "tokenizer"),

@@ -38,6 +38,7 @@ class DocumentBatch:
     lens: np.ndarray
     ids: pa.Array
     continues: bool
+    rows: int = 0  # the packed rows this batch came from (progress bars count them)
 
 
 def _check_columns(path: Path, schema: pa.Schema) -> None:
@@ -60,6 +61,7 @@ def iter_documents(shards: list[Path]) -> Iterator[DocumentBatch]:
             if table.num_rows == 0:
                 continue
             batch = _batch(table, prev_id)
+            batch.rows = table.num_rows
             n_pad = table.column("n_pad").to_numpy()
             last_ids = pc.list_flatten(table.column("doc_ids").combine_chunks())
             prev_id = None if n_pad[-1] or len(last_ids) == 0 else last_ids[-1].as_py()

@@ -10,6 +10,8 @@ tail is absent from both.
 
 Files are written under temporary names and renamed; a done marker under ``_work/`` records the
 shard hashes and options an export was built from, so a re-run with nothing changed skips it.
+``curate export RUN`` (:mod:`curate.format.run_export`) calls the same :func:`write_exports` on a
+finished run's shards.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,7 @@ class TokenStream:
         self.lens = lens
         self.starts = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64) if lens.size else lens
         self.ids = ids
+        self.on_tokens: Callable[[int], object] | None = None  # told each chunk's size (a progress bar)
         n = int(lens.sum())
         empty = np.empty(0, self.dtype)
         self.tokens = np.memmap(path, dtype=self.dtype, mode="r", shape=(n,)) if n else empty
@@ -76,18 +81,28 @@ class TokenStream:
         while lo < order.size:
             base = ends[lo - 1] if lo else 0
             hi = max(int(np.searchsorted(ends, base + max_tokens, side="right")), lo + 1)
-            yield order[lo:hi], self.gather(order[lo:hi])
+            tokens = self.gather(order[lo:hi])
+            yield order[lo:hi], tokens
+            if self.on_tokens is not None:
+                self.on_tokens(tokens.size)
             lo = hi
 
 
-def stream_documents(shards: list[Path], dtype: np.dtype, path: Path) -> TokenStream:
-    """Write every document's tokens of ``shards`` to ``path`` in order; return the stream over it."""
+def stream_documents(
+    shards: list[Path], dtype: np.dtype, path: Path, on_rows: Callable[[int], object] | None = None
+) -> TokenStream:
+    """Write every document's tokens of ``shards`` to ``path`` in order; return the stream over it.
+
+    ``on_rows`` is told how many packed rows each row group held, as it is read (a progress bar).
+    """
     lens_parts: list[np.ndarray] = []
     id_parts: list[pa.Array] = []
     dtype = np.dtype(dtype)
     with open(path, "wb") as f:
         for b in iter_documents(shards):
             f.write(np.ascontiguousarray(b.tokens, dtype=dtype).tobytes())
+            if on_rows is not None:
+                on_rows(b.rows)
             lens = b.lens
             if b.continues and lens_parts:  # the batch's first document is the last one's tail
                 lens_parts[-1] = lens_parts[-1].copy()
@@ -118,22 +133,28 @@ def write_exports(
     shuffle: bool,
     seed: int,
     key: dict[str, Any],
+    relative_to: Path | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Write each target under ``out/<target>/``; returns the manifest entry (files with sizes).
 
     ``key`` (shard hashes and options) is compared with the done marker in ``work``: an export built
-    from the same key is kept as it is.
+    from the same key is kept as it is. File paths in the entry are relative to ``relative_to``
+    (default ``out.parent``: the run folder, for ``OUT/export``). ``progress`` draws tqdm bars on
+    stderr: packed rows read, then tokens written per target.
     """
     from curate.io.writer import sha256_file, write_json_atomic
 
+    root = out.parent if relative_to is None else relative_to
     work.mkdir(parents=True, exist_ok=True)
     marker = work / "export-done.json"
     if marker.exists():
         done = json.loads(marker.read_text())
-        if done.get("key") == key and all((out.parent / f["path"]).exists() for f in done["files"]):
+        if done.get("key") == key and all((root / f["path"]).exists() for f in done["files"]):
             return done["entry"]
     flat = work / "stream.tokens"
-    stream = stream_documents(shards, dtype, flat)
+    with _bar(progress, "read shards", "row", _total_rows(shards) if progress else 0) as bar:
+        stream = stream_documents(shards, dtype, flat, on_rows=bar.update if bar else None)
     order = document_order(stream.n_docs, shuffle, seed)
     files: list[dict[str, Any]] = []
     for target in targets:
@@ -141,13 +162,16 @@ def write_exports(
         tmp = out / f".{target}.tmp{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        TARGETS[target](stream, order, tmp)
+        with _bar(progress, f"write {target}", "tok", stream.n_tokens) as bar:
+            stream.on_tokens = bar.update if bar else None
+            TARGETS[target](stream, order, tmp)
+            stream.on_tokens = None
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
         for p in sorted(folder.rglob("*")):
             if p.is_file():
                 files.append({
-                    "path": str(p.relative_to(out.parent)),
+                    "path": str(p.relative_to(root)),
                     "bytes": p.stat().st_size,
                     "sha256": sha256_file(p),
                 })
@@ -164,3 +188,21 @@ def write_exports(
     }
     write_json_atomic(marker, {"key": key, "entry": entry, "files": files})
     return entry
+
+
+def _total_rows(shards: list[Path]) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in shards)
+
+
+@contextmanager
+def _bar(on: bool, desc: str, unit: str, total: int):
+    """A tqdm bar on stderr, or ``None`` when ``on`` is false."""
+    if not on:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr, dynamic_ncols=True) as bar:
+        yield bar
