@@ -27,6 +27,16 @@ def demo(tmp_path_factory) -> Path:
     return d
 
 
+def small(demo: Path) -> dict:
+    """One global stage, a few tasks, small shards merged: the fast default test."""
+    return {
+        "name": "workstore-small",
+        "inputs": [{"source": "web", "reader": "jsonl", "paths": f"{demo}/jsonl/*.jsonl.gz"}],
+        "stages": [{"exact_dedup": {}}, {"length": {"min": 40}}],
+        "output": {"shard_rows": 150, "keep_rejects": True, "min_shard_mb": 0.05},
+    }
+
+
 def pipeline(demo: Path) -> dict:
     """Every kind of global stage state: URL/exact/line dedup and MinHash (bands, verify, the
     components rounds), several tasks, and small shards merged at the end."""
@@ -58,6 +68,26 @@ def local_run(demo, tmp_path_factory):
                         quiet=True)
 
 
+def test_small_run_equals_local_and_resumes_elsewhere(demo, s3_bucket, tmp_path, monkeypatch):
+    monkeypatch.setenv("CURATE_STAGING", str(tmp_path / "staging"))
+    local = run_pipeline(spec_from_dict(small(demo)), tmp_path / "local", quiet=True)
+    work, out = f"{s3_bucket}/work", tmp_path / "out"
+    r = run_pipeline(spec_from_dict(small(demo)), out, quiet=True, work_dir=work)
+    assert any(k.startswith("data/") and "+" in k for k in tree(local.out))  # merges happened
+    assert tree(out) == tree(local.out) and r.stats["totals"] == local.stats["totals"]
+    keys = ObjectStore(work).list()
+    assert any(k.startswith("_work/done/r") for k in keys) and "_work/spec.json" in keys
+    assert sorted(k for k in keys if k.startswith("data/")) == sorted(s["path"] for s in r.manifest["shards"])
+    assert not any(".tmp-" in k or k == ".lease" for k in keys)
+    shutil.rmtree(out)  # another machine: nothing local
+    run_pipeline(spec_from_dict(small(demo)), out, quiet=True, work_dir=work)
+    log = [json.loads(line) for line in (out / "logs" / "run.jsonl").read_text().splitlines()]
+    assert [e["pending"] for e in log if e["event"] == "resume"] and all(
+        e["pending"] == 0 for e in log if e["event"] == "resume")
+    assert tree(out) == tree(local.out)
+
+
+@pytest.mark.slow
 def test_s3_work_dir_equals_local_and_resumes_elsewhere(demo, local_run, s3_bucket, tmp_path, monkeypatch):
     monkeypatch.setenv("CURATE_STAGING", str(tmp_path / "staging"))
     work = f"{s3_bucket}/work"
@@ -96,6 +126,7 @@ def test_s3_work_dir_equals_local_and_resumes_elsewhere(demo, local_run, s3_buck
         run_pipeline(spec_from_dict(changed), out, quiet=True, work_dir=work)
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_from_store(demo, local_run, s3_bucket, tmp_path, monkeypatch):
     """Done markers already in the store are skipped; the rest run; same bytes."""
     monkeypatch.setenv("CURATE_STAGING", str(tmp_path / "staging"))
@@ -116,6 +147,7 @@ def test_interrupted_run_resumes_from_store(demo, local_run, s3_bucket, tmp_path
     assert r.manifest["rows"] == local_run.manifest["rows"]
 
 
+@pytest.mark.slow
 def test_s3_output_with_s3_work_dir(demo, local_run, s3_bucket, tmp_path, monkeypatch):
     monkeypatch.setenv("CURATE_STAGING", str(tmp_path / "staging"))
     monkeypatch.setenv("CURATE_WORK_DIR", str(tmp_path / "driver"))
@@ -132,14 +164,14 @@ def test_s3_output_with_s3_work_dir(demo, local_run, s3_bucket, tmp_path, monkey
                                        ("az://c/work", "az://")])
 def test_other_schemes_refused_by_name(demo, tmp_path, uri, named):
     with pytest.raises(RunRefused, match=named.replace("/", r"\/")) as e:
-        run_pipeline(spec_from_dict(pipeline(demo)), tmp_path / "out", quiet=True, work_dir=uri)
+        run_pipeline(spec_from_dict(small(demo)), tmp_path / "out", quiet=True, work_dir=uri)
     assert "s3://" in str(e.value)
     assert not (tmp_path / "out").exists()
 
 
 def test_local_work_state_is_not_silently_replaced(demo, s3_bucket, tmp_path):
     """OUT holding a run whose state is local, then --work-dir s3://: refused, nothing deleted."""
-    spec = {"name": "t", "inputs": pipeline(demo)["inputs"], "stages": [{"length": {"min": 40}}]}
+    spec = {"name": "t", "inputs": small(demo)["inputs"], "stages": [{"length": {"min": 40}}]}
     out = tmp_path / "out"
     run_pipeline(spec_from_dict(spec), out, quiet=True)
     before = sorted(p.name for p in (out / "data").iterdir())
