@@ -87,6 +87,5 @@ def test_two_nodes_no_shared_disk_equal_local_and_survive_a_dead_node(cluster, s
     ended = killed.is_set()  # set before the run returned: the node died mid-run
     th.join(timeout=5)
     assert ended, "node b was not killed during the run"
-    assert len(ray.nodes()) == 3 and sum(n["Alive"] for n in ray.nodes()) == 2
     assert contract(tmp_path / "out2") == contract(local.out)
     assert r2.manifest["shards"] == local.manifest["shards"]
