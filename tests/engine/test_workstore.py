@@ -166,7 +166,7 @@ def test_other_schemes_refused_by_name(demo, tmp_path, uri, named):
     with pytest.raises(RunRefused, match=named.replace("/", r"\/")) as e:
         run_pipeline(spec_from_dict(small(demo)), tmp_path / "out", quiet=True, work_dir=uri)
     assert "s3://" in str(e.value)
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not (Path.cwd() / named.rstrip("/")).exists()
 
 
 def test_local_work_state_is_not_silently_replaced(demo, s3_bucket, tmp_path):
