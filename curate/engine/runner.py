@@ -218,12 +218,20 @@ class Sync:
 
     def wrap(self, fn, tasks: list) -> tuple[Any, list]:
         """The task function and tasks to hand the executor: each task runs in a staging folder."""
-        staged = []
-        for t in tasks:
-            # a merge reads only its bin's shards; other tasks read work state, never the output
-            reads = tuple(t.bin["members"]) if isinstance(t, MergeTask) else ("_work/",)
-            staged.append(StagedTask(fn, t, self.mirror.store, reads))
-        return run_staged, staged
+        return run_staged, [StagedTask(fn, t, self.mirror.store, _reads(t)) for t in tasks]
+
+
+def _reads(task: Any) -> tuple[str, ...]:
+    """The store prefixes a task may read, so a node fetches only those: a merge its bin's shards;
+    a phase task the global stages' side files and its own unit's output of the phase before; a
+    reduce task the side files. Never the output, other units' phase outputs or done markers."""
+    side = "_work/stage"
+    if isinstance(task, MergeTask):
+        return tuple(task.bin["members"])
+    if isinstance(task, PhaseTask) and task.phase.index > 0:
+        prev = RunLayout(Path("")).phase_output(task.phase.index - 1).as_posix()
+        return (side, f"{prev}/{task.unit.task_id}-")
+    return (side,)
 
 
 def _run(

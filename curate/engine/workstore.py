@@ -6,8 +6,8 @@ reads or writes it in place: every task and the driver keep working on an ordina
 so the stages, the writer and resume run the same code as a local run and write the same bytes.
 
 * **A task** (:func:`run_staged`, on whatever node runs it) gets a fresh staging folder, links in
-  the objects it may read (``_work/`` but the done markers; ``data/`` too for a merge task) from its
-  node's cache, runs as usual, then puts what it added or replaced and deletes what it removed,
+  the objects under the prefixes it may read (the global stages' side files, its unit's previous
+  phase output; a merge its bin's shards; never done markers) from its node's cache, runs as usual, then puts what it added or replaced and deletes what it removed,
   its done marker last: a marker in the store means its outputs are there. Nothing is uploaded
   for a task that fails, and a task re-run elsewhere writes the same bytes to the same keys.
 * **The node cache** (``$CURATE_STAGING`` or the temp folder) keeps each object version once,
