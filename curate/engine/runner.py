@@ -38,10 +38,8 @@ from curate.engine.tasks import (
     run_phase_task,
     run_reduce_task,
 )
-from curate.engine.workstore import StagedTask, WorkMirror, run_staged
+from curate.engine.workstore import Sync, open_mirror, work_store
 from curate.io import storage
-from curate.io.objstore import ObjectStore
-from curate.io.storage import StorageError
 from curate.io.writer import write_json_atomic
 
 
@@ -121,7 +119,7 @@ def run_pipeline(
         out = spec.output.path
     target = str(out)
     remote = target if storage.is_uri(target) else None
-    store = _work_store(work_dir)
+    store = work_store(work_dir)
     if store is not None:  # work state in the store; the driver's own copy in a local folder
         layout = RunLayout((Path(storage.strip_file_scheme(target)) if not remote
                             else default_work_dir(store.uri)).resolve())
@@ -138,7 +136,7 @@ def run_pipeline(
     inputs = fingerprint([f.path for u in units for f in u.files], [s.config for s in spec.stages])
     lock = RunLock.lease(store, lease_seconds) if store is not None else run_lock(layout)
     with lock:
-        mirror = _mirror(store, layout, force) if store is not None else None
+        mirror = open_mirror(store, layout, force) if store is not None else None
         if remote:
             check_remote(layout, remote, spec, force)
         check_or_record_spec(layout, spec, inputs, force)
@@ -174,64 +172,6 @@ def run_pipeline(
             if publisher is not None:
                 publisher.close()
             log.close()
-
-
-def _work_store(work_dir: str | Path | None) -> ObjectStore | None:
-    """The object store ``--work-dir`` names, or None for a local folder (or none given)."""
-    if work_dir is None or not storage.is_uri(str(work_dir)):
-        return None
-    try:
-        return ObjectStore(str(work_dir))
-    except StorageError as e:  # a scheme without conditional puts, no boto3: refused by name
-        raise RunRefused(str(e)) from None
-
-
-def _mirror(store: ObjectStore, layout: RunLayout, force: bool) -> WorkMirror:
-    """The driver's folder as a copy of the store's work state (``force``: both emptied first)."""
-    mirror = WorkMirror(store, layout.root)
-    if force:
-        mirror.clear()
-    elif layout.spec.exists() and not store.list("_work/spec.json"):
-        raise RunRefused(
-            f"{layout.root} holds a run whose work state is local, not in {store.uri}; resume it without "
-            "--work-dir, or use --force (or another -o) to start over with the work state in the store"
-        )
-    mirror.mirror()
-    return mirror
-
-
-@dataclasses.dataclass
-class Sync:
-    """The driver's side of work state in a store: sync before and after each batch of tasks,
-    stopping if the lease was lost."""
-
-    mirror: WorkMirror
-    lock: RunLock
-
-    def before(self) -> None:
-        self.lock.check()
-        self.mirror.push()
-
-    def after(self) -> None:
-        self.mirror.pull()
-        self.lock.check()
-
-    def wrap(self, fn, tasks: list) -> tuple[Any, list]:
-        """The task function and tasks to hand the executor: each task runs in a staging folder."""
-        return run_staged, [StagedTask(fn, t, self.mirror.store, _reads(t)) for t in tasks]
-
-
-def _reads(task: Any) -> tuple[str, ...]:
-    """The store prefixes a task may read, so a node fetches only those: a merge its bin's shards;
-    a phase task the global stages' side files and its own unit's output of the phase before; a
-    reduce task the side files. Never the output, other units' phase outputs or done markers."""
-    side = "_work/stage"
-    if isinstance(task, MergeTask):
-        return tuple(task.bin["members"])
-    if isinstance(task, PhaseTask) and task.phase.index > 0:
-        prev = RunLayout(Path("")).phase_output(task.phase.index - 1).as_posix()
-        return (side, f"{prev}/{task.unit.task_id}-")
-    return (side,)
 
 
 def _run(

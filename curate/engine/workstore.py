@@ -7,8 +7,9 @@ so the stages, the writer and resume run the same code as a local run and write 
 
 * **A task** (:func:`run_staged`, on whatever node runs it) gets a fresh staging folder, links in
   the objects under the prefixes it may read (the global stages' side files, its unit's previous
-  phase output; a merge its bin's shards; never done markers) from its node's cache, runs as usual, then puts what it added or replaced and deletes what it removed,
-  its done marker last: a marker in the store means its outputs are there. Nothing is uploaded
+  phase output; a merge its bin's shards; never done markers: :func:`task_reads`) from its node's
+  cache, runs as usual, then puts what it added or replaced and deletes what it removed, its done
+  marker last: a marker in the store means its outputs are there. Nothing is uploaded
   for a task that fails, and a task re-run elsewhere writes the same bytes to the same keys.
 * **The node cache** (``$CURATE_STAGING`` or the temp folder) keeps each object version once,
   named by its ETag, so a node downloads an object once however many tasks read it; staging
@@ -34,7 +35,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from curate.engine.errors import RunRefused
+from curate.engine.layout import RunLayout
+from curate.engine.lock import RunLock
+from curate.engine.tasks import MergeTask, PhaseTask
 from curate.io.objstore import Obj, ObjectStore, parallel
+from curate.io.storage import StorageError, is_uri
 from curate.io.writer import TMP_MARK
 
 DONE_PREFIX = "_work/done/"
@@ -227,3 +233,64 @@ class WorkMirror:
         """``--force``: the store's work state goes too (the lease stays: it is ours)."""
         self.store.delete([r for r in self.store.list() if r != LEASE])
         self.etags, self.seen = {}, {}
+
+
+# -- the driver's hooks (runner.py) ----------------------------------------------------------------
+
+
+def work_store(work_dir: str | Path | None) -> ObjectStore | None:
+    """The object store ``--work-dir`` names, or None for a local folder (or none given)."""
+    if work_dir is None or not is_uri(str(work_dir)):
+        return None
+    try:
+        return ObjectStore(str(work_dir))
+    except StorageError as e:  # a scheme without conditional puts, no boto3: refused by name
+        raise RunRefused(str(e)) from None
+
+
+def open_mirror(store: ObjectStore, layout: RunLayout, force: bool) -> WorkMirror:
+    """The driver's folder as a copy of the store's work state (``force``: both emptied first)."""
+    mirror = WorkMirror(store, layout.root)
+    if force:
+        mirror.clear()
+    elif layout.spec.exists() and not store.list("_work/spec.json"):
+        raise RunRefused(
+            f"{layout.root} holds a run whose work state is local, not in {store.uri}; resume it without "
+            "--work-dir, or use --force (or another -o) to start over with the work state in the store"
+        )
+    mirror.mirror()
+    return mirror
+
+
+@dataclasses.dataclass
+class Sync:
+    """The driver's side of work state in a store: sync before and after each batch of tasks,
+    stopping if the lease was lost."""
+
+    mirror: WorkMirror
+    lock: RunLock
+
+    def before(self) -> None:
+        self.lock.check()
+        self.mirror.push()
+
+    def after(self) -> None:
+        self.mirror.pull()
+        self.lock.check()
+
+    def wrap(self, fn, tasks: list) -> tuple[Any, list]:
+        """The task function and tasks to hand the executor: each task runs in a staging folder."""
+        return run_staged, [StagedTask(fn, t, self.mirror.store, task_reads(t)) for t in tasks]
+
+
+def task_reads(task: Any) -> tuple[str, ...]:
+    """The store prefixes a task may read, so a node fetches only those: a merge its bin's shards;
+    a phase task the global stages' side files and its own unit's output of the phase before; a
+    reduce task the side files. Never the output, other units' phase outputs or done markers."""
+    side = "_work/stage"
+    if isinstance(task, MergeTask):
+        return tuple(task.bin["members"])
+    if isinstance(task, PhaseTask) and task.phase.index > 0:
+        prev = RunLayout(Path("")).phase_output(task.phase.index - 1).as_posix()
+        return (side, f"{prev}/{task.unit.task_id}-")
+    return (side,)
