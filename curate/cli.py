@@ -95,9 +95,14 @@ def main() -> None:
 @click.option(
     "--address", default=None, help="Ray cluster address (with --executor ray); default: start a local one."
 )
-@click.option("--work-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--work-dir", default=None,
               help="With a URI output: the local folder the run works in before it publishes (default: "
-              "$CURATE_WORK_DIR or ~/.cache/curate/work, one folder per output).")
+              "$CURATE_WORK_DIR or ~/.cache/curate/work, one folder per output). Or an object store "
+              "(s3://bucket/work): the run's work state lives there, so Ray workers need no shared disk; "
+              "each task stages on local disk ($CURATE_STAGING).")
+@click.option("--lease-seconds", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="With --work-dir s3://...: the term of the driver's lease (renewed every third of it); "
+              "a dead driver's run can be taken over once it runs out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option(
     "--strict",
@@ -105,7 +110,8 @@ def main() -> None:
     help="Exit 1 when an input file or source ended with 0 rows through reader or "
     "format rejections (malformed:*, sft_missing_key:*, ...), not through quality filters.",
 )
-def run(pipeline, out, workers, overrides, force, executor, address, work_dir, quiet, strict) -> None:
+def run(pipeline, out, workers, overrides, force, executor, address, work_dir, lease_seconds, quiet,
+        strict) -> None:
     """Run PIPELINE (a YAML file); re-running the same command resumes an interrupted run."""
     from curate.engine.errors import RunRefused, TaskFailed
     from curate.engine.runner import run_pipeline
@@ -124,6 +130,7 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, q
             executor=executor,
             address=address,
             work_dir=work_dir,
+            lease_seconds=lease_seconds,
         )
     except RunRefused as e:
         fail(f"error: {e}")

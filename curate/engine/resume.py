@@ -1,18 +1,16 @@
 """May this run start, or resume, in this folder? The checks before any task runs.
 
-One run per folder (an ``flock`` the OS releases on kill); a folder that holds a run with another
-config, other input files or other library versions is refused with what changed named
-(``force=True`` clears it and starts over); temp files a killed run left are swept.
+One run per folder (:class:`~curate.engine.lock.RunLock`: a ``flock``, or a lease on a store); a
+folder that holds a run with another config, other input files or other library versions is
+refused with what changed named (``force=True`` clears it and starts over); temp files a killed
+run left are swept.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from curate.engine.errors import RunRefused
 from curate.engine.fingerprint import changes as fingerprint_changes
 from curate.engine.fingerprint import digest as fingerprint_digest
 from curate.engine.layout import RunLayout
+from curate.engine.lock import RunLock
 from curate.engine.publish import bound_output, clear, remote_manifest
 from curate.engine.spec import PipelineSpec
 from curate.io.writer import sweep_temp_files, write_json_atomic
@@ -29,29 +28,9 @@ VERSIONED = ("curate", "polars", "pyarrow", "numpy", "orjson", "xxhash", "fastwa
              "resiliparse", "fasttext-predict", "tokenizers")
 
 
-@contextlib.contextmanager
-def run_lock(layout: RunLayout) -> Iterator[None]:
+def run_lock(layout: RunLayout) -> RunLock:
     """An exclusive lock on the output folder for the run's duration (released by the OS on kill)."""
-    layout.root.mkdir(parents=True, exist_ok=True)
-    fh = open(layout.lock, "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "?"
-        fh.close()
-        raise RunRefused(
-            f"{layout.root} is in use by another curate run (pid {holder}); wait for it or use another -o"
-        ) from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    try:
-        yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+    return RunLock.local(layout.lock, str(layout.root))
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

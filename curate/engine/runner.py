@@ -21,6 +21,7 @@ from curate.engine.executor import make_executor
 from curate.engine.finalize import final_shards, finalize, shard_folders, unify_shards
 from curate.engine.fingerprint import fingerprint
 from curate.engine.layout import RunLayout
+from curate.engine.lock import DEFAULT_LEASE_SECONDS, RunLock
 from curate.engine.plan import Phase, plan_phases, plan_units
 from curate.engine.progress import Progress
 from curate.engine.publish import Publisher, bind_work_dir, default_work_dir
@@ -37,6 +38,7 @@ from curate.engine.tasks import (
     run_phase_task,
     run_reduce_task,
 )
+from curate.engine.workstore import Sync, open_mirror, work_store
 from curate.io import storage
 from curate.io.writer import write_json_atomic
 
@@ -87,6 +89,7 @@ class RunContext:
     payload: dict
     quiet: bool
     log: RunLog
+    sync: Sync | None = None  # work state in an object store; None: the folder is the state
 
 
 def run_pipeline(
@@ -98,11 +101,15 @@ def run_pipeline(
     executor: str = "local",
     address: str | None = None,
     work_dir: str | Path | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> RunResult:
     """Run a pipeline into ``out`` (default: ``spec.output.path``), resuming if it was interrupted.
 
     ``out`` may be a URI (``s3://bucket/run``): the run then works in ``work_dir`` (default:
     :func:`~curate.engine.publish.default_work_dir`) and publishes its output there at the end.
+    ``work_dir`` may itself be an object store URI (``s3://bucket/work``): the work state then
+    lives there (:mod:`curate.engine.workstore`), so Ray workers on machines with no shared disk
+    cooperate, and the lock is a lease of ``lease_seconds`` (:mod:`curate.engine.lock`).
     """
     if not isinstance(spec, PipelineSpec):
         spec = load_spec(spec)
@@ -112,24 +119,24 @@ def run_pipeline(
         out = spec.output.path
     target = str(out)
     remote = target if storage.is_uri(target) else None
-    if work_dir is not None and storage.is_uri(str(work_dir)):
-        # Issue 22 part (c), not built: markers, plans and side files as atomic object puts with
-        # a lease for the lock. Refused by name rather than written to a local folder "s3:".
-        raise RunRefused(
-            f"--work-dir {work_dir}: work state on object storage is not implemented yet; give a "
-            "local folder (or shared POSIX storage for a multi-node Ray run)"
-        )
-    if remote:
+    store = work_store(work_dir)
+    if store is not None:  # work state in the store; the driver's own copy in a local folder
+        layout = RunLayout((Path(storage.strip_file_scheme(target)) if not remote
+                            else default_work_dir(store.uri)).resolve())
+    elif remote:
         layout = RunLayout(Path(work_dir or default_work_dir(remote)).resolve())
     elif work_dir is not None:
         raise RunRefused(
-            "--work-dir is for outputs on remote storage (s3://...); a local OUT works in OUT/_work"
+            "--work-dir is for outputs on remote storage (s3://...) or for work state on an object "
+            "store (--work-dir s3://...); a local OUT works in OUT/_work"
         )
     else:
         layout = RunLayout(Path(storage.strip_file_scheme(target)).resolve())
     units = plan_units(spec)
     inputs = fingerprint([f.path for u in units for f in u.files], [s.config for s in spec.stages])
-    with run_lock(layout):
+    lock = RunLock.lease(store, lease_seconds) if store is not None else run_lock(layout)
+    with lock:
+        mirror = open_mirror(store, layout, force) if store is not None else None
         if remote:
             check_remote(layout, remote, spec, force)
         check_or_record_spec(layout, spec, inputs, force)
@@ -139,7 +146,8 @@ def run_pipeline(
         log = RunLog(layout)
         publisher = Publisher(layout, remote) if remote else None
         try:
-            result = _run(spec, layout, units, workers, quiet, executor, address, log, publisher)
+            sync = Sync(mirror, lock) if mirror is not None else None
+            result = _run(spec, layout, units, workers, quiet, executor, address, log, publisher, sync)
             if publisher is not None:
                 info = publisher.finish()
                 log("published", output=remote, **info)
@@ -176,6 +184,7 @@ def _run(
     address: str | None,
     log: RunLog,
     publisher: Publisher | None = None,
+    sync: Sync | None = None,
 ) -> RunResult:
     t0 = time.perf_counter()
     phases = plan_phases(spec)
@@ -202,13 +211,15 @@ def _run(
     reduce_results: list[dict] = []
     summaries: dict[str, Any] = {}
     with make_executor(executor, workers, address) as ex:
-        ex.check_shared(layout.work)
-        ctx = RunContext(spec, layout, ex, payload, quiet, log)
+        if sync is None:  # with a store, no node needs to see this folder
+            ex.check_shared(layout.work)
+        ctx = RunContext(spec, layout, ex, payload, quiet, log, sync)
         for phase in phases:
             tasks = [PhaseTask(str(layout.root), payload, phase, u, len(units)) for u in units]
             ship = None
-            if publisher is not None and phase.final:  # upload each task's shards as it finishes
-                # (not the small ones that get merged: they go up, merged, at the end)
+            if publisher is not None and phase.final and sync is None:
+                # upload each task's shards as it finishes (not the small ones that get merged:
+                # they go up, merged, at the end); with a store the driver has them only after
                 small = _min_shard_bytes(spec)
 
                 def ship(r: dict, small: int = small) -> None:
@@ -225,6 +236,8 @@ def _run(
     manifest, stats = finalize(
         spec, layout, phases, units, results, reduce_results, summaries, plans, time.perf_counter() - t0
     )
+    if sync is not None:  # the finished run folder in the store too (a resume there finds it done)
+        sync.before()
     empty = stats["empty"]
     log(
         "run_done",
@@ -298,7 +311,13 @@ def _run_tasks(ctx: RunContext, fn, tasks: list, label: str, on_result=None) -> 
 
         before = len(getattr(ctx.executor, "retried", []))
         before_driver = len(getattr(ctx.executor, "ran_in_driver", []))
-        ctx.executor.map(fn, pending, on_done, on_rows=lambda t, n: bar.running(t.name, n))
+        if ctx.sync is None:
+            ctx.executor.map(fn, pending, on_done, on_rows=lambda t, n: bar.running(t.name, n))
+        else:
+            ctx.sync.before()
+            run, staged = ctx.sync.wrap(fn, pending)
+            ctx.executor.map(run, staged, on_done, on_rows=lambda t, n: bar.running(t.name, n))
+            ctx.sync.after()
         for name in getattr(ctx.executor, "retried", [])[before:]:
             ctx.log("task_retried", task=name, why="its worker process died")
         for name in getattr(ctx.executor, "ran_in_driver", [])[before_driver:]:

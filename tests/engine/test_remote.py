@@ -319,15 +319,3 @@ def test_saved_hf_datasets_in_a_bucket(s3_bucket, tmp_path, monkeypatch):
     local = run_pipeline(spec(tmp_path), tmp_path / "out", quiet=True)
     assert remote.manifest["rows"] == 40
     assert shard_hashes(remote.manifest) == shard_hashes(local.manifest)
-
-
-@pytest.mark.parametrize("work_dir", ["s3://bucket/work", "gs://bucket/work"])
-def test_work_dir_on_object_storage_is_refused_by_name(work_dir, tmp_path):
-    # issue 22 (c) is not built yet: a clear refusal, never a local folder named "s3:"
-    (tmp_path / "a.jsonl").write_text('{"text": "hello"}\n')
-    spec = spec_from_dict(
-        {"name": "x", "inputs": [{"source": "j", "reader": "jsonl", "paths": str(tmp_path / "*.jsonl")}]}
-    )
-    with pytest.raises(RunRefused, match="work state on object storage is not implemented"):
-        run_pipeline(spec, "s3://bucket/out", work_dir=work_dir, quiet=True)
-    assert not (Path.cwd() / "s3:").exists() and not (Path.cwd() / "gs:").exists()
