@@ -1,8 +1,8 @@
 """Object stores with conditional puts, for work state (``--work-dir s3://bucket/run``).
 
 :mod:`curate.io.storage` reads inputs and publishes outputs through pyarrow, which has no
-conditional writes. Work state needs them: the run's lease is created only if absent and renewed
-only if still ours, so this module speaks to S3 through boto3 (``PutObject`` with ``If-None-Match``
+conditional writes. Work state relies on them (the run's lease is created only if absent and renewed
+only if still ours), so this module speaks to S3 through boto3 (``PutObject`` with ``If-None-Match``
 / ``If-Match``, supported by AWS S3 since 2024 and by moto). Every write is one atomic PUT (a
 multipart upload for large files, which S3 also shows only once complete): a reader sees no object
 or the whole object, never a torn one. Each version of an object has its own ETag, which is what
