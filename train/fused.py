@@ -240,14 +240,22 @@ class FusedCausalLMLoss(torch.nn.Module):
             mode = None if compile_mode in (None, "", "default") else compile_mode
             self._core = torch.compile(self._forward_core, mode=mode)
 
-    def _forward_core(self, input_ids, targets, position_ids, block_mask, per_row: bool):
+    def _rotary(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None):
+        """RoPE's cos and sin tables, computed outside the compiled core: traced inside it, inductor
+        inlines the cos/sin of every (position, frequency) into each layer's q/k kernels, forward
+        and backward (12 ms of a 73 ms step at gpt2-124m on an H200, the largest gap to nanoGPT)."""
         m = self.model.model
-        x = m.embed_tokens(input_ids)
         if position_ids is None:
             pos = torch.arange(input_ids.shape[1], device=input_ids.device)[None]
         else:
             pos = position_ids
-        cos, sin = m.rotary_emb(x, pos)
+        dt = m.embed_tokens.weight.dtype  # the dtype of the embeddings the tables are applied beside
+        with torch.no_grad():
+            return m.rotary_emb(torch.empty(0, dtype=dt, device=input_ids.device), pos)
+
+    def _forward_core(self, input_ids, targets, cos, sin, block_mask, per_row: bool):
+        m = self.model.model
+        x = m.embed_tokens(input_ids)
         for layer in m.layers:
             x = _block(layer, x, cos, sin, block_mask)
         x = m.norm(x)
@@ -287,5 +295,6 @@ class FusedCausalLMLoss(torch.nn.Module):
             from torch.nn.attention import sdpa_kernel
 
             ctx = sdpa_kernel(backends, set_priority=True)
+        cos, sin = self._rotary(input_ids, position_ids)
         with ctx:
-            return self._core(input_ids, targets, position_ids, block_mask, per_row)
+            return self._core(input_ids, targets, cos, sin, block_mask, per_row)
