@@ -13,7 +13,9 @@ and larger kernels than transformers' forward.
   without the (B, T, T) mask transformers builds;
 - `loss_chunk > 0`: the output projection and cross entropy run chunk by chunk of tokens with the
   gradients computed in the forward (Liger's fused-linear-cross-entropy scheme), so neither the
-  (B*T, V) logits nor their float32 copy ever exist whole.
+  (B*T, V) logits nor their float32 copy ever exist whole;
+- RoPE's cos/sin tables are computed once per step outside the compiled core and passed in, so
+  inductor cannot inline their transcendentals into every layer's q/k kernels.
 
 The HF modules keep their parameters (checkpoints, export and generation see the same model); the
 RMSNorms and rotary embedding are the HF modules' own. Everything here runs on CPU too (the tests
