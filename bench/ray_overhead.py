@@ -4,11 +4,13 @@
 
 Measures, against the local process pool with the same worker count:
   * start-up: ``ray.init`` (local instance) vs creating the spawn pool;
-  * first task on every worker (imports of the curate stack in a fresh worker process);
+  * first tasks: a warm-up map and one full round of the no-op tasks (Ray's worker processes
+    start, and import the curate stack, during that round: its first tasks run on the driver);
   * per-task overhead: ``--tasks`` no-op tasks whose payload is a real phase task (the web
     pipeline's spec dict), submitted all at once: (wall x workers) / tasks is the CPU-seconds one
-    task costs beyond its work; extrapolated to 64 workers as the driver's share (the driver
-    submits and collects every task, so its per-task cost is serial).
+    task costs beyond its work, timed on a second round (warm workers); extrapolated to 64
+    workers as the driver's share (the driver submits and collects every task, so its per-task
+    cost is serial).
 Run it when the machine is quiet: the load average is printed with the table.
 """
 
@@ -62,8 +64,12 @@ def measure(executor: str, workers: int, tasks: list) -> dict:
     out: dict = {}
     try:
         out["start_s"] = time.perf_counter() - t0
+        # Ray runs the first tasks on a driver thread while it starts (RayExecutor's deferred
+        # start), so the warm-up tasks do not start Ray's worker processes: the first full round
+        # does. It counts as start-up; the per-task cost is a second round, on warm workers.
         t = time.perf_counter()
         ex.map(warm, tasks[:workers * 2], lambda t, r: None)
+        ex.map(noop, tasks, lambda t, r: None)
         out["first_tasks_s"] = time.perf_counter() - t
         t = time.perf_counter()
         ex.map(noop, tasks, lambda t, r: None)
