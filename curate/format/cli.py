@@ -7,8 +7,7 @@ import time
 import click
 
 from curate.cli_args import fail
-
-TARGET_NAMES = ("megatron", "nanogpt", "mds")
+from curate.format.export import TARGETS
 
 
 def _split_targets(ctx, param, values: tuple[str, ...]) -> list[str]:
@@ -20,7 +19,7 @@ def _split_targets(ctx, param, values: tuple[str, ...]) -> list[str]:
 @click.argument("run_dir", metavar="RUN", type=click.Path(file_okay=False))
 @click.option(
     "--to", "targets", multiple=True, required=True, callback=_split_targets, metavar="TARGET",
-    help=f"Export target ({', '.join(TARGET_NAMES)}); repeat or comma-separate for several.",
+    help=f"Export target ({', '.join(TARGETS)}); repeat or comma-separate for several.",
 )
 @click.option("-o", "--out", required=True, type=click.Path(), help="Folder to write OUT/<target>/ into.")
 @click.option(

@@ -112,20 +112,27 @@ def test_exports_match_the_documents_and_the_worker_count(corpus, tiny_tokenizer
     assert entry["documents"] == 120 and entry["tokens"] == sum(map(len, docs))
     assert {f["path"] for f in entry["files"]} == {f["path"] for f in r2.manifest["exports"]["files"]}
 
-    assert read_megatron(corpus / "o1/export/megatron/tokens_document") == docs
+    meta, samples = assert_targets_hold(corpus / "o1/export", ids, docs)
+    assert meta["dtype"] == "uint16"
+    assert samples[0]["tokens"].dtype == np.uint16
 
-    nano = corpus / "o1/export/nanogpt"
+
+def assert_targets_hold(folder: Path, ids: list[str], docs: list[list[int]]) -> tuple[dict, list[dict]]:
+    """Each target under ``folder``, read back by its own reader, holds ``docs`` in order (MDS
+    with their ``ids`` too); returns nanoGPT's meta.json and the MDS samples for further checks."""
+    assert read_megatron(folder / "megatron/tokens_document") == docs
+
+    nano = folder / "nanogpt"
     meta = json.loads((nano / "meta.json").read_text())
     flat = np.memmap(nano / "train.bin", dtype=np.dtype(meta["dtype"]), mode="r")  # as nanoGPT's train.py
-    assert meta["dtype"] == "uint16"
     offsets = np.load(nano / "train_offsets.npy")
     assert flat.tolist() == [t for d in docs for t in d]
     assert offsets.tolist() == np.cumsum([0] + [len(d) for d in docs])[:-1].tolist()
 
-    samples = read_mds(corpus / "o1/export/mds")
+    samples = read_mds(folder / "mds")
     assert [s["id"] for s in samples] == ids
     assert [s["tokens"].tolist() for s in samples] == docs
-    assert samples[0]["tokens"].dtype == np.uint16
+    return meta, samples
 
 
 def test_shuffle_is_seeded_and_moves_whole_documents(corpus, tiny_tokenizer):
