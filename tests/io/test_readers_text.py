@@ -52,3 +52,21 @@ def test_binary_empty_and_too_large(tmp_path):
     t, bad, _ = read_all("text", big, max_bytes=1000)
     assert t.num_rows == 0 and [m.what for m in bad] == ["too_large"]
     assert t.column_names[:3] == ["id", "source", "text"]
+
+
+def test_compressed_books_are_read_and_bad_ones_named(tmp_path):
+    import gzip
+
+    text = "It was the best of times, it was the worst of times.\n" * 200
+    gz = tmp_path / "Two Cities.txt.gz"
+    gz.write_bytes(gzip.compress(text.encode()))
+    t, bad, _ = read_all("text", gz, relpath="Two Cities.txt.gz")
+    assert bad == [] and t.column("text").to_pylist() == [text]
+    assert t.column("title").to_pylist() == ["Two Cities"]
+    # max_bytes counts decompressed bytes: a small .gz of a large book is still too large
+    t, bad, _ = read_all("text", gz, max_bytes=len(text) // 2)
+    assert t.num_rows == 0 and [m.what for m in bad] == ["too_large"]
+    cut = tmp_path / "cut.txt.gz"
+    cut.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])
+    t, bad, _ = read_all("text", cut)
+    assert t.num_rows == 0 and [m.what for m in bad] == ["gzip"]

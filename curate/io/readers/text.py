@@ -10,7 +10,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from curate.io.readers.base import TEXT, Malformed, ReadBatch, Reader, ReaderConfig, register_reader
-from curate.io.readers.decode import build_table, empty_table
+from curate.io.readers.decode import StreamError, build_table, compression_of, empty_table, iter_decompressed
 
 _CORE_TYPES = {TEXT: pa.large_string()}
 BINARY_SNIFF_BYTES = 8192
@@ -67,6 +67,9 @@ class TextReader(Reader):
     ``encoding: utf-8`` a non-UTF-8 file is ``malformed:utf8``. A file with NUL bytes in its first
     8 KB is ``malformed:binary``, an empty or whitespace-only file ``malformed:empty_file``, one
     over ``max_bytes`` ``malformed:too_large`` (never read into memory). ``id`` position is 0.
+    ``.gz``/``.zst``/``.bz2``/``.xz`` files (books often ship as ``.txt.gz``) are decompressed,
+    ``max_bytes`` counting decompressed bytes; a corrupt or truncated one is ``malformed:gzip`` (...).
+    The title drops the compression suffix too (``book.txt.gz`` -> ``book``).
     """
 
     files_per_task: ClassVar[int] = 64  # thousands of small books must not become thousands of tasks
@@ -77,7 +80,9 @@ class TextReader(Reader):
             description="`detect`: UTF-8, else detect the encoding; `utf-8`: reject non-UTF-8 files.",
         )
         max_bytes: int = Field(
-            256 << 20, description="Files larger than this are rejected as `malformed:too_large`.", gt=0
+            256 << 20,
+            description="Files larger than this (decompressed) are rejected as `malformed:too_large`.",
+            gt=0,
         )
 
     def read(self, path: Path, relpath: str) -> Iterator[ReadBatch]:
@@ -86,7 +91,8 @@ class TextReader(Reader):
             yield ReadBatch(empty_table(_CORE_TYPES), [bad] if bad else [])
             return
         text, encoding = doc
-        meta = {"title": [path.stem], "path": [relpath], "encoding": [encoding]}
+        stem = Path(path.stem).stem if compression_of(path) != "none" else path.stem
+        meta = {"title": [stem], "path": [relpath], "encoding": [encoding]}
         table = build_table(
             [self.make_id(relpath, 0)], self.source, {TEXT: ([text], pa.large_string())}, meta
         )
@@ -101,7 +107,12 @@ class TextReader(Reader):
             size = path.stat().st_size
             if size > max_bytes:
                 return None, Malformed(relpath, 0, "too_large", f"{size} bytes > max_bytes {max_bytes}")
-            data = path.read_bytes()
+            if compression_of(path) == "none":
+                data = path.read_bytes()
+            else:
+                data, bad = _decompressed(path, relpath, max_bytes)
+                if bad is not None:
+                    return None, bad
         except OSError as e:
             return None, Malformed(relpath, 0, "io", str(e))
         if not data.strip():
@@ -114,3 +125,17 @@ class TextReader(Reader):
         if text is None:
             return None, Malformed(relpath, 0, "utf8", err, data[:1000].decode("utf-8", "replace"))
         return (text, used), None
+
+
+def _decompressed(path: Path, relpath: str, max_bytes: int) -> tuple[bytes, Malformed | None]:
+    """A compressed file's bytes, read no further than ``max_bytes`` decompressed bytes."""
+    parts, n = [], 0
+    try:
+        for chunk in iter_decompressed(path):
+            n += len(chunk)
+            if n > max_bytes:
+                return b"", Malformed(relpath, 0, "too_large", f"over max_bytes {max_bytes} decompressed")
+            parts.append(chunk)
+    except StreamError as e:
+        return b"", Malformed(relpath, 0, e.what, str(e))
+    return b"".join(parts), None
