@@ -4,6 +4,9 @@ torch.profiler table of the top CUDA kernels for each.
 
     python3 bench/profile_step.py nanogpt,fused:cudnn,fused:flash,plain [prof]
 
+A fused arm takes options after its attention backend: `fused:cudnn:chunk=8192` (the chunked
+linear + cross entropy), `fused:cudnn:mode=max-autotune-no-cudagraphs` (a torch.compile mode).
+
 nanoGPT's model.py is read from $CURATE_NANOGPT (default out/bench/nanogpt, an ignored copy of
 ../shared/anchors/nanogpt/).
 """
@@ -43,7 +46,10 @@ def make(arm: str, X: torch.Tensor, Y: torch.Tensor):
     hf = AutoModelForCausalLM.from_config(preset_config("gpt2-124m", V), attn_implementation="sdpa",
                                          dtype=torch.float32).cuda()
     if arm.startswith("fused"):
-        mod = FusedCausalLMLoss(hf, attention=arm.split(":")[1] if ":" in arm else "flash", compile=True)
+        parts = arm.split(":")
+        opts = dict(o.split("=", 1) for o in parts[2:])
+        mod = FusedCausalLMLoss(hf, attention=parts[1] if len(parts) > 1 else "flash", compile=True,
+                                loss_chunk=int(opts.get("chunk", 0)), compile_mode=opts.get("mode"))
     else:
         compile_losses(True)
         mod = torch.compile(CausalLMLoss(hf))
