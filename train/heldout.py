@@ -14,7 +14,9 @@ from .data import ShardStream, batches
 
 
 def to_device(b: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in b.items()}
+    """The batch's tensors on `device` (asynchronous from pinned memory). 0-dim ones (counts) stay
+    on the host: they are never pinned, and a pageable copy waits for the GPU to drain first."""
+    return {k: v.to(device, non_blocking=True) if v.dim() else v for k, v in b.items()}
 
 
 class HeldOut:
