@@ -83,27 +83,43 @@ class QualityModel:
         texts: pl.Series,
         labels: np.ndarray,
         epochs: int = 5,
-        lr: float = 50.0,
-        batch: int = 256,
+        lr: float = 0.5,
+        batch: int = 32,
         seed: int = 0,
+        block: int = 4096,
     ) -> QualityModel:
-        """Mini-batch gradient descent on the logistic loss (features averaged per document)."""
+        """Adagrad on the logistic loss (features averaged per document), mini-batches of `batch`.
+
+        Why Adagrad: with averaged features a word's gradient is the document's divided by its
+        length, so plain SGD moves rare, informative n-grams almost not at all (held-out AUC 0.890
+        on the bench data at its best rate, fastText 0.930); a per-feature step (Adagrad, the
+        standard for sparse logistic regression) reaches 0.933 in 5 epochs. Features are hashed a
+        `block` of shuffled documents at a time, so memory stays bounded on large training sets.
+        """
         rng = np.random.default_rng(seed)
         n = texts.len()
-        for epoch in range(epochs):
+        acc = np.full(self.buckets, 1e-8, dtype=np.float64)  # per-feature sum of squared gradients
+        acc_b = 1e-8
+        for _ in range(epochs):
             order = rng.permutation(n)
-            step = lr * (1 - epoch / max(epochs, 1))  # fastText's linear decay
-            for s in range(0, n, batch):
-                idx = order[s : s + batch]
-                feat, offsets = _features(texts.gather(idx), self.buckets, self.ngrams)
-                p = 1.0 / (1.0 + np.exp(-self._logits(feat, offsets)))
-                g = (p - labels[idx]) / len(idx)  # d loss / d logit
-                counts = np.maximum(np.diff(offsets), 1)
-                per_feat = np.repeat(g / counts, np.diff(offsets)).astype(np.float32)
-                np.add.at(self.w, feat, -step * per_feat * len(idx) ** 0.5)
-                self.b -= np.float32(
-                    step * g.sum() / len(idx) ** 0.5
-                )  # the weights' scale: a large lr stays stable
+            for s0 in range(0, n, block):
+                idx_block = order[s0 : s0 + block]
+                feat_all, off_all = _features(texts.gather(idx_block), self.buckets, self.ngrams)
+                y_block = labels[idx_block]
+                for s in range(0, len(idx_block), batch):
+                    lo, hi = off_all[s], off_all[min(s + batch, len(idx_block))]
+                    feat, offsets = feat_all[lo:hi], off_all[s : s + batch + 1] - lo
+                    g = 1.0 / (1.0 + np.exp(-self._logits(feat, offsets))) - y_block[s : s + batch]
+                    lens = np.diff(offsets)
+                    # d loss / d w_f summed over the batch: each document's gradient over its length
+                    uniq, inv = np.unique(feat, return_inverse=True)
+                    per_feat = np.repeat(g / np.maximum(lens, 1), lens)
+                    gw = np.bincount(inv, weights=per_feat, minlength=uniq.size)
+                    acc[uniq] += gw * gw
+                    self.w[uniq] -= (lr * gw / np.sqrt(acc[uniq])).astype(np.float32)
+                    gb = float(g.sum())
+                    acc_b += gb * gb
+                    self.b = np.float32(self.b - lr * gb / np.sqrt(acc_b))
         return self
 
     def save(self, path: str | Path) -> None:

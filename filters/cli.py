@@ -48,7 +48,7 @@ def classifier() -> None:
     help="Sample the larger side down to the smaller one.",
 )
 @click.option("--epochs", default=5, show_default=True)
-@click.option("--lr", default=50.0, show_default=True, help="Learning rate (decays linearly to 0).")
+@click.option("--lr", default=0.5, show_default=True, help="Adagrad learning rate (per-feature steps).")
 @click.option("--buckets", default=1 << 20, show_default=True, help="Hash buckets for word n-grams.")
 @click.option("--ngrams", default=2, show_default=True, help="Word n-gram order (fastText's -wordNgrams).")
 @click.option("--seed", default=0, show_default=True)
