@@ -98,11 +98,11 @@ def main() -> None:
 @click.option("--work-dir", default=None,
               help="With a URI output: the local folder the run works in before it publishes (default: "
               "$CURATE_WORK_DIR or ~/.cache/curate/work, one folder per output). Or an object store "
-              "(s3://bucket/work): the run's work state lives there, so Ray workers need no shared disk; "
-              "each task stages on local disk ($CURATE_STAGING).")
+              "(s3://bucket/work or gs://bucket/work): the run's work state lives there, so Ray "
+              "workers need no shared disk; each task stages on local disk ($CURATE_STAGING).")
 @click.option("--lease-seconds", type=click.FloatRange(min=1), default=60.0, show_default=True,
-              help="With --work-dir s3://...: the term of the driver's lease (renewed every third of it); "
-              "a dead driver's run can be taken over once it runs out.")
+              help="With --work-dir s3:// or gs://: the term of the driver's lease (renewed every "
+              "third of it); a dead driver's run can be taken over once it runs out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option(
     "--strict",

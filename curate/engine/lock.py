@@ -2,7 +2,7 @@
 
 * **Local folder**: an exclusive ``flock`` on ``OUT/.lock`` holding the driver's pid. The OS
   releases it when the driver dies, however it dies.
-* **Object store** (``--work-dir s3://...``): nothing is released when a machine dies, so the
+* **Object store** (``--work-dir s3://...`` or ``gs://...``): nothing is released when a machine dies, so the
   lock is a *lease*: the object ``.lease`` holds its owner (host, pid, a random id) and an
   expiry. It is created only if absent (``If-None-Match``), renewed by a thread every third of its
   term only if still ours (``If-Match`` on its ETag), and deleted at the end (again only if ours).

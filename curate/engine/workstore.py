@@ -1,4 +1,4 @@
-"""A run's work state on object storage (``--work-dir s3://bucket/run``): no shared disk needed.
+"""A run's work state on object storage (``--work-dir s3://bucket/run`` or ``gs://``): no shared disk needed.
 
 The store holds what a run folder holds (``_work/`` markers, plans, phase outputs and side files;
 ``data/``, ``rejects/``, the contract files), one object per file, at the same relative paths. Nobody
@@ -12,15 +12,16 @@ so the stages, the writer and resume run the same code as a local run and write 
   marker last: a marker in the store means its outputs are there. Nothing is uploaded
   for a task that fails, and a task re-run elsewhere writes the same bytes to the same keys.
 * **The node cache** (``$CURATE_STAGING`` or the temp folder) keeps each object version once,
-  named by its ETag, so a node downloads an object once however many tasks read it; staging
-  folders hard-link to it (writers replace files by rename, so a link is never written through).
+  named by its key and version tag (S3 ETag, GCS generation), so a node downloads an object once
+  however many tasks read it; staging folders hard-link to it (writers replace files by rename,
+  so a link is never written through).
 * **The driver** (:class:`WorkMirror`) keeps its own folder (OUT, or a local folder for a URI
   output) in step with the store: at the start it becomes a copy of the store, then before each
   batch of tasks it puts what it wrote (spec, plans, compaction plans, shards finalize rewrote),
   and after it takes what the tasks wrote.
 
-Every put is one atomic PUT (see :mod:`curate.io.objstore`); a rewrite is a new version with a new
-ETag, so no cache ever serves a stale one. The lock is a lease object (:mod:`curate.engine.lock`).
+Every put is one atomic upload (see :mod:`curate.io.objstore`); a rewrite is a new version with a
+new tag, so no cache ever serves a stale one. The lock is a lease object (:mod:`curate.engine.lock`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from curate.engine.errors import RunRefused
 from curate.engine.layout import RunLayout
 from curate.engine.lock import RunLock
 from curate.engine.tasks import MergeTask, PhaseTask
-from curate.io.objstore import Obj, ObjectStore, parallel
+from curate.io.objstore import Obj, ObjectStore, open_store, parallel
 from curate.io.storage import StorageError, is_uri
 from curate.io.writer import TMP_MARK
 
@@ -101,8 +102,11 @@ def staging_base(store: ObjectStore) -> Path:
 
 
 def _cached(store: ObjectStore, cache: Path, o: Obj) -> Path:
-    """The node's copy of one object version, downloaded if this node has none yet."""
-    name = "".join(c for c in o.etag if c.isalnum() or c == "-") or "none"
+    """The node's copy of one object version, downloaded if this node has none yet. Named by the
+    key and the version: a GCS generation is unique per object only (two objects uploaded in one
+    microsecond share it), and an S3 ETag is the content's MD5, the same for equal files."""
+    tag = "".join(c for c in o.etag if c.isalnum() or c == "-") or "none"
+    name = f"{hashlib.sha1(o.rel.encode()).hexdigest()[:16]}-{tag}"
     p = cache / name
     if not p.exists():
         cache.mkdir(parents=True, exist_ok=True)
@@ -243,7 +247,7 @@ def work_store(work_dir: str | Path | None) -> ObjectStore | None:
     if work_dir is None or not is_uri(str(work_dir)):
         return None
     try:
-        return ObjectStore(str(work_dir))
+        return open_store(str(work_dir))
     except StorageError as e:  # a scheme without conditional puts, no boto3: refused by name
         raise RunRefused(str(e)) from None
 

@@ -18,7 +18,7 @@ from curate.engine.errors import RunRefused
 from curate.engine.lock import LEASE_KEY, RunLock
 from curate.engine.runner import run_pipeline
 from curate.engine.spec import spec_from_dict
-from curate.io.objstore import ObjectStore
+from curate.io.objstore import open_store
 
 
 def test_local_lock_refuses_a_second_driver(tmp_path):
@@ -30,29 +30,29 @@ def test_local_lock_refuses_a_second_driver(tmp_path):
         pass
 
 
-def test_lease_refuses_a_second_driver_naming_the_owner(s3_bucket):
-    store = ObjectStore(f"{s3_bucket}/w")
+def test_lease_refuses_a_second_driver_naming_the_owner(bucket):
+    store = open_store(f"{bucket}/w")
     with RunLock.lease(store, seconds=30) as first:
         held = json.loads(store.get_bytes(LEASE_KEY)[0])
         assert held["owner"] == first.backend.owner and held["expires"] > time.time() + 20
         refused = pytest.raises(RunRefused, match=rf"lease owner {held['owner']}, expires in \d+ s")
-        with refused, RunLock.lease(ObjectStore(f"{s3_bucket}/w"), seconds=30):
+        with refused, RunLock.lease(open_store(f"{bucket}/w"), seconds=30):
             pass
     assert LEASE_KEY not in store.list()  # released at the end
     with RunLock.lease(store, seconds=30):
         pass
 
 
-def test_lease_is_renewed_while_held(s3_bucket):
-    store = ObjectStore(f"{s3_bucket}/w")
+def test_lease_is_renewed_while_held(bucket):
+    store = open_store(f"{bucket}/w")
     with RunLock.lease(store, seconds=1.5):
         time.sleep(3.5)  # over two terms: only renewal keeps it
         with pytest.raises(RunRefused, match="lease owner"), RunLock.lease(store, seconds=1.5):
             pass
 
 
-def test_expired_lease_is_taken_over_and_the_old_driver_stops(s3_bucket):
-    store = ObjectStore(f"{s3_bucket}/w")
+def test_expired_lease_is_taken_over_and_the_old_driver_stops(bucket):
+    store = open_store(f"{bucket}/w")
     dead = RunLock.lease(store, seconds=1)
     dead.backend.etag = store.put_bytes(LEASE_KEY, dead.backend._body(), if_absent=True)  # never renewed
     time.sleep(1.2)
@@ -84,7 +84,7 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def test_dead_driver_lease_expires_and_a_new_driver_resumes(s3_bucket, tmp_path, s3_endpoint):
+def test_dead_driver_lease_expires_and_a_new_driver_resumes(bucket, tmp_path, s3_endpoint):
     demo = tmp_path / "in"
     demo.mkdir()
     for i in range(3):
@@ -93,7 +93,7 @@ def test_dead_driver_lease_expires_and_a_new_driver_resumes(s3_bucket, tmp_path,
             for j in range(30)))
     spec = {"name": "lease", "inputs": [{"source": "s", "reader": "jsonl", "paths": f"{demo}/*.jsonl"}],
             "stages": [{"exact_dedup": {}}, {"length": {"min": 10}}]}
-    work = f"{s3_bucket}/work"
+    work = f"{bucket}/work"
     env = dict(os.environ, CURATE_STAGING=str(tmp_path / "stage-a"))
     p = subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(spec), str(tmp_path / "a"), work],
                          stdout=subprocess.PIPE, env=env, text=True)
@@ -106,7 +106,7 @@ def test_dead_driver_lease_expires_and_a_new_driver_resumes(s3_bucket, tmp_path,
     finally:
         if p.poll() is None:
             p.kill()
-    store = ObjectStore(work)
+    store = open_store(work)
     assert LEASE_KEY in store.list() and "_work/done/p0-00000.json" in store.list()  # its first task
     time.sleep(2.2)  # the dead driver's term runs out
     os.environ["CURATE_STAGING"] = str(tmp_path / "stage-b")

@@ -15,7 +15,7 @@ import pytest
 from curate.demo import generate
 from curate.engine.runner import run_pipeline
 from curate.engine.spec import spec_from_dict
-from curate.io.objstore import ObjectStore
+from curate.io.objstore import open_store
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
@@ -68,7 +68,7 @@ def test_two_nodes_no_shared_disk_equal_local_and_survive_a_dead_node(cluster, s
 
     # Again in a fresh work prefix, killing node b once a few tasks are done.
     work2 = f"{s3_bucket}/work2"
-    store = ObjectStore(work2)
+    store = open_store(work2)
     killed = threading.Event()
 
     def kill_when_started() -> None:

@@ -1,4 +1,5 @@
-"""Work state on object storage (``--work-dir s3://...``): moto's S3 server is the only shared store.
+"""Work state on object storage (``--work-dir s3://...`` or ``gs://``): moto's S3 server or
+fake-gcs-server is the only shared store.
 
 A run whose markers, plans, phase outputs and side files live in the bucket writes the same bytes
 as a run in a local folder; a driver on a fresh machine resumes from the bucket alone; schemes
@@ -17,7 +18,7 @@ from curate.demo import generate
 from curate.engine.errors import RunRefused
 from curate.engine.runner import run_pipeline
 from curate.engine.spec import spec_from_dict
-from curate.io.objstore import ObjectStore
+from curate.io.objstore import open_store
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +69,14 @@ def local_run(demo, tmp_path_factory):
                         quiet=True)
 
 
-def test_small_run_equals_local_and_resumes_elsewhere(demo, s3_bucket, tmp_path, monkeypatch):
+def test_small_run_equals_local_and_resumes_elsewhere(demo, bucket, tmp_path, monkeypatch):
     monkeypatch.setenv("CURATE_STAGING", str(tmp_path / "staging"))
     local = run_pipeline(spec_from_dict(small(demo)), tmp_path / "local", quiet=True)
-    work, out = f"{s3_bucket}/work", tmp_path / "out"
+    work, out = f"{bucket}/work", tmp_path / "out"
     r = run_pipeline(spec_from_dict(small(demo)), out, quiet=True, work_dir=work)
     assert any(k.startswith("data/") and "+" in k for k in tree(local.out))  # merges happened
     assert tree(out) == tree(local.out) and r.stats["totals"] == local.stats["totals"]
-    keys = ObjectStore(work).list()
+    keys = open_store(work).list()
     assert any(k.startswith("_work/done/r") for k in keys) and "_work/spec.json" in keys
     assert sorted(k for k in keys if k.startswith("data/")) == sorted(s["path"] for s in r.manifest["shards"])
     assert not any(".tmp-" in k or k == ".lease" for k in keys)
@@ -88,9 +89,9 @@ def test_small_run_equals_local_and_resumes_elsewhere(demo, s3_bucket, tmp_path,
 
 
 @pytest.mark.slow
-def test_s3_work_dir_equals_local_and_resumes_elsewhere(demo, local_run, s3_bucket, tmp_path, monkeypatch):
+def test_work_dir_equals_local_and_resumes_elsewhere(demo, local_run, bucket, tmp_path, monkeypatch):
     monkeypatch.setenv("CURATE_STAGING", str(tmp_path / "staging"))
-    work = f"{s3_bucket}/work"
+    work = f"{bucket}/work"
     out = tmp_path / "out"
     r = run_pipeline(spec_from_dict(pipeline(demo)), out, workers=2, quiet=True, work_dir=work)
     ref = tree(local_run.out)
@@ -100,7 +101,7 @@ def test_s3_work_dir_equals_local_and_resumes_elsewhere(demo, local_run, s3_buck
     assert r.stats["totals"] == local_run.stats["totals"]
     assert r.manifest["global"] == local_run.manifest["global"]
 
-    keys = ObjectStore(work).list()
+    keys = open_store(work).list()
     assert "_work/spec.json" in keys and "_work/plan.json" in keys and "manifest.json" in keys
     assert any(k.startswith("_work/done/r") for k in keys)  # reduce steps' markers
     assert any("-components" in k or "cc-" in k for k in keys)  # the components rounds' side files
@@ -133,7 +134,7 @@ def test_interrupted_run_resumes_from_store(demo, local_run, s3_bucket, tmp_path
     work = f"{s3_bucket}/work"
     out = tmp_path / "out"
     run_pipeline(spec_from_dict(pipeline(demo)), out, quiet=True, work_dir=work)
-    store = ObjectStore(work)
+    store = open_store(work)
     # Pretend the driver died in phase 1: drop every later marker and the output contract.
     keys = store.list()
     late = [k for k in keys if (k.startswith("_work/done/") and not k.startswith("_work/done/p0-"))
@@ -157,10 +158,10 @@ def test_s3_output_with_s3_work_dir(demo, local_run, s3_bucket, tmp_path, monkey
     assert [(s["path"], s["sha256"]) for s in r.manifest["shards"]] == [
         (s["path"], s["sha256"]) for s in local_run.manifest["shards"]
     ]
-    assert ObjectStore(f"{s3_bucket}/work").list("_work/target.json")  # bound to its one output
+    assert open_store(f"{s3_bucket}/work").list("_work/target.json")  # bound to its one output
 
 
-@pytest.mark.parametrize("uri,named", [("gs://b/work", "gs://"), ("hdfs://h/work", "hdfs://"),
+@pytest.mark.parametrize("uri,named", [("abfs://c/work", "abfs://"), ("hdfs://h/work", "hdfs://"),
                                        ("az://c/work", "az://")])
 def test_other_schemes_refused_by_name(demo, tmp_path, uri, named):
     with pytest.raises(RunRefused, match=named.replace("/", r"\/")) as e:
@@ -178,3 +179,23 @@ def test_local_work_state_is_not_silently_replaced(demo, s3_bucket, tmp_path):
     with pytest.raises(RunRefused, match="work state is local"):
         run_pipeline(spec_from_dict(spec), out, quiet=True, work_dir=f"{s3_bucket}/w")
     assert sorted(p.name for p in (out / "data").iterdir()) == before
+
+
+def test_node_cache_keeps_objects_with_one_version_tag_apart(bucket, tmp_path):
+    """Two objects can share a version tag (GCS generations are per object; equal files share an
+    S3 ETag): the node cache must still hand each key its own bytes."""
+    from curate.engine.workstore import link_in
+    from curate.io.objstore import Obj
+
+    store = open_store(f"{bucket}/w")
+    store.put_bytes("a/x.parquet", b"first")
+    store.put_bytes("b/y.parquet", b"second")
+    listing = store.list()
+    objs = [Obj(o.rel, "1", o.size) for o in listing.values()]  # the same tag for both
+    real = {o.rel: o.etag for o in listing.values()}
+    store.download = lambda rel, dest, etag=None: type(store).download(store, rel, dest, real[rel])
+    for o in sorted(objs, key=lambda o: o.rel):  # one after the other: the second finds a cached "1"
+        link_in(store, [o], tmp_path / "root", tmp_path / "cache")
+    assert (tmp_path / "root/a/x.parquet").read_bytes() == b"first"
+    assert (tmp_path / "root/b/y.parquet").read_bytes() == b"second"
+
