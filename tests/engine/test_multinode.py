@@ -1,5 +1,6 @@
 """A multi-node rehearsal: a Ray head and two worker "nodes" on this machine, each with its own
-staging folder, no folder shared between driver and workers, moto's S3 as the only shared store.
+staging folder, no folder shared between driver and workers, moto's S3 or fake-gcs-server as the
+only shared store.
 
 The output equals a local run's bytes, and still does when one worker node is killed mid-run.
 """
@@ -38,7 +39,7 @@ def contract(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def cluster(tmp_path, s3_endpoint, monkeypatch):
+def cluster(tmp_path, s3_endpoint, gcs_endpoint, monkeypatch):  # nodes inherit both endpoints
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     c = cluster_utils.Cluster()
     c.add_node(num_cpus=0, env_vars={"CURATE_STAGING": str(tmp_path / "node-head")})  # driver only
@@ -50,7 +51,7 @@ def cluster(tmp_path, s3_endpoint, monkeypatch):
     c.shutdown()
 
 
-def test_two_nodes_no_shared_disk_equal_local_and_survive_a_dead_node(cluster, s3_bucket, tmp_path,
+def test_two_nodes_no_shared_disk_equal_local_and_survive_a_dead_node(cluster, bucket, tmp_path,
                                                                        monkeypatch):
     c, (node_a, node_b) = cluster
     demo = tmp_path / "demo"
@@ -58,7 +59,7 @@ def test_two_nodes_no_shared_disk_equal_local_and_survive_a_dead_node(cluster, s
     local = run_pipeline(spec_from_dict(spec(demo)), tmp_path / "local", workers=2, quiet=True)
     monkeypatch.setenv("CURATE_STAGING", str(tmp_path / "driver-staging"))  # in-driver tasks, if any
 
-    work = f"{s3_bucket}/work"
+    work = f"{bucket}/work"
     r = run_pipeline(spec_from_dict(spec(demo)), tmp_path / "out1", executor="ray", address=c.address,
                      quiet=True, work_dir=work)
     assert contract(tmp_path / "out1") == contract(local.out)
@@ -67,7 +68,7 @@ def test_two_nodes_no_shared_disk_equal_local_and_survive_a_dead_node(cluster, s
         assert any((tmp_path / f"node-{n}").glob("*/cache/*")), n
 
     # Again in a fresh work prefix, killing node b once a few tasks are done.
-    work2 = f"{s3_bucket}/work2"
+    work2 = f"{bucket}/work2"
     store = open_store(work2)
     killed = threading.Event()
 
