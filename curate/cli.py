@@ -116,6 +116,7 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, l
     from curate.engine.errors import RunRefused, TaskFailed
     from curate.engine.runner import run_pipeline
     from curate.engine.spec import custom_stage_names
+    from curate.io.storage import StorageError
 
     spec = _load(pipeline, overrides)
     for name in custom_stage_names(spec):
@@ -145,6 +146,8 @@ def run(pipeline, out, workers, overrides, force, executor, address, work_dir, l
                 "resume.",
                 code=1,
             )
+        if isinstance(e, StorageError):  # a store unreachable or unwritable: the message names it
+            fail(f"error: {e}", code=1)
         if isinstance(e, OSError):
             raise
         fail(f"error: {e}", code=1)

@@ -2,10 +2,11 @@
 
 * **Local folder**: an exclusive ``flock`` on ``OUT/.lock`` holding the driver's pid. The OS
   releases it when the driver dies, however it dies.
-* **Object store** (``--work-dir s3://...`` or ``gs://...``): nothing is released when a machine dies, so the
-  lock is a *lease*: the object ``.lease`` holds its owner (host, pid, a random id) and an
-  expiry. It is created only if absent (``If-None-Match``), renewed by a thread every third of its
-  term only if still ours (``If-Match`` on its ETag), and deleted at the end (again only if ours).
+* **Object store** (``--work-dir s3://...`` or ``gs://...``): nothing is released when a machine
+  dies, so the lock is a *lease*: the object ``.lease`` holds its owner (host, pid, a random id)
+  and an expiry. It is created only if absent (S3 ``If-None-Match``, GCS ``ifGenerationMatch=0``),
+  renewed by a thread every third of its term only if still ours (``If-Match`` on its ETag, or its
+  generation), and deleted at the end (again only if ours).
   A second driver is refused, naming the owner and when the lease runs out; once a dead driver's
   lease has expired, the next driver replaces it (``If-Match`` on the expired version, so of two
   drivers taking over at once one wins) and resumes from the store. Expiry is compared on the

@@ -28,7 +28,6 @@ from pathlib import Path
 from curate.io.storage import StorageError, split_uri
 
 WORK_SCHEMES = ("s3", "gs")
-PLANNED: dict[str, str] = {}
 MULTIPART_BYTES = 64 << 20  # larger files go up as a multipart upload (atomic on completion too)
 
 
@@ -44,9 +43,9 @@ def check_work_uri(uri: str) -> None:
         if not bucket:
             raise StorageError(f"--work-dir {uri}: no bucket")
         return
-    why = PLANNED.get(scheme, f"{scheme}:// has no conditional put that curate uses")
     raise StorageError(
-        f"--work-dir {uri}: {why}; work state on object storage supports "
+        f"--work-dir {uri}: {scheme}:// has no conditional put that curate uses; work state on object "
+        "storage supports "
         f"{', '.join(s + '://' for s in WORK_SCHEMES)} (or give a local folder)"
     )
 
@@ -243,10 +242,13 @@ class GCSStore(ObjectStore):
         except gexc.PreconditionFailed:
             raise PreconditionFailed(f"{self.uri}/{rel}: {what}: precondition failed") from None
         except gexc.NotFound:
-            raise FileNotFoundError(f"{self.uri}/{rel}") from None
+            if what in ("read", "delete"):
+                raise FileNotFoundError(f"{self.uri}/{rel}") from None
+            # a write or a listing finds no object only when the bucket itself is missing
+            raise StorageError(f"cannot {what} {self.uri}/{rel}: no bucket gs://{self.bucket}") from None
+        except FileNotFoundError:  # a local path (download's destination): the caller's to see
+            raise
         except (gexc.GoogleAPIError, InvalidResponse, OSError) as e:
-            if isinstance(e, FileNotFoundError):
-                raise
             raise StorageError(f"cannot {what} {self.uri}/{rel}: {e}") from None
 
     def _blob(self, rel: str):

@@ -199,3 +199,17 @@ def test_node_cache_keeps_objects_with_one_version_tag_apart(bucket, tmp_path):
     assert (tmp_path / "root/a/x.parquet").read_bytes() == b"first"
     assert (tmp_path / "root/b/y.parquet").read_bytes() == b"second"
 
+
+
+def test_cli_names_a_missing_bucket_without_a_traceback(demo, gcs_endpoint, tmp_path):
+    import yaml
+    from click.testing import CliRunner
+
+    from curate.cli import main
+
+    spec = tmp_path / "p.yaml"
+    spec.write_text(yaml.safe_dump(small(demo)))
+    r = CliRunner().invoke(main, ["run", str(spec), "-o", str(tmp_path / "out"), "-q",
+                                  "--work-dir", "gs://no-such-bucket-here/w"])
+    assert r.exit_code == 1 and "error: cannot write gs://no-such-bucket-here/w/.lease: no bucket" in r.output
+    assert r.exc_info[0] is SystemExit  # a message, not a traceback

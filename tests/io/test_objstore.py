@@ -60,3 +60,11 @@ def test_unbuilt_schemes_are_refused_by_name(uri):
     scheme = uri.split(":")[0]
     with pytest.raises(StorageError, match=rf"{scheme}://.*supports s3://, gs://"):
         open_store(uri)
+
+
+def test_missing_bucket_is_named(bucket):
+    scheme = bucket.split(":")[0]
+    store = open_store(f"{scheme}://no-such-bucket-here/w")
+    with pytest.raises(StorageError, match="no-such-bucket-here") as e:
+        store.put_bytes(".lease", b"{}", if_absent=True)
+    assert not isinstance(e.value, FileNotFoundError)  # not "no such object": the bucket is missing
