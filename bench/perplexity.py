@@ -1,15 +1,17 @@
 """Speed of the ``perplexity`` stage's scorer against the loop a user writes first.
 
     python bench/perplexity.py [--preset tiny] [--vocab 8192] [--max-bytes 200000] [--threads N]
-                               [--batch-tokens 1024] [--device cpu]
+                               [--batch-tokens N] [--device cpu|cuda]
 
 Both sides score the same documents with the same model (random weights: speed does not depend on
 training) in the same lm-eval rolling windows of the model's context:
 
 * ``naive``: one forward per document (per window, for a document longer than the context), batch
-  of one, ``transformers`` forward + ``cross_entropy``, documents in their input order;
+  of one, ``transformers`` forward + ``cross_entropy``, documents in their input order; on CUDA
+  under the stage's bf16 autocast, so the ratio is what batching by length buys and nothing else;
 * ``stage``: :func:`curate.filters.perplexity.score_texts`, what the stage runs (windows sorted by
-  length, forward batches of at most ``--batch-tokens`` padded tokens, curate.eval's scorer).
+  length, forward batches of at most ``--batch-tokens`` padded tokens, curate.eval's scorer; the
+  default is the stage's: 1024 on CPU, 16384 on CUDA).
 
 Documents: English held-out gold text of web_real (../shared/data), markup stripped, bounded to
 ``--max-bytes``; the tokenizer is a byte-level BPE trained on the train pages. Prints docs/s,
@@ -41,18 +43,20 @@ def naive(model, tok, docs: list[str], L: int) -> tuple[float, int]:
     """(nats, tokens): the first loop a user writes, one window per forward, batch 1."""
     import torch
 
+    from curate.eval.scorer import autocast
     from curate.eval.windows import rolling_requests
 
+    device = next(model.parameters()).device
     nats, n = 0.0, 0
-    with torch.no_grad():
+    # the same bf16 autocast as the stage on CUDA: the ratio measures batching by length alone
+    with torch.no_grad(), autocast(device):
         for d in docs:
             ids = tok(d, add_special_tokens=False)["input_ids"]
             for ctx, cont in rolling_requests(ids, tok.eos_token_id, L):
                 inp = (ctx + cont)[-(L + 1) :][:-1]
-                logits = model(input_ids=torch.tensor([inp])).logits[0, -len(cont) :]
-                nats += float(
-                    torch.nn.functional.cross_entropy(logits.float(), torch.tensor(cont), reduction="sum")
-                )
+                logits = model(input_ids=torch.tensor([inp], device=device)).logits[0, -len(cont) :]
+                target = torch.tensor(cont, device=device)
+                nats += float(torch.nn.functional.cross_entropy(logits.float(), target, reduction="sum"))
                 n += len(cont)
     return nats, n
 
@@ -65,7 +69,9 @@ def main() -> None:
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--vocab", type=int, default=8192)
     ap.add_argument("--max-bytes", type=int, default=200_000)
-    ap.add_argument("--batch-tokens", type=int, default=1024)
+    ap.add_argument(
+        "--batch-tokens", type=int, default=None, help="padded tokens a forward (default: the stage's)"
+    )
     ap.add_argument("--max-positions", type=int, default=None, help="model context (default: the preset's)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -76,7 +82,7 @@ def main() -> None:
     import torch
 
     from curate.eval import load_text_sets
-    from curate.filters.perplexity import score_texts
+    from curate.filters.perplexity import CPU_BATCH_TOKENS, CUDA_BATCH_TOKENS, score_texts
     from curate.train.model import build_model, load_tokenizer
     from curate.train.tokenizer import train_tokenizer
 
@@ -102,7 +108,8 @@ def main() -> None:
     nats_n, tok_n = naive(model, tok, docs, L)
     rows["naive"] = (time.perf_counter() - t0, nats_n, tok_n)
     t0 = time.perf_counter()
-    nats, n_tok, _ = score_texts(model, tok, docs, batch_tokens=a.batch_tokens)
+    batch_tokens = a.batch_tokens or (CUDA_BATCH_TOKENS if a.device.startswith("cuda") else CPU_BATCH_TOKENS)
+    nats, n_tok, _ = score_texts(model, tok, docs, batch_tokens=batch_tokens)
     rows["stage"] = (time.perf_counter() - t0, float(nats.sum()), int(n_tok.sum()))
     print(f"{'loop':<7} {'seconds':>8} {'docs/s':>8} {'tokens/s':>9} {'bpb':>7}")
     for name, (secs, nt, n) in rows.items():

@@ -1,6 +1,6 @@
 """Reward model on real preference pairs: held-out pairwise accuracy beside a length-only baseline.
 
-    python -m bench.reward_model [--steps 120] [--preset tiny] [--work out/bench-rm]
+    python -m bench.reward_model [--steps 120] [--preset tiny] [--device cpu] [--work out/bench-rm]
 
 The pairs are LLaMA-Factory's ``dpo_en_demo.json`` (300 ShareGPT preference pairs, in the shared
 data folder): curate's own pipeline normalises and formats them (``sft_normalize`` with their
@@ -39,35 +39,15 @@ def _answers(row: dict) -> tuple[str, str]:
     return c, r
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=120)
-    ap.add_argument("--preset", default="tiny")
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--vocab-size", type=int, default=4096)
-    ap.add_argument("--max-len", type=int, default=1024)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--work", default="out/bench-rm")
-    ap.add_argument(
-        "--shared", default=SHARED, help="shared data (default: $CURATE_SHARED_DATA or ../shared/data)"
-    )
-    a = ap.parse_args()
-
-    import torch
-
+def _prepare(data: Path, work: Path, a: argparse.Namespace) -> None:
+    """Format the pairs with curate's pipeline, split 90/10, write the length baseline: prep.json."""
     from curate.engine.runner import run_pipeline
     from curate.engine.spec import spec_from_dict
-    from curate.train.loop import rm
     from curate.train.tokenizer import train_tokenizer
 
-    torch.set_num_threads(a.threads)
-    data = Path(a.shared)
     if not (data / "instruct" / "dpo_en_demo.json").is_file():
         raise SystemExit("needs the shared data folder (CURATE_SHARED_DATA or ../shared/data)")
     instruct = data / "instruct"
-    work = Path(a.work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
 
@@ -115,7 +95,55 @@ def main() -> None:
 
     # the length baseline on exactly the held-out pairs
     lens = [tuple(map(len, _answers(r))) for r in held.iter_rows(named=True)]
-    length_acc = float(np.mean([c > r for c, r in lens]))
+    prep = {
+        "pairs": rows.height,
+        "dropped": dropped,
+        "train": train.height,
+        "heldout": held.height,
+        "length_acc": float(np.mean([c > r for c, r in lens])),
+        "prep_s": time.perf_counter() - t0,
+    }
+    (work / "prep.json").write_text(json.dumps(prep, indent=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=120)
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--vocab-size", type=int, default=4096)
+    ap.add_argument("--max-len", type=int, default=1024)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (training and the reward stage)")
+    ap.add_argument("--work", default="out/bench-rm")
+    ap.add_argument(
+        "--reuse-prep",
+        action="store_true",
+        help="train on the pairs a previous run formatted in --work (a GPU box without the curation stack)",
+    )
+    ap.add_argument(
+        "--shared", default=SHARED, help="shared data (default: $CURATE_SHARED_DATA or ../shared/data)"
+    )
+    a = ap.parse_args()
+
+    import torch
+
+    from curate.train.loop import rm
+
+    torch.set_num_threads(a.threads)
+    work = Path(a.work)
+    if a.reuse_prep:
+        if not (work / "prep.json").is_file():
+            raise SystemExit(f"--reuse-prep: {work}/prep.json is missing (run once without it)")
+        shutil.rmtree(work / "rm", ignore_errors=True)
+    else:
+        _prepare(Path(a.shared), work, a)
+    prep = json.loads((work / "prep.json").read_text())
+    tok_dir = work / "tokenizer"
+    held = pl.read_parquet(work / "heldout" / "part-0.parquet")
+    n_held = held.height
 
     t1 = time.perf_counter()
     res = rm(
@@ -130,7 +158,7 @@ def main() -> None:
         seq_len=a.max_len,
         eval_interval=max(1, a.steps // 2),
         eval_batches=max(1, -(-n_held // a.batch_size)),
-        device="cpu",
+        device=a.device,
         num_threads=a.threads,
         seed=a.seed,
         progress="log",
@@ -143,20 +171,22 @@ def main() -> None:
     from curate.filters.reward import Reward
 
     ctx = StageContext(work, work / "stage", 0, "reward")
-    scores = Reward(Reward.Config(model=str(work / "rm"), device="cpu"), ctx).score(held).to_pydict()
+    scores = Reward(Reward.Config(model=str(work / "rm"), device=a.device), ctx).score(held).to_pydict()
     stage_acc = float(np.mean([m is not None and m > 0 for m in scores["reward_margin"]]))
 
     evals = res.eval_metrics
     print()
     print(
-        f"dpo_en_demo: {rows.height} pairs formatted (dropped: {dropped or 'none'}), "
-        f"{train.height} train / {held.height} held out; prep {t1 - t0:.0f} s, train {t_train:.0f} s"
+        f"dpo_en_demo: {prep['pairs']} pairs formatted (dropped: {prep['dropped'] or 'none'}), "
+        f"{prep['train']} train / {prep['heldout']} held out; "
+        f"prep {prep['prep_s']:.0f} s, train {t_train:.0f} s"
     )
-    print(f"reward model: preset {a.preset}, {a.steps} steps x {a.batch_size} pairs, from scratch, CPU")
+    where = f"from scratch, {a.device}"
+    print(f"reward model: preset {a.preset}, {a.steps} steps x {a.batch_size} pairs, {where}")
     print()
     print("| held-out pairwise accuracy | value |")
     print("|---|---:|")
-    print(f"| length only (longer answer wins) | {length_acc:.3f} |")
+    print(f"| length only (longer answer wins) | {prep['length_acc']:.3f} |")
     for step, m in evals:
         print(f"| curate train rm, step {step} (trainer's eval) | {m['reward_acc']:.3f} |")
     print(f"| reward stage on the saved folder | {stage_acc:.3f} |")

@@ -87,6 +87,8 @@ def prepare(a) -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     books = sorted(Path(a.books).glob("*.txt.gz"))[: a.n_books]
+    if not books:
+        raise SystemExit(f"--books {a.books}: no *.txt.gz files (the Gutenberg folder, clean_text/gutenberg)")
     texts = [gzip.open(b, "rt", errors="replace").read() for b in books]
     convs = conversations(Path(a.instruct))
     corpus = out / "corpus.parquet"
