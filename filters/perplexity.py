@@ -36,9 +36,10 @@ preset), larger on a GPU. ``device: auto`` uses CUDA when present
 
 Sharing a GPU with pool workers: the model is loaded once per worker *process* (cached across the
 tasks it runs), so ``--workers N`` on one GPU would hold N copies and fight for it. Use one worker
-per GPU (``--workers 1`` on a one-GPU box). On CUDA a worker takes an exclusive lock on
-``OUT/_work/perplexity-cuda<i>.lock`` for its device; a second process that wants the same GPU
-fails with a message saying so, unless ``share_gpu: true``.
+per GPU. On CUDA a worker takes an exclusive lock on ``OUT/_work/perplexity-cuda<i>.lock``
+for its device: with ``device: auto`` each worker process takes the first GPU no other holds, so
+``--workers N`` on an N-GPU box scores on all N; more workers than GPUs, or an explicit
+``cuda:i`` someone holds, fails with a message saying so, unless ``share_gpu: true``.
 """
 
 from __future__ import annotations
@@ -257,15 +258,11 @@ def load_scorer(model: str, tokenizer: str | None, device: str) -> tuple[Any, An
     return _MODELS[key]
 
 
-def _lock_gpu(run_dir: Path, device: str) -> None:
-    """Hold ``OUT/_work/perplexity-cuda<i>.lock`` for this process's life: one scorer process a GPU."""
-    import torch
-
-    index = torch.device(device).index
-    index = torch.cuda.current_device() if index is None else index
+def _try_lock(run_dir: Path, index: int) -> bool:
+    """Take ``OUT/_work/perplexity-cuda<index>.lock`` for this process's life; False if another holds it."""
     name = f"perplexity-cuda{index}.lock"
     if name in _GPU_LOCKS:
-        return
+        return True
     path = Path(run_dir) / "_work" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -273,12 +270,51 @@ def _lock_gpu(run_dir: Path, device: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise RuntimeError(
-            f"perplexity: another worker process already scores on cuda:{index} ({path} is locked): each "
-            "worker would hold its own copy of the model on one GPU. Run with --workers 1 per GPU, or set "
-            "share_gpu: true to allow it"
-        ) from None
+        return False
     _GPU_LOCKS[name] = fd  # never closed: the lock goes with the process
+    return True
+
+
+def _free_gpu(run_dir: Path, count: int) -> int | None:
+    """The GPU this process holds, else the first of ``count`` whose lock it can take, else None."""
+    held = [int(n[len("perplexity-cuda") : -len(".lock")]) for n in _GPU_LOCKS]
+    if held:
+        return held[0]
+    return next((i for i in range(count) if _try_lock(run_dir, i)), None)
+
+
+def claim_device(run_dir: Path, device: str, share_gpu: bool) -> str:
+    """The device this worker process scores on; on CUDA, one scorer process a GPU.
+
+    ``auto`` on a box with N GPUs gives each worker process the first GPU no other worker holds
+    (so ``--workers N`` spreads over N GPUs); an explicit ``cuda``/``cuda:i`` must be free.
+    ``share_gpu`` skips the locks (and with ``auto``, uses the current GPU).
+    """
+    import torch
+
+    dev = _device(device)
+    if not dev.startswith("cuda") or share_gpu:
+        return dev
+    lock_dir = Path(run_dir) / "_work"
+    if device == "auto":
+        count = torch.cuda.device_count()
+        index = _free_gpu(run_dir, count)
+        if index is None:
+            raise RuntimeError(
+                f"perplexity: all {count} GPU(s) already have a scorer process (locks in {lock_dir}): "
+                f"run with --workers {count} or fewer, or set share_gpu: true to load several copies a GPU"
+            )
+        return f"cuda:{index}"
+    index = torch.device(dev).index
+    index = torch.cuda.current_device() if index is None else index
+    if not _try_lock(run_dir, index):
+        raise RuntimeError(
+            f"perplexity: another worker process already scores on cuda:{index} "
+            f"({lock_dir}/perplexity-cuda{index}.lock is locked): each worker would hold its own copy "
+            "of the model on one GPU. Use device: auto (one GPU each), --workers 1 per GPU, or "
+            "share_gpu: true to allow it"
+        )
+    return dev
 
 
 # -- the stage -------------------------------------------------------------------------------------
@@ -324,7 +360,10 @@ class Perplexity(ScoredStage):
         prefix_token_id: int | Literal["eos", "bos", "auto"] = Field(
             "eos", description="What conditions a document's first token (curate packs rows with EOS)."
         )
-        device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
+        device: str = Field(
+            "auto",
+            description="auto (a GPU no other worker process holds, else the CPU), cpu, cuda or cuda:N.",
+        )
         threads: int | None = Field(None, ge=1, description="Torch CPU threads per worker; default: torch's.")
         share_gpu: bool = Field(
             False, description="Allow several worker processes to load the model on one GPU."
@@ -362,9 +401,7 @@ class Perplexity(ScoredStage):
         import torch
 
         c = self.config
-        dev = _device(c.device)
-        if dev.startswith("cuda") and not c.share_gpu:
-            _lock_gpu(self.ctx.run_dir, dev)
+        dev = claim_device(self.ctx.run_dir, c.device, c.share_gpu)
         if not dev.startswith("cuda") and c.threads:
             torch.set_num_threads(c.threads)
         return load_scorer(c.model, c.tokenizer, dev)

@@ -52,10 +52,9 @@ from curate.engine.stage import REASON, StageConfig, StageResult
 from curate.filters.perplexity import (
     CPU_BATCH_TOKENS,
     CUDA_BATCH_TOKENS,
-    _device,
-    _lock_gpu,
     _stamp,
     check_scorer,
+    claim_device,
     load_scorer,
     ppl_bpb,
     score_texts,
@@ -266,7 +265,10 @@ class Reward(ScoredStage):
         max_length: int | None = Field(
             None, ge=2, description="Longest conversation scored (tokens); default: the model's context."
         )
-        device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
+        device: str = Field(
+            "auto",
+            description="auto (a GPU no other worker process holds, else the CPU), cpu, cuda or cuda:N.",
+        )
         threads: int | None = Field(None, ge=1, description="Torch CPU threads per worker; default: torch's.")
         share_gpu: bool = Field(
             False, description="Allow several worker processes to load the model on one GPU."
@@ -287,9 +289,7 @@ class Reward(ScoredStage):
         import torch
 
         c = self.config
-        dev = _device(c.device)
-        if dev.startswith("cuda") and not c.share_gpu:
-            _lock_gpu(self.ctx.run_dir, dev)
+        dev = claim_device(self.ctx.run_dir, c.device, c.share_gpu)
         if not dev.startswith("cuda") and c.threads:
             torch.set_num_threads(c.threads)
         return dev

@@ -260,3 +260,65 @@ def test_bad_scorer_folders_fail_validation_with_path_and_reason(scorer_dir, tmp
     assert "do not belong together" in _spec_error(small, tokenizer=str(scorer_dir))
     assert "drop_buckets needs buckets: true" in _spec_error(scorer_dir, drop_buckets=["tail"])
     assert "0 < first < second < 100" in _spec_error(scorer_dir, buckets=True, percentiles=[70, 20])
+
+
+def test_auto_device_spreads_worker_processes_over_gpus(tmp_path, monkeypatch):
+    """device: auto takes the first GPU no other process holds; none free, or a held cuda:i, is an error.
+
+    No GPU is needed: the CUDA queries are patched, the file locks are real, and the other
+    worker is a real process holding cuda:0's lock.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from curate.filters import perplexity as ppl
+
+    lock = tmp_path / "_work" / "perplexity-cuda0.lock"
+    lock.parent.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys, time\n"
+                f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+                "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(120)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    tables: list[dict[str, int]] = []
+
+    def new_locks() -> dict[str, int]:
+        tables.append({})
+        return tables[-1]
+
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+
+        monkeypatch.setattr(ppl, "_GPU_LOCKS", new_locks())
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+        assert ppl.claim_device(tmp_path, "auto", share_gpu=False) == "cuda:1"
+        assert ppl.claim_device(tmp_path, "auto", share_gpu=False) == "cuda:1"  # the process keeps its GPU
+
+        monkeypatch.setattr(ppl, "_GPU_LOCKS", new_locks())
+        with pytest.raises(RuntimeError, match="another worker process already scores on cuda:0"):
+            ppl.claim_device(tmp_path, "cuda:0", share_gpu=False)
+        with pytest.raises(RuntimeError, match="another worker process already scores on cuda:0"):
+            ppl.claim_device(tmp_path, "cuda", share_gpu=False)
+
+        monkeypatch.setattr(ppl, "_GPU_LOCKS", new_locks())
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+        with pytest.raises(RuntimeError, match=r"all 1 GPU\(s\) already have a scorer process"):
+            ppl.claim_device(tmp_path, "auto", share_gpu=False)
+        assert ppl.claim_device(tmp_path, "auto", share_gpu=True) == "cuda"
+        assert ppl.claim_device(tmp_path, "cpu", share_gpu=False) == "cpu"
+    finally:
+        holder.kill()
+        holder.wait()
+    for fd in (fd for table in tables for fd in table.values()):
+        os.close(fd)
