@@ -39,6 +39,30 @@ def test_compiled_pretrain_and_sft_on_gpu(tmp_path, tokenizer, tokenizer_dir):
     assert s.steps == 10
 
 
+def test_reward_model_trains_on_gpu_and_scores_from_its_folder(tmp_path, tokenizer, tokenizer_dir):
+    """curate train rm under CUDA (bf16 autocast) learns the pairs; the saved folder scores on CUDA."""
+    from conftest import chat_example, encode_chat, write_dpo_shards
+    from transformers import AutoModelForSequenceClassification
+
+    from curate.train.loop import rm
+
+    data = write_dpo_shards(tmp_path / "pref", tokenizer, n=200)
+    res = rm(data=str(data), out=str(tmp_path / "rm"), tokenizer=str(tokenizer_dir), preset="tiny",
+             max_steps=30, batch_size=16, lr=3e-3, eval_interval=15, log_interval=5, device="cuda")
+    assert res.eval_metrics[-1][1]["reward_acc"] >= 0.9
+    model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "rm")).cuda().eval()
+    pad = tokenizer.pad_token_id
+    rows = [encode_chat(tokenizer, c)[0] for c in (
+        chat_example("apple"),
+        [{"role": "user", "content": "say apple"}, {"role": "assistant", "content": "no, not river"}],
+    )]
+    T = max(map(len, rows))
+    ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows], device="cuda")
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        scores = model(input_ids=ids, attention_mask=(ids != pad).long()).logits[:, 0].float()
+    assert scores[0] > scores[1]
+
+
 def _launcher(tmp_path):
     """A torchrun entry point that finds curate.train in a plain checkout as well as installed."""
     from pathlib import Path
