@@ -119,6 +119,7 @@ def ours(a) -> None:
             "step_ms": statistics.median(r["step_ms"] for r in recs),
             "peak_mem_gb": recs[-1].get("peak_mem_gb"),
             "final_loss": res.losses[-1][1],
+            "loss_last20": statistics.mean(v for _, v in res.losses[-20:]),  # less noisy than one step
             "steps": res.steps,
         }
         print(json.dumps(out))
@@ -341,15 +342,17 @@ def print_table(results: list[dict]) -> None:
     ref = {r["arm"]: r["tokens_per_s"] for r in results if r["arm"] in ("nanogpt", "hf")}
     print(
         f"\n{'arm':40s} {'preset':10s} {'B':>3s} {'tok/s':>10s} {'MFU':>6s} {'peak GB':>8s} "
-        f"{'vs nanoGPT':>10s} {'vs HF':>6s}"
+        f"{'vs nanoGPT':>10s} {'vs HF':>6s} {'loss, last 20 steps':>19s}"
     )
     for r in results:
         mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "-"
         mem = f"{r['peak_mem_gb']:.1f}" if r.get("peak_mem_gb") is not None else "-"
         vs = [f"{r['tokens_per_s'] / ref[k]:.3f}x" if k in ref else "-" for k in ("nanogpt", "hf")]
+        loss = r.get("loss_last20", r.get("final_loss"))
+        loss = f"{loss:.4f}" if loss is not None else "-"
         print(
             f"{r['arm']:40s} {r['preset']:10s} {r['batch_size']:3d} {r['tokens_per_s']:10,.0f} {mfu:>6s} "
-            f"{mem:>8s} {vs[0]:>10s} {vs[1]:>6s}",
+            f"{mem:>8s} {vs[0]:>10s} {vs[1]:>6s} {loss:>19s}",
             flush=True,
         )
 

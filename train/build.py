@@ -27,6 +27,7 @@ from .data import (
     scan_units,
     split_holdout,
 )
+from .fp8 import fp8_unavailable_reason
 from .fused import KERNELS, FusedCausalLMLoss, unfusable_reason
 from .lineage import find_chat_template, read_text
 from .model import CausalLMLoss, build_model, compile_losses, dpo_loss_sum, load_tokenizer, set_causal_only
@@ -180,10 +181,16 @@ def build_train_model(cfg: TrainConfig, data: TrainData, info: distributed.DistI
         or (cfg.parallel == "auto" and cfg.preset in FSDP_PRESETS and not cfg.init_from)
     )
     fused = use_fused(cfg, hf_model, lora, fsdp, info)
+    if cfg.fp8:
+        why = fp8_unavailable_reason(info.device)
+        if not fused:
+            why = why or "it needs the fused forward, not used here (kernels, task, LoRA, FSDP)"
+        if why:
+            raise ValueError(f"fp8: true cannot run here: {why}")
     use_compile = cfg.compile == "true" or (cfg.compile == "auto" and info.device.type == "cuda")
     if fused:
         loss_module = FusedCausalLMLoss(hf_model, attention=cfg.attention, loss_chunk=cfg.loss_chunk,
-                                        compile=use_compile, compile_mode=cfg.compile_mode)
+                                        compile=use_compile, compile_mode=cfg.compile_mode, fp8=cfg.fp8)
     else:
         loss_module = RewardForward(model) if reward else CausalLMLoss(model)
     ref_module = None

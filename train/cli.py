@@ -30,6 +30,7 @@ _FLAGS = {
     "compile": "compile", "dtype": "dtype", "seed": "seed", "parallel": "parallel", "beta": "dpo_beta",
     "tensorboard": "tensorboard", "progress": "progress", "resume": "resume",
     "doc_attention": "doc_attention", "weight_decay": "weight_decay", "grad_clip": "grad_clip",
+    "fp8": "fp8",
 }
 
 
@@ -103,6 +104,8 @@ def _train_options(f):
             default=None,
             help="Pretrain rows with doc_lens: attend within each document only.",
         ),
+        _opt("--fp8/--no-fp8", field="fp8", default=None,
+             help="FP8 matmuls in the fused forward's blocks (Ada/Hopper GPUs; lm_head stays bf16)."),
         _opt("--tensorboard/--no-tensorboard", field="tensorboard", default=None),
         _opt("--progress", field="progress", type=click.Choice(["auto", "bar", "log", "quiet"]),
              help="Per step: a bar with tokens/s and ETA (auto: on a terminal) and log lines; "

@@ -55,6 +55,8 @@ class TrainConfig:
     attention: str = "auto"                # fused path: auto | cudnn | flash | efficient | math | flex
     loss_chunk: int = 0                    # fused path: >0 = linear + cross entropy in chunks of this
     #                                        many tokens, logits never stored whole (0: whole logits)
+    fp8: bool = False                      # fused path: block matmuls with FP8 operands, dynamic
+    #                                        tensorwise scales (train/fp8.py); CUDA, capability >= 8.9
     parallel: str = "auto"                 # auto | ddp | fsdp
     lora: str | None = None                # "r=16,alpha=32[,dropout=0.05,targets=q_proj+v_proj]"
     dpo_beta: float = 0.1

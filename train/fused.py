@@ -15,7 +15,9 @@ and larger kernels than transformers' forward.
   gradients computed in the forward (Liger's fused-linear-cross-entropy scheme), so neither the
   (B*T, V) logits nor their float32 copy ever exist whole;
 - RoPE's cos/sin tables are computed once per step outside the compiled core and passed in, so
-  inductor cannot inline their transcendentals into every layer's q/k kernels.
+  inductor cannot inline their transcendentals into every layer's q/k kernels;
+- `fp8`: the block matmuls (q/k/v, o, gate/up, down) take FP8 operands with dynamic tensorwise
+  scales (fp8.py); the output projection, norms and attention keep their dtype.
 
 The HF modules keep their parameters (checkpoints, export and generation see the same model); the
 RMSNorms and rotary embedding are the HF modules' own. Everything here runs on CPU too (the tests
@@ -31,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import IGNORE
+from .fp8 import fp8_linear
 
 ATTENTION = ("auto", "cudnn", "flash", "efficient", "math", "flex")
 KERNELS = ("auto", "fused", "plain")
@@ -139,7 +142,7 @@ def _attend(q, k, v, scale: float, mask) -> torch.Tensor:
     return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
 
 
-def _block(layer, x, cos, sin, block_mask) -> torch.Tensor:
+def _block(layer, x, cos, sin, block_mask, linear=F.linear) -> torch.Tensor:
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
     a, mlp = layer.self_attn, layer.mlp
@@ -148,7 +151,7 @@ def _block(layer, x, cos, sin, block_mask) -> torch.Tensor:
     nq, nkv = a.q_proj.out_features // D, a.k_proj.out_features // D
     h = layer.input_layernorm(x)
     w = torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight])
-    q, k, v = F.linear(h, w).split([nq * D, nkv * D, nkv * D], dim=-1)
+    q, k, v = linear(h, w).split([nq * D, nkv * D, nkv * D], dim=-1)
     # RoPE in the projection's own (B, T, H, D) layout, then a transposed view for attention (SDPA
     # and flex read strided inputs): applied after the transpose, its backward kernel gathered
     # (B, H, T, D) gradients into the (B, T, 3C) q/k/v gradient, 7 ms of a 70 ms step at gpt2-124m.
@@ -160,10 +163,10 @@ def _block(layer, x, cos, sin, block_mask) -> torch.Tensor:
     q, k = q.to(v.dtype).transpose(1, 2), k.to(v.dtype).transpose(1, 2)
     k, v = _repeat_kv(k, nq // nkv), _repeat_kv(v, nq // nkv)
     o = _attend(q, k, v, a.scaling, block_mask).transpose(1, 2).reshape(B, T, nq * D)
-    x = x + a.o_proj(o)
+    x = x + linear(o, a.o_proj.weight)
     h = layer.post_attention_layernorm(x)
-    g, u = F.linear(h, torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])).chunk(2, dim=-1)
-    return x + mlp.down_proj(F.silu(g) * u)
+    g, u = linear(h, torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])).chunk(2, dim=-1)
+    return x + linear(F.silu(g) * u, mlp.down_proj.weight)
 
 
 def _compute_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype:
@@ -233,7 +236,7 @@ class FusedCausalLMLoss(torch.nn.Module):
     model.CausalLMLoss: (input_ids, targets, position_ids=None, per_row=False) -> summed loss."""
 
     def __init__(self, model: torch.nn.Module, *, attention: str = "auto", loss_chunk: int = 0,
-                 compile: bool = False, compile_mode: str | None = None):
+                 compile: bool = False, compile_mode: str | None = None, fp8: bool = False):
         super().__init__()
         reason = unfusable_reason(model)
         if reason:
@@ -242,6 +245,7 @@ class FusedCausalLMLoss(torch.nn.Module):
             raise ValueError(f"attention must be one of {', '.join(ATTENTION)}, not {attention!r}")
         self.model = model
         self.attention, self.loss_chunk = attention, int(loss_chunk or 0)
+        self.linear = fp8_linear if fp8 else F.linear
         self._core = self._forward_core
         if compile:
             mode = None if compile_mode in (None, "", "default") else compile_mode
@@ -264,7 +268,7 @@ class FusedCausalLMLoss(torch.nn.Module):
         m = self.model.model
         x = m.embed_tokens(input_ids)
         for layer in m.layers:
-            x = _block(layer, x, cos, sin, block_mask)
+            x = _block(layer, x, cos, sin, block_mask, self.linear)
         x = m.norm(x)
         w = self.model.lm_head.weight
         if self.loss_chunk and not per_row:

@@ -285,7 +285,8 @@ def _describe(cfg: TrainConfig, data: TrainData, tm: TrainModel, info: distribut
     print(f"{cfg.task}: {data.kind} shards={len(data.files)} params={n_params/1e6:.2f}M "
           f"trainable={n_train/1e6:.2f}M world={info.world} device={info.device} "
           f"bf16={uses_bf16(cfg, info.device)} compile={tm.compiled} {mode}"
-          + (f" kernels=fused attention={cfg.attention} loss_chunk={cfg.loss_chunk}" if tm.fused else ""),
+          + (f" kernels=fused attention={cfg.attention} loss_chunk={cfg.loss_chunk}"
+             + (" fp8" if cfg.fp8 else "") if tm.fused else ""),
           flush=True)
     if cfg.task == "dpo":  # its first steps are slow and were silent (75 s on a CPU): say why, now
         ref = "the LoRA-disabled policy" if cfg.lora else "a frozen copy of the --from model"

@@ -150,3 +150,21 @@ def test_1b_preset_trains(tmp_path, tokenizer, tokenizer_dir):
     first, last = r.losses[0][1], r.losses[-1][1]
     print(f"1b: loss {first:.3f} -> {last:.3f}, {r.tokens_per_s:,.0f} tok/s, MFU {r.mfu:.1%}")
     assert last < first - 1.0 and r.mfu is not None and r.tokens_per_s > 0
+
+
+def test_fp8_pretrain_on_gpu_tracks_bf16(tmp_path, tokenizer, tokenizer_dir):
+    """The fused path with FP8 block matmuls, compiled, learns as the bf16 run does (same seed)."""
+    from conftest import write_pretrain_shards
+
+    from curate.train.fp8 import fp8_unavailable_reason
+    from curate.train.loop import pretrain
+
+    if fp8_unavailable_reason(torch.device("cuda")):
+        pytest.skip(fp8_unavailable_reason(torch.device("cuda")))
+    data = write_pretrain_shards(tmp_path / "pt", tokenizer, seq_len=64)
+    kw = dict(data=str(data), tokenizer=str(tokenizer_dir), preset="tiny", max_steps=40, batch_size=16,
+              lr=3e-3, log_interval=1, eval_interval=0, kernels="fused")
+    bf16 = pretrain(out=str(tmp_path / "bf16"), **kw)
+    fp8 = pretrain(out=str(tmp_path / "fp8"), fp8=True, **kw)
+    assert fp8.losses[-1][1] < 0.5 * fp8.losses[0][1]
+    assert abs(fp8.losses[-1][1] / bf16.losses[-1][1] - 1) < 0.05
