@@ -14,9 +14,10 @@ conversations of LLaMA-Factory's demo sets (alpaca_en, alpaca_zh, glaive tool ca
 `run` builds one gpt2-124m-shaped model (seed 0) that every arm starts from. The curate arms
 (`fused`: train/fused.py with flex document masks; `plain`: transformers' forward with its packed
 mask) train on the packed rows; the `hf` arm gets, at each step, exactly the conversations of that
-step's packed rows (read back through curate's own stream, same seed), padded to the longest, HF
-Trainer with torch_compile, bf16 and fused AdamW. Same constant LR, no warmup, clip 1.0, loss
-averaged over trained tokens. Prints non-pad tokens/s (steps 10..end, GPU synchronised), peak
+step's packed rows (read back through curate's own stream, same seed), split in `--hf-micro`
+micro-batches (gradient accumulation; default 8) each padded to its longest, HF Trainer with
+torch_compile (`--hf-no-compile`: eager), bf16 and fused AdamW. Same constant LR, no warmup,
+clip 1.0, loss averaged over trained tokens. Prints non-pad tokens/s (steps 10..end, GPU synchronised), peak
 memory, and the per-step losses side by side.
 """
 
@@ -271,9 +272,15 @@ def hf_arm(a, init: Path, groups: list) -> dict:
             ids[i, : len(x)], lab[i, : len(y)], att[i, : len(x)] = torch.tensor(x), torch.tensor(y), 1
         return {"input_ids": ids, "labels": lab, "attention_mask": att}
 
+    # each step's conversations in `--hf-micro` micro-batches, in their packed order, padded to the
+    # longest of each and accumulated: all ~80 of a step padded together need ~20 GB of float32
+    # logits alone (out of memory on an 80 GB H100)
     offs, sampler = 0, []
-    for g in groups:
-        sampler.append(list(range(offs, offs + len(g))))
+    for i, g in enumerate(groups):
+        if len(g) < a.hf_micro:
+            raise SystemExit(f"step {i + 1} has {len(g)} conversations, fewer than --hf-micro {a.hf_micro}")
+        bounds = [offs + round(k * len(g) / a.hf_micro) for k in range(a.hf_micro + 1)]
+        sampler += [list(range(lo, hi)) for lo, hi in zip(bounds, bounds[1:], strict=False)]
         offs += len(g)
 
     class SameSteps(Trainer):
@@ -295,6 +302,7 @@ def hf_arm(a, init: Path, groups: list) -> dict:
     args = TrainingArguments(
         output_dir=str(Path(a.work) / "hf"),
         per_device_train_batch_size=1,
+        gradient_accumulation_steps=a.hf_micro,
         max_steps=a.steps,
         learning_rate=a.lr,
         lr_scheduler_type="constant",
@@ -318,14 +326,14 @@ def hf_arm(a, init: Path, groups: list) -> dict:
     tr.train()
     w = a.warm
     real = [sum(len(x) for x, _ in g) for g in groups]
-    padded = [len(g) * max(len(x) for x, _ in g) for g in groups]
+    padded = sum(len(b) * max(len(tr.train_dataset[j][0]) for j in b) for b in sampler)
     losses = [h["loss"] for h in tr.state.log_history if "loss" in h]
     return {
-        "arm": "hf_trainer (padded to longest)",
+        "arm": f"hf_trainer (padded, {a.hf_micro} micro)",
         "nonpad_tok_s": sum(real[w : a.steps]) / (times[a.steps - 1] - times[w - 1]),
         "losses": losses,
         "peak_mem_gb": None if a.cpu_smoke else torch.cuda.max_memory_allocated() / 2**30,
-        "pad_fraction": 1 - sum(real) / sum(padded),
+        "pad_fraction": 1 - sum(real) / padded,
     }
 
 
@@ -383,6 +391,7 @@ def run(a) -> None:
             "--preset",
             a.preset,
         ]
+        cmd += ["--hf-micro", str(a.hf_micro)]
         cmd += (["--hf-no-compile"] if not a.hf_compile else []) + (["--cpu-smoke"] if a.cpu_smoke else [])
         print(f"== arm {arm}", flush=True)
         r = subprocess.run(cmd, env=env, cwd=str(REPO))
@@ -435,6 +444,8 @@ def main() -> None:
     r.add_argument("--lr", type=float, default=3e-4)
     r.add_argument("--warm", type=int, default=10, help="steps left out of the timing (compilation)")
     r.add_argument("--hf-no-compile", dest="hf_compile", action="store_false")
+    r.add_argument("--hf-micro", type=int, default=8,
+                   help="HF arm: micro-batches per step (gradient accumulation), each padded to its longest")
     r.add_argument("--preset", default="gpt2-124m")
     r.add_argument(
         "--cpu-smoke", action="store_true", help="check the script on a CPU (tiny, no bf16/compile)"
