@@ -141,19 +141,40 @@ class RayExecutor:
         ``on_rows`` is not called: rows read on Ray workers reach the bar when their task ends."""
         if not tasks:
             return
+        queue = collections.deque(tasks)
+        driver = None
         if self._ray is None and self._deferred():
-            tasks = self._work_while_starting(fn, list(tasks), on_done)
-            if not tasks:
-                return
+            driver = self._work_while_starting(fn, queue)
         ray = self._connect()
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(fn)
-        refs = {remote.remote(t): t for t in tasks}
-        pending = list(refs)
+        # With the driver working beside Ray (the first phase of a run that started Ray itself),
+        # Ray holds only as many tasks as it has workers and the rest stay in the shared queue, so
+        # the driver takes the next one when it finishes its own: with few, long tasks (one per
+        # WARC file), queueing all of them in Ray left the last to run alone on one core.
+        limit = self.workers if driver is not None else len(queue)
+        refs: dict = {}
         try:
-            while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
+            while True:
+                while len(refs) < limit:
+                    t = driver.take() if driver is not None else (queue.popleft() if queue else None)
+                    if t is None:
+                        break
+                    refs[remote.remote(t)] = t
+                if driver is not None:
+                    driver.hand_on(on_done, self.ran_in_driver)
+                    if not driver.busy() and not driver.finished:
+                        driver.hand_on(on_done, self.ran_in_driver)
+                        driver = None
+                        continue
+                if not refs:
+                    if driver is None:
+                        return
+                    driver.thread.join(0.2)
+                    continue
+                # while the driver works, wake up now and then to hand its results on
+                ready, _ = ray.wait(list(refs), num_returns=1, timeout=None if driver is None else 0.2)
                 for ref in ready:
-                    t = refs[ref]
+                    t = refs.pop(ref)
                     try:
                         result = ray.get(ref)
                     except Exception as e:
@@ -162,49 +183,73 @@ class RayExecutor:
         except BaseException:
             # Stop the rest: queued tasks never start, running ones get KeyboardInterrupt and
             # clean up their temp files (a task's outputs only count once its done marker exists).
-            for ref in pending:
+            if driver is not None:
+                driver.stop.set()
+            for ref in refs:
                 ray.cancel(ref)
             raise
 
-
-    def _work_while_starting(self, fn, tasks: list, on_done) -> list:
+    def _work_while_starting(self, fn, queue: collections.deque) -> _DriverWork:
         """Start the local Ray instance (``ray.init`` wants the main thread) while a driver thread
-        runs tasks in this process, one at a time; returns the tasks it did not begin. Tasks are
-        idempotent and write the same bytes wherever they run, so the output does not change."""
-        todo = collections.deque(tasks)
-        stop = threading.Event()
-        finished: list[tuple[Any, dict]] = []
-        failed: list[tuple[Any, BaseException]] = []
-
-        def work() -> None:
-            while not stop.is_set():
-                try:
-                    t = todo.popleft()
-                except IndexError:
-                    return
-                try:
-                    finished.append((t, fn(t)))
-                except BaseException as e:  # reported by the main thread
-                    failed.append((t, e))
-                    return
-
-        th = threading.Thread(target=work, name="curate-while-ray-starts", daemon=True)
-        th.start()
+        runs tasks from `queue` in this process, one at a time; it goes on taking them beside
+        Ray's workers until the queue is empty. Tasks are idempotent and write the same bytes
+        wherever they run, so the output does not change."""
+        work = _DriverWork(fn, queue)
         try:
             self._connect()
             if self._check_folder is not None:
                 folder, self._check_folder = self._check_folder, None
                 self.check_shared(folder)
-        finally:
-            stop.set()  # the task under way finishes; the rest go to Ray
-            th.join()
-        for t, r in finished:
-            self.ran_in_driver.append(getattr(t, "name", str(t)))
+        except BaseException:
+            work.stop.set()
+            work.thread.join()
+            raise
+        return work
+
+
+class _DriverWork:
+    """A driver thread taking tasks one at a time from a queue it shares with the Ray loop."""
+
+    def __init__(self, fn: Callable[[Any], dict], queue: collections.deque):
+        self.fn, self.queue = fn, queue
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.finished: list[tuple[Any, dict]] = []
+        self.failed: list[tuple[Any, BaseException]] = []
+        self.thread = threading.Thread(target=self._work, name="curate-while-ray-starts", daemon=True)
+        self.thread.start()
+
+    def take(self) -> Any | None:
+        """The next task for Ray (None: the queue is empty)."""
+        with self.lock:  # the driver thread and the Ray loop never take the same task
+            return self.queue.popleft() if self.queue else None
+
+    def _work(self) -> None:
+        while not self.stop.is_set():
+            t = self.take()
+            if t is None:
+                return
+            try:
+                r = self.fn(t)
+            except BaseException as e:  # reported by the main thread
+                self.failed.append((t, e))
+                return
+            with self.lock:
+                self.finished.append((t, r))
+
+    def busy(self) -> bool:
+        return self.thread.is_alive()
+
+    def hand_on(self, on_done: Callable[[Any, dict], None], ran: list[str]) -> None:
+        """Pass the results finished so far to `on_done` (main thread); raise the first failure."""
+        with self.lock:
+            done, self.finished = self.finished, []
+        for t, r in done:
+            ran.append(getattr(t, "name", str(t)))
             on_done(t, r)
-        if failed:
-            t, e = failed[0]
+        if self.failed:
+            t, e = self.failed[0]
             raise TaskFailed(f"{describe(t)} failed: {type(e).__name__}: {e}") from e
-        return list(todo)
 
 
 def _read_probe(path: str) -> str | None:
