@@ -15,7 +15,7 @@ amax reductions and the casts become kernels beside their producers).
 
 `torch._scaled_mm` needs every dimension to be a multiple of 16; a matmul with any other shape (an
 odd number of tokens in a batch) runs in the autocast dtype instead, exactly like the plain path.
-It runs on CPU too (slowly), which is how the tests hold its loss and gradients to bf16's.
+It runs on CPU too (slowly), which is how the tests hold its loss and gradients to float32's.
 """
 
 from __future__ import annotations

@@ -161,9 +161,9 @@ class RayExecutor:
                         break
                     refs[remote.remote(t)] = t
                 if driver is not None:
+                    alive = driver.busy()  # read first: a thread found ended has handed in everything
                     driver.hand_on(on_done, self.ran_in_driver)
-                    if not driver.busy() and not driver.finished:
-                        driver.hand_on(on_done, self.ran_in_driver)
+                    if not alive:
                         driver = None
                         continue
                 if not refs:
