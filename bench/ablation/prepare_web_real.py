@@ -6,7 +6,12 @@ Writes, under OUT:
 - `raw/raw.parquet`: the raw arm, every train page's full visible text as a WET file would carry
   it (resiliparse `extract_plain_text(main_content=False)`);
 - `heldout/gold_en.jsonl`, `heldout/gold_other.jsonl`: the gold main text of the held-out pages,
-  CleanEval markers (`<p>`, `<h>`, `<l>`, a leading `URL:` line) stripped, field `text`;
+  CleanEval markers (`<p>`, `<h>`, `<l>`, a leading `URL:` line) stripped, field `text`, and
+  `train_overlap`: the share of the text's word 13-grams that occur verbatim in the train pages'
+  visible text (the raw arm: everything any arm could train on);
+- `heldout/gold_en_novel.jsonl`: the English held-out pages with `train_overlap` < 0.1, so a score
+  on them measures generalisation rather than memorised repeats (the train split repeats text of
+  some held-out pages: one source site publishes the same articles under several URLs);
 - `heldout/books/*.txt.gz`: the Gutenberg books of the second half of the authors (alphabetical
   by file prefix), Gutenberg's header and licence cut off, `heldout/wikitext_test.txt.gz`;
 - `reference/books/*.txt.gz` (first half of the authors), `reference/wikitext_valid.txt.gz`, for
@@ -24,6 +29,7 @@ import io
 import json
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,8 +38,79 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
+from curate.ablate.overlap import OverlapCounter
+
+NOVEL_NGRAM = 13
+NOVEL_MAX_OVERLAP = 0.1
 _MARKER = re.compile(r"^\s*<(?:p|h|l)>\s*", re.MULTILINE)
 _URL_LINE = re.compile(r"^\s*URL:\s*\S*\s*$", re.MULTILINE)
+
+
+class _L3SText(HTMLParser):
+    """The main content of an L3S-GN1 page (web_real's `page-signal-master` set).
+
+    Its `gold_text` is not text but the whole annotated page: every text node sits in nested
+    `<span class="x-nc-selN">` annotations, the innermost one being its label (0 not content,
+    1 headline, 2 full text, 3 supplemental, 4 related content, 5 user comments; Kohlschuetter et
+    al., WSDM 2010). The main content is labels 1-3; `<style>`/`<script>` text never is.
+    """
+
+    KEEP = {"1", "2", "3"}
+    SKIP = {"style", "script", "noscript", "title", "head"}
+    BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "ul", "ol",
+             "blockquote", "pre", "section", "article", "dd", "dt"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.labels: list[str | None] = []  # one entry per open <span>
+        self.skip = 0
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "span":
+            cls = dict(attrs).get("class") or ""
+            m = re.search(r"x-nc-sel(\d)", cls)
+            self.labels.append(m.group(1) if m else None)
+        elif tag in self.SKIP:
+            self.skip += 1
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "span" and self.labels:
+            self.labels.pop()
+        elif tag in self.SKIP and self.skip:
+            self.skip -= 1
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        label = next((lab for lab in reversed(self.labels) if lab is not None), None)
+        if not self.skip and label in self.KEEP:
+            self.parts.append(data)
+
+
+def l3s_main_text(page: str) -> str:
+    """Headline, full text and supplemental text of an annotated L3S-GN1 page, one block a line."""
+    p = _L3SText()
+    p.feed(page)
+    p.close()
+    lines = (" ".join(ln.split()) for ln in "".join(p.parts).splitlines())
+    return "\n".join(ln for ln in lines if ln)
+
+
+def gold_main_text(dataset: str, text: str) -> str:
+    """A page's gold main text as plain text, whatever form its source set stores it in.
+
+    Most sets store text with CleanEval markers; L3S-GN1 (`page-signal-master`) stores the
+    annotated HTML page and Readability's test pages store the article as HTML: without this, 54%
+    of the held-out gold bytes were markup, CSS and navigation (measured 2026-12-07).
+    """
+    if dataset == "page-signal-master":
+        return l3s_main_text(text)
+    if dataset.startswith("readability") or re.match(r"\s*<(?:div|html|section|article)\b", text):
+        text = extract_plain_text(text, main_content=False)
+    return clean_gold(text)
 
 
 def clean_gold(text: str) -> str:
@@ -112,19 +189,27 @@ def main() -> None:
         _copy_train_records(warc, out / "warc" / warc.name.replace("pages", "train"), gold)
     pq.write_table(pa.table(raw_rows), out / "raw" / "raw.parquet", compression="zstd")
 
+    held = [(url, r, gold_main_text(r["dataset"], r["gold_text"] or ""))
+            for url, r in sorted(gold.items()) if r["split"] == "heldout"]
+    held = [(url, r, text) for url, r, text in held if text]
+    counter = OverlapCounter({"held": [text for _, _, text in held]}, n=NOVEL_NGRAM)
+    for i in range(0, len(raw_rows["text"]), 256):
+        counter.add(raw_rows["text"][i : i + 256])
+    shares = counter.doc_shares("held")
+    counts["heldout_en_novel"] = 0
     with open(out / "heldout/gold_en.jsonl", "w", encoding="utf-8") as en, open(
         out / "heldout/gold_other.jsonl", "w", encoding="utf-8"
-    ) as other:
-        for url, r in sorted(gold.items()):
-            if r["split"] != "heldout":
-                continue
-            text = clean_gold(r["gold_text"] or "")
-            if not text:
-                continue
-            row = json.dumps({"url": url, "lang": r["lang"], "text": text}, ensure_ascii=False) + "\n"
+    ) as other, open(out / "heldout/gold_en_novel.jsonl", "w", encoding="utf-8") as novel:
+        for (url, r, text), share in zip(held, shares, strict=True):
+            share = 0.0 if share != share else round(float(share), 4)  # NaN: fewer than 13 words
+            row = json.dumps({"url": url, "lang": r["lang"], "text": text, "train_overlap": share},
+                             ensure_ascii=False) + "\n"
             if r["lang"] == "en":
                 en.write(row)
                 counts["heldout_en"] += 1
+                if share < NOVEL_MAX_OVERLAP:
+                    novel.write(row)
+                    counts["heldout_en_novel"] += 1
             else:
                 other.write(row)
                 counts["heldout_other"] += 1
