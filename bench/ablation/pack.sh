@@ -16,7 +16,7 @@ for a in "$arms"/*/; do
   name=$(basename "$a"); mkdir -p "$out/arms/$name"
   if [ -d "$a/data" ]; then cp -r "$a/data/." "$out/arms/$name/"; else cp "$a"/*.parquet "$out/arms/$name/"; fi
 done
-gzip -9 -c "$prepared/heldout/gold_en.jsonl" > "$out/heldout/gold_en.jsonl.gz"
+for g in "$prepared"/heldout/gold_en*.jsonl; do gzip -9 -c "$g" > "$out/heldout/$(basename "$g").gz"; done
 cp -r "$prepared/heldout/books" "$prepared/heldout/wikitext_test.txt.gz" "$out/heldout/"
 cp "$repo"/../shared/data/evals/*.jsonl.gz "$out/evals/" 2>/dev/null || true
 du -sh "$out"
