@@ -26,6 +26,7 @@ class Arm:
     row_len: int | None = None        # tokenized rows: tokens per row (seq_len + 1)
     unique_tokens: int | None = None  # tokens one pass over the arm's data trains on
     text_bytes: int | None = None
+    overlap: dict[str, Any] | None = None  # per held-out text set: n-gram share in the arm's text
 
 
 def prepare_arm(cfg: AblationConfig, name: str, spec: ArmSpec, out: Path, quiet: bool = False) -> Arm:
@@ -105,6 +106,24 @@ def count_tokens(arm: Arm, tokenizer: Any, batch_rows: int = 1024) -> None:
             n_bytes += sum(len(t.encode("utf-8")) for t in texts)
             n_tok += sum(len(ids) + 1 for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
     arm.unique_tokens, arm.text_bytes = n_tok, (n_bytes if arm.kind == "text" else None)
+
+
+def measure_overlap(arm: Arm, sets: dict[str, list[str]], n: int, batch_rows: int = 1024) -> None:
+    """Fill `overlap`: how much of each held-out set the arm's training text holds verbatim."""
+    if arm.kind != "text" or n <= 0:
+        return
+    try:
+        from .overlap import OverlapCounter  # Polars hashes the words: the curation stack
+    except ImportError as e:
+        print(f"arm {arm.name}: held-out overlap not measured here ({e}); a run of the same "
+              "ablation where the curation stack is installed adds it", flush=True)
+        return
+
+    counter = OverlapCounter(sets, n)
+    for f in shard_files(arm):
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=["text"]):
+            counter.add([t for t in batch.column(0).to_pylist() if t])
+    arm.overlap = counter.result()
 
 
 def sample_for_tokenizer(arms: list[Arm], folder: Path, sample_bytes: int) -> list[Path]:

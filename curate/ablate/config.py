@@ -17,6 +17,7 @@
       points: 10                       # evaluations along each run (the curves)
       max_bytes: 200000                # per text set, for the curve points
       tasks_dir: data/evals            # multiple-choice tasks for the final evaluation
+      overlap_ngram: 13                # held-out 13-grams found in each arm's text (0: off)
 
 Relative paths are resolved against the YAML file's folder.
 """
@@ -109,6 +110,11 @@ class EvalSpec(_Strict):
         default=None, gt=0, description="First N items of each task (default: all)."
     )
     batch_size: int = Field(default=16, ge=1)
+    overlap_ngram: int = Field(
+        default=13, ge=0,
+        description="Report the share of each text set's word n-grams found verbatim in each arm's "
+        "training text (memorisation, not generalisation); 0 turns it off.",
+    )
 
     @field_validator("text", mode="before")
     @classmethod

@@ -139,8 +139,23 @@ def _arms(doc: dict[str, Any]) -> str:
         )
     note = ('<p class="note">Every run trains the same number of tokens; an arm with fewer unique tokens '
             "repeats its data (epochs &gt; 1).</p>")
-    return _section("arms", "Arms", _table(["arm", "rows", "unique tokens", "text bytes", "epochs",
-                                            "training tokens", "runs"], rows) + note)
+    html = _table(["arm", "rows", "unique tokens", "text bytes", "epochs", "training tokens", "runs"],
+                  rows) + note
+    sets = list(doc["text_sets"])
+    over = [[name] + [_overlap_cell((a.get("overlap") or {}).get(t)) for t in sets]
+            for name, a in doc["arms"].items()]
+    if any(a.get("overlap") for a in doc["arms"].values()):
+        html += ('<p class="note">Held-out text the arm already contains: the share of each set\'s word '
+                 "n-grams found verbatim in the arm's training text (documents with &ge; 50% of theirs "
+                 "found). A score on contained text measures memorisation, not generalisation.</p>")
+        html += _table(["arm", *sets], over)
+    return _section("arms", "Arms", html)
+
+
+def _overlap_cell(o: dict[str, Any] | None) -> str:
+    if not o:
+        return "–"
+    return f"{o['share']:.2%} ({o['docs_over_50pct']} of {o['docs_scored']} docs)"
 
 
 def _curves(doc: dict[str, Any]) -> str:

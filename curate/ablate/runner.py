@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .arms import Arm, count_tokens, prepare_arm, sample_for_tokenizer
+from .arms import Arm, count_tokens, measure_overlap, prepare_arm, sample_for_tokenizer
 from .config import AblationConfig, AblationError
 from .scoring import bounded, load_text_set, score_bpb, score_tasks
 
@@ -333,12 +333,16 @@ def run_ablation(cfg: AblationConfig, *, force: bool = False, quiet: bool = Fals
     text_info = {n: {"docs": len(d), "bytes": sum(len(x.encode("utf-8")) for x in d),
                      "curve_bytes": sum(len(x.encode("utf-8")) for x in curve_sets[n]),
                      "spec": cfg.eval.text[n].model_dump()} for n, d in full_sets.items()}
+    for a in arms:
+        measure_overlap(a, full_sets, cfg.eval.overlap_ngram)
     print(f"ablation {cfg.name}: {len(arms)} arms x {len(cfg.seeds)} seeds, {bud['steps']} steps of "
           f"{bud['tokens_per_step']:,} tokens = {bud['train_tokens']:,} tokens per run", flush=True)
     for a in arms:
         print(
             f"  {a.name}: {a.unique_tokens:,} unique tokens, "
-            f"{bud['train_tokens'] / max(1, a.unique_tokens):.2f} epochs",
+            f"{bud['train_tokens'] / max(1, a.unique_tokens):.2f} epochs"
+            + ("" if not a.overlap else "; held-out n-grams in its text: "
+               + ", ".join(f"{n} {o['share']:.2%}" for n, o in a.overlap.items())),
             flush=True,
         )
     if prepare_only:
@@ -372,6 +376,7 @@ def run_ablation(cfg: AblationConfig, *, force: bool = False, quiet: bool = Fals
                 "unique_tokens": a.unique_tokens,
                 "text_bytes": a.text_bytes,
                 "epochs": bud["train_tokens"] / max(1, a.unique_tokens),
+                "overlap": a.overlap,
                 "lineage": a.lineage,
                 "runs": {str(s): r for s, r in runs[a.name].items()},
             }

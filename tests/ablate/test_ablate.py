@@ -112,3 +112,14 @@ def test_cli_rebuilds_the_page_and_prints_the_table(killed_and_resumed, capsys):
     print_table(killed_and_resumed["json"])
     text = capsys.readouterr().out
     assert "bpb/held" in text and "shuffled−clean" in text and "epochs" in text
+
+
+def test_each_arm_reports_how_much_held_out_text_it_contains(killed_and_resumed):
+    arms = killed_and_resumed["json"]["arms"]
+    clean, bad = arms["clean"]["overlap"]["held"], arms["shuffled"]["overlap"]["held"]
+    assert clean["ngram"] == 13 and clean["ngrams"] > 0
+    assert clean["docs_scored"] == 3  # the three held-out files
+    assert 0.0 <= bad["share"] < 0.01  # shuffled characters make no English 13-gram
+    assert clean["share"] >= bad["share"]
+    page = (killed_and_resumed["out"] / "ablation.html").read_text()
+    assert "Held-out text the arm already contains" in page
