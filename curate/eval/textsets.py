@@ -13,7 +13,8 @@ SPEC syntax (``--text NAME=SPEC``)::
 * Flags: ``strip_markup`` removes the markup that hand-cleaned gold text carries (web_real's
   ``gold_text``): a leading ``URL:`` line, CleanEval's ``<p>``/``<h>``/``<l>`` markers and any
   other HTML tag (inline ones such as ``<a>``, ``<span>``, ``<b>`` vanish, block ones become a line
-  break), then HTML entities are unescaped (``&#039;`` -> ``'``) and runs of blank lines collapse.
+  break; comments and ``<style>``/``<script>``/``<head>``/``<noscript>`` go with their contents),
+  then HTML entities are unescaped (``&#039;`` -> ``'``) and runs of blank lines collapse.
 
 Several paths or globs join with ``|`` (files in the order given, each glob sorted). Examples:
 ``gold=/data/web_real/gold.jsonl.gz#gold_text?split=heldout&lang=en&strip_markup``;
@@ -39,6 +40,9 @@ import orjson
 FLAGS = {"strip_markup"}
 _URL_LINE = re.compile(r"\A\s*URL:[^\n]*\n?")
 _TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*>")
+# text no reader sees: comments and the bodies of style/script/head elements (a whole annotated page
+# such as web_real's L3S-GN1 gold carries a CSS block and its <title>)
+_HIDDEN = re.compile(r"<!--.*?-->|<(style|script|head|noscript)\b[^>]*>.*?</\1\s*>", re.S | re.I)
 _INLINE = {
     "a", "abbr", "b", "big", "cite", "code", "em", "font", "i", "img", "small", "span", "strong", "sub",
     "sup", "u",
@@ -99,6 +103,7 @@ def parse_spec(spec: str) -> TextSpec:
 def strip_markup(text: str) -> str:
     """Gold text without its markup: the ``URL:`` line, tags (block ones as line breaks), entities."""
     text = _URL_LINE.sub("", text)
+    text = _HIDDEN.sub("\n", text)
     text = _TAG.sub(lambda m: "" if m.group(1).lower() in _INLINE else "\n", text)
     return _BLANKS.sub("\n\n", html.unescape(text)).strip()
 

@@ -179,3 +179,12 @@ def test_cli_writes_eval_json_and_a_table(tmp_path, tokenizer):
     )
     bad = CliRunner().invoke(main, ["eval", str(run), "--text", "x=/nonexistent/*.txt"])
     assert bad.exit_code == 2 and "no file matches" in bad.output
+
+
+def test_strip_markup_drops_what_no_reader_sees():
+    from curate.eval.textsets import strip_markup
+
+    page = ('<html><head>\n<style type="text/css">\n<!--\n.x { color: red }\n-->\n</style>\n<title>T</title>'
+            '</head><body><!-- ad --><p>Kept <b>text</b> &amp; more.</p><SCRIPT>var x = 1;</SCRIPT>'
+            '<div>Second</div></body></html>')
+    assert strip_markup(page) == "Kept text & more.\n\nSecond"
