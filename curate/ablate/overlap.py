@@ -57,38 +57,35 @@ class OverlapCounter:
         idx, g = idx[ok], g[ok]
         self.found[idx[self.universe[idx] == g]] = True
 
-    def result(self) -> dict[str, dict[str, float | int]]:
-        """Per set: the share of its n-gram occurrences found, and documents by share found."""
-        out: dict[str, dict[str, float | int]] = {}
-        for name, sg in self.sets.items():
-            if not sg.hashes.size:
-                out[name] = {"ngram": self.n, "ngrams": 0, "share": 0.0, "docs_scored": 0,
-                             "docs_over_10pct": 0, "docs_over_50pct": 0, "docs_over_90pct": 0}
-                continue
-            hit = self.found[np.searchsorted(self.universe, sg.hashes)]
-            per_doc = np.bincount(sg.doc, minlength=sg.n_docs)
-            per_hit = np.bincount(sg.doc, weights=hit, minlength=sg.n_docs)
-            has = per_doc > 0
-            share = per_hit[has] / per_doc[has]
-            out[name] = {
-                "ngram": self.n,
-                "ngrams": int(sg.hashes.size),
-                "share": float(hit.mean()),
-                "docs_scored": int(has.sum()),
-                "docs_over_10pct": int((share >= 0.1).sum()),
-                "docs_over_50pct": int((share >= 0.5).sum()),
-                "docs_over_90pct": int((share >= 0.9).sum()),
-            }
-        return out
+    def _hits(self, sg: SetGrams) -> np.ndarray:
+        """For each n-gram occurrence of a set: was it found?"""
+        return self.found[np.searchsorted(self.universe, sg.hashes)] if sg.hashes.size else np.zeros(0, bool)
 
     def doc_shares(self, name: str) -> np.ndarray:
         """Each document's share of n-grams found (NaN for a document shorter than n words)."""
         sg = self.sets[name]
         per_doc = np.bincount(sg.doc, minlength=sg.n_docs).astype(float)
-        hit = self.found[np.searchsorted(self.universe, sg.hashes)] if sg.hashes.size else np.zeros(0)
-        per_hit = np.bincount(sg.doc, weights=hit, minlength=sg.n_docs)
+        per_hit = np.bincount(sg.doc, weights=self._hits(sg), minlength=sg.n_docs)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(per_doc > 0, per_hit / per_doc, np.nan)
+
+    def result(self) -> dict[str, dict[str, float | int]]:
+        """Per set: the share of its n-gram occurrences found, and documents by share found."""
+        out: dict[str, dict[str, float | int]] = {}
+        for name, sg in self.sets.items():
+            hit = self._hits(sg)
+            share = self.doc_shares(name)
+            share = share[~np.isnan(share)]
+            out[name] = {
+                "ngram": self.n,
+                "ngrams": int(sg.hashes.size),
+                "share": float(hit.mean()) if hit.size else 0.0,
+                "docs_scored": int(share.size),
+                "docs_over_10pct": int((share >= 0.1).sum()),
+                "docs_over_50pct": int((share >= 0.5).sum()),
+                "docs_over_90pct": int((share >= 0.9).sum()),
+            }
+        return out
 
 
 def overlap(train_batches: Iterable[list[str]], sets: dict[str, list[str]], n: int = 13) -> dict:
