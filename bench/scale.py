@@ -1,4 +1,5 @@
-"""Scaling of one pipeline over executors: local 1 worker, local 2 workers, Ray 2 workers.
+"""Scaling of one pipeline over executors: local 1 and 2 workers, Ray 2 workers (a local instance
+the run starts, and a cluster started before it).
 
     python -m bench.scale                          # demo data at --scale 1, pipelines/web.yaml
     python -m bench.scale --scale 4 --pipeline pipelines/dedup.yaml
@@ -31,7 +32,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = [("local", 1), ("local", 2), ("ray", 2)]
+# "ray-cluster": Ray on a cluster started before the run (`ray start --head`, as a real cluster is),
+# so the run's clock holds no Ray start-up; "ray": the local instance `curate run` starts itself.
+CONFIGS = [("local", 1), ("local", 2), ("ray", 2), ("ray-cluster", 2)]
 
 
 def fallback_pipeline(data: Path, folder: Path) -> Path:
@@ -63,8 +66,33 @@ def shard_hashes(out: Path) -> dict[str, str]:
     }
 
 
+def ray_cli(*args: str, env: dict) -> None:
+    ray = Path(sys.executable).with_name("ray")
+    r = subprocess.run([str(ray), *args], env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"ray {' '.join(args)} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+
+
 def run_one(pipeline: Path, out: Path, executor: str, workers: int, data: Path) -> dict:
     env = {**os.environ, "CURATE_DATA": str(data), "RAY_AUTH_MODE": "disabled"}
+    cluster = executor == "ray-cluster"
+    if cluster:
+        ray_cli(
+            "start",
+            "--head",
+            f"--num-cpus={workers}",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            env=env,
+        )
+    try:
+        return _run_one(pipeline, out, executor, workers, env, cluster)
+    finally:
+        if cluster:
+            ray_cli("stop", "--force", env=env)
+
+
+def _run_one(pipeline: Path, out: Path, executor: str, workers: int, env: dict, cluster: bool) -> dict:
     cmd = [
         sys.executable,
         "-m",
@@ -77,7 +105,8 @@ def run_one(pipeline: Path, out: Path, executor: str, workers: int, data: Path) 
         str(workers),
         "-q",
         "--executor",
-        executor,
+        "ray" if cluster else executor,
+        *(["--address", "auto"] if cluster else []),
     ]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -142,14 +171,14 @@ def main() -> None:
         "skews timings)"
     )
     print(
-        f"{'executor':<8} {'workers':>7} {'docs':>8} {'rows out':>9} {'run s':>7} {'docs/s':>8} "
+        f"{'executor':<11} {'workers':>7} {'docs':>8} {'rows out':>9} {'run s':>7} {'docs/s':>8} "
         f"{'wall s':>7} {'speed-up':>8} {'efficiency':>10}  identical"
     )
     for r in results:
         speedup = r["docs_per_s"] / base["docs_per_s"]
         same = "yes" if r["hashes"] == base["hashes"] and r["hashes"] else "NO"
         print(
-            f"{r['executor']:<8} {r['workers']:>7} {r['docs']:>8,} {r['rows_out']:>9,} {r['run_s']:>7.1f} "
+            f"{r['executor']:<11} {r['workers']:>7} {r['docs']:>8,} {r['rows_out']:>9,} {r['run_s']:>7.1f} "
             f"{r['docs_per_s']:>8,.0f} "
             f"{r['wall_s']:>7.1f} {speedup:>7.2f}x {speedup / r['workers']:>9.0%}  {same}"
         )
