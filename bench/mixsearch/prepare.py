@@ -240,7 +240,7 @@ def main() -> None:
     subprocess.run(["tar", "-x", "-C", str(out / "code")], input=arch, check=True)
     (out / "code" / "train").rename(out / "code" / "curate" / "train")
     (out / "code" / "filters").rename(out / "code" / "curate" / "filters")
-    for f in ("search.yaml", "search-smoke.yaml", "search-cpu.yaml", "run.sh"):
+    for f in ("search.yaml", "search-smoke.yaml", "search-cpu.yaml", "search-tiny-cpu.yaml", "run.sh"):
         shutil.copy(HERE / f, out / f)
     (out / "run.sh").chmod(0o755)
     if a.wheels:
