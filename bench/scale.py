@@ -9,7 +9,8 @@ the run starts, and a cluster started before it).
 
 Generates the demo corpus (``curate.demo.generate``) unless ``--data`` is given, then runs the same
 pipeline file with ``curate run`` in a fresh process per configuration and prints one table:
-documents/s by the run's own clock (stats.json: planning to finalize, Ray start-up included), the
+documents/s by the run's own clock (stats.json: planning to finalize, the start-up of a Ray the run
+starts included; the `ray-cluster` row starts its cluster before the run and stops it after), the
 end-to-end wall time of the command, the speed-up over one local worker, the scaling efficiency
 (speed-up / workers), and whether every shard is byte-identical to the one-worker run.
 
@@ -67,6 +68,7 @@ def shard_hashes(out: Path) -> dict[str, str]:
 
 
 def ray_cli(*args: str, env: dict) -> None:
+    """`ray ARGS` from this interpreter's environment; a failure (a Ray already running) stops the bench."""
     ray = Path(sys.executable).with_name("ray")
     r = subprocess.run([str(ray), *args], env=env, capture_output=True, text=True)
     if r.returncode != 0:
